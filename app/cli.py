@@ -1,0 +1,4 @@
+"""v2m command line."""
+
+def main() -> None:
+    raise SystemExit("not yet")
