@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy models and sessions (Postgres in deployment, SQLite embedded)."""

@@ -1,0 +1,76 @@
+"""Service configuration: one pydantic-settings object read from ``V2M_*`` variables.
+
+The defaults run on a laptop with no services: SQLite and media under ``./var``,
+tasks executed in-process, the vector index in memory.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SCOPES = ("catalog:write", "recommend", "admin")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="V2M_", extra="ignore")
+
+    data_dir: Path = Field(Path("var"), description="Root of every file the service writes.")
+    database_url: str = Field("", description="SQLAlchemy URL; empty = SQLite in data_dir.")
+    broker_url: str = Field("", description="Celery broker (redis://...); empty = in-process.")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    api_keys: str = Field(
+        "",
+        description="Static keys: 'secret=scope,scope;secret2=scope'. Empty and no keys "
+        "in the database = open service (a warning is logged).",
+    )
+    max_upload_bytes: int = 512 * 1024**2
+    max_media_seconds: float = 30 * 60.0
+    min_media_seconds: float = 2.0
+    async_video_seconds: float = 300.0
+    shortlist: int = 1000
+    request_timeout_s: float = 300.0
+    inprocess_workers: int = 2
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, path: Path) -> Path:
+        return path.expanduser().resolve()
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'v2m.sqlite3'}"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    @property
+    def model_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    def static_api_keys(self) -> dict[str, frozenset[str]]:
+        """Parse ``api_keys`` into {secret: scopes}; unknown scopes are an error."""
+        keys: dict[str, frozenset[str]] = {}
+        for entry in filter(None, (e.strip() for e in self.api_keys.split(";"))):
+            secret, _, scopes = entry.partition("=")
+            parsed = frozenset(s.strip() for s in scopes.split(",") if s.strip())
+            unknown = parsed - set(SCOPES)
+            if not secret or not parsed or unknown:
+                raise ValueError(f"V2M_API_KEYS: bad entry (unknown scopes {sorted(unknown)})"
+                                 if unknown else "V2M_API_KEYS: expected 'secret=scope,...'")
+            keys[secret.strip()] = parsed
+        return keys
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
