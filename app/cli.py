@@ -1,4 +1,97 @@
-"""v2m command line."""
+"""``v2m``: the command line for what people do in a shell."""
 
-def main() -> None:
-    raise SystemExit("not yet")
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import subprocess
+import sys
+
+from app.settings import SCOPES, get_settings
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from app.migrate import downgrade, upgrade
+
+    url = get_settings().sqlalchemy_url
+    (downgrade if args.down else upgrade)(url, args.revision or ("base" if args.down else "head"))
+    print(f"migrated {url.split('@')[-1]} to {args.revision or ('base' if args.down else 'head')}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.main import create_app
+    from app.migrate import upgrade
+
+    settings = get_settings()
+    if settings.sqlalchemy_url.startswith("sqlite") or args.migrate:
+        upgrade(settings.sqlalchemy_url)  # embedded default: no separate migrate step
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info",
+                timeout_graceful_shutdown=10)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    if not settings.broker_url:
+        print("v2m worker needs a broker: set V2M_BROKER_URL=redis://host:6379/0 "
+              "(without one, jobs run inside `v2m serve`)", file=sys.stderr)
+        return 2
+    argv = [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
+            "--loglevel", "INFO", "--concurrency", str(args.concurrency),
+            "--hostname", args.hostname]
+    return subprocess.call(argv, env=os.environ.copy())
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from app.api.security import hash_key
+    from app.db.models import ApiKey
+    from app.db.session import session_scope
+
+    scopes = sorted(set(args.scopes))
+    secret = secrets.token_urlsafe(32)
+    with session_scope(get_settings().sqlalchemy_url) as db:
+        db.add(ApiKey(name=args.name, key_hash=hash_key(secret), scopes=",".join(scopes)))
+    print(secret)
+    print(f"key '{args.name}' with scopes {', '.join(scopes)}; shown once, store it now",
+          file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="v2m", description=__doc__)
+    verbs = parser.add_subparsers(dest="verb", required=True)
+
+    p = verbs.add_parser("serve", help="run the HTTP API")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--migrate", action="store_true",
+                   help="apply migrations first (always done for SQLite)")
+    p.set_defaults(run=cmd_serve)
+
+    p = verbs.add_parser("worker", help="run a Celery worker (needs V2M_BROKER_URL)")
+    p.add_argument("--concurrency", type=int, default=1)
+    p.add_argument("--hostname", default="v2m@%h")
+    p.set_defaults(run=cmd_worker)
+
+    p = verbs.add_parser("migrate", help="apply (or revert) database migrations")
+    p.add_argument("revision", nargs="?")
+    p.add_argument("--down", action="store_true", help="downgrade (default to base)")
+    p.set_defaults(run=cmd_migrate)
+
+    p = verbs.add_parser("keys", help="issue an API key (printed once)")
+    p.add_argument("name")
+    p.add_argument("--scopes", nargs="+", choices=SCOPES, required=True)
+    p.set_defaults(run=cmd_keys)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    args = build_parser().parse_args(argv)
+    raise SystemExit(args.run(args))

@@ -1,0 +1,77 @@
+"""JSON errors. Every failure answers ``{"error": code, "detail": message}``.
+
+Domain exceptions are mapped to statuses here, in one table, so routes raise
+what happened and never choose status codes for media problems themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.media_store import EmptyUploadError, UploadTooLargeError
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, detail: str):
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
+
+
+def not_found(what: str, ident: object) -> ApiError:
+    return ApiError(404, "not_found", f"{what} {ident} does not exist")
+
+
+# Media errors carry a ``reason``; those that mean "this is not media at all"
+# are 415, a file too large is 413, everything else we could not use is 422.
+_MEDIA_STATUS = {"not_media": 415, "empty_file": 422, "too_long": 422}
+
+
+def media_error_status(reason: str) -> int:
+    return _MEDIA_STATUS.get(reason, 422)
+
+
+def _json(status: int, code: str, detail: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    from ml.media.errors import MediaError
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return _json(exc.status, exc.code, exc.detail)
+
+    @app.exception_handler(MediaError)
+    async def _media_error(_: Request, exc: MediaError) -> JSONResponse:
+        return _json(media_error_status(exc.reason), exc.reason, str(exc))
+
+    @app.exception_handler(UploadTooLargeError)
+    async def _too_large(_: Request, exc: UploadTooLargeError) -> JSONResponse:
+        return _json(413, "too_large", str(exc))
+
+    @app.exception_handler(EmptyUploadError)
+    async def _empty(_: Request, exc: EmptyUploadError) -> JSONResponse:
+        return _json(422, "empty_file", str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        return _json(422, "invalid_request", problems or "invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _json(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _json(500, "internal_error", "internal error; the server log has the details")

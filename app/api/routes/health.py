@@ -1,0 +1,49 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import select, text
+
+from app.api.deps import get_runtime
+from app.db.models import Model
+from app.runtime import Runtime
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz() -> dict:
+    """The process is up (no dependency is checked)."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+def readyz(runtime: Runtime = Depends(get_runtime)) -> JSONResponse:
+    """Can this process serve requests? Each dependency is checked and reported."""
+    checks: dict[str, dict] = {}
+    try:
+        with runtime.session() as db:
+            db.execute(text("SELECT 1"))
+            model = db.scalar(select(Model).where(Model.active.is_(True)))
+        checks["database"] = {"ok": True}
+        checks["model"] = ({"ok": True, "name": model.name, "kind": model.kind}
+                           if model else {"ok": False, "detail": "no active model"})
+    except Exception as exc:  # noqa: BLE001  (readiness reports, it does not raise)
+        checks["database"] = {"ok": False, "detail": f"{type(exc).__name__}: {exc}"}
+        checks["model"] = {"ok": False, "detail": "database unavailable"}
+    checks["broker"] = ({"ok": runtime.queue.ping(), "mode": "celery"}
+                        if runtime.settings.broker_url else {"ok": True, "mode": "in-process"})
+    index = getattr(runtime, "index", None)
+    checks["index"] = ({"ok": True, "tracks": len(index)} if index is not None
+                       else {"ok": False, "detail": "no index loaded"})
+    ready = all(check["ok"] for check in checks.values())
+    return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+
+@router.get("/metrics")
+def metrics(request: Request) -> Response:
+    return Response(generate_latest(request.app.state.metrics.registry),
+                    media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,39 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.api.errors import install_error_handlers
+from app.api.routes import health, jobs, models
+from app.metrics import Metrics, MetricsMiddleware
+from app.runtime import Runtime
+from app.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.runtime = runtime or Runtime(settings)
+        app.state.runtime.warn_if_open()
+        try:
+            yield
+        finally:
+            app.state.runtime.close()
+
+    app = FastAPI(title="v2m", version="0.1.0", lifespan=lifespan,
+                  summary="Video-to-music recommendation over your own catalog.")
+    app.state.metrics = Metrics()
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(jobs.router)
+    app.include_router(models.router)
+    return app

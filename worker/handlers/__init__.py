@@ -1,0 +1,3 @@
+"""Job handlers, one module per kind; importing this package registers them all."""
+
+from worker.handlers import probe  # noqa: F401
