@@ -1,0 +1,1 @@
+"""Media analysis: decoding, music structure, beats and shots."""
