@@ -95,3 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     raise SystemExit(args.run(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -6,7 +6,8 @@
 #
 #   V2M_PYTHON      interpreter for the venv        (default: python3)
 #   V2M_VENV        where the venv lives             (default: ./.venv)
-#   V2M_EXTRAS      pip extras to install            (default: dev)
+#   V2M_EXTRAS      pip extras, comma-separated      (default: dev; "" for none;
+#                   "gpu" swaps in faiss-gpu and onnxruntime-gpu)
 #   V2M_SKIP_APT=1  never call apt-get
 #
 # Off these machines, `pip install torch==X` on Linux takes a CUDA build of
@@ -16,10 +17,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 venv=${V2M_VENV:-$root/.venv}
-extras=${V2M_EXTRAS:-dev}
+extras=${V2M_EXTRAS-dev}
 python=${V2M_PYTHON:-python3}
 
-system_packages=(ffmpeg redis-server postgresql docker-compose build-essential)
+system_packages=(ffmpeg build-essential)
+# The test suite starts real PostgreSQL and Redis servers, validates the compose
+# file, and analyses real recordings (the Wesnoth soundtrack, CC BY-SA / GPL).
+[[ ",$extras," == *",dev,"* ]] && system_packages+=(postgresql redis-server docker-compose wesnoth-music)
 
 install_system_packages() {
     local missing=()
@@ -58,10 +62,15 @@ install_python_packages() {
     # needs pkg_resources (setuptools<81): build it without isolation.
     "${pip[@]}" "setuptools<81" wheel Cython numpy
     "${pip[@]}" --no-build-isolation madmom==0.16.1
-    "${pip[@]}" -e ".[${extras}]"
+    "${pip[@]}" -e ".${extras:+[$extras]}"
     # msaf pins enum34 (breaks Python 3) and musicnn pins tensorflow and
     # numpy<1.17: their real needs are in pyproject.toml.
     "${pip[@]}" --no-deps msaf==0.1.80 musicnn==0.1.0
+    if [[ ",$extras," == *",gpu,"* ]]; then
+        # Same modules, CUDA builds: the CPU wheels must go or they shadow them.
+        "$venv/bin/python" -m pip uninstall -q -y faiss-cpu onnxruntime
+        "${pip[@]}" --force-reinstall --no-deps faiss-gpu onnxruntime-gpu
+    fi
     fingerprint > "$stamp"
 }
 

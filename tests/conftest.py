@@ -128,3 +128,9 @@ def database_url(request: pytest.FixtureRequest) -> str:
     """Each storage test runs against both the embedded default and PostgreSQL."""
     fixture = "sqlite_url" if request.param == "sqlite" else "postgres_url"
     return request.getfixturevalue(fixture)
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A TCP port free on loopback right now."""
+    return free_port()

@@ -53,9 +53,15 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
     return register
 
 
+def registered_handlers() -> dict[str, Handler]:
+    import worker.handlers  # noqa: F401  (importing the package registers every handler)
+
+    return HANDLERS
+
+
 def new_job(session: Session, kind: str, params: dict[str, Any],
             track_id: int | None = None) -> Job:
-    if kind not in HANDLERS:
+    if kind not in registered_handlers():
         raise ValueError(f"unknown job kind {kind!r}")
     job = Job(id=str(uuid.uuid4()), kind=kind, params=params, track_id=track_id,
               status=JobStatus.queued, stage="queued", progress=0.0)
@@ -65,8 +71,6 @@ def new_job(session: Session, kind: str, params: dict[str, Any],
 
 def run_job(job_id: str, settings: Settings | None = None) -> str:
     """Run one job to completion; returns its final status."""
-    import worker.handlers  # noqa: F401  (registers the handlers)
-
     settings = settings or get_settings()
     sessions = session_factory(settings.sqlalchemy_url)
     with sessions.begin() as session:
@@ -80,7 +84,7 @@ def run_job(job_id: str, settings: Settings | None = None) -> str:
         kind, params = job.kind, dict(job.params or {})
     context = JobContext(job_id, params, settings, sessions)
     try:
-        result = HANDLERS[kind](context)
+        result = registered_handlers()[kind](context)
     except JobFailed as exc:
         return _finish(sessions, job_id, JobStatus.failed, error=str(exc))
     except Exception as exc:  # noqa: BLE001  (a job must never die silently)
