@@ -154,8 +154,8 @@ def probe(path: str | os.PathLike[str], *, timeout_s: float | None = None) -> Me
     EmptyFileError
         The file has zero bytes.
     NotMediaError
-        Text, random bytes, a still image, or a file with neither audio nor
-        video streams.
+        Text, random bytes, a still image, a file with neither audio nor
+        video streams, or not a regular file (a FIFO, a device).
     CorruptMediaError
         A known container that cannot be opened (e.g. an MP4 cut short before
         its index), or one whose duration cannot be determined.
@@ -177,8 +177,9 @@ def load_audio(
 ) -> np.ndarray:
     """Decode the first audio stream of a file to mono float32 at ``sr`` Hz.
 
-    Channels are averaged and the signal resampled by ffmpeg; the result is the
-    whole stream (no offset), so ``len(y) / sr`` is its duration.
+    Channels are mixed down (the mean of left and right for stereo; the
+    standard normalised down-mix for surround) and the signal resampled by
+    ffmpeg; the result is the whole stream, so ``len(y) / sr`` is its duration.
 
     Parameters
     ----------
@@ -229,7 +230,10 @@ def load_audio(
     cmd = [
         *_ffmpeg_input(abspath),
         "-map", "0:a:0", "-vn", "-sn", "-dn",
-        "-ac", "1", "-ar", str(int(sr)),
+        # Down-mix with ffmpeg's standard matrix, normalised so that the
+        # weights sum to one: the mean of the channels for stereo (as
+        # librosa.to_mono), never louder than the loudest channel.
+        "-ac", "1", "-rematrix_maxval", "1.0", "-ar", str(int(sr)),
         "-c:a", "pcm_f32le", "-f", "f32le",
         *_output_limit(max_duration_s),
         "pipe:1",
@@ -595,6 +599,9 @@ def _checked_path(path: str | os.PathLike[str]) -> str:
         raise IsADirectoryError(f"{abspath!r} is a directory, not a media file")
     if not os.path.exists(abspath):
         raise FileNotFoundError(f"no such file: {abspath!r}")
+    if not os.path.isfile(abspath):
+        # A FIFO or a device would block or never end.
+        raise NotMediaError(f"{_name(abspath)} is not a regular file", path=abspath)
     return abspath
 
 

@@ -1,0 +1,142 @@
+"""Real media for the decoding tests, generated once per session.
+
+Signals and pictures are made with numpy and encoded by ffmpeg through pipes;
+broken files are made the way they occur in practice (a download cut short, a
+text file renamed, an image uploaded instead of a video).
+"""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SR = 44100
+FPS = 25
+# Colours far from each other and from the yuv420p gamut edges, so that they
+# survive H.264 encoding within a few levels.
+COLOURS = ((200, 40, 40), (40, 180, 60), (50, 60, 200))
+
+
+def ffmpeg(*args: str, stdin: bytes | None = None) -> None:
+    """Run ffmpeg (no shell), failing loudly with its own message."""
+    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-y", *args]
+    result = subprocess.run(cmd, input=stdin, capture_output=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"ffmpeg {' '.join(args)} failed: {result.stderr.decode()}")
+
+
+def sine(freq_hz: float, duration_s: float, sr: int = SR, amplitude: float = 0.5) -> np.ndarray:
+    t = np.arange(int(round(duration_s * sr))) / sr
+    return (amplitude * np.sin(2 * np.pi * freq_hz * t)).astype(np.float32)
+
+
+def write_audio(path: Path, channels: np.ndarray, sr: int = SR, *codec: str) -> Path:
+    """Encode ``(n,)`` or ``(n, channels)`` float samples; format from the suffix."""
+    samples = np.asarray(channels, dtype="<f4")
+    n_channels = 1 if samples.ndim == 1 else samples.shape[1]
+    ffmpeg("-f", "f32le", "-ar", str(sr), "-ac", str(n_channels), "-i", "pipe:0",
+           *codec, str(path), stdin=samples.tobytes())  # fmt: skip
+    return path
+
+
+def colour_frames(colours: tuple[tuple[int, int, int], ...], seconds_each: float,
+                  size: tuple[int, int] = (64, 48)) -> np.ndarray:  # fmt: skip
+    """Solid-colour shots with hard cuts, ``(n, h, w, 3)`` uint8."""
+    w, h = size
+    n_each = int(round(seconds_each * FPS))
+    return np.concatenate(
+        [np.broadcast_to(np.array(c, np.uint8), (n_each, h, w, 3)) for c in colours]
+    )
+
+
+def write_video(path: Path, frames: np.ndarray, audio: np.ndarray | None = None,
+                *extra: str) -> Path:  # fmt: skip
+    """Encode RGB frames (H.264) and optionally mono audio (AAC) to ``path``."""
+    n, h, w, _ = frames.shape
+    args = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", str(FPS),
+            "-i", "pipe:0"]  # fmt: skip
+    data = np.ascontiguousarray(frames).tobytes()
+    if audio is not None:
+        # A second pipe is awkward; the audio goes through a temporary WAV.
+        wav = write_audio(path.with_suffix(".src.wav"), audio)
+        args += ["-i", str(wav), "-map", "0:v", "-map", "1:a", "-c:a", "aac"]
+    ffmpeg(*args, "-c:v", "libx264", "-pix_fmt", "yuv420p", *extra, str(path), stdin=data)
+    return path
+
+
+def wav_with_format_tag(path: Path, format_tag: int, sr: int = 8000) -> Path:
+    """A WAV whose header names codec ``format_tag``, with 2 s of payload."""
+    payload = np.random.default_rng(0).integers(-1000, 1000, 2 * sr).astype("<i2").tobytes()
+    fmt = struct.pack("<HHIIHH", format_tag, 1, sr, 2 * sr, 2, 16)
+    riff = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
+    riff += b"data" + struct.pack("<I", len(payload)) + payload
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(riff)) + riff)
+    return path
+
+
+@dataclass(frozen=True)
+class Media:
+    """Paths of the generated files, by what they are."""
+
+    tone_wav: Path  # 3 s, 440 Hz, mono, 44.1 kHz
+    stereo_wav: Path  # 2 s, 440 Hz at 0.4 left and 0.2 right
+    colour_video: Path  # 3 shots of 1 s (COLOURS) at 25 fps, with a 440 Hz tone
+    video_moov_last: Path  # 6 s, index at the end of the file
+    video_faststart: Path  # 6 s, index at the start
+    silent_video: Path  # video without an audio stream
+    audio_m4a: Path  # audio only, AAC in MP4
+    one_second: Path  # 1 s tone
+    half_second: Path  # 0.5 s tone
+    silent_wav: Path
+    mp3_with_cover: Path  # MP3 with an embedded PNG cover
+    png: Path
+    jpeg: Path
+    unknown_codec_wav: Path
+    long_wav: Path  # 10 min at 8 kHz: decoding it takes a noticeable fraction of a second
+    sr: int = SR
+    colours: tuple[tuple[int, int, int], ...] = COLOURS
+
+
+@pytest.fixture(scope="session")
+def media(tmp_path_factory: pytest.TempPathFactory) -> Media:
+    d = tmp_path_factory.mktemp("media_decode")
+    tone = sine(440.0, 3.0)
+    picture = np.zeros((48, 64, 3), np.uint8)
+    picture[:, :32] = COLOURS[0]
+    picture[:, 32:] = COLOURS[2]
+    png = d / "picture.png"
+    ffmpeg("-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "64x48", "-i", "pipe:0",
+           "-frames:v", "1", str(png), stdin=picture.tobytes())  # fmt: skip
+    jpeg = d / "picture.jpg"
+    ffmpeg("-i", str(png), str(jpeg))
+    mp3 = d / "with_cover.mp3"
+    tone_wav = write_audio(d / "tone.wav", tone)
+    ffmpeg("-i", str(tone_wav), "-i", str(png), "-map", "0", "-map", "1", "-c:a", "libmp3lame",
+           "-c:v", "png", "-disposition:v", "attached_pic", str(mp3))  # fmt: skip
+    long_frames = colour_frames(COLOURS + COLOURS, 1.0)
+    return Media(
+        tone_wav=tone_wav,
+        stereo_wav=write_audio(
+            d / "stereo.wav", np.stack([sine(440, 2, amplitude=0.4), sine(440, 2, amplitude=0.2)], 1)
+        ),
+        colour_video=write_video(d / "colours.mp4", colour_frames(COLOURS, 1.0), tone),
+        video_moov_last=write_video(d / "moov_last.mp4", long_frames, sine(440, 6)),
+        video_faststart=write_video(
+            d / "faststart.mp4", long_frames, sine(440, 6), "-movflags", "+faststart"
+        ),
+        silent_video=write_video(d / "no_audio.mp4", colour_frames(COLOURS, 1.0)),
+        audio_m4a=write_audio(d / "audio_only.m4a", tone, SR, "-c:a", "aac"),
+        one_second=write_audio(d / "one_second.wav", sine(440, 1.0)),
+        half_second=write_audio(d / "half_second.wav", sine(440, 0.5)),
+        silent_wav=write_audio(d / "silence.wav", np.zeros(3 * SR, np.float32), SR, "-c:a", "pcm_s16le"),
+        mp3_with_cover=mp3,
+        png=png,
+        jpeg=jpeg,
+        unknown_codec_wav=wav_with_format_tag(d / "unknown_codec.wav", 0x9999),
+        long_wav=write_audio(d / "long.wav", sine(440, 600.0, sr=8000), 8000, "-c:a", "pcm_s16le"),
+    )
