@@ -6,7 +6,9 @@ S(t, u) is a weighted Jaccard index between the two tracks' tag sets:
 
 where ``a_tg`` in [0, 1] is how strongly track t carries tag g and ``w_g > 0`` is the
 weight of tag g (rare, specific tags can count more than common ones, see
-:func:`idf_tag_weights`). A plain tag has strength 1. *Tag expansion* lets similar tags
+:func:`idf_tag_weights`). A track's tags are a set (every tag has strength 1) or a
+mapping from tag to strength in (0, 1] (e.g. "piano": 0.4 for a track with piano in
+40% of its length). *Tag expansion* lets similar tags
 imply each other: with ``{"rock": {"hard rock": 0.5}}`` a track tagged "rock" also
 carries "hard rock" with strength 0.5, so two tracks that share no literal tag can still
 be similar. Expansion is applied once (it is not transitive), so the user's table says
@@ -37,34 +39,49 @@ __all__ = [
 ]
 
 TagExpansion = Mapping[str, Mapping[str, float]]
+TrackTags = Collection[str] | Mapping[str, float]
 
 
 class SimilarityError(ValueError):
     """Raised for malformed tags, tag weights, expansions or similarity matrices."""
 
 
-def expand_tags(tags: Collection[str], expansion: TagExpansion | None = None) -> dict[str, float]:
-    """Tag strengths of one track: 1 for its own tags, plus the implied tags.
+def _own_strengths(tags: TrackTags) -> dict[str, float]:
+    if isinstance(tags, (str, bytes)):
+        raise SimilarityError("a track's tags must be a collection of strings, not a string")
+    if isinstance(tags, Mapping):
+        strengths = {str(tag): float(value) for tag, value in tags.items()}
+        for tag, value in strengths.items():
+            if not 0.0 < value <= 1.0:
+                raise SimilarityError(f"tag strength of {tag!r} must be in (0, 1], got {value}")
+        return strengths
+    return {str(tag): 1.0 for tag in tags}
 
-    An implied tag takes the strongest implication among the track's tags and never
-    lowers a tag the track carries itself.
+
+def expand_tags(tags: TrackTags, expansion: TagExpansion | None = None) -> dict[str, float]:
+    """Tag strengths of one track: its own tags, plus the implied tags.
+
+    A tag of strength s implying another with strength e gives the implied tag s * e;
+    an implied tag takes the strongest implication and never lowers a tag the track
+    carries itself.
 
     >>> expand_tags({"rock"}, {"rock": {"hard rock": 0.5}})
     {'rock': 1.0, 'hard rock': 0.5}
     """
-    strengths = {tag: 1.0 for tag in tags}
-    for tag in tags:
+    own = _own_strengths(tags)
+    strengths = dict(own)
+    for tag, tag_strength in own.items():
         for implied, strength in (expansion or {}).get(tag, {}).items():
             if not 0.0 < strength <= 1.0:
                 raise SimilarityError(
                     f"expansion strength {tag!r} -> {implied!r} must be in (0, 1], got {strength}"
                 )
-            strengths[implied] = max(strengths.get(implied, 0.0), float(strength))
+            strengths[implied] = max(strengths.get(implied, 0.0), tag_strength * float(strength))
     return strengths
 
 
 def tag_memberships(
-    track_tags: Sequence[Collection[str]],
+    track_tags: Sequence[TrackTags],
     expansion: TagExpansion | None = None,
     vocabulary: Sequence[str] | None = None,
 ) -> tuple[np.ndarray, list[str]]:
@@ -85,7 +102,7 @@ def tag_memberships(
     return memberships, list(vocabulary)
 
 
-def idf_tag_weights(track_tags: Sequence[Collection[str]]) -> dict[str, float]:
+def idf_tag_weights(track_tags: Sequence[TrackTags]) -> dict[str, float]:
     """Inverse-document-frequency weights ``log(1 + N / df_g)``: a tag carried by few
     tracks says more about them than one carried by all (always > 0)."""
     n_tracks = len(track_tags)
@@ -107,7 +124,7 @@ def weighted_jaccard(a: np.ndarray, b: np.ndarray, weights: np.ndarray | None = 
 
 
 def tag_similarity(
-    track_tags: Sequence[Collection[str]],
+    track_tags: Sequence[TrackTags],
     tag_weights: Mapping[str, float] | None = None,
     expansion: TagExpansion | None = None,
 ) -> np.ndarray:
@@ -115,7 +132,8 @@ def tag_similarity(
 
     Parameters
     ----------
-    track_tags : one collection of tag strings per track.
+    track_tags : one collection of tag strings, or one ``{tag: strength}`` mapping, per
+        track.
     tag_weights : weight per tag (> 0); tags missing from it weigh 1. Pass
         :func:`idf_tag_weights` to favour specific tags.
     expansion : ``{tag: {implied_tag: strength in (0, 1]}}``.
@@ -127,8 +145,6 @@ def tag_similarity(
     """
     if isinstance(track_tags, (str, bytes)):
         raise SimilarityError("track_tags must be a sequence of tag collections, not a string")
-    if any(isinstance(tags, (str, bytes)) for tags in track_tags):
-        raise SimilarityError("each track's tags must be a collection of strings, not a string")
     memberships, vocabulary = tag_memberships(track_tags, expansion)
     weights = np.array([(tag_weights or {}).get(tag, 1.0) for tag in vocabulary], dtype=np.float64)
     if (weights <= 0).any() or not np.isfinite(weights).all():

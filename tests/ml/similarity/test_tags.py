@@ -103,3 +103,16 @@ def test_user_matrix_validation_and_loading(tmp_path):
         load_similarity(tmp_path / "s.npy", n_tracks=3)
     with pytest.raises(SimilarityError):
         load_similarity(tmp_path / "s.txt")
+
+
+def test_weighted_tags_hand_computed():
+    s = tag_similarity([{"piano": 0.4, "pop": 1.0}, {"piano": 1.0, "pop": 1.0}])
+    # min: 0.4 + 1, max: 1 + 1.
+    assert s[0, 1] == pytest.approx(1.4 / 2.0)
+    # A weighted tag passes its strength on to the tags it implies.
+    assert expand_tags({"rock": 0.5}, {"rock": {"hard rock": 0.5}}) == {
+        "rock": 0.5,
+        "hard rock": 0.25,
+    }
+    with pytest.raises(SimilarityError):
+        tag_similarity([{"piano": 1.5}, {"pop": 1.0}])
