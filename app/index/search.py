@@ -1,0 +1,129 @@
+"""Two-stage search: a centroid shortlist from FAISS, then a rerank with a cost.
+
+Stage 1 asks the :class:`~app.index.centroids.CentroidIndex` for the
+``shortlist`` tracks whose centroid is closest to the query's centroid, among the
+tracks passing the metadata filters. Stage 2 computes the chosen cost of
+METHOD.md §5 (:func:`ml.ranking.costs.batch_distances`, a parallel Numba
+kernel) between the query's segments and each shortlisted track's segments, and
+keeps the ``k`` lowest. Only those ``k`` get an alignment (which track segment
+lies under which query segment), which is the costly part to explain.
+
+The shortlist size trades speed for recall: the rerank cost grows linearly with
+it, and a true match whose centroid ranks beyond it is lost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from app.index.centroids import CentroidIndex
+from app.index.errors import DimensionMismatchError, InvalidSearchError
+from app.index.metadata import MetadataColumns, SearchFilters
+from app.index.segment_store import SegmentStore, normalize_rows
+from ml.ranking.costs import METHODS, batch_distances
+
+__all__ = ["Hit", "two_stage_search", "validate_search", "METHODS"]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One recommended track.
+
+    Attributes
+    ----------
+    track_id
+        The catalog's track id.
+    rank
+        1 for the best track.
+    score
+        ``-distance``: higher is better, comparable only within one method.
+    distance
+        The cost of ``method`` (lower is better; the DTWs' negated score).
+    centroid_similarity
+        Cosine similarity of the query and track centroids (the shortlist stage).
+    alignment
+        :func:`ml.ranking.align`'s answer for this track (segment pairs, best
+        trace offset, Smith-Waterman start/end), or None when not requested.
+    """
+
+    track_id: int
+    rank: int
+    score: float
+    distance: float
+    centroid_similarity: float
+    alignment: Any = None
+
+
+def validate_search(query: np.ndarray, dim: int, k: int, method: str,
+                    shortlist: int) -> np.ndarray:
+    """Check the search arguments; return the query as unit float32 rows.
+
+    Raises
+    ------
+    InvalidSearchError
+        ``k`` or ``shortlist`` is not a positive integer, or ``method`` is unknown.
+    InvalidEmbeddingsError
+        The query is not a non-empty 2-D array of finite, non-zero rows.
+    DimensionMismatchError
+        The query's dimension is not the index's.
+    """
+    for name, value in (("k", k), ("shortlist", shortlist)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise InvalidSearchError(f"{name} must be a positive integer, got {value!r}")
+    if method not in METHODS:
+        raise InvalidSearchError(f"unknown method {method!r}; expected one of "
+                                 f"{', '.join(METHODS)}")
+    query = normalize_rows(query)
+    if query.shape[1] != dim:
+        raise DimensionMismatchError(f"query embeddings of dimension {query.shape[1]}, "
+                                     f"the catalog's model has {dim}")
+    return query
+
+
+def allowed_track_ids(store: SegmentStore, metadata: MetadataColumns,
+                      filters: SearchFilters | None) -> np.ndarray | None:
+    """Sorted ids of the live tracks passing ``filters`` (None: no filter at all)."""
+    if filters is None or filters.is_empty:
+        return None
+    keep = metadata.mask(filters) & store.alive
+    return np.sort(store.track_ids[keep])
+
+
+def two_stage_search(query: np.ndarray, *, centroids: CentroidIndex, store: SegmentStore,
+                     metadata: MetadataColumns, k: int = 10, method: str = "best_trace",
+                     shortlist: int = 1000, filters: SearchFilters | None = None,
+                     indel: float | None = None, with_alignment: bool = True) -> list[Hit]:
+    """Rank the catalog for one query sequence of segment embeddings ``(Kq, d)``.
+
+    Returns at most ``k`` hits, fewer only when fewer tracks pass the filters.
+    ``shortlist`` is raised to ``k`` if smaller. Ties in the cost keep the
+    shortlist's order (best centroid first).
+    """
+    query = validate_search(query, store.dim, k, method, shortlist)
+    allowed = allowed_track_ids(store, metadata, filters)
+    if allowed is not None and len(allowed) == 0:
+        return []
+    ids, sims = centroids.search(query.mean(axis=0), max(shortlist, k), allowed)
+    if len(ids) == 0:
+        return []
+    distances = batch_distances(query, store.packed(), store.slots(ids), method, indel=indel)
+    best = np.argsort(distances, kind="stable")[:k]
+    hits = []
+    for rank, i in enumerate(best, start=1):
+        track_id = int(ids[i])
+        alignment = (_align(query, store.segments(track_id), method, indel)
+                     if with_alignment else None)
+        hits.append(Hit(track_id=track_id, rank=rank, score=-float(distances[i]),
+                        distance=float(distances[i]), centroid_similarity=float(sims[i]),
+                        alignment=alignment))
+    return hits
+
+
+def _align(query: np.ndarray, segments: np.ndarray, method: str, indel: float | None) -> Any:
+    from ml.ranking import align  # the alignment half of the ranking package
+
+    kwargs = {} if indel is None else {"indel": indel}
+    return align(query, segments.astype(np.float32), method, **kwargs)
