@@ -1,0 +1,209 @@
+"""A small registry of frame-feature extractors (one vector per second).
+
+Every segment vector, and so every embedding, is a function of the frame
+features it was made from: a model trained on one extractor's output is
+meaningless on another's. Each extractor therefore has an identity, recorded
+with every model and embedding (:class:`ExtractorSpec`):
+
+* ``name`` -- what it is (``"handcrafted"``, ``"musicnn"``...);
+* ``version`` -- bumped whenever its output changes for the same input;
+* ``modality`` -- ``"audio"`` or ``"video"``;
+* ``dim`` -- the length of its vectors.
+
+Audio extractors take a mono signal, ``extract(y, sr) -> (T, dim)``, and declare
+the ``sample_rate`` they analyse at (decode at that rate to avoid a resampling
+step). Video extractors take RGB frames, ``extract(frames, fps) -> (T, dim)``,
+and declare the ``frame_rate`` and ``frame_size`` ``(width, height)`` to decode
+at. In both cases ``T = ceil(duration_s)``: row ``t`` describes the second
+``[t, t + 1)``, the last row the final partial second (see
+:mod:`ml.features.timegrid`). Outputs are raw ``float32`` values:
+normalisation statistics belong to the trained model, not to the extractor.
+
+Adding an extractor::
+
+    @register_extractor
+    class MyAudioExtractor(AudioExtractor):
+        name, version, dim, sample_rate = "mine", "1", 64, 16000
+        def extract(self, y, sr): ...
+
+then ``get_extractor("mine", "audio")``. Extractors shipped with the project
+are listed in ``_BUILTIN_MODULES`` and imported on first use.
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar, Literal, NamedTuple, TypeVar
+
+import numpy as np
+
+__all__ = [
+    "Modality",
+    "MODALITIES",
+    "ExtractorSpec",
+    "ExtractorKey",
+    "FeatureExtractor",
+    "AudioExtractor",
+    "VideoExtractor",
+    "FeatureInputError",
+    "UnknownExtractorError",
+    "register_extractor",
+    "get_extractor",
+    "available_extractors",
+]
+
+Modality = Literal["audio", "video"]
+MODALITIES: tuple[Modality, ...] = ("audio", "video")
+
+# Modules whose import registers the project's own extractors.
+_BUILTIN_MODULES = (
+    "ml.features.audio_handcrafted",
+    "ml.features.video_handcrafted",
+)
+
+
+class FeatureInputError(ValueError):
+    """An extractor was given input it cannot analyse (wrong shape, dtype,
+    rate, empty or non-finite data). The message says which."""
+
+
+class UnknownExtractorError(LookupError):
+    """No extractor of that name is registered for that modality."""
+
+
+@dataclass(frozen=True)
+class ExtractorSpec:
+    """The identity of an extractor, stored with every model and embedding."""
+
+    name: str
+    version: str
+    modality: Modality
+    dim: int
+
+    @property
+    def key(self) -> str:
+        """A compact identifier, e.g. ``"audio/handcrafted@1"``."""
+        return f"{self.modality}/{self.name}@{self.version}"
+
+
+class ExtractorKey(NamedTuple):
+    modality: Modality
+    name: str
+
+
+class FeatureExtractor(abc.ABC):
+    """Common identity of audio and video extractors."""
+
+    name: ClassVar[str]
+    version: ClassVar[str]
+    modality: ClassVar[Modality]
+    dim: int
+
+    @property
+    def spec(self) -> ExtractorSpec:
+        return ExtractorSpec(self.name, self.version, self.modality, int(self.dim))
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.spec.key} dim={self.dim}>"
+
+
+class AudioExtractor(FeatureExtractor):
+    """Frame features from a mono signal."""
+
+    modality: ClassVar[Modality] = "audio"
+    #: The rate the extractor analyses at; other rates are resampled first.
+    sample_rate: int
+
+    @abc.abstractmethod
+    def extract(self, y: np.ndarray, sr: int) -> np.ndarray:
+        """Return ``(ceil(len(y) / sr), dim)`` float32 features, one row per second."""
+
+
+class VideoExtractor(FeatureExtractor):
+    """Frame features from RGB frames sampled at ``frame_rate``."""
+
+    modality: ClassVar[Modality] = "video"
+    #: Frames per second to decode at.
+    frame_rate: float
+    #: ``(width, height)`` to decode at.
+    frame_size: tuple[int, int]
+
+    @abc.abstractmethod
+    def extract(self, frames: np.ndarray, fps: float) -> np.ndarray:
+        """Return ``(ceil(len(frames) / fps), dim)`` float32 features, one row per second."""
+
+
+Factory = Callable[[], FeatureExtractor]
+_F = TypeVar("_F", bound=Callable[[], FeatureExtractor])
+
+_factories: dict[ExtractorKey, Factory] = {}
+_instances: dict[ExtractorKey, FeatureExtractor] = {}
+_lock = threading.Lock()
+_builtins_loaded = False
+
+
+def register_extractor(factory: _F) -> _F:
+    """Register an extractor class (or a zero-argument factory with ``name``
+    and ``modality`` attributes); usable as a decorator.
+
+    Raises
+    ------
+    ValueError
+        The modality is not ``"audio"`` or ``"video"``, or another factory is
+        already registered under the same modality and name.
+    """
+    name, modality = getattr(factory, "name", None), getattr(factory, "modality", None)
+    if not isinstance(name, str) or not name or modality not in MODALITIES:
+        raise ValueError(
+            f"{factory!r} needs a non-empty 'name' and a 'modality' in {MODALITIES}"
+        )
+    key = ExtractorKey(modality, name)
+    with _lock:
+        existing = _factories.get(key)
+        if existing is not None and existing is not factory:
+            raise ValueError(f"an extractor {modality}/{name} is already registered: {existing!r}")
+        _factories[key] = factory
+    return factory
+
+
+def get_extractor(name: str, modality: Modality) -> FeatureExtractor:
+    """The extractor registered as ``modality``/``name``, created once per process.
+
+    Raises
+    ------
+    UnknownExtractorError
+        Nothing is registered under that name; the message lists what is.
+    """
+    _load_builtins()
+    key = ExtractorKey(modality, name)
+    with _lock:
+        instance = _instances.get(key)
+        if instance is None:
+            factory = _factories.get(key)
+            if factory is None:
+                known = ", ".join(f"{m}/{n}" for m, n in sorted(_factories)) or "none"
+                raise UnknownExtractorError(
+                    f"no {modality} feature extractor named {name!r} (available: {known})"
+                )
+            instance = _instances[key] = factory()
+    return instance
+
+
+def available_extractors(modality: Modality | None = None) -> list[ExtractorKey]:
+    """Registered ``(modality, name)`` pairs, sorted, optionally of one modality."""
+    _load_builtins()
+    with _lock:
+        keys = sorted(_factories)
+    return [k for k in keys if modality is None or k.modality == modality]
+
+
+def _load_builtins() -> None:
+    global _builtins_loaded
+    if not _builtins_loaded:
+        for module in _BUILTIN_MODULES:
+            importlib.import_module(module)
+        _builtins_loaded = True
