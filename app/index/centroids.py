@@ -379,5 +379,5 @@ def _selector(allowed: np.ndarray) -> tuple[faiss.IDSelector, np.ndarray]:
         bits = np.zeros(top + 1, dtype=bool)
         bits[allowed] = True
         bitmap = np.packbits(bits, bitorder="little")
-        return faiss.IDSelectorBitmap(top + 1, faiss.swig_ptr(bitmap)), bitmap
+        return faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap)), bitmap  # n in bytes
     return faiss.IDSelectorBatch(len(allowed), faiss.swig_ptr(allowed)), allowed
