@@ -193,7 +193,11 @@ class ProjectionBranch(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         expected = 3 if self.takes_sequences else 2
-        if x.dim() != expected or x.shape[-1] != self.config.input_dim:
+        # The check is Python-side; skipped while tracing for ONNX export, where the
+        # shapes are symbolic and the graph carries its own input signature.
+        if not torch.jit.is_tracing() and (
+            x.dim() != expected or x.shape[-1] != self.config.input_dim
+        ):
             layout = "(batch, time, dim)" if self.takes_sequences else "(batch, dim)"
             raise ValueError(
                 f"branch expects {layout} with dim={self.config.input_dim}, "

@@ -1,0 +1,332 @@
+"""ONNX export of a trained VM-Net / Seg-VM-Net and the model-registry entry.
+
+Each branch becomes one ONNX file that maps raw features to L2-normalised
+embeddings: the input normalisation, (for pooled VM-Net) the pooling layer, the MLP,
+the batch norm (frozen to its running statistics) and the L2 norm are all inside the
+graph, so serving needs no PyTorch and no side files.
+
+- input ``features``: float32 ``(batch, dim)``, or ``(batch, time, dim)`` for a
+  pooled branch; output ``embedding``: float32 ``(batch, d)``.
+- :func:`export_checkpoint` writes ``music.onnx``, ``video.onnx`` and
+  ``model.json``; before it writes the entry it checks that ONNX Runtime reproduces
+  PyTorch to ``PARITY_TOLERANCE`` and records the worst difference it saw.
+- ``model.json`` (the registry entry) holds what serving and reproduction need:
+  kind, segmentation method, extractor names, versions and dims, embedding dim,
+  input layout, normalisation statistics, the SHA-256 of each ``.onnx`` file, the
+  training configuration and metrics, and library versions.
+- :class:`OnnxEncoder` runs one branch with ONNX Runtime (CUDA provider when asked
+  for and present, CPU otherwise); :func:`load_registry_entry` verifies checksums.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import platform
+import warnings
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import torch
+
+from ml.data.cache import file_sha256
+from ml.models.vmnet import ProjectionBranch, TwoBranchNet
+from ml.training.checkpoint import read_checkpoint, load_model
+
+__all__ = [
+    "ExportError",
+    "ONNX_OPSET",
+    "PARITY_TOLERANCE",
+    "REGISTRY_FORMAT",
+    "REGISTRY_FILE",
+    "export_branch",
+    "export_model",
+    "export_checkpoint",
+    "OnnxEncoder",
+    "RegistryEntry",
+    "load_registry_entry",
+    "select_providers",
+]
+
+ONNX_OPSET = 17
+PARITY_TOLERANCE = 1e-4
+REGISTRY_FORMAT = 1
+REGISTRY_FILE = "model.json"
+INPUT_NAME = "features"
+OUTPUT_NAME = "embedding"
+
+
+class ExportError(RuntimeError):
+    """Export failed, ONNX Runtime disagrees with PyTorch, or a registry entry is
+    missing, malformed or does not match its files' checksums."""
+
+
+def select_providers(device: str = "auto") -> list[str]:
+    """ONNX Runtime execution providers for ``device`` ("auto", "cpu" or "cuda").
+
+    "auto" takes CUDA when this onnxruntime build has it; "cuda" without it is an error
+    rather than a silent fall back to CPU.
+    """
+    available = ort.get_available_providers()
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    if device in ("auto", "cuda") and "CUDAExecutionProvider" in available:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    if device == "cuda":
+        raise ExportError(f"CUDA provider requested but onnxruntime offers only {available}")
+    if device == "auto":
+        return ["CPUExecutionProvider"]
+    raise ExportError(f"device must be auto, cpu or cuda, got {device!r}")
+
+
+def _example_input(branch: ProjectionBranch, batch: int = 2, time: int = 5) -> torch.Tensor:
+    dim = branch.config.input_dim
+    shape = (batch, time, dim) if branch.takes_sequences else (batch, dim)
+    return torch.zeros(shape)
+
+
+def export_branch(branch: ProjectionBranch, path: Path | str) -> Path:
+    """Write one branch (in eval mode) as an ONNX file with dynamic batch (and time)."""
+    path = Path(path)
+    was_training = branch.training
+    branch.eval()
+    dynamic = {0: "batch", 1: "time"} if branch.takes_sequences else {0: "batch"}
+    buffer = io.BytesIO()
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            # The TorchScript exporter, chosen on purpose: it needs no extra package
+            # (the dynamo exporter needs onnxscript) and handles these plain
+            # feed-forward graphs exactly; its deprecation notice is expected.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(
+                branch,
+                (_example_input(branch).to(next(branch.parameters()).device),),
+                buffer,
+                dynamo=False,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_axes={INPUT_NAME: dynamic, OUTPUT_NAME: {0: "batch"}},
+                opset_version=ONNX_OPSET,
+            )
+    finally:
+        branch.train(was_training)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(buffer.getvalue())
+    os.replace(tmp, path)
+    return path
+
+
+class OnnxEncoder:
+    """One exported branch served by ONNX Runtime."""
+
+    def __init__(self, path: Path | str, device: str = "auto") -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ExportError(f"no ONNX file at {self.path}")
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # errors only: provider fallbacks are expected
+        self.session = ort.InferenceSession(
+            str(self.path), options, providers=select_providers(device)
+        )
+        signature = self.session.get_inputs()[0]
+        self.input_name = signature.name
+        self.input_rank = len(signature.shape)
+        self.input_dim = signature.shape[-1]
+        self.output_dim = self.session.get_outputs()[0].shape[-1]
+
+    @property
+    def providers(self) -> list[str]:
+        return self.session.get_providers()
+
+    def embed(self, features: np.ndarray) -> np.ndarray:
+        """Embeddings (batch, d) float32 of raw features (batch, [time,] dim)."""
+        x = np.ascontiguousarray(features, dtype=np.float32)
+        if x.ndim != self.input_rank or x.shape[-1] != self.input_dim:
+            raise ValueError(
+                f"{self.path.name} expects rank-{self.input_rank} input with last dim "
+                f"{self.input_dim}, got shape {x.shape}"
+            )
+        if len(x) == 0:
+            return np.zeros((0, self.output_dim), dtype=np.float32)
+        return self.session.run(None, {self.input_name: x})[0]
+
+
+def _parity_inputs(branch: ProjectionBranch, rng: np.random.Generator) -> np.ndarray:
+    """Inputs spread like the training data (from the stored statistics) plus outliers."""
+    mean = branch.normalizer.mean.detach().cpu().numpy()
+    std = branch.normalizer.std.detach().cpu().numpy()
+    shape = (16, 7, len(mean)) if branch.takes_sequences else (16, len(mean))
+    x = mean + std * rng.normal(size=shape)
+    x[0] = mean + 4.0 * std  # far tail: the batch norm / L2 path at large activations
+    return x.astype(np.float32)
+
+
+def _max_parity_error(branch: ProjectionBranch, encoder: OnnxEncoder, seed: int = 0) -> float:
+    x = _parity_inputs(branch, np.random.default_rng(seed))
+    branch.eval()
+    with torch.no_grad():
+        expected = branch(torch.from_numpy(x).to(next(branch.parameters()).device)).cpu().numpy()
+    return float(np.abs(encoder.embed(x) - expected).max())
+
+
+def _package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in ("torch", "onnx", "onnxruntime", "numpy"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            continue
+    return versions
+
+
+def _branch_entry(branch: ProjectionBranch, file: Path, parity: float) -> dict[str, Any]:
+    config = branch.config
+    return {
+        "file": file.name,
+        "sha256": file_sha256(file),
+        "input_name": INPUT_NAME,
+        "output_name": OUTPUT_NAME,
+        "input_dim": config.input_dim,
+        "input_layout": "batch,time,dim" if branch.takes_sequences else "batch,dim",
+        "pooling": config.pooling,
+        "hidden_dims": list(config.hidden_dims),
+        "output_dim": config.output_dim,
+        "normalisation": {
+            "mean": branch.normalizer.mean.detach().cpu().double().tolist(),
+            "std": branch.normalizer.std.detach().cpu().double().tolist(),
+        },
+        "parity_max_abs_error": parity,
+    }
+
+
+def export_model(
+    model: TwoBranchNet,
+    out_dir: Path | str,
+    *,
+    name: str,
+    provenance: dict[str, Any] | None = None,
+    training: dict[str, Any] | None = None,
+) -> Path:
+    """Export both branches of ``model`` to ``out_dir`` and write its registry entry.
+
+    ``provenance`` describes the data (segmentation, extractors: what a dataset
+    manifest or checkpoint records); ``training`` the run. Raises
+    :class:`ExportError` when ONNX Runtime and PyTorch differ by more than
+    ``PARITY_TOLERANCE`` on either branch.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.eval()
+    branches: dict[str, Any] = {}
+    for modality, branch in (("music", model.music), ("video", model.video)):
+        path = export_branch(branch, out / f"{modality}.onnx")
+        parity = _max_parity_error(branch, OnnxEncoder(path, device="cpu"))
+        if not parity <= PARITY_TOLERANCE:
+            raise ExportError(
+                f"{modality} branch: ONNX Runtime differs from PyTorch by {parity:.3g} "
+                f"(> {PARITY_TOLERANCE})"
+            )
+        branches[modality] = _branch_entry(branch, path, parity)
+    provenance = dict(provenance or {})
+    entry = {
+        "format": REGISTRY_FORMAT,
+        "name": name,
+        "kind": model.kind,
+        "embedding_dim": model.embedding_dim,
+        "segmentation": provenance.get("segmentation"),
+        "extractors": {
+            "audio": provenance.get("audio_extractor"),
+            "video": provenance.get("video_extractor"),
+        },
+        "branches": branches,
+        "model_config": model.config.to_dict(),
+        "dataset": provenance,
+        "training": training or {},
+        "onnx_opset": ONNX_OPSET,
+        "versions": _package_versions(),
+        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    path = out / REGISTRY_FILE
+    tmp = path.with_name(f".{REGISTRY_FILE}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(entry, indent=2, sort_keys=True))
+    os.replace(tmp, path)
+    return path
+
+
+def export_checkpoint(
+    checkpoint: Path | str, out_dir: Path | str, *, name: str | None = None
+) -> Path:
+    """Export a training checkpoint (e.g. the ``best.pt`` that ``train`` returns)."""
+    checkpoint = Path(checkpoint)
+    state = read_checkpoint(checkpoint)
+    model = load_model(checkpoint)
+    training = {
+        "checkpoint_sha256": file_sha256(checkpoint),
+        "epoch": state["epoch"],
+        "best_epoch": state["best_epoch"],
+        "monitor": state["monitor"],
+        "metrics": state["metrics"],
+        "config": state["train_config"],
+    }
+    dataset = state.get("dataset", {})
+    default_name = f"{state['kind']}-{dataset.get('segmentation', 'unknown')}-{training['checkpoint_sha256'][:12]}"
+    return export_model(
+        model, out_dir, name=name or default_name, provenance=dataset, training=training
+    )
+
+
+@dataclass(frozen=True)
+class RegistryEntry:
+    """A verified registry entry and its directory."""
+
+    path: Path
+    data: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return self.data["kind"]
+
+    @property
+    def segmentation(self) -> str | None:
+        return self.data["segmentation"]
+
+    @property
+    def embedding_dim(self) -> int:
+        return int(self.data["embedding_dim"])
+
+    def branch_path(self, modality: str) -> Path:
+        if modality not in self.data["branches"]:
+            raise ExportError(f"no {modality!r} branch in {self.path}")
+        return self.path.parent / self.data["branches"][modality]["file"]
+
+    def encoder(self, modality: str, device: str = "auto") -> OnnxEncoder:
+        return OnnxEncoder(self.branch_path(modality), device=device)
+
+
+def load_registry_entry(path: Path | str, *, verify: bool = True) -> RegistryEntry:
+    """Read ``model.json`` (or its directory); with ``verify``, check every checksum."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / REGISTRY_FILE
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ExportError(f"unreadable registry entry {path}: {exc}") from exc
+    if not isinstance(data, dict) or data.get("format") != REGISTRY_FORMAT:
+        raise ExportError(f"{path} is not a registry entry of format {REGISTRY_FORMAT}")
+    entry = RegistryEntry(path, data)
+    if verify:
+        for modality, branch in data["branches"].items():
+            file = entry.branch_path(modality)
+            if not file.is_file():
+                raise ExportError(f"{modality} branch file {file} is missing")
+            if file_sha256(file) != branch["sha256"]:
+                raise ExportError(f"{file} does not match the checksum in {path}")
+    return entry
