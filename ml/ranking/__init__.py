@@ -1,0 +1,62 @@
+"""Ranking a catalog for a query: the seven costs of METHOD.md §5.
+
+Serving ranks in two stages: a centroid shortlist from the vector index, then
+one of these costs on the shortlist::
+
+    from ml.ranking import PackedSegments, batch_distances, align
+
+    packed = PackedSegments.from_sequences(track_embeddings)  # list of (K_t, d)
+    distances = batch_distances(query, packed, shortlist_ids, "nw_dtw")
+    best = shortlist_ids[np.argsort(distances)[:10]]
+    details = [align(query, packed.track(t), "nw_dtw") for t in best]
+
+Modules: :mod:`.costs` (the Numba kernel), :mod:`.packed` (contiguous storage),
+:mod:`.alignment` (tracebacks and offsets for the top results), :mod:`.reference`
+(plain-Python definitions the kernel is tested against), :mod:`.errors`.
+"""
+
+from .alignment import Alignment, align, align_candidates
+from .costs import (
+    DEFAULT_INDELS,
+    METHODS,
+    SYMMETRIC_METHODS,
+    batch_distances,
+    distance,
+    rerank,
+    resolve_indel,
+    warm_up,
+)
+from .errors import (
+    CandidateIndexError,
+    DimensionMismatchError,
+    EmptySequenceError,
+    InvalidIndelError,
+    InvalidOffsetsError,
+    NonFiniteEmbeddingError,
+    RankingInputError,
+    UnknownMethodError,
+)
+from .packed import PackedSegments
+
+__all__ = [
+    "METHODS",
+    "DEFAULT_INDELS",
+    "SYMMETRIC_METHODS",
+    "PackedSegments",
+    "Alignment",
+    "align",
+    "align_candidates",
+    "batch_distances",
+    "distance",
+    "rerank",
+    "resolve_indel",
+    "warm_up",
+    "RankingInputError",
+    "UnknownMethodError",
+    "DimensionMismatchError",
+    "EmptySequenceError",
+    "NonFiniteEmbeddingError",
+    "CandidateIndexError",
+    "InvalidOffsetsError",
+    "InvalidIndelError",
+]
