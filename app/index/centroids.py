@@ -43,6 +43,8 @@ __all__ = ["CentroidIndex", "IvfParams", "gpu_available", "default_ivf_params"]
 
 # GPU FAISS searches return at most this many neighbours per query.
 GPU_MAX_K = 2048
+# An IVF search scans at least this many tracks per neighbour asked for.
+MIN_SCAN_PER_RESULT = 16
 
 
 def gpu_available() -> bool:
@@ -99,6 +101,9 @@ class CentroidIndex:
         catalog size at training time (:func:`default_ivf_params`).
     retrain_growth
         Re-train the IVF cells when the catalog has grown this many times.
+    min_scan_per_result
+        An IVF search visits enough cells to scan at least this many tracks per
+        neighbour asked for (on top of ``nprobe``).
     device
         ``"auto"`` (GPU replica when available), ``"cpu"`` or ``"cuda"``.
     seed
@@ -106,7 +111,8 @@ class CentroidIndex:
     """
 
     def __init__(self, dim: int, *, exact_max: int = 100_000, ivf: IvfParams | None = None,
-                 retrain_growth: float = 4.0, device: str = "auto", seed: int = 1234) -> None:
+                 retrain_growth: float = 4.0, min_scan_per_result: float = MIN_SCAN_PER_RESULT,
+                 device: str = "auto", seed: int = 1234) -> None:
         if dim <= 0:
             raise ValueError(f"dim must be positive, got {dim}")
         if device not in ("auto", "cpu", "cuda"):
@@ -118,6 +124,7 @@ class CentroidIndex:
         self.exact_max = int(exact_max)
         self.ivf_params = ivf
         self.retrain_growth = float(retrain_growth)
+        self.min_scan_per_result = float(min_scan_per_result)
         self.seed = int(seed)
         self.use_gpu = device != "cpu" and gpu_available()
         self._index: faiss.Index = self._new_flat()
@@ -280,7 +287,11 @@ class CentroidIndex:
             if found is not None:
                 return found
         if allowed is None:
-            sims, ids = self._index.search(q, k)
+            if self.kind == "ivf":
+                params = faiss.SearchParametersIVF(nprobe=self._probes_for(k))
+                sims, ids = self._index.search(q, k, params=params)
+            else:
+                sims, ids = self._index.search(q, k)
             return _valid(ids[0], sims[0])
         selector, _keepalive = _selector(allowed)
         if self.kind == "flat":
@@ -290,7 +301,7 @@ class CentroidIndex:
         # filter keeps a share `selectivity`; probe enough cells to expect k of them,
         # then all cells if the guess fell short.
         selectivity = max(len(allowed) / max(self.ntotal, 1), 1e-9)
-        nprobe = min(self._index.nlist, math.ceil(self._index.nprobe / min(1.0, selectivity)))
+        nprobe = min(self._index.nlist, math.ceil(self._probes_for(k) / min(1.0, selectivity)))
         while True:
             params = faiss.SearchParametersIVF(sel=selector, nprobe=int(nprobe))
             sims, ids = self._index.search(q, k, params=params)
@@ -298,6 +309,15 @@ class CentroidIndex:
             if len(found_ids) >= k or nprobe >= self._index.nlist:
                 return found_ids, found_sims
             nprobe = self._index.nlist
+
+    def _probes_for(self, k: int) -> int:
+        """Cells to visit for ``k`` neighbours: at least ``nprobe``, and enough to
+        scan ``min_scan_per_result * k`` tracks, since the ``k`` nearest spread
+        over more cells as ``k`` grows (a 1,000-track shortlist in a small catalog
+        would otherwise look at fewer tracks than it must return)."""
+        mean_cell = max(self.ntotal / self._index.nlist, 1.0)
+        needed = math.ceil(self.min_scan_per_result * k / mean_cell)
+        return int(min(self._index.nlist, max(self._index.nprobe, needed)))
 
     def _search_gpu(self, q: np.ndarray, k: int,
                     allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:

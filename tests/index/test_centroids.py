@@ -62,7 +62,8 @@ def test_ivf_recall_against_exact_on_clustered_data(data):
 
 def test_more_probes_never_lower_recall(data):
     ids, cents, queries = data
-    index = CentroidIndex(cents.shape[1], exact_max=1000, ivf=IvfParams(256, 4), device="cpu")
+    index = CentroidIndex(cents.shape[1], exact_max=1000, ivf=IvfParams(256, 4),
+                          min_scan_per_result=0, device="cpu")
     index.add(ids, cents)
     recall = []
     for nprobe in (1, 8, 64):
@@ -72,6 +73,15 @@ def test_more_probes_never_lower_recall(data):
         recall.append(np.mean(hits) / 100)
     assert recall[0] <= recall[1] <= recall[2]
     assert recall[0] < 0.9 < recall[2]
+
+
+def test_large_k_probes_enough_cells(data):
+    ids, cents, queries = data
+    index = CentroidIndex(cents.shape[1], exact_max=1000, ivf=IvfParams(256, 1), device="cpu")
+    index.add(ids, cents)
+    got, _ = index.search(queries[0], 1000)  # one cell holds ~23 tracks: nprobe must grow
+    assert len(got) == 1000
+    assert len(np.intersect1d(got, _exact_top(cents, ids, queries[0], 1000)[0])) > 900
 
 
 @pytest.mark.parametrize("exact_max", [100_000, 1000])
