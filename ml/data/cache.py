@@ -1,11 +1,14 @@
 """Content-addressed cache of per-clip features.
 
-A clip's features are a pure function of the clip's bytes and of everything that
-processed them: the segmentation method and its library version, the feature
-extractors' names and versions, the frame rate, the builder's own version. The
-cache key is a hash of all of these, so changing any one of them (a new extractor
-version, another segmentation) recomputes exactly the clips affected, and an
-interrupted build resumes by finding the clips already done.
+A clip's results are a pure function of the clip's bytes and of everything that
+processed them: the feature extractors' names and versions, the frame rate, the
+segmentation method and its library version, the builder's own version. A cache key
+is a hash of all of these, so changing any one of them recomputes exactly what it
+affects, and an interrupted build resumes by finding the clips already done.
+
+Two levels: the 1 Hz frame features of a clip (keyed by its bytes and the
+extractors: the expensive part) and its segment pairs (keyed, in addition, by the
+segmentation), so trying another segmentation method re-uses the features.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["cache_key", "clip_file_name", "file_sha256"]
+__all__ = ["cache_key", "clip_file_name", "features_file_name", "file_sha256"]
 
 
 def cache_key(parts: dict[str, Any]) -> str:
@@ -28,6 +31,12 @@ def clip_file_name(key: str) -> str:
     """Relative path of a clip file inside a dataset directory (two-level fan-out
     keeps directories small for large corpora)."""
     return f"cache/{key[:2]}/{key}.npz"
+
+
+def features_file_name(key: str) -> str:
+    """Relative path of a clip's frame features: shared by every segmentation of the
+    clip, so trying another segmentation method does not re-extract features."""
+    return f"cache/frames/{key[:2]}/{key}.npz"
 
 
 def file_sha256(path: Path, chunk_size: int = 1 << 20) -> str:
