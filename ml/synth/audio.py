@@ -76,12 +76,14 @@ def tone(
     sr: int = 22050,
     *,
     timbre: str | Timbre = "sine",
-    rolloff: float = 2.0,
+    rolloff: float = 1.0,
     amplitude: float = 1.0,
 ) -> np.ndarray:
     """One note: additive synthesis of ``timbre`` at ``freq_hz``.
 
-    Partials at or above 45 % of ``sr`` are dropped (no aliasing). A 5 ms
+    ``rolloff`` applies to timbres without fixed amplitudes: the k-th partial
+    weighs ``k ** -rolloff`` (1 gives a true sawtooth or square wave, larger
+    is duller). Partials at or above 45 % of ``sr`` are dropped (no aliasing). A 5 ms
     fade-out ends every note so that notes cut at a section end do not click.
     The peak is at most ``amplitude``.
     """
@@ -233,14 +235,20 @@ def click_track(
 
 
 def chord_midi(key_root: int, mode: str, degree: int, base_midi: int = 57) -> list[int]:
-    """A diatonic triad on a scale degree, voiced from about ``base_midi``."""
+    """A diatonic triad on a scale degree, root first, every note folded into
+    the octave ``[base_midi, base_midi + 12)``.
+
+    Folding gives inversions instead of a ladder of root positions: chords
+    move by small steps, as a keyboard player's hands would (voice leading).
+    """
     scale = MAJOR_SCALE if mode == "major" else MINOR_SCALE
-    tonic = base_midi + (key_root - base_midi) % 12
-    notes = []
-    for step in (degree, degree + 2, degree + 4):
-        octave, index = divmod(step, 7)
-        notes.append(tonic + 12 * octave + scale[index])
-    return notes
+    pitch_classes = [(key_root + scale[step % 7]) % 12 for step in (degree, degree + 2, degree + 4)]
+    return [base_midi + (pc - base_midi) % 12 for pc in pitch_classes]
+
+
+def section_samples(tempo_bpm: float, n_bars: int, beats_per_bar: int, sr: int) -> int:
+    """Length in samples of ``n_bars`` bars (what :func:`render_section` renders)."""
+    return int(round(n_bars * beats_per_bar * 60.0 / tempo_bpm * sr))
 
 
 def render_section(
@@ -265,7 +273,7 @@ def render_section(
     if n_bars < 1:
         raise SynthSpecError(f"a section needs at least one bar, got {n_bars}")
     beat_s = 60.0 / style.tempo_bpm
-    n = int(round(n_bars * beats_per_bar * beat_s * sr))
+    n = section_samples(style.tempo_bpm, n_bars, beats_per_bar, sr)
     drums = np.zeros(n, np.float32)
     bass = np.zeros(n, np.float32)
     chords = np.zeros(n, np.float32)
@@ -282,7 +290,7 @@ def render_section(
                               rolloff=style.rolloff), int(bar_start * sr))
         bass_every = 2 if style.steps_per_beat == 1 else 1
         for beat in range(0, beats_per_bar, bass_every):
-            _add(bass, tone(midi_to_hz(triad[0] - 24), 0.9 * bass_every * beat_s, sr, timbre="bass"),
+            _add(bass, tone(midi_to_hz(triad[0] - 24 - 12 * (triad[0] >= 64)), 0.9 * bass_every * beat_s, sr, timbre="bass"),
                  int((bar_start + beat * beat_s) * sr))
         for step in range(beats_per_bar * style.steps_per_beat):
             note = triad[pattern[step % len(pattern)]] + 12 * (1 + octave_jump * (step // len(pattern) % 2))

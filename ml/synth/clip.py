@@ -14,7 +14,7 @@ from functools import cached_property
 
 import numpy as np
 
-from ml.synth.audio import drum_kit, render_section
+from ml.synth.audio import drum_kit, render_section, section_samples
 from ml.synth.errors import SynthSpecError
 from ml.synth.style import (
     ClipStyle,
@@ -92,6 +92,17 @@ class Shot:
 
 
 @dataclass(frozen=True)
+class Section:
+    """A music section: its style, length, and the seed of its arrangement
+    (equal for sections with equal labels, so that they sound the same)."""
+
+    style: SectionStyle
+    n_bars: int
+    n_samples: int
+    seed: int
+
+
+@dataclass(frozen=True)
 class ClipTruth:
     """The ground truth of a clip, as written to the manifest (times in s)."""
 
@@ -115,13 +126,19 @@ class ClipTruth:
 
 @dataclass
 class SynthClip:
-    """A generated clip: mono audio, lazily rendered frames and ground truth."""
+    """A generated clip: lazily rendered audio and frames, and ground truth.
+
+    The plan (``truth``, ``sections``, ``shots``) is computed at once; the
+    samples and pixels only when ``audio``, ``frames`` or ``iter_frames()``
+    are used, so reading the ground truth of many clips is cheap.
+    """
 
     seed: int
     spec: ClipSpec
-    audio: np.ndarray
     truth: ClipTruth
+    sections: list[Section] = field(repr=False)
     shots: list[Shot] = field(repr=False)
+    kit_seed: int = field(repr=False, default=0)
 
     @property
     def sr(self) -> int:
@@ -134,6 +151,20 @@ class SynthClip:
     @property
     def n_frames(self) -> int:
         return self.shots[-1].end_frame
+
+    @cached_property
+    def audio(self) -> np.ndarray:
+        """Mono float32 samples at ``sr`` (rendered on first use)."""
+        kit = drum_kit(self.sr, np.random.default_rng(self.kit_seed))
+        bpb = self.truth.beats_per_bar
+        audio = np.concatenate([
+            render_section(s.style, s.n_bars, bpb, self.sr, kit, np.random.default_rng(s.seed))
+            for s in self.sections
+        ])
+        peak = float(np.abs(audio).max())
+        if peak > 0.99:  # keep the relative loudness of sections, avoid clipping
+            audio *= 0.99 / peak
+        return audio.astype(np.float32)
 
     def iter_frames(self) -> Iterator[np.ndarray]:
         """Yield frames one at a time (each shot is rendered when reached)."""
@@ -195,9 +226,8 @@ def _shot_cuts(rng: np.random.Generator, n_bars: int, bars_per_shot: int) -> lis
 def generate_clip(seed: int, spec: ClipSpec | None = None) -> SynthClip:
     """Generate one synthetic music video from ``seed``.
 
-    See the package docstring for the generative story. The audio is
-    rendered at once; frames are rendered when ``frames`` or
-    ``iter_frames()`` is first used.
+    See the package docstring for the generative story. Audio and frames are
+    rendered when first used.
     """
     spec = spec or ClipSpec()
     if not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -219,17 +249,13 @@ def generate_clip(seed: int, spec: ClipSpec | None = None) -> SynthClip:
     bars = _plan_bars(form_rng, labels, bar_s, target_s, spec)
 
     # Music: one arrangement per label (a repeated section is the same music).
-    kit = drum_kit(spec.sr, np.random.default_rng(audio_ss.spawn(1)[0]))
-    label_seeds = {label: ss for label, ss in zip(sorted(set(labels)), audio_ss.spawn(len(set(labels))))}
-    parts = [
-        render_section(style, n, bpb, spec.sr, kit, np.random.default_rng(label_seeds[style.label]))
+    kit_seed, *label_states = (int(ss.generate_state(1, np.uint64)[0]) for ss in audio_ss.spawn(1 + len(set(labels))))
+    label_seeds = dict(zip(sorted(set(labels)), label_states))
+    sections = [
+        Section(style, n, section_samples(style.tempo_bpm, n, bpb, spec.sr), label_seeds[style.label])
         for style, n in zip(styles, bars)
     ]
-    audio = np.concatenate(parts)
-    peak = float(np.abs(audio).max())
-    if peak > 0.99:  # keep the relative loudness of sections, avoid clipping
-        audio *= 0.99 / peak
-    starts = np.concatenate([[0], np.cumsum([len(p) for p in parts])]) / spec.sr
+    starts = np.concatenate([[0], np.cumsum([s.n_samples for s in sections])]) / spec.sr
     duration_s = float(starts[-1])
     beats, downbeats = [], []
     for style, n, t0 in zip(styles, bars, starts[:-1]):
@@ -285,4 +311,4 @@ def generate_clip(seed: int, spec: ClipSpec | None = None) -> SynthClip:
         section_styles=[s.to_dict() for s in styles],
         tags=style_tags(clip_style, styles, durations),
     )
-    return SynthClip(seed=int(seed), spec=spec, audio=audio.astype(np.float32), truth=truth, shots=shots)
+    return SynthClip(seed=int(seed), spec=spec, truth=truth, sections=sections, shots=shots, kit_seed=kit_seed)
