@@ -166,17 +166,19 @@ def _block_features(chunk: np.ndarray) -> dict[str, np.ndarray]:
     power = magnitude**2
     mel_basis, dct_basis, chroma_basis = _filter_banks()
     log_mel = 10.0 * np.log10(np.maximum(mel_basis @ power, _LOG_AMIN))
-    centroid = librosa.feature.spectral_centroid(S=magnitude, sr=SAMPLE_RATE, n_fft=N_FFT)
+    centroid, bandwidth, rolloff, flatness = spectral_shape(magnitude, power)
+    chroma = chroma_basis @ power
+    chroma_peak = chroma.max(axis=0, keepdims=True)
     return {
         "log_mel": log_mel,
         "mfcc": dct_basis @ log_mel,
-        "chroma": librosa.util.normalize(chroma_basis @ power, norm=np.inf, axis=0),
-        "centroid": centroid[0],
-        "bandwidth": librosa.feature.spectral_bandwidth(
-            S=magnitude, sr=SAMPLE_RATE, n_fft=N_FFT, centroid=centroid
-        )[0],
-        "rolloff": librosa.feature.spectral_rolloff(S=magnitude, sr=SAMPLE_RATE, n_fft=N_FFT)[0],
-        "flatness": librosa.feature.spectral_flatness(S=magnitude)[0],
+        # Each frame scaled to a maximum of 1, as librosa.feature.chroma_stft.
+        "chroma": np.divide(chroma, chroma_peak, out=np.zeros_like(chroma),
+                            where=chroma_peak > np.finfo(np.float32).tiny),  # fmt: skip
+        "centroid": centroid,
+        "bandwidth": bandwidth,
+        "rolloff": rolloff,
+        "flatness": flatness,
         "contrast": librosa.feature.spectral_contrast(
             S=magnitude, sr=SAMPLE_RATE, n_fft=N_FFT, n_bands=N_CONTRAST_BANDS
         ),
@@ -185,6 +187,33 @@ def _block_features(chunk: np.ndarray) -> dict[str, np.ndarray]:
         )[0],
         "rms": librosa.feature.rms(S=magnitude, frame_length=N_FFT)[0],
     }
+
+
+def spectral_shape(
+    magnitude: np.ndarray, power: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Spectral centroid, bandwidth (Hz), 85 % roll-off (Hz) and flatness per frame.
+
+    The definitions of ``librosa.feature.spectral_centroid``, ``_bandwidth``,
+    ``_rolloff`` and ``_flatness`` (checked against them in the tests),
+    computed together so that the magnitude is normalised once instead of
+    once per feature. Silent frames give 0 (flatness 1).
+    """
+    freqs = _frequencies()
+    total = magnitude.sum(axis=0)
+    weights = np.divide(magnitude, total, out=np.zeros_like(magnitude), where=total > 0)
+    centroid = freqs @ weights
+    bandwidth = np.sqrt(np.einsum("ft,ft->t", weights, (freqs[:, None] - centroid) ** 2))
+    cumulative = np.cumsum(magnitude, axis=0)
+    rolloff = freqs[np.argmax(cumulative >= 0.85 * cumulative[-1], axis=0)]
+    floored = np.maximum(power, _LOG_AMIN)
+    flatness = np.exp(np.log(floored).mean(axis=0)) / floored.mean(axis=0)
+    return centroid, bandwidth, rolloff, flatness
+
+
+@functools.cache
+def _frequencies() -> np.ndarray:
+    return librosa.fft_frequencies(sr=SAMPLE_RATE, n_fft=N_FFT).astype(np.float32)
 
 
 @functools.cache

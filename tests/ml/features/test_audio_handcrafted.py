@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ml.features import FeatureInputError, get_extractor
-from ml.features.audio_handcrafted import FEATURE_NAMES, _frame_features
+from ml.features.audio_handcrafted import FEATURE_NAMES, _frame_features, spectral_shape
 
 
 @pytest.fixture(scope="module")
@@ -132,3 +132,22 @@ def test_silence_gives_finite_features(extractor):
 def test_bad_input(extractor, y, sr):
     with pytest.raises(FeatureInputError):
         extractor.extract(y, sr)
+
+
+def test_spectral_shape_and_chroma_follow_librosa_definitions(audio_media):
+    y = audio_media.two_textures[: 4 * audio_media.sr]
+    frames = _frame_features(y)
+    magnitude = np.abs(librosa.stft(y, n_fft=2048, hop_length=512, pad_mode="constant"))
+    magnitude[:, :3] = 0.0  # silent frames too
+    centroid, bandwidth, rolloff, flatness = spectral_shape(magnitude, magnitude**2)
+    sr = audio_media.sr
+    np.testing.assert_allclose(centroid, librosa.feature.spectral_centroid(S=magnitude, sr=sr)[0],
+                               atol=0.05)  # fmt: skip
+    np.testing.assert_allclose(bandwidth,
+                               librosa.feature.spectral_bandwidth(S=magnitude, sr=sr)[0], atol=0.05)
+    np.testing.assert_allclose(rolloff, librosa.feature.spectral_rolloff(S=magnitude, sr=sr)[0])
+    np.testing.assert_allclose(flatness, librosa.feature.spectral_flatness(S=magnitude)[0],
+                               rtol=1e-4)  # fmt: skip
+    power = np.abs(librosa.stft(y, n_fft=2048, hop_length=512, pad_mode="constant")) ** 2
+    np.testing.assert_allclose(frames["chroma"],
+                               librosa.feature.chroma_stft(S=power, sr=sr, tuning=0.0), atol=1e-5)
