@@ -48,6 +48,7 @@ __all__ = [
     "METHODS",
     "DEFAULT_INDELS",
     "SYMMETRIC_METHODS",
+    "PARALLEL_MIN_CANDIDATES",
     "batch_distances",
     "distance",
     "rerank",
@@ -71,6 +72,10 @@ DEFAULT_INDELS: dict[str, float] = {"nw_dtw": 0.05, "sw_dtw": 0.01}
 
 #: Costs whose value does not change when track and query are swapped (all of them).
 SYMMETRIC_METHODS: tuple[str, ...] = METHODS
+
+#: Below this many candidates the kernel runs on the calling thread: waking the
+#: thread pool costs more than scoring a few tracks.
+PARALLEL_MIN_CANDIDATES = 32
 
 _METHOD_CODE = {name: code for code, name in enumerate(METHODS)}
 _CENTROID, _SINGLE, _COMPLETE, _TRACE, _BEST_TRACE, _NW_DTW, _SW_DTW = range(len(METHODS))
@@ -389,22 +394,22 @@ def batch_distances(
     if rows.size == 0:
         return out
     wide = query.astype(np.float64)
-    query_sq = np.einsum("kd,kd->k", wide, wide).astype(np.float32)
-    query_centroid = wide.mean(axis=0).astype(np.float32)
-    _batch_kernel(
+    arguments = (
         code,
         query,
-        query_sq,
-        query_centroid,
+        np.einsum("kd,kd->k", wide, wide).astype(np.float32),
+        wide.mean(axis=0).astype(np.float32),
         packed.kernel_vectors(),
         packed.sq_norms,
         packed.offsets,
         rows,
         gap,
-        # A few chunks per thread: small enough to balance tracks of different lengths.
-        min(rows.size, 4 * numba.get_num_threads()),
-        out,
     )
+    if rows.size < PARALLEL_MIN_CANDIDATES:
+        _score_candidates(*arguments, 0, rows.size, out)
+    else:
+        # A few chunks per thread: small enough to balance tracks of different lengths.
+        _batch_kernel(*arguments, min(rows.size, 4 * numba.get_num_threads()), out)
     return out
 
 

@@ -126,11 +126,11 @@ class PackedSegments:
         if np.any(lengths == 0):
             raise EmptySequenceError(f"track {int(np.argmin(lengths))} has no segment")
         offsets = np.concatenate([[0], np.cumsum(lengths)])
-        return cls(np.concatenate(arrays).astype(_storage_dtype(dtype)), offsets)
+        return cls(_cast(np.concatenate(arrays), dtype), offsets)
 
     def astype(self, dtype: np.dtype | type) -> PackedSegments:
         """The same catalog stored as ``dtype`` (float32 or float16)."""
-        return PackedSegments(self.vectors.astype(_storage_dtype(dtype)), self.offsets)
+        return PackedSegments(_cast(self.vectors, dtype), self.offsets)
 
     def select(self, rows: np.ndarray | Sequence[int]) -> PackedSegments:
         """A new packed catalog holding only the tracks ``rows``, in that order."""
@@ -185,6 +185,13 @@ def _storage_dtype(dtype: np.dtype | type) -> np.dtype:
     if dtype not in STORAGE_DTYPES:
         raise DimensionMismatchError(f"storage dtype must be float32 or float16, got {dtype}")
     return dtype
+
+
+def _cast(vectors: np.ndarray, dtype: np.dtype | type) -> np.ndarray:
+    # Values beyond float16's range become inf, which the constructor then rejects
+    # with a NonFiniteEmbeddingError; numpy's overflow warning would only be noise.
+    with np.errstate(over="ignore"):
+        return vectors.astype(_storage_dtype(dtype))
 
 
 def check_rows(rows: np.ndarray | Sequence[int], n_tracks: int) -> np.ndarray:
