@@ -105,6 +105,20 @@ def test_frame_rate_and_size(media):
         np.testing.assert_allclose(mean, media.colours[i // 4], atol=6)
 
 
+def test_frames_equal_those_of_the_plain_ffmpeg_command(media):
+    """TransNetV2's own loader runs ``ffmpeg -i FILE -f rawvideo -pix_fmt rgb24
+    -s 48x27``: at the native rate our frames must be the same bytes."""
+    import subprocess
+
+    plain = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(media.colour_video), "-f", "rawvideo",
+         "-pix_fmt", "rgb24", "-s", "48x27", "pipe:1"],
+        capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    ours = load_video_frames(media.colour_video, None, 48, 27)
+    assert ours.tobytes() == plain
+
+
 # --------------------------------------------------------------------------- #
 # One precise error per broken file
 # --------------------------------------------------------------------------- #
