@@ -1,0 +1,93 @@
+"""The catalog: upload a track, list, read and delete tracks."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
+
+from app.api.deps import get_db, get_runtime
+from app.api.errors import ApiError, not_found
+from app.api.security import require_scope
+from app.db.models import Track
+from app.runtime import Runtime
+from app.services import catalog
+from ml.media.errors import MediaError
+
+router = APIRouter(prefix="/catalog", tags=["catalog"])
+write = Depends(require_scope("catalog:write"))
+read = Depends(require_scope("catalog:write", "recommend"))
+
+
+@router.post("/tracks", dependencies=[write], status_code=202)
+def upload_track(
+    file: Annotated[UploadFile, File(description="audio, or a video whose soundtrack is the track")],
+    metadata: Annotated[str | None, Form(description="JSON: title, artist, license, tags, ...")] = None,
+    runtime: Runtime = Depends(get_runtime),
+    db: Session = Depends(get_db),
+) -> JSONResponse:
+    try:
+        meta = catalog.TrackMetadata.parse(metadata)
+    except catalog.MetadataError as exc:
+        raise ApiError(422, "invalid_metadata", str(exc)) from None
+    if catalog.active_model(db) is None:
+        raise ApiError(503, "no_active_model",
+                       "no active model: register and activate one before ingesting")
+    stored = runtime.media.put(file.file, runtime.settings.max_upload_bytes)
+    try:
+        info = catalog.check_track_media(stored.path, runtime.settings)
+    except MediaError:
+        if not catalog.media_in_use(db, stored.key):
+            runtime.media.delete(stored.key)
+        raise
+    added = catalog.add_track(db, stored, info, meta, file.filename or "upload")
+    db.commit()
+    if added.created:
+        runtime.queue.submit(added.job.id)
+    job_id = added.job.id if added.job else None
+    body = {"track_id": added.track.id, "job_id": job_id,
+            "job_url": f"/jobs/{job_id}" if job_id else None,
+            "status": "queued" if added.created else added.track.status.value,
+            "duplicate": not added.created}
+    return JSONResponse(body, status_code=202 if added.created else 200)
+
+
+@router.get("/tracks", dependencies=[read])
+def list_tracks(
+    status: Annotated[str | None, Query(pattern="^(pending|processing|ready|failed)$")] = None,
+    artist: str | None = None,
+    license: str | None = None,
+    tag: str | None = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    db: Session = Depends(get_db),
+) -> dict:
+    rows, total = catalog.list_tracks(db, catalog.TrackQuery(status, artist, license, tag, q,
+                                                             limit, offset))
+    return {"tracks": [catalog.track_summary(t) for t in rows], "total": total,
+            "limit": limit, "offset": offset}
+
+
+@router.get("/tracks/{track_id}", dependencies=[read])
+def get_track(track_id: int, db: Session = Depends(get_db)) -> dict:
+    track = db.get(Track, track_id)
+    if track is None:
+        raise not_found("track", track_id)
+    return catalog.track_summary(track)
+
+
+@router.delete("/tracks/{track_id}", dependencies=[write])
+def delete_track(track_id: int, runtime: Runtime = Depends(get_runtime),
+                 db: Session = Depends(get_db)) -> dict:
+    track = db.get(Track, track_id)
+    if track is None:
+        raise not_found("track", track_id)
+    deleted = catalog.delete_track(db, track)
+    db.commit()
+    if deleted.orphaned_media_key:
+        runtime.media.delete(deleted.orphaned_media_key)
+    runtime.catalog_changed()
+    return {"track_id": track_id, "deleted": True}

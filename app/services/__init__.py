@@ -1,0 +1,1 @@
+"""What the service does, independent of HTTP: used by routes and by worker handlers."""
