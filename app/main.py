@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.api.errors import install_error_handlers
-from app.api.routes import health, jobs, models
+from app.api.routes import catalog, health, jobs, models
+from app.limits import BodySizeLimitMiddleware
 from app.metrics import Metrics, MetricsMiddleware
 from app.runtime import Runtime
 from app.settings import Settings, get_settings
@@ -22,7 +23,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.runtime = runtime or Runtime(settings)
-        app.state.runtime.warn_if_open()
+        app.state.runtime.start()
         try:
             yield
         finally:
@@ -31,9 +32,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app = FastAPI(title="v2m", version="0.1.0", lifespan=lifespan,
                   summary="Video-to-music recommendation over your own catalog.")
     app.state.metrics = Metrics()
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(jobs.router)
     app.include_router(models.router)
+    app.include_router(catalog.router)
     return app

@@ -13,7 +13,10 @@ from sqlalchemy.orm import Session
 
 from app.db.models import ApiKey
 from app.db.session import session_factory
+from app.events import BrokerSubscription, add_local_listener, remove_local_listener
 from app.media_store import MediaStore
+from app.services.models import ServingModels
+from app.services.search_index import SearchIndexHolder
 from app.settings import Settings
 from worker.queue import JobQueue, make_queue
 
@@ -29,6 +32,9 @@ class Runtime:
         self.sessions = session_factory(settings.sqlalchemy_url)
         self.media = MediaStore(settings.media_dir)
         self.queue = queue or make_queue(settings)
+        self.models = ServingModels(settings.device)
+        self.search_index = SearchIndexHolder(settings.index_dir)
+        self._subscription: BrokerSubscription | None = None
         self._auth_checked_at = -_AUTH_CACHE_S
         self._db_has_keys = False
 
@@ -52,5 +58,34 @@ class Runtime:
                 log.warning("NO API KEYS CONFIGURED: the service is open to anyone who can "
                             "reach it. Set V2M_API_KEYS='secret=scope,...' to require keys.")
 
+    def start(self) -> None:
+        """Follow catalog changes: from in-process jobs directly, from workers via the broker."""
+        add_local_listener(self.catalog_changed)
+        if self.settings.broker_url:
+            try:
+                self._subscription = BrokerSubscription(self.settings.broker_url,
+                                                        self.catalog_changed)
+            except Exception as exc:  # noqa: BLE001  (the change log still catches us up)
+                log.warning("not subscribed to catalog changes: %s", exc)
+        self.warn_if_open()
+
+    def catalog_changed(self) -> None:
+        """Replay the change log into the index now, rather than at the next search."""
+        index = self.search_index.current
+        if index is None:
+            return
+        try:
+            with self.session() as db:
+                index.sync_from_db(db)
+        except Exception as exc:  # noqa: BLE001  (the next search replays the log again)
+            log.warning("index sync after a catalog change failed: %s", exc)
+
     def close(self) -> None:
+        remove_local_listener(self.catalog_changed)
+        if self._subscription is not None:
+            self._subscription.close()
         self.queue.close()
+        try:
+            self.search_index.save()
+        except Exception as exc:  # noqa: BLE001  (a snapshot is an optimisation)
+            log.warning("could not write the index snapshot: %s", exc)

@@ -39,9 +39,10 @@ def embed_track_file(path, model: ServingModel, report: Report) -> EmbeddedTrack
     report("analysing", 0.1)
     analysis = analyse_track(path, segmenter=model.music_segmenter,
                              audio_extractors=[model.audio_extractor])
-    features = analysis.features[model.audio_extractor]
+    extractor = get_extractor(model.audio_extractor, "audio")
+    features = analysis.features[extractor.spec.key]
     report("embedding", 0.8)
-    vectors = segment_vectors(features, analysis.boundaries_s)
+    vectors = segment_vectors(features, analysis.boundaries_s[model.music_segmenter])
     return EmbeddedTrack(analysis, features, model.embed_music(vectors))
 
 
@@ -65,9 +66,10 @@ def save_embedded_track(db: Session, track: Track, model: ServingModel,
                                             TrackEmbedding.model_id == model.row_id))
     beats = analysis.beats
     db.add(TrackAnalysis(track_id=track.id, segmenter=model.music_segmenter,
-                         boundaries=to_blob(analysis.boundaries_s), beats=to_blob(beats.beats_s),
-                         downbeats=to_blob(beats.downbeats_s), tempo_bpm=beats.tempo_bpm,
-                         beats_per_bar=beats.beats_per_bar, versions=analysis.versions))
+                         boundaries=to_blob(analysis.boundaries_s[model.music_segmenter]),
+                         beats=to_blob(beats.beats_s), downbeats=to_blob(beats.downbeats_s),
+                         tempo_bpm=beats.tempo_bpm, beats_per_bar=beats.beats_per_bar,
+                         versions={"extractors": [spec.key for spec in analysis.extractors]}))
     db.add(TrackFeatures(track_id=track.id, extractor=extractor.name, version=extractor.version,
                          n_frames=result.features.shape[0], dim=result.features.shape[1],
                          values=to_blob(result.features)))

@@ -36,9 +36,7 @@ def readyz(runtime: Runtime = Depends(get_runtime)) -> JSONResponse:
         checks["model"] = {"ok": False, "detail": "database unavailable"}
     checks["broker"] = ({"ok": runtime.queue.ping(), "mode": "celery"}
                         if runtime.settings.broker_url else {"ok": True, "mode": "in-process"})
-    index = getattr(runtime, "index", None)
-    checks["index"] = ({"ok": True, "tracks": len(index)} if index is not None
-                       else {"ok": False, "detail": "no index loaded"})
+    checks["index"] = _index_check(runtime, model_ok=checks["model"]["ok"])
     ready = all(check["ok"] for check in checks.values())
     return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
@@ -47,3 +45,15 @@ def readyz(runtime: Runtime = Depends(get_runtime)) -> JSONResponse:
 def metrics(request: Request) -> Response:
     return Response(generate_latest(request.app.state.metrics.registry),
                     media_type=CONTENT_TYPE_LATEST)
+
+
+def _index_check(runtime: Runtime, model_ok: bool) -> dict:
+    if not model_ok:
+        return {"ok": False, "detail": "no active model"}
+    try:
+        with runtime.session() as db:
+            model = db.scalar(select(Model).where(Model.active.is_(True)))
+            index = runtime.search_index.for_model(db, model)
+        return {"ok": True, "tracks": int(len(index.track_ids)), "watermark": index.watermark}
+    except Exception as exc:  # noqa: BLE001
+        return {"ok": False, "detail": f"{type(exc).__name__}: {exc}"}

@@ -1,0 +1,57 @@
+"""``ingest``: analyse and embed one catalog track with the active model."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from app.db.models import Track, TrackStatus
+from app.events import announce_catalog_change
+from app.media_store import MediaStore
+from app.services.catalog import active_model
+from app.services.ingest import embed_track_file, is_ingested, save_embedded_track
+from app.services.models import ServingModels
+from ml.media.errors import MediaError
+from worker.jobs import JobContext, JobFailed, handler
+
+
+@lru_cache(maxsize=4)
+def serving_models(device: str) -> ServingModels:
+    """One cache of loaded ONNX sessions per worker process."""
+    return ServingModels(device)
+
+
+@handler("ingest")
+def ingest_track(context: JobContext) -> dict:
+    track_id = int(context.params["track_id"])
+    with context.sessions.begin() as db:
+        track = db.get(Track, track_id)
+        if track is None:
+            raise JobFailed(f"track {track_id} was deleted before it could be ingested")
+        model_row = active_model(db)
+        if model_row is None:
+            raise JobFailed("no active model: register and activate one, then retry")
+        if is_ingested(db, track, model_row.id):
+            return {"track_id": track_id, "model": model_row.name, "already_ingested": True}
+        track.status = TrackStatus.processing
+        media_key = track.media_key
+        model = serving_models(context.settings.device).get(model_row)
+    path = MediaStore(context.settings.media_dir).path_for(media_key)
+    try:
+        result = embed_track_file(path, model, context.report)
+    except MediaError as exc:
+        with context.sessions.begin() as db:
+            track = db.get(Track, track_id)
+            if track is not None:
+                track.status, track.error = TrackStatus.failed, str(exc)
+        raise JobFailed(str(exc)) from exc
+    context.report("saving", 0.95)
+    with context.sessions.begin() as db:
+        track = db.get(Track, track_id)
+        if track is None:
+            return {"track_id": track_id, "deleted_during_ingest": True}
+        save_embedded_track(db, track, model, result)
+    announce_catalog_change(context.settings.broker_url)
+    analysis = result.analysis
+    return {"track_id": track_id, "model": model.name, "segments": int(result.embeddings.shape[0]),
+            "duration_s": round(float(analysis.duration_s), 3),
+            "tempo_bpm": analysis.beats.tempo_bpm, "segmenter": model.music_segmenter}
