@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from app.index import centroids as centroids_module
 from app.index.centroids import CentroidIndex, IvfParams, default_ivf_params, gpu_available
 from app.index.errors import DeviceUnavailableError, DimensionMismatchError
 
@@ -84,8 +85,11 @@ def test_large_k_probes_enough_cells(data):
     assert len(np.intersect1d(got, _exact_top(cents, ids, queries[0], 1000)[0])) > 900
 
 
+@pytest.mark.parametrize("subset_scan", [True, False], ids=["subset-scan", "id-selector"])
 @pytest.mark.parametrize("exact_max", [100_000, 1000])
-def test_filters_return_k_when_enough_qualify(data, exact_max):
+def test_filters_return_k_when_enough_qualify(data, exact_max, subset_scan, monkeypatch):
+    if not subset_scan:  # force FAISS's id selector (and IVF's growing probes)
+        monkeypatch.setattr(centroids_module, "SUBSET_SCAN_VALUES", 0)
     ids, cents, queries = data
     index = CentroidIndex(cents.shape[1], exact_max=exact_max, device="cpu")
     index.add(ids, cents)
