@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.api.errors import install_error_handlers
-from app.api.routes import catalog, health, jobs, models
+from app.api.routes import catalog, health, jobs, models, recommend
 from app.limits import BodySizeLimitMiddleware
 from app.metrics import Metrics, MetricsMiddleware
 from app.runtime import Runtime
@@ -39,4 +39,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(jobs.router)
     app.include_router(models.router)
     app.include_router(catalog.router)
+    app.include_router(recommend.router)
     return app

@@ -52,6 +52,22 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _media_error(_: Request, exc: MediaError) -> JSONResponse:
         return _json(media_error_status(exc.reason), exc.reason, str(exc))
 
+    from app.index.errors import CatalogIndexError
+    from app.services.models import ModelRegistryError
+    from app.services.recommend import QueryError
+
+    @app.exception_handler(CatalogIndexError)
+    async def _bad_search(_: Request, exc: CatalogIndexError) -> JSONResponse:
+        return _json(422, "invalid_search", str(exc))
+
+    @app.exception_handler(QueryError)
+    async def _bad_query(_: Request, exc: QueryError) -> JSONResponse:
+        return _json(422, "invalid_query", str(exc))
+
+    @app.exception_handler(ModelRegistryError)
+    async def _model_problem(_: Request, exc: ModelRegistryError) -> JSONResponse:
+        return _json(409, "model_mismatch", str(exc))
+
     @app.exception_handler(UploadTooLargeError)
     async def _too_large(_: Request, exc: UploadTooLargeError) -> JSONResponse:
         return _json(413, "too_large", str(exc))

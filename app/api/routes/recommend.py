@@ -1,0 +1,77 @@
+"""``POST /recommend/video`` and ``POST /similar/track``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Query, UploadFile
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
+
+from app.api.deps import get_db, get_runtime
+from app.api.errors import ApiError, not_found
+from app.api.security import require_scope
+from app.api.serving import Serving, get_serving, query_options, spooled_upload
+from app.db.models import Track
+from app.media_store import MediaStore
+from app.runtime import Runtime
+from app.services import recommend
+from app.services.catalog import check_track_media
+from app.services.ingest import embed_track_file
+from ml.media.decode import probe
+from worker.jobs import new_job
+
+router = APIRouter(tags=["recommend"], dependencies=[Depends(require_scope("recommend"))])
+
+
+@router.post("/recommend/video")
+def recommend_video(
+    file: Annotated[UploadFile, File(description="the video to find music for")],
+    options: recommend.QueryOptions = Depends(query_options),
+    runtime: Runtime = Depends(get_runtime),
+    db: Session = Depends(get_db),
+    serving: Serving = Depends(get_serving),
+) -> JSONResponse:
+    with spooled_upload(file, runtime) as path:
+        if probe(path).duration_s > runtime.settings.async_video_seconds:
+            return _queue_long_video(path, options, runtime, db)
+        body = recommend.recommend_for_video(path, db, serving.model, serving.index, options,
+                                             runtime.settings)
+    return JSONResponse(body)
+
+
+def _queue_long_video(path, options: recommend.QueryOptions, runtime: Runtime,
+                      db: Session) -> JSONResponse:
+    """Long videos are answered by a job: 202 now, the result at ``GET /jobs/{id}``."""
+    stored = MediaStore(runtime.settings.data_dir / "queries").put_path(path)
+    job = new_job(db, "recommend", {"media_key": stored.key,
+                                    "options": recommend.options_to_params(options)})
+    db.commit()
+    runtime.queue.submit(job.id)
+    return JSONResponse({"job_id": job.id, "job_url": f"/jobs/{job.id}", "status": "queued"},
+                        status_code=202)
+
+
+@router.post("/similar/track")
+def similar_track(
+    track_id: Annotated[int | None, Query(description="a catalog track")] = None,
+    file: Annotated[UploadFile | None, File(description="audio of a reference track")] = None,
+    options: recommend.QueryOptions = Depends(query_options),
+    runtime: Runtime = Depends(get_runtime),
+    db: Session = Depends(get_db),
+    serving: Serving = Depends(get_serving),
+) -> dict:
+    if (track_id is None) == (file is None):
+        raise ApiError(422, "invalid_request", "give exactly one of track_id or file")
+    if track_id is not None:
+        if db.get(Track, track_id) is None:
+            raise not_found("track", track_id)
+        try:
+            return recommend.similar_to_track(db, serving.model, serving.index, track_id, options)
+        except recommend.QueryError as exc:
+            raise ApiError(409, "track_not_ready", str(exc)) from None
+    with spooled_upload(file, runtime) as path:
+        check_track_media(path, runtime.settings)
+        embedded = embed_track_file(path, serving.model, lambda stage, progress: None)
+    return recommend.similar_to_embeddings(db, serving.model, serving.index,
+                                           embedded.embeddings, options)

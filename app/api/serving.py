@@ -1,0 +1,95 @@
+"""Dependencies shared by the query routes: the active model and its index, query options."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, Query, UploadFile
+from sqlalchemy.orm import Session
+
+from app.api.deps import get_db, get_runtime
+from app.api.errors import ApiError
+from app.index.catalog import CatalogIndex
+from app.index.metadata import SearchFilters
+from app.runtime import Runtime
+from app.services.catalog import active_model
+from app.services.models import ServingModel
+from app.services.recommend import DEFAULT_METHOD, QueryOptions
+
+
+@dataclass(frozen=True)
+class Serving:
+    model: ServingModel
+    index: CatalogIndex
+
+
+def get_serving(runtime: Runtime = Depends(get_runtime), db: Session = Depends(get_db)) -> Serving:
+    row = active_model(db)
+    if row is None:
+        raise ApiError(503, "no_active_model",
+                       "no active model: register and activate one (v2m models register)")
+    index = runtime.search_index.for_model(db, row)
+    if len(index.track_ids) == 0:
+        raise ApiError(409, "empty_catalog", "the catalog has no ready track yet")
+    return Serving(runtime.models.get(row), index)
+
+
+def parse_seconds(text: str | None, name: str) -> tuple[float, ...] | None:
+    if text is None or not text.strip():
+        return None
+    try:
+        values = tuple(float(part) for part in text.replace(";", ",").split(",") if part.strip())
+    except ValueError:
+        raise ApiError(422, "invalid_request",
+                       f"{name}: expected comma-separated seconds, e.g. 2.5,7,12.25") from None
+    if any(v != v or v < 0 or v == float("inf") for v in values):
+        raise ApiError(422, "invalid_request", f"{name}: seconds must be finite and >= 0")
+    return values
+
+
+def query_options(
+    k: Annotated[int, Query(ge=1, le=100, description="results to return")] = 10,
+    method: Annotated[str, Query(pattern="^(centroid|trace|best_trace|nw_dtw|sw_dtw)$")] =
+        DEFAULT_METHOD,
+    shortlist: Annotated[int, Query(ge=1, le=20000)] = 1000,
+    license: Annotated[list[str] | None, Query(description="allowed licences")] = None,
+    licence: Annotated[list[str] | None, Query(include_in_schema=False)] = None,
+    exclude_artist: Annotated[list[str] | None, Query()] = None,
+    tag: Annotated[list[str] | None, Query(description="tags a track must all carry")] = None,
+    any_tag: Annotated[list[str] | None, Query(description="a track carries one of these")] = None,
+    min_bpm: Annotated[float | None, Query(ge=0)] = None,
+    max_bpm: Annotated[float | None, Query(ge=0)] = None,
+    min_duration_s: Annotated[float | None, Query(ge=0)] = None,
+    boundaries: Annotated[str | None, Query(description="your own cut points, in seconds")] = None,
+    min_segment_s: Annotated[float | None, Query(ge=0, le=120)] = None,
+) -> QueryOptions:
+    licenses = (license or []) + (licence or [])
+    if min_bpm is not None and max_bpm is not None and min_bpm > max_bpm:
+        raise ApiError(422, "invalid_request", f"min_bpm ({min_bpm}) > max_bpm ({max_bpm})")
+    filters = SearchFilters(licenses=frozenset(licenses) if licenses else None,
+                            exclude_artists=frozenset(exclude_artist or ()),
+                            tags_all=frozenset(tag or ()), tags_any=frozenset(any_tag or ()),
+                            bpm_min=min_bpm, bpm_max=max_bpm, min_duration_s=min_duration_s)
+    return QueryOptions(k=k, method=method, shortlist=max(shortlist, k), filters=filters,
+                        boundaries_s=parse_seconds(boundaries, "boundaries"),
+                        min_segment_s=min_segment_s)
+
+
+@contextmanager
+def spooled_upload(upload: UploadFile, runtime: Runtime) -> Iterator[Path]:
+    """The uploaded query as a temporary file (removed after the request)."""
+    tmp_root = runtime.settings.data_dir / "tmp"
+    tmp_root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=tmp_root) as folder:
+        path = Path(folder) / "query"
+        with open(path, "wb") as out:
+            shutil.copyfileobj(upload.file, out, 1 << 20)
+        if path.stat().st_size == 0:
+            raise ApiError(422, "empty_file", "the uploaded file is empty")
+        yield path

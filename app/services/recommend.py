@@ -1,0 +1,243 @@
+"""Recommend catalog tracks for a video, and tracks similar to a track.
+
+One pipeline for both the synchronous route and the asynchronous job:
+video -> segments (shots, or the user's own cut points) -> 1 Hz features ->
+segment vectors -> video branch -> two-stage search -> alignment in seconds and
+a suggested excerpt of each track, snapped to its downbeats.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db.arrays import from_blob
+from app.db.models import Track, TrackAnalysis, TrackEmbedding
+from app.index.catalog import CatalogIndex
+from app.index.metadata import SearchFilters
+from app.index.search import Hit
+from app.services.catalog import track_summary
+from app.services.models import ServingModel
+from app.settings import Settings
+from ml.edit import suggest_excerpt
+from ml.features.registry import get_extractor
+from ml.media.decode import load_video_frames, probe
+from ml.media.errors import MediaTooLongError, MediaTooShortError, NoVideoStreamError
+from ml.media.structure import merge_short_segments
+from ml.segments import segment_vectors
+
+METHODS = ("centroid", "trace", "best_trace", "nw_dtw", "sw_dtw")
+DEFAULT_METHOD = "best_trace"
+
+
+class QueryError(ValueError):
+    """A recommendation request that cannot be answered as asked (a 4xx, not a bug)."""
+
+
+@dataclass
+class Timings:
+    stages: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stages[name] = round(time.perf_counter() - started, 4)
+
+
+@dataclass(frozen=True)
+class QueryOptions:
+    k: int = 10
+    method: str = DEFAULT_METHOD
+    shortlist: int = 1000
+    filters: SearchFilters | None = None
+    boundaries_s: tuple[float, ...] | None = None  # the user's own cut points
+    min_segment_s: float | None = None  # merge shots shorter than this
+
+
+@dataclass(frozen=True)
+class VideoQuery:
+    duration_s: float
+    boundaries_s: np.ndarray
+    segmentation: str  # "shots" or "user"
+    embeddings: np.ndarray
+
+
+def video_segments(path: Path, duration_s: float, options: QueryOptions) -> tuple[np.ndarray, str]:
+    """Segment boundaries of the query (incl. 0 and the duration) and how they were found."""
+    if options.boundaries_s is not None:
+        inner = sorted({round(t, 3) for t in options.boundaries_s if 0 < t < duration_s})
+        return np.array([0.0, *inner, duration_s]), "user"
+    from ml.media.shots import detect_shots
+
+    boundaries = np.asarray(detect_shots(path), dtype=np.float64)
+    boundaries[-1] = max(boundaries[-1], duration_s)
+    if options.min_segment_s:
+        boundaries = merge_short_segments(boundaries, options.min_segment_s)
+    return boundaries, "shots"
+
+
+def embed_video(path: Path, model: ServingModel, options: QueryOptions, settings: Settings,
+                timings: Timings) -> VideoQuery:
+    with timings.stage("probe"):
+        info = probe(path)
+    if not info.has_video:
+        raise NoVideoStreamError("the file has no video stream: a query must be a video")
+    if info.duration_s < settings.min_media_seconds:
+        raise MediaTooShortError(f"the video lasts {info.duration_s:.2f} s; at least "
+                                 f"{settings.min_media_seconds:g} s are needed")
+    if info.duration_s > settings.max_media_seconds:
+        raise MediaTooLongError(f"the video lasts {info.duration_s:.0f} s; at most "
+                                f"{settings.max_media_seconds:g} s are accepted")
+    with timings.stage("segmentation"):
+        boundaries, how = video_segments(path, info.duration_s, options)
+    extractor = get_extractor(model.video_extractor, "video")
+    with timings.stage("decode_frames"):
+        width, height = extractor.frame_size
+        frames = load_video_frames(path, extractor.frame_rate, width, height,
+                                   max_duration_s=settings.max_media_seconds)
+    with timings.stage("features"):
+        features = extractor.extract(frames, extractor.frame_rate)
+    with timings.stage("embedding"):
+        embeddings = model.embed_video(segment_vectors(features, boundaries))
+    return VideoQuery(float(info.duration_s), boundaries, how, embeddings)
+
+
+def recommend_for_video(path: Path, db: Session, model: ServingModel, index: CatalogIndex,
+                        options: QueryOptions, settings: Settings) -> dict[str, Any]:
+    timings = Timings()
+    started = time.perf_counter()
+    query = embed_video(path, model, options, settings, timings)
+    with timings.stage("search"):
+        hits = index.search(query.embeddings, k=options.k, method=options.method,
+                            shortlist=options.shortlist, filters=options.filters)
+    with timings.stage("results"):
+        results = describe_hits(db, hits, model.music_segmenter, query.boundaries_s,
+                                query.duration_s)
+    timings.stages["total"] = round(time.perf_counter() - started, 4)
+    return {
+        "results": results,
+        "query": {"duration_s": round(query.duration_s, 3), "segmentation": query.segmentation,
+                  "segments": _segments(query.boundaries_s)},
+        "method": options.method, "k": options.k, "shortlist": options.shortlist,
+        "model": model.name, "catalog_size": int(len(index.track_ids)),
+        "timings_s": timings.stages,
+    }
+
+
+def similar_to_track(db: Session, model: ServingModel, index: CatalogIndex, track_id: int,
+                     options: QueryOptions) -> dict[str, Any]:
+    embedding = db.scalar(select(TrackEmbedding).where(TrackEmbedding.track_id == track_id,
+                                                       TrackEmbedding.model_id == model.row_id))
+    if embedding is None:
+        raise QueryError(f"track {track_id} is not ready under the active model")
+    return similar_to_embeddings(db, model, index, embedding.segment_matrix(), options,
+                                 exclude=track_id)
+
+
+def similar_to_embeddings(db: Session, model: ServingModel, index: CatalogIndex,
+                          embeddings: np.ndarray, options: QueryOptions,
+                          exclude: int | None = None) -> dict[str, Any]:
+    """Tracks like one given by its music-branch segment embeddings (itself excluded)."""
+    timings = Timings()
+    with timings.stage("search"):
+        extra = 1 if exclude is not None else 0
+        hits = index.search(embeddings, k=options.k + extra, method=options.method,
+                            shortlist=options.shortlist + extra, filters=options.filters)
+        hits = [h for h in hits if h.track_id != exclude][:options.k]
+    with timings.stage("results"):
+        results = [{**_track_fields(db.get(Track, h.track_id)), "track_id": h.track_id,
+                    "rank": rank, "score": round(h.score, 6)}
+                   for rank, h in enumerate(hits, start=1)]
+    return {"results": results, "method": options.method, "k": options.k,
+            "model": model.name, "query_track_id": exclude, "timings_s": timings.stages}
+
+
+def describe_hits(db: Session, hits: Sequence[Hit], segmenter: str, query_boundaries: np.ndarray,
+                  video_duration_s: float) -> list[dict[str, Any]]:
+    """Ranked results with metadata, the alignment in seconds and the excerpt."""
+    results = []
+    for hit in hits:
+        track = db.get(Track, hit.track_id)
+        if track is None:  # deleted since the index last heard: skip, never fail
+            continue
+        analysis = db.scalar(select(TrackAnalysis).where(TrackAnalysis.track_id == track.id,
+                                                         TrackAnalysis.segmenter == segmenter))
+        track_bounds = (from_blob(analysis.boundaries, -1).astype(np.float64) if analysis
+                        else np.array([0.0, track.duration_s or 0.0]))
+        downbeats = from_blob(analysis.downbeats, -1) if analysis else np.zeros(0)
+        alignment, anchor = align_in_seconds(hit.alignment, track_bounds, query_boundaries)
+        excerpt = suggest_excerpt(anchor, video_duration_s,
+                                  float(track.duration_s or track_bounds[-1]), downbeats)
+        results.append({**_track_fields(track), "track_id": track.id, "rank": len(results) + 1,
+                        "score": round(hit.score, 6), "distance": round(hit.distance, 6),
+                        "alignment": alignment, "excerpt": excerpt.as_dict()})
+    return results
+
+
+def align_in_seconds(alignment, track_bounds: np.ndarray, query_bounds: np.ndarray
+                     ) -> tuple[dict[str, Any], float]:
+    """Segment pairs with their times, and where in the track the video should start."""
+    if alignment is None:
+        return {"pairs": []}, 0.0
+    pairs = [{"track_segment": int(i), "query_segment": int(j),
+              "track_start_s": _r(track_bounds[i]), "track_end_s": _r(track_bounds[i + 1]),
+              "query_start_s": _r(query_bounds[j]), "query_end_s": _r(query_bounds[j + 1])}
+             for i, j in np.asarray(alignment.pairs).reshape(-1, 2)]
+    anchor = 0.0
+    if pairs:  # put the first aligned query segment on its track segment
+        anchor = max(0.0, pairs[0]["track_start_s"] - pairs[0]["query_start_s"])
+    body = {"method": alignment.method, "pairs": pairs, "offset": alignment.offset,
+            "track_span": list(alignment.track_span) if alignment.track_span else None,
+            "query_span": list(alignment.query_span) if alignment.query_span else None}
+    return body, anchor
+
+
+def _track_fields(track: Track) -> dict[str, Any]:
+    summary = track_summary(track)
+    return {key: summary[key] for key in ("title", "artist", "license", "tags", "bpm",
+                                          "duration_s")}
+
+
+def _segments(boundaries: np.ndarray) -> list[dict[str, float]]:
+    return [{"start_s": _r(a), "end_s": _r(b)} for a, b in zip(boundaries[:-1], boundaries[1:])]
+
+
+def _r(value: float) -> float:
+    return round(float(value), 3)
+
+
+def options_to_params(options: QueryOptions) -> dict[str, Any]:
+    """JSON form of the options, to hand a query to a background job."""
+    f = options.filters or SearchFilters()
+    return {"k": options.k, "method": options.method, "shortlist": options.shortlist,
+            "boundaries_s": list(options.boundaries_s) if options.boundaries_s else None,
+            "min_segment_s": options.min_segment_s,
+            "filters": {"licenses": sorted(f.licenses) if f.licenses is not None else None,
+                        "exclude_artists": sorted(f.exclude_artists),
+                        "tags_all": sorted(f.tags_all), "tags_any": sorted(f.tags_any),
+                        "bpm_min": f.bpm_min, "bpm_max": f.bpm_max,
+                        "min_duration_s": f.min_duration_s}}
+
+
+def options_from_params(params: dict[str, Any]) -> QueryOptions:
+    f = params["filters"]
+    filters = SearchFilters(
+        licenses=frozenset(f["licenses"]) if f["licenses"] is not None else None,
+        exclude_artists=frozenset(f["exclude_artists"]), tags_all=frozenset(f["tags_all"]),
+        tags_any=frozenset(f["tags_any"]), bpm_min=f["bpm_min"], bpm_max=f["bpm_max"],
+        min_duration_s=f["min_duration_s"])
+    bounds = params["boundaries_s"]
+    return QueryOptions(k=params["k"], method=params["method"], shortlist=params["shortlist"],
+                        filters=filters, boundaries_s=tuple(bounds) if bounds else None,
+                        min_segment_s=params["min_segment_s"])
