@@ -8,6 +8,7 @@ import os
 import secrets
 import subprocess
 import sys
+from pathlib import Path
 
 from app.settings import SCOPES, get_settings
 
@@ -62,6 +63,44 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from app import cli_catalog
+    from app.migrate import upgrade
+
+    settings = get_settings()
+    upgrade(settings.sqlalchemy_url)
+    if args.action == "register":
+        print(cli_catalog.register(settings, args.target, args.activate))
+    elif args.action == "activate":
+        print(cli_catalog.activate(settings, str(args.target)))
+    else:
+        print(cli_catalog.list_models(settings))
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from app import cli_catalog
+    from app.migrate import upgrade
+
+    settings = get_settings()
+    upgrade(settings.sqlalchemy_url)
+    counts = cli_catalog.ingest_paths(settings, args.paths, args.metadata)
+    print(", ".join(f"{value} {key}" for key, value in counts.items()))
+    return 0 if counts["failed"] == 0 else 1
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    from app import cli_catalog
+    from app.api.serving import query_options
+    from app.report import results_table
+
+    options = query_options(k=args.k, method=args.method, shortlist=args.shortlist,
+                            boundaries=args.boundaries, min_segment_s=args.min_segment_s)
+    body = cli_catalog.recommend_file(get_settings(), args.video, options)
+    print(cli_catalog.dump_json(body) if args.json else results_table(body))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="v2m", description=__doc__)
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -82,6 +121,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("revision", nargs="?")
     p.add_argument("--down", action="store_true", help="downgrade (default to base)")
     p.set_defaults(run=cmd_migrate)
+
+    p = verbs.add_parser("models", help="list, register or activate models")
+    p.add_argument("action", choices=("list", "register", "activate"), nargs="?", default="list")
+    p.add_argument("target", nargs="?", type=Path,
+                   help="register: an exported model directory; activate: a model name")
+    p.add_argument("--activate", action="store_true", help="register: also activate it")
+    p.set_defaults(run=cmd_models)
+
+    p = verbs.add_parser("ingest", help="add audio (or music-video) files or folders to the catalog")
+    p.add_argument("paths", nargs="+", type=Path)
+    p.add_argument("--metadata", type=Path,
+                   help="CSV with a 'file' column and title, artist, license, tags (a;b), ...")
+    p.set_defaults(run=cmd_ingest)
+
+    p = verbs.add_parser("recommend", help="recommend catalog tracks for a video file")
+    p.add_argument("video", type=Path)
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--method", default="best_trace",
+                   choices=("centroid", "trace", "best_trace", "nw_dtw", "sw_dtw"))
+    p.add_argument("--shortlist", type=int, default=1000)
+    p.add_argument("--boundaries", help="your own cut points in seconds, e.g. 3.2,8,15.5")
+    p.add_argument("--min-segment-s", type=float, default=None)
+    p.add_argument("--json", action="store_true", help="print the API's JSON instead of a table")
+    p.set_defaults(run=cmd_recommend)
 
     p = verbs.add_parser("keys", help="issue an API key (printed once)")
     p.add_argument("name")

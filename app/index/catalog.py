@@ -261,7 +261,7 @@ class CatalogIndex:
 
         Two stages: the ``shortlist`` tracks with the closest centroids among
         those passing ``filters``, reranked by ``method`` (one of
-        :data:`ml.ranking.costs.METHODS`); the best ``k`` come back, with their
+        :data:`ml.ranking.METHODS`); the best ``k`` come back, with their
         alignment when ``with_alignment``. See
         :func:`app.index.search.two_stage_search` for the details and errors.
         """

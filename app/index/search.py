@@ -3,7 +3,7 @@
 Stage 1 asks the :class:`~app.index.centroids.CentroidIndex` for the
 ``shortlist`` tracks whose centroid is closest to the query's centroid, among the
 tracks passing the metadata filters. Stage 2 computes the chosen cost of
-METHOD.md §5 (:func:`ml.ranking.costs.batch_distances`, a parallel Numba
+METHOD.md §5 (:func:`ml.ranking.batch_distances`, a parallel Numba
 kernel) between the query's segments and each shortlisted track's segments, and
 keeps the ``k`` lowest. Only those ``k`` get an alignment (which track segment
 lies under which query segment), which is the costly part to explain.
@@ -15,15 +15,13 @@ it, and a true match whose centroid ranks beyond it is lost.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
 import numpy as np
 
 from app.index.centroids import CentroidIndex
 from app.index.errors import DimensionMismatchError, InvalidSearchError
 from app.index.metadata import MetadataColumns, SearchFilters
 from app.index.segment_store import SegmentStore, normalize_rows
-from ml.ranking.costs import METHODS, batch_distances
+from ml.ranking import METHODS, Alignment, align, batch_distances
 
 __all__ = ["Hit", "two_stage_search", "validate_search", "METHODS"]
 
@@ -45,8 +43,9 @@ class Hit:
     centroid_similarity
         Cosine similarity of the query and track centroids (the shortlist stage).
     alignment
-        :func:`ml.ranking.align`'s answer for this track (segment pairs, best
-        trace offset, Smith-Waterman start/end), or None when not requested.
+        :func:`ml.ranking.align`'s answer for this track: (track segment, query
+        segment) pairs, best-trace offset, the spans used (Smith-Waterman's local
+        match), or None when not requested.
     """
 
     track_id: int
@@ -54,7 +53,7 @@ class Hit:
     score: float
     distance: float
     centroid_similarity: float
-    alignment: Any = None
+    alignment: Alignment | None = None
 
 
 def validate_search(query: np.ndarray, dim: int, k: int, method: str,
@@ -122,8 +121,6 @@ def two_stage_search(query: np.ndarray, *, centroids: CentroidIndex, store: Segm
     return hits
 
 
-def _align(query: np.ndarray, segments: np.ndarray, method: str, indel: float | None) -> Any:
-    from ml.ranking import align  # the alignment half of the ranking package
-
-    kwargs = {} if indel is None else {"indel": indel}
-    return align(query, segments.astype(np.float32), method, **kwargs)
+def _align(query: np.ndarray, segments: np.ndarray, method: str,
+           indel: float | None) -> Alignment:
+    return align(query, segments.astype(np.float32), method, indel=indel)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from app.index.errors import DimensionMismatchError, InvalidEmbeddingsError
-from ml.ranking.packed import PackedSegments
+from ml.ranking import PackedSegments
 
 __all__ = ["SegmentStore", "normalize_rows", "validate_packed", "validate_rows"]
 
