@@ -151,3 +151,29 @@ def test_train_and_export_on_the_built_dataset(built_dataset, tiny_config, tmp_p
         expected = model.embed_music(torch.from_numpy(pairs.music)).numpy()
     served = entry.encoder("music", "cpu").embed(pairs.music)
     assert np.abs(served - expected).max() <= PARITY_TOLERANCE
+
+
+@pytest.mark.slow
+def test_msaf_segmentation_cuts_both_modalities(built_dataset, music_video_folder, tmp_path):
+    """The default segmenter with a real MSAF method (frame features come from the cache)."""
+    import shutil
+
+    from ml.features.registry import get_extractor
+    from ml.media.decode import load_audio
+    from ml.media.structure import segment_structure
+    from ml.segments import transfer_boundaries
+
+    config, _ = built_dataset
+    shutil.copytree(config.out_dir, tmp_path / "copy")
+    config = dataclasses.replace(config, out_dir=tmp_path / "copy", segmentation="olda")
+    manifest = build_dataset(config)
+    assert manifest.segmentation == "olda" and manifest.versions["segmenter"].startswith("msaf-")
+    assert len(manifest.clips) == 6
+    record = load_dataset(config.out_dir).records("train")[0]
+    sr = get_extractor("handcrafted", "audio").sample_rate
+    y = load_audio(music_video_folder / f"{record.clip_id}.mp4", sr=sr)
+    expected = transfer_boundaries(
+        segment_structure(y, sr, "olda"), record.duration_s, min_segment_s=config.min_segment_s
+    )
+    np.testing.assert_allclose(record.boundaries_s, expected)
+    assert record.n_segments >= 1
