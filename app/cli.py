@@ -101,6 +101,12 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from app.demo import DemoConfig, run_demo
+
+    return run_demo(get_settings(), DemoConfig(n_clips=args.clips, seed=args.seed))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="v2m", description=__doc__)
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -145,6 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-segment-s", type=float, default=None)
     p.add_argument("--json", action="store_true", help="print the API's JSON instead of a table")
     p.set_defaults(run=cmd_recommend)
+
+    p = verbs.add_parser("demo", help="the whole job end to end on synthetic and real media")
+    p.add_argument("--clips", type=int, default=100, help="synthetic music videos to generate")
+    p.add_argument("--seed", type=int, default=2026)
+    p.set_defaults(run=cmd_demo)
 
     p = verbs.add_parser("keys", help="issue an API key (printed once)")
     p.add_argument("name")
