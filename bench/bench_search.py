@@ -43,7 +43,7 @@ from app.index.catalog import CatalogIndex
 from app.index.centroids import IvfParams
 from app.index.metadata import SearchFilters
 from app.index.synthetic import clustered_catalog, make_query
-from ml.ranking.costs import batch_distances
+from ml.ranking import batch_distances
 
 
 def _percentiles(seconds: list[float]) -> tuple[float, float]:

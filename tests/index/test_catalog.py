@@ -16,8 +16,7 @@ from app.index.errors import (
 )
 from app.index.metadata import SearchFilters, TrackMetadata
 from app.index.synthetic import make_query
-from ml.ranking import reference
-from ml.ranking.costs import METHODS
+from ml.ranking import METHODS, align, reference
 
 FAST_METHODS = ("centroid", "trace", "best_trace", "nw_dtw", "sw_dtw")
 
@@ -202,3 +201,21 @@ def test_concurrent_searches_and_updates(small_catalog, queries):
     assert not errors, errors[0]
     assert len(index) == 400
     assert _results(index, queries[:3], "best_trace") == expected
+
+
+@pytest.mark.parametrize("method", FAST_METHODS)
+def test_top_hits_carry_their_alignment(small_catalog, method):
+    index = _build(small_catalog)
+    query = make_query(small_catalog, 77, n_segments=4, seed=3)
+    hits = index.search(query, 3, method, shortlist=100)
+    unit = _unit(query).astype(np.float32)
+    for hit in hits:
+        segments = _unit(small_catalog.segments(hit.track_id - 1)).astype(np.float32)
+        expected = align(unit, segments, method)
+        assert hit.alignment.method == method
+        assert hit.alignment.distance == pytest.approx(hit.distance, abs=1e-4)
+        np.testing.assert_array_equal(hit.alignment.pairs, expected.pairs)
+        assert hit.alignment.offset == expected.offset
+        assert hit.alignment.track_span == expected.track_span
+    if method == "best_trace":  # the query is an excerpt of track 78: found where it lies
+        assert hits[0].track_id == 78 and hits[0].alignment.offset >= 0

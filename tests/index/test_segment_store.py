@@ -7,9 +7,7 @@ import pytest
 
 from app.index.errors import DimensionMismatchError, InvalidEmbeddingsError
 from app.index.segment_store import SegmentStore, normalize_rows
-from ml.ranking import reference
-from ml.ranking.costs import METHODS, batch_distances
-from ml.ranking.packed import PackedSegments
+from ml.ranking import METHODS, PackedSegments, batch_distances, reference
 
 
 def _store(catalog, dtype="float32") -> SegmentStore:
