@@ -37,7 +37,6 @@ __all__ = [
     "ProtocolReport",
     "clip_level_distances",
     "evaluate_clip_level",
-    "pack_sequences",
     "run_protocol",
     "segment_level_distances",
     "vanilla_table_by_segmentation",
@@ -149,32 +148,24 @@ def _rank_cell(value: float, bold: bool) -> str:
     return f"**{text}**" if bold else text
 
 
-def pack_sequences(sequences: Sequence[np.ndarray]) -> PackedSegments:
-    """Concatenate per-track (K_i, d) segment sequences into :class:`PackedSegments`."""
-    if len(sequences) == 0:
-        raise EvaluationError("no sequences to pack")
-    dims = {np.asarray(s).shape[1] if np.asarray(s).ndim == 2 else -1 for s in sequences}
-    if len(dims) != 1 or -1 in dims:
-        raise EvaluationError("every sequence must be a (K, d) array with the same d")
-    lengths = np.array([len(s) for s in sequences])
-    if (lengths == 0).any():
-        raise EvaluationError("every sequence needs at least one segment")
-    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    vectors = np.ascontiguousarray(np.concatenate(sequences, axis=0), dtype=np.float32)
-    return PackedSegments(vectors=vectors, offsets=offsets)
-
-
 def segment_level_distances(
-    queries: Sequence[np.ndarray], targets: Sequence[np.ndarray], method: str, **indels: float
+    queries: Sequence[np.ndarray],
+    targets: Sequence[np.ndarray],
+    method: str,
+    indel: float | None = None,
 ) -> np.ndarray:
-    """(n_queries, n_targets) matrix of one ranking cost (lower is better)."""
+    """(n_queries, n_targets) matrix of one ranking cost (lower is better).
+
+    ``indel`` is the gap penalty of the DTWs (None: METHOD.md's 0.05 / 0.01).
+    Malformed sequences raise the :class:`ml.ranking.RankingInputError` subclasses.
+    """
     if method not in METHODS:
         raise EvaluationError(f"unknown method {method!r}; expected one of {METHODS}")
-    packed = pack_sequences(targets)
+    packed = PackedSegments.from_sequences(targets)
     rows = np.arange(len(targets), dtype=np.int64)
     return np.stack(
         [
-            batch_distances(np.asarray(q, dtype=np.float32), packed, rows, method, **indels)
+            batch_distances(np.asarray(q, dtype=np.float32), packed, rows, method, indel=indel)
             for q in queries
         ]
     )
