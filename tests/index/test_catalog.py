@@ -90,11 +90,12 @@ def test_replacing_a_track_updates_its_segments_and_metadata(small_catalog, quer
     assert index.search(queries[3], 1, "trace", with_alignment=False)[0].track_id == track_id
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("exact_max", [100_000, 1000])
 def test_snapshot_and_reload_give_identical_results(tmp_path, clustered, exact_max):
     index = _build(clustered, exact_max=exact_max, dtype="float16")
     index.remove_tracks(clustered.track_ids[:50])
-    queries = [make_query(clustered, i, seed=i) for i in range(100, 6000, 600)]
+    queries = [make_query(clustered, i, seed=i) for i in range(100, 6000, 1200)]
     first = index.snapshot(tmp_path)
     index.remove_track(clustered.track_ids[60])
     second = index.snapshot(tmp_path)  # becomes current; the first is kept as previous
