@@ -1,0 +1,274 @@
+"""The analysis of one catalog track: decode once, then structure, downbeats, features.
+
+Calling each library on the file (``msaf.process`` per algorithm, madmom's
+processors, ``librosa.load`` for the frame features) decodes the same file five or
+more times and repeats MSAF's harmonic/percussive separation for every algorithm.
+:func:`analyse_track` instead
+
+* decodes once, at 44.1 kHz (what madmom's networks expect), and resamples once to
+  22.05 kHz for MSAF and the frame-feature extractors;
+* computes MSAF's features once for all requested algorithms
+  (:func:`ml.media.structure.structure_features`);
+* runs madmom's downbeat networks, the most expensive stage, in a worker process
+  while this process does structure and frame features, so two cores are busy.
+
+The worker is a single long-lived process (spawned on first use, with the
+networks loaded once); :func:`shutdown_worker` stops it. Where a child process
+cannot be started (inside a daemonic process such as a Celery prefork worker) or
+``parallel=False``, the stages run one after the other with identical results.
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ml.media.beats import MODEL_SAMPLE_RATE, BeatTrack, track_beats
+from ml.media.structure import (
+    ANALYSIS_SAMPLE_RATE,
+    METHODS,
+    merge_short_segments,
+    msaf_boundaries_all,
+    structure_features,
+)
+
+__all__ = ["TrackAnalysis", "analyse_track", "shutdown_worker", "DECODE_SAMPLE_RATE"]
+
+#: The one rate a file is decoded at (madmom's); MSAF and features get a resampled copy.
+DECODE_SAMPLE_RATE = MODEL_SAMPLE_RATE
+
+PathOrSignal = str | os.PathLike[str] | tuple[np.ndarray, int]
+
+
+@dataclass(frozen=True)
+class TrackAnalysis:
+    """Everything the ingest step needs from one track's audio.
+
+    Attributes
+    ----------
+    duration_s : float
+        Length of the decoded audio.
+    boundaries_s : dict
+        Segmenter name -> boundaries in seconds, including 0 and the duration.
+    beats : BeatTrack
+        Beats, downbeats, tempo and meter.
+    features : dict
+        Extractor key (``"audio/handcrafted@1"``) -> ``(ceil(duration_s), dim)``
+        float32 frame features at 1 Hz.
+    extractors : tuple
+        The :class:`ml.features.registry.ExtractorSpec` of each extractor, to be
+        recorded with the embeddings.
+    timings_s : dict
+        Seconds spent per stage (``decode``, ``resample``, ``structure_features``,
+        ``segmentation`` (all MSAF algorithms), ``downbeats``, one per extractor,
+        ``total``). Stages
+        run in parallel, so they may add up to more than ``total``.
+    """
+
+    duration_s: float
+    boundaries_s: dict[str, np.ndarray]
+    beats: BeatTrack
+    features: dict[str, np.ndarray]
+    extractors: tuple[Any, ...]
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+def analyse_track(
+    path_or_signal: PathOrSignal,
+    segmenter: str | Sequence[str] = METHODS,
+    audio_extractors: Sequence[str] = ("handcrafted",),
+    *,
+    min_segment_s: float = 2.0,
+    beats_per_bar: Sequence[int] = (3, 4),
+    max_duration_s: float | None = None,
+    timeout_s: float | None = None,
+    parallel: bool | None = None,
+) -> TrackAnalysis:
+    """Decode a track once and compute its structure, downbeats and frame features.
+
+    Parameters
+    ----------
+    path_or_signal : path or (y, sr)
+        An audio (or audio-bearing video) file, or a mono float signal and its rate.
+    segmenter : str or sequence of str
+        One or several of ``"foote"``, ``"sf"``, ``"olda"``; they share one
+        feature pass.
+    audio_extractors : sequence of str
+        Names in :mod:`ml.features.registry` (audio modality).
+    min_segment_s : float
+        Shortest segment kept (see :func:`ml.media.structure.merge_short_segments`).
+    beats_per_bar : sequence of int
+        Meters the downbeat tracker chooses from.
+    max_duration_s, timeout_s : float or None
+        Passed to :func:`ml.media.decode.load_audio` for a file.
+    parallel : bool or None
+        Run the downbeat networks in a worker process; ``None`` decides
+        automatically (more than one CPU and not inside a daemonic process).
+
+    Raises
+    ------
+    ml.media.errors.MediaError
+        The file cannot be used (a subclass says why).
+    ValueError
+        Unknown segmenter, bad signal or parameters.
+    ml.features.registry.UnknownExtractorError
+        An extractor name is not registered.
+    """
+    from ml.features.registry import get_extractor
+
+    methods = (segmenter,) if isinstance(segmenter, str) else tuple(segmenter)
+    unknown = [m for m in methods if m not in METHODS]
+    if not methods or unknown:
+        raise ValueError(f"segmenter must be among {METHODS}, got {segmenter!r}")
+    if min_segment_s < 0:
+        raise ValueError(f"min_segment_s must be >= 0, got {min_segment_s}")
+    extractors = tuple(get_extractor(name, "audio") for name in audio_extractors)
+
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    y_model, sr_model = _decode(path_or_signal, max_duration_s, timeout_s, timings)
+
+    # The most expensive stage goes to the worker first, so it overlaps the rest.
+    pending: Future[tuple[BeatTrack, float]] | None = None
+    if _use_worker(parallel):
+        pending = _worker().submit(_timed_beats, y_model, sr_model, tuple(beats_per_bar))
+
+    with _timer(timings, "resample"):
+        y = _resample(y_model, sr_model, ANALYSIS_SAMPLE_RATE)
+    with _timer(timings, "structure_features"):
+        structure = structure_features(y, ANALYSIS_SAMPLE_RATE)
+    with _timer(timings, "segmentation"):
+        raw = msaf_boundaries_all(structure, methods)
+        boundaries = {m: merge_short_segments(b, min_segment_s) for m, b in raw.items()}
+
+    features: dict[str, np.ndarray] = {}
+    for extractor in extractors:
+        key = extractor.spec.key
+        with _timer(timings, key):
+            features[key] = extractor.extract(
+                _resample(y, ANALYSIS_SAMPLE_RATE, extractor.sample_rate), extractor.sample_rate
+            )
+
+    if pending is None:
+        beats, timings["downbeats"] = _timed_beats(y_model, sr_model, tuple(beats_per_bar))
+    else:
+        beats, timings["downbeats"] = pending.result()
+    timings["total"] = time.perf_counter() - start
+    return TrackAnalysis(
+        duration_s=len(y_model) / float(sr_model),
+        boundaries_s=boundaries,
+        beats=beats,
+        features=features,
+        extractors=tuple(e.spec for e in extractors),
+        timings_s=timings,
+    )
+
+
+def shutdown_worker() -> None:
+    """Stop the downbeat worker process, if one was started (it restarts on demand)."""
+    global _executor
+    with _executor_lock:
+        executor, _executor = _executor, None
+    if executor is not None:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _decode(
+    path_or_signal: PathOrSignal,
+    max_duration_s: float | None,
+    timeout_s: float | None,
+    timings: dict[str, float],
+) -> tuple[np.ndarray, int]:
+    with _timer(timings, "decode"):
+        if isinstance(path_or_signal, tuple):
+            y, sr = path_or_signal
+            y = np.asarray(y)
+            if y.ndim != 1 or not np.issubdtype(y.dtype, np.floating) or y.size == 0:
+                raise ValueError("signal must be a non-empty 1-D float array")
+            if not isinstance(sr, (int, np.integer)) or sr <= 0:
+                raise ValueError(f"sr must be a positive integer, got {sr!r}")
+            return np.ascontiguousarray(y, dtype=np.float32), int(sr)
+        from ml.media.decode import load_audio
+
+        y = load_audio(
+            path_or_signal,
+            sr=DECODE_SAMPLE_RATE,
+            max_duration_s=max_duration_s,
+            timeout_s=timeout_s,
+        )
+        return y, DECODE_SAMPLE_RATE
+
+
+def _resample(y: np.ndarray, sr: int, target_sr: int) -> np.ndarray:
+    if sr == target_sr:
+        return y
+    import librosa
+
+    return librosa.resample(y, orig_sr=sr, target_sr=target_sr, res_type="soxr_hq")
+
+
+def _timed_beats(y: np.ndarray, sr: int, beats_per_bar: tuple[int, ...]) -> tuple[BeatTrack, float]:
+    start = time.perf_counter()
+    beats = track_beats(y, sr, beats_per_bar=beats_per_bar)
+    return beats, time.perf_counter() - start
+
+
+class _timer:
+    """``with _timer(timings, "stage"):`` adds the block's wall time to ``timings``."""
+
+    def __init__(self, timings: dict[str, float], stage: str) -> None:
+        self.timings, self.stage = timings, stage
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.timings[self.stage] = self.timings.get(self.stage, 0.0) + (
+            time.perf_counter() - self.start
+        )
+
+
+_executor: ProcessPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def _use_worker(parallel: bool | None) -> bool:
+    if multiprocessing.current_process().daemon:
+        # multiprocessing forbids children of daemonic processes.
+        return False
+    if parallel is None:
+        return (os.cpu_count() or 1) > 1
+    return parallel
+
+
+def _worker() -> ProcessPoolExecutor:
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            # spawn, not fork: the parent may hold threads (web server, torch) and
+            # locks that a forked child would inherit in an unknown state.
+            _executor = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_warm_up,
+            )
+        return _executor
+
+
+def _warm_up() -> None:
+    """Load madmom's networks once per worker, before the first track arrives."""
+    from ml.media.beats import _rnn_processor
+
+    _rnn_processor()
+
+
+atexit.register(shutdown_worker)
