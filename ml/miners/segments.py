@@ -74,11 +74,11 @@ def _semihard_indices(
     rng: np.random.Generator,
 ) -> np.ndarray:
     with torch.no_grad():
-        a = anchor_emb[torch.as_tensor(anchors, device=anchor_emb.device)]
-        d = torch.cdist(a.float(), other_emb.float()).pow(2)  # (A, N)
-        d_ap = d[torch.arange(len(anchors)), torch.as_tensor(anchors)].unsqueeze(1)
+        rows = torch.as_tensor(anchors, device=anchor_emb.device)
+        d = torch.cdist(anchor_emb[rows].float(), other_emb.float()).pow(2)  # (A, N)
+        d_ap = d[torch.arange(len(anchors), device=d.device), rows].unsqueeze(1)
         ids = torch.as_tensor(clip_ids, device=d.device)
-        allowed = ids.unsqueeze(0) != ids[torch.as_tensor(anchors, device=d.device)].unsqueeze(1)
+        allowed = ids.unsqueeze(0) != ids[rows].unsqueeze(1)
         semihard = allowed & (d > d_ap) & (d < d_ap + margin)
         candidate = torch.where(semihard, d, torch.full_like(d, float("inf")))
         best = candidate.argmin(dim=1).cpu().numpy()
