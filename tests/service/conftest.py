@@ -1,0 +1,130 @@
+"""Fixtures for end-to-end service tests: a tiny trained model and a running API."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.db.session import session_scope
+from app.demo import DemoConfig, LocalServer, build_demo_model, upload_track, wait_for_jobs
+from app.migrate import upgrade
+from app.services.models import register_model
+from app.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = DemoConfig(n_clips=16, seed=11, min_clip_s=10.0, max_clip_s=16.0, epochs=40)
+
+
+@pytest.fixture(scope="session")
+def tiny_demo(tmp_path_factory) -> Path:
+    """A corpus of short synthetic clips and a Seg-VM-Net trained on them (built once)."""
+    work = tmp_path_factory.mktemp("tiny-demo")
+    build_demo_model(work, TINY, progress=False)
+    return work
+
+
+@pytest.fixture
+def make_service(tiny_demo, tmp_path) -> Iterator[Callable[..., httpx.Client]]:
+    """Start the API (uvicorn on loopback) on a database with the tiny model active."""
+    servers: list[LocalServer] = []
+
+    def start(database_url: str = "", broker_url: str = "") -> httpx.Client:
+        settings = Settings(data_dir=tmp_path / "var", database_url=database_url,
+                            broker_url=broker_url)
+        upgrade(settings.sqlalchemy_url)
+        with session_scope(settings.sqlalchemy_url) as db:
+            register_model(db, tiny_demo / "model", settings.model_dir, activate=True)
+        server = LocalServer(settings)
+        servers.append(server)
+        return server.__enter__()
+
+    yield start
+    for server in servers:
+        server.__exit__(None, None, None)
+
+
+@pytest.fixture
+def celery_worker(tmp_path) -> Iterator[Callable[[str, str], subprocess.Popen]]:
+    """Start real Celery worker processes; all are stopped at the end of the test."""
+    workers: list[subprocess.Popen] = []
+
+    def start(database_url: str, broker_url: str, name: str = "w1") -> subprocess.Popen:
+        env = {**os.environ, "V2M_DATA_DIR": str(tmp_path / "var"),
+               "V2M_DATABASE_URL": database_url, "V2M_BROKER_URL": broker_url}
+        log = open(tmp_path / f"worker-{name}.log", "wb")
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
+             "--pool", "solo", "--loglevel", "INFO", "--without-gossip", "--without-mingle",
+             "--hostname", f"{name}-{os.getpid()}@%h"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        if worker.poll() is None:
+            worker.terminate()
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+
+
+class Driver:
+    """What a client does with the service, over HTTP, on the tiny demo corpus."""
+
+    def __init__(self, work: Path):
+        self.work = work
+
+    def clip_ids(self) -> list[str]:
+        return sorted(p.stem for p in (self.work / "corpus" / "truth").glob("*.json"))
+
+    def track_file(self, clip: str) -> Path:
+        return self.work / "corpus" / "tracks" / f"{clip}.flac"
+
+    def video_file(self, clip: str) -> Path:
+        return self.work / "corpus" / "videos" / f"{clip}.mp4"
+
+    def upload(self, client: httpx.Client, clip: str, index: int = 0) -> dict:
+        return upload_track(client, self.track_file(clip),
+                            {"title": clip, "artist": f"artist-{index % 3}", "license": "CC0",
+                             "tags": ["synthetic", f"group-{index % 2}"]})
+
+    def ingest(self, client: httpx.Client, ids: list[str]) -> dict[str, int]:
+        """Upload the clips' soundtracks, wait for their jobs; clip id -> track id."""
+        answers = {c: self.upload(client, c, i) for i, c in enumerate(ids)}
+        jobs = wait_for_jobs(client, [a["job_id"] for a in answers.values()], timeout_s=900)
+        failed = [j for j in jobs if j["status"] != "succeeded"]
+        assert not failed, failed
+        return {c: a["track_id"] for c, a in answers.items()}
+
+    def recommend(self, client: httpx.Client, clip: str, **params) -> dict:
+        with open(self.video_file(clip), "rb") as handle:
+            response = client.post("/recommend/video", params=params,
+                                   files={"file": (f"{clip}.mp4", handle, "video/mp4")})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+
+@pytest.fixture
+def driver(tiny_demo) -> Driver:
+    return Driver(tiny_demo)
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.3)
+
+
+@pytest.fixture
+def eventually() -> Callable[..., None]:
+    return wait_until

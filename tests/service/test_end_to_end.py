@@ -1,0 +1,59 @@
+"""The whole service through HTTP: ingest, recommend, similar, delete.
+
+Once on the embedded default (SQLite, in-process jobs) and once on the deployed
+shape (PostgreSQL, Redis, a Celery worker process), with the real API under
+uvicorn on a loopback port.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+N_TRACKS = 12
+
+
+def scenario(client, driver) -> None:
+    ids = driver.clip_ids()[:N_TRACKS]
+    tracks = driver.ingest(client, ids)
+
+    # Ingesting the same content again returns the existing track.
+    again = driver.upload(client, ids[0])
+    assert again["track_id"] == tracks[ids[0]] and again["duplicate"] is True
+    listing = client.get("/catalog/tracks", params={"status": "ready", "limit": 100}).json()
+    assert listing["total"] == N_TRACKS
+
+    query = ids[3]
+    body = driver.recommend(client, query, k=5)
+    ranked = [r["track_id"] for r in body["results"]]
+    assert tracks[query] in ranked[:3], body["results"]
+    assert len(ranked) == 5 and body["catalog_size"] == N_TRACKS
+    top = body["results"][0]
+    assert {"track_id", "rank", "score", "title", "artist", "alignment", "excerpt"} <= set(top)
+    assert 0 <= top["excerpt"]["start_s"] < top["excerpt"]["end_s"]
+    assert body["query"]["segments"] and body["timings_s"]["total"] > 0
+
+    similar = client.post("/similar/track", params={"track_id": tracks[query], "k": 4}).json()
+    assert len(similar["results"]) == 4
+    assert tracks[query] not in [r["track_id"] for r in similar["results"]]
+
+    victim = ranked[0]
+    assert client.delete(f"/catalog/tracks/{victim}").json()["deleted"] is True
+    assert client.get(f"/catalog/tracks/{victim}").status_code == 404
+    after = driver.recommend(client, query, k=N_TRACKS)
+    assert victim not in [r["track_id"] for r in after["results"]]
+    assert len(after["results"]) == N_TRACKS - 1
+
+
+@pytest.mark.slow
+def test_embedded_default(make_service, driver) -> None:
+    scenario(make_service(), driver)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_postgres_redis_and_a_celery_worker(make_service, driver, celery_worker, postgres_url,
+                                            redis_server) -> None:
+    broker = f"{redis_server}/1"
+    celery_worker(postgres_url, broker)
+    scenario(make_service(postgres_url, broker), driver)
