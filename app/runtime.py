@@ -67,6 +67,10 @@ class Runtime:
                                                         self.catalog_changed)
             except Exception as exc:  # noqa: BLE001  (the change log still catches us up)
                 log.warning("not subscribed to catalog changes: %s", exc)
+        if hasattr(self.queue, "resume_unfinished"):
+            resumed = self.queue.resume_unfinished(self.sessions)
+            if resumed:
+                log.info("resumed %d unfinished jobs of a previous run", resumed)
         self.warn_if_open()
 
     def catalog_changed(self) -> None:

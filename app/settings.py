@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     shortlist: int = 1000
     request_timeout_s: float = 300.0
     inprocess_workers: int = 2
+    broker_visibility_timeout_s: int = Field(
+        3600, description="An unacknowledged job is redelivered after this long (a worker died).")
 
     @field_validator("data_dir")
     @classmethod

@@ -13,7 +13,7 @@ from app.settings import get_settings
 RUN_JOB = "v2m.run_job"
 
 
-def make_celery(broker_url: str) -> Celery:
+def make_celery(broker_url: str, visibility_timeout_s: int = 3600) -> Celery:
     app = Celery("v2m", broker=broker_url, backend=broker_url)
     app.conf.update(
         task_acks_late=True,
@@ -24,8 +24,8 @@ def make_celery(broker_url: str) -> Celery:
         accept_content=["json"],
         result_expires=24 * 3600,
         broker_connection_retry_on_startup=True,
-        # Redelivery after a lost worker: shorter than a day, longer than any job.
-        broker_transport_options={"visibility_timeout": 3600},
+        # Redelivery after a lost worker: longer than any job takes.
+        broker_transport_options={"visibility_timeout": visibility_timeout_s},
     )
 
     @app.task(name=RUN_JOB, bind=True, max_retries=3)
@@ -38,4 +38,6 @@ def make_celery(broker_url: str) -> Celery:
 
 
 # The module-level app that `celery -A worker.celery_app worker` (v2m worker) loads.
-app = make_celery(get_settings().broker_url or "redis://localhost:6379/0")
+_settings = get_settings()
+app = make_celery(_settings.broker_url or "redis://localhost:6379/0",
+                  _settings.broker_visibility_timeout_s)

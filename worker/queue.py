@@ -28,6 +28,19 @@ class InProcessQueue:
 
         self.pool.submit(run_job, job_id, self.settings)
 
+    def resume_unfinished(self, sessions) -> int:
+        """Requeue jobs a previous process left queued or running (they died with it)."""
+        from sqlalchemy import select
+
+        from app.db.models import Job, JobStatus
+
+        with sessions() as db:
+            ids = list(db.scalars(select(Job.id).where(
+                Job.status.in_([JobStatus.queued, JobStatus.running])).order_by(Job.created_at)))
+        for job_id in ids:
+            self.submit(job_id)
+        return len(ids)
+
     def ping(self) -> bool:
         return True
 
@@ -39,7 +52,7 @@ class CeleryQueue:
     def __init__(self, settings: Settings):
         from worker.celery_app import make_celery
 
-        self.celery = make_celery(settings.broker_url)
+        self.celery = make_celery(settings.broker_url, settings.broker_visibility_timeout_s)
 
     def submit(self, job_id: str) -> None:
         from worker.celery_app import RUN_JOB

@@ -30,24 +30,39 @@ def tiny_demo(tmp_path_factory) -> Path:
     return work
 
 
-@pytest.fixture
-def make_service(tiny_demo, tmp_path) -> Iterator[Callable[..., httpx.Client]]:
-    """Start the API (uvicorn on loopback) on a database with the tiny model active."""
-    servers: list[LocalServer] = []
+class Services:
+    """Starts API processes (uvicorn on loopback) on one data directory."""
 
-    def start(database_url: str = "", broker_url: str = "") -> httpx.Client:
-        settings = Settings(data_dir=tmp_path / "var", database_url=database_url,
-                            broker_url=broker_url)
+    def __init__(self, model_dir: Path, data_dir: Path):
+        self.model_dir, self.data_dir = model_dir, data_dir
+        self.servers: list[LocalServer] = []
+
+    def __call__(self, database_url: str = "", broker_url: str = "") -> httpx.Client:
+        """A fresh service: migrated database, the tiny model registered and active."""
+        settings = self.settings(database_url, broker_url)
         upgrade(settings.sqlalchemy_url)
         with session_scope(settings.sqlalchemy_url) as db:
-            register_model(db, tiny_demo / "model", settings.model_dir, activate=True)
+            register_model(db, self.model_dir, settings.model_dir, activate=True)
+        return self.start(settings)
+
+    def settings(self, database_url: str = "", broker_url: str = "") -> Settings:
+        return Settings(data_dir=self.data_dir, database_url=database_url, broker_url=broker_url)
+
+    def start(self, settings: Settings) -> httpx.Client:
         server = LocalServer(settings)
-        servers.append(server)
+        self.servers.append(server)
         return server.__enter__()
 
-    yield start
-    for server in servers:
-        server.__exit__(None, None, None)
+    def stop_all(self) -> None:
+        while self.servers:
+            self.servers.pop().__exit__(None, None, None)
+
+
+@pytest.fixture
+def make_service(tiny_demo, tmp_path) -> Iterator[Services]:
+    services = Services(tiny_demo / "model", tmp_path / "var")
+    yield services
+    services.stop_all()
 
 
 @pytest.fixture
