@@ -117,3 +117,11 @@ def test_rgb_to_hsv_matches_the_textbook_values():
 def test_bad_input(extractor, frames, fps):
     with pytest.raises(FeatureInputError):
         extractor.extract(frames, fps)
+
+
+def test_features_straight_from_the_file(video_media, features):
+    from ml.features.from_file import extract_file
+
+    result = extract_file(video_media.path, "handcrafted", "video")
+    np.testing.assert_array_equal(result.features, features)
+    assert result.spec.key.startswith("video/handcrafted@") and result.duration_s == 8.0

@@ -231,7 +231,7 @@ def test_timeout(media):
         load_audio(media.long_wav, timeout_s=0.05)
     with pytest.raises(DecodeTimeoutError):
         probe(media.long_wav, timeout_s=1e-6)
-    assert load_audio(media.long_wav, 8000).size == 600 * 8000  # no limit problem otherwise
+    assert load_audio(media.long_wav, 8000).size == 180 * 8000  # no limit problem otherwise
 
 
 @pytest.mark.parametrize(
