@@ -168,6 +168,12 @@ def click_track() -> ClickTrack:
     return make_click_track()
 
 
+@pytest.fixture(scope="session")
+def waltz_track() -> ClickTrack:
+    """3/4 at 150 BPM, and at 22.05 kHz (madmom's networks need 44.1 kHz: resampled)."""
+    return make_click_track(sr=22050, tempo_bpm=150.0, beats_per_bar=3, duration_s=16.0)
+
+
 def wesnoth_music_dir() -> Path | None:
     """The music folder of the installed ``wesnoth-music`` package, if any."""
     for pattern in (
