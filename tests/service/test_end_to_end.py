@@ -57,3 +57,33 @@ def test_postgres_redis_and_a_celery_worker(make_service, driver, celery_worker,
     broker = f"{redis_server}/1"
     celery_worker(postgres_url, broker)
     scenario(make_service(postgres_url, broker), driver)
+
+
+@pytest.mark.slow
+def test_activating_another_model_reembeds_then_switches(make_service, driver, tiny_demo,
+                                                         tmp_path, eventually) -> None:
+    from app.db.session import session_scope
+    from app.services.models import register_model
+    from ml.export import export_checkpoint
+    from ml.training.trainer import BEST_CHECKPOINT
+
+    client = make_service()
+    ids = driver.clip_ids()[:3]
+    tracks = driver.ingest(client, ids)
+    other = export_checkpoint(tiny_demo / "training" / BEST_CHECKPOINT, tmp_path / "other",
+                              name="tiny-again").parent
+    settings = make_service.settings()
+    with session_scope(settings.sqlalchemy_url) as db:
+        model_id = register_model(db, other, settings.model_dir).id
+    answer = client.post(f"/models/{model_id}/activate")
+    assert answer.status_code == 202
+    job_url = answer.json()["job_url"]
+    eventually(lambda: client.get(job_url).json()["status"] in ("succeeded", "failed"), 300)
+    job = client.get(job_url).json()
+    assert job["status"] == "succeeded", job["error"]
+    assert job["result"]["from_cache"] == 3 and job["result"]["activated"]
+    active = [m["name"] for m in client.get("/models").json()["models"] if m["active"]]
+    assert active == ["tiny-again"]
+    body = driver.recommend(client, ids[1], k=3)
+    assert sorted(r["track_id"] for r in body["results"]) == sorted(tracks.values())
+    assert body["model"] == "tiny-again"

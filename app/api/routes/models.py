@@ -1,17 +1,21 @@
-"""The model registry (admin scope): list the registered models."""
+"""The model registry (admin scope): list models, activate one without downtime."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.api.deps import get_db
+from app.api.deps import get_db, get_runtime
+from app.api.errors import not_found
 from app.api.security import require_scope
 from app.db.models import Model
+from app.runtime import Runtime
+from worker.jobs import new_job
 
 router = APIRouter(tags=["models"], dependencies=[Depends(require_scope("admin"))])
 
@@ -33,3 +37,21 @@ class ModelOut(BaseModel):
 def list_models(db: Session = Depends(get_db)) -> dict[str, list[ModelOut]]:
     rows = db.scalars(select(Model).order_by(Model.id))
     return {"models": [ModelOut.model_validate(row, from_attributes=True) for row in rows]}
+
+
+@router.post("/models/{model_id}/activate", status_code=202)
+def activate(model_id: int, runtime: Runtime = Depends(get_runtime),
+             db: Session = Depends(get_db)) -> JSONResponse:
+    """Re-embed the catalog with the model in the background, then make it active.
+
+    The current model serves until every ready track has an embedding under the
+    new one: no downtime, no half-embedded catalog.
+    """
+    model = db.get(Model, model_id)
+    if model is None:
+        raise not_found("model", model_id)
+    job = new_job(db, "reembed", {"model_id": model_id, "activate": True})
+    db.commit()
+    runtime.queue.submit(job.id)
+    return JSONResponse({"job_id": job.id, "job_url": f"/jobs/{job.id}", "status": "queued"},
+                        status_code=202)
