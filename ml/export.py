@@ -213,11 +213,13 @@ def export_model(
     name: str,
     provenance: dict[str, Any] | None = None,
     training: dict[str, Any] | None = None,
+    frames_per_clip: int | None = None,
 ) -> Path:
     """Export both branches of ``model`` to ``out_dir`` and write its registry entry.
 
     ``provenance`` describes the data (segmentation, extractors: what a dataset
-    manifest or checkpoint records); ``training`` the run. Raises
+    manifest or checkpoint records); ``training`` the run; ``frames_per_clip`` how
+    many frames a pooled branch was trained with (serving should draw as many). Raises
     :class:`ExportError` when ONNX Runtime and PyTorch differ by more than
     ``PARITY_TOLERANCE`` on either branch.
     """
@@ -246,6 +248,7 @@ def export_model(
             "video": provenance.get("video_extractor"),
         },
         "branches": branches,
+        "frames_per_clip": frames_per_clip if model.music.takes_sequences else None,
         "model_config": model.config.to_dict(),
         "dataset": provenance,
         "training": training or {},
@@ -278,7 +281,12 @@ def export_checkpoint(
     dataset = state.get("dataset", {})
     default_name = f"{state['kind']}-{dataset.get('segmentation', 'unknown')}-{training['checkpoint_sha256'][:12]}"
     return export_model(
-        model, out_dir, name=name or default_name, provenance=dataset, training=training
+        model,
+        out_dir,
+        name=name or default_name,
+        provenance=dataset,
+        training=training,
+        frames_per_clip=state["train_config"].get("frames_per_clip"),
     )
 
 

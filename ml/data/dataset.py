@@ -2,7 +2,7 @@
 
 Layout of a dataset directory::
 
-    dataset.json        manifest: segmentation, extractors (names, versions, dims),
+    manifest.json       manifest: segmentation, extractors (names, versions, dims),
                         split, one entry per clip, skipped files with the reason
     cache/ab/<key>.npz  one file per clip (see :mod:`ml.data.cache`)
 
@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 DATASET_FORMAT = 1
-MANIFEST_NAME = "dataset.json"
+MANIFEST_NAME = "manifest.json"
 
 
 class DatasetError(ValueError):

@@ -111,7 +111,7 @@ def test_other_segmentation_reuses_frame_features(built_dataset, tmp_path):
 
 def test_manifest_records_provenance(built_dataset):
     config, manifest = built_dataset
-    data = json.loads((config.out_dir / "dataset.json").read_text())
+    data = json.loads((config.out_dir / "manifest.json").read_text())
     assert data["segmentation"] == "foote"
     assert data["audio_extractor"]["name"] == "handcrafted"
     assert data["video_extractor"]["modality"] == "video"
