@@ -172,7 +172,9 @@ def align(
 
     if method == "centroid":
         value = float(np.sum((track.mean(axis=0) - query.mean(axis=0)) ** 2))
-        return Alignment(method, value, np.zeros((0, 2), np.int64), None, (0, n_track), (0, n_query))
+        return Alignment(
+            method, value, np.zeros((0, 2), np.int64), None, (0, n_track), (0, n_query)
+        )
     if method in ("nw_dtw", "sw_dtw"):
         sims = track @ query.T
         if method == "nw_dtw":
@@ -195,7 +197,9 @@ def align(
         offsets = list(range(0, -(n_query - n_track) - 1, -1))
     traces = [sq_dists[tuple(_diagonal(n_track, n_query, o).T)].sum() for o in offsets]
     best = int(np.argmin(traces))
-    return _from_pairs(method, traces[best], _diagonal(n_track, n_query, offsets[best]), offsets[best])
+    return _from_pairs(
+        method, traces[best], _diagonal(n_track, n_query, offsets[best]), offsets[best]
+    )
 
 
 def align_candidates(
@@ -209,6 +213,5 @@ def align_candidates(
     """:func:`align` for each track ``rows`` of a packed catalog (the top results)."""
     rows = check_rows(rows, packed.n_tracks)
     return [
-        align(query, packed.track(int(row)).astype(np.float32), method, indel=indel)
-        for row in rows
+        align(query, packed.track(int(row)).astype(np.float32), method, indel=indel) for row in rows
     ]

@@ -34,22 +34,23 @@ float32; float16 storage is widened row by row inside the kernel.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import numba
 import numpy as np
-from numba import njit, prange, types
 from llvmlite import ir
+from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
 from .errors import InvalidIndelError, UnknownMethodError
 from .packed import PackedSegments, check_rows, check_sequence
 
 __all__ = [
-    "METHODS",
     "DEFAULT_INDELS",
-    "SYMMETRIC_METHODS",
+    "METHODS",
     "PARALLEL_MIN_CANDIDATES",
+    "SYMMETRIC_METHODS",
     "batch_distances",
     "distance",
     "rerank",
@@ -77,6 +78,11 @@ SYMMETRIC_METHODS: tuple[str, ...] = METHODS
 #: Below this many candidates the kernel runs on the calling thread: waking the
 #: thread pool costs more than scoring a few tracks.
 PARALLEL_MIN_CANDIDATES = 32
+
+# One parallel kernel at a time per process: each launch already occupies every
+# Numba thread, and Numba's fallback "workqueue" threading layer aborts the process
+# on concurrent launches (a web server calls from several threads).
+_PARALLEL_LOCK = threading.Lock()
 
 _METHOD_CODE = {name: code for code, name in enumerate(METHODS)}
 _CENTROID, _SINGLE, _COMPLETE, _TRACE, _BEST_TRACE, _NW_DTW, _SW_DTW = range(len(METHODS))
@@ -293,7 +299,18 @@ def _sw_dtw_cost(query, vectors, start, stop, indel, row_buffer, sims, scores):
 # --------------------------------------------------------------------------------------
 @njit(cache=True)
 def _score_candidates(
-    method, query, query_sq, query_centroid, vectors, sq_norms, offsets, rows, indel, first, last, out
+    method,
+    query,
+    query_sq,
+    query_centroid,
+    vectors,
+    sq_norms,
+    offsets,
+    rows,
+    indel,
+    first,
+    last,
+    out,
 ):
     """Score candidates ``rows[first:last]`` into ``out[first:last]`` (one thread's share)."""
     dim, n_query = query.shape[1], query.shape[0]
@@ -443,7 +460,9 @@ def batch_distances(
         _score_candidates(*arguments, 0, rows.size, out)
     else:
         # A few chunks per thread: small enough to balance tracks of different lengths.
-        _batch_kernel(*arguments, min(rows.size, 4 * numba.get_num_threads()), out)
+        n_chunks = min(rows.size, 4 * numba.get_num_threads())
+        with _PARALLEL_LOCK:
+            _batch_kernel(*arguments, n_chunks, out)
     return out
 
 
@@ -453,7 +472,9 @@ def distance(
     """The cost between one query ``(Kq, d)`` and one track ``(Kc, d)``."""
     track = check_sequence(track, "track")
     packed = PackedSegments(track, np.array([0, track.shape[0]]))
-    return float(batch_distances(query, packed, np.zeros(1, dtype=np.int64), method, indel=indel)[0])
+    return float(
+        batch_distances(query, packed, np.zeros(1, dtype=np.int64), method, indel=indel)[0]
+    )
 
 
 def rerank(

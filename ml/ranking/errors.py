@@ -8,14 +8,14 @@ can catch one type, while the API layer can map each case to a precise message.
 from __future__ import annotations
 
 __all__ = [
-    "RankingInputError",
-    "UnknownMethodError",
+    "CandidateIndexError",
     "DimensionMismatchError",
     "EmptySequenceError",
-    "NonFiniteEmbeddingError",
-    "CandidateIndexError",
-    "InvalidOffsetsError",
     "InvalidIndelError",
+    "InvalidOffsetsError",
+    "NonFiniteEmbeddingError",
+    "RankingInputError",
+    "UnknownMethodError",
 ]
 
 

@@ -26,7 +26,7 @@ from .errors import (
     NonFiniteEmbeddingError,
 )
 
-__all__ = ["PackedSegments", "STORAGE_DTYPES", "check_rows", "check_sequence"]
+__all__ = ["STORAGE_DTYPES", "PackedSegments", "check_rows", "check_sequence"]
 
 #: Dtypes accepted for the packed vectors.
 STORAGE_DTYPES = (np.dtype(np.float32), np.dtype(np.float16))
@@ -206,7 +206,9 @@ def check_rows(rows: np.ndarray | Sequence[int], n_tracks: int) -> np.ndarray:
     if rows.size == 0:
         return np.zeros(0, dtype=np.int64)
     if rows.ndim != 1 or not np.issubdtype(rows.dtype, np.integer):
-        raise CandidateIndexError(f"rows must be a 1-D integer array, got {rows.dtype} {rows.shape}")
+        raise CandidateIndexError(
+            f"rows must be a 1-D integer array, got {rows.dtype} {rows.shape}"
+        )
     rows = np.ascontiguousarray(rows, dtype=np.int64)
     low, high = int(rows.min()), int(rows.max())
     if low < 0 or high >= n_tracks:

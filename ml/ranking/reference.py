@@ -16,16 +16,16 @@ import numpy as np
 
 __all__ = [
     "REFERENCE_COSTS",
-    "reference_distance",
-    "centroid",
-    "single_linkage",
-    "complete_linkage",
-    "trace",
     "best_trace",
+    "centroid",
+    "complete_linkage",
     "nw_dtw",
-    "sw_dtw",
     "nw_dtw_matrix",
+    "reference_distance",
+    "single_linkage",
+    "sw_dtw",
     "sw_dtw_matrix",
+    "trace",
 ]
 
 Vectors = Sequence[Sequence[float]]
@@ -67,9 +67,7 @@ def trace(m: Vectors, v: Vectors) -> float:
 def best_trace(m: Vectors, v: Vectors) -> float:
     """Minimum trace over all diagonal offsets of the shorter sequence along the longer."""
     shorter, longer = (m, v) if len(m) <= len(v) else (v, m)
-    return min(
-        trace(shorter, longer[offset:]) for offset in range(len(longer) - len(shorter) + 1)
-    )
+    return min(trace(shorter, longer[offset:]) for offset in range(len(longer) - len(shorter) + 1))
 
 
 def nw_dtw_matrix(m: Vectors, v: Vectors, indel: float = 0.05) -> list[list[float]]:

@@ -189,3 +189,18 @@ def test_kernel_agrees_with_itself_across_chunkings():
         batched = batch_distances(query, packed, rows, method)
         one_by_one = [distance(query, tracks[r], method) for r in rows]
         np.testing.assert_allclose(batched, one_by_one, rtol=0, atol=TOLERANCE)
+
+
+def test_concurrent_calls_from_threads_agree_with_sequential_ones():
+    """A web server ranks from several threads at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(12)
+    packed = PackedSegments.from_sequences([unit_rows(rng, 5, 16) for _ in range(200)])
+    queries = [unit_rows(rng, 6, 16) for _ in range(8)]
+    rows = np.arange(200)
+    sequential = [batch_distances(q, packed, rows, "sw_dtw") for q in queries]
+    with ThreadPoolExecutor(4) as pool:
+        concurrent = list(pool.map(lambda q: batch_distances(q, packed, rows, "sw_dtw"), queries))
+    for a, b in zip(sequential, concurrent, strict=True):
+        np.testing.assert_array_equal(a, b)

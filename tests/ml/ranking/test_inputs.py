@@ -38,7 +38,9 @@ def test_packing_keeps_tracks_and_offsets(packed):
     np.testing.assert_array_equal(packed.offsets, [0, 2, 5, 6])
     np.testing.assert_array_equal(packed.lengths, [2, 3, 1])
     assert packed.vectors.dtype == np.float32 and not packed.vectors.flags.writeable
-    np.testing.assert_allclose(packed.sq_norms, (packed.vectors.astype(np.float64) ** 2).sum(1), rtol=1e-6)
+    np.testing.assert_allclose(
+        packed.sq_norms, (packed.vectors.astype(np.float64) ** 2).sum(1), rtol=1e-6
+    )
     subset = packed.select([2, 0])
     np.testing.assert_array_equal(subset.track(0), packed.track(2))
     np.testing.assert_array_equal(subset.track(1), packed.track(0))
