@@ -28,6 +28,7 @@ Values are raw (dB, Hz, ratios): standardising them is the model's job.
 from __future__ import annotations
 
 import functools
+import itertools
 
 import librosa
 import numpy as np
@@ -36,7 +37,7 @@ import scipy.fft
 from ml.features.registry import AudioExtractor, FeatureInputError, register_extractor
 from ml.features.timegrid import n_seconds, pool_per_second
 
-__all__ = ["HandcraftedAudio", "FEATURE_NAMES", "SAMPLE_RATE", "N_FFT", "HOP_LENGTH"]
+__all__ = ["FEATURE_NAMES", "HOP_LENGTH", "N_FFT", "SAMPLE_RATE", "HandcraftedAudio"]
 
 SAMPLE_RATE = 22050
 N_FFT = 2048
@@ -71,7 +72,7 @@ def _names() -> tuple[str, ...]:
     names += ["zcr_mean", "rms_mean", "zcr_std", "rms_std"]
     names += ["onset_mean", "onset_std", "onset_max"]
     lows, highs = TEMPO_BAND_EDGES_BPM[:-1], TEMPO_BAND_EDGES_BPM[1:]
-    names += [f"tempogram_{lo:.0f}_{hi:.0f}bpm" for lo, hi in zip(lows, highs)]
+    names += [f"tempogram_{lo:.0f}_{hi:.0f}bpm" for lo, hi in zip(lows, highs, strict=True)]
     names += ["pulse_clarity", "log2_tempo_over_120"]
     return tuple(names)
 
@@ -168,13 +169,14 @@ def _block_features(chunk: np.ndarray) -> dict[str, np.ndarray]:
     log_mel = 10.0 * np.log10(np.maximum(mel_basis @ power, _LOG_AMIN))
     centroid, bandwidth, rolloff, flatness = spectral_shape(magnitude, power)
     chroma = chroma_basis @ power
+    # Each frame scaled to a maximum of 1, as librosa.feature.chroma_stft.
     chroma_peak = chroma.max(axis=0, keepdims=True)
+    chroma = np.divide(chroma, chroma_peak, out=np.zeros_like(chroma),
+                       where=chroma_peak > np.finfo(np.float32).tiny)  # fmt: skip
     return {
         "log_mel": log_mel,
         "mfcc": dct_basis @ log_mel,
-        # Each frame scaled to a maximum of 1, as librosa.feature.chroma_stft.
-        "chroma": np.divide(chroma, chroma_peak, out=np.zeros_like(chroma),
-                            where=chroma_peak > np.finfo(np.float32).tiny),  # fmt: skip
+        "chroma": chroma,
         "centroid": centroid,
         "bandwidth": bandwidth,
         "rolloff": rolloff,
@@ -258,7 +260,7 @@ def tempo_features(onset_envelope: np.ndarray, n_rows: int) -> np.ndarray:
     lags = np.arange(TEMPOGRAM_WINDOW, dtype=np.float64)
     bpm = 60.0 * frame_rate / np.maximum(lags, 1.0)
     bands = []
-    for low, high in zip(TEMPO_BAND_EDGES_BPM[:-1], TEMPO_BAND_EDGES_BPM[1:]):
+    for low, high in itertools.pairwise(TEMPO_BAND_EDGES_BPM):
         in_band = (lags > 0) & (bpm >= low) & (bpm < high)
         bands.append(autocorr[:, in_band].mean(axis=1))
 

@@ -48,14 +48,14 @@ from ml.media.errors import (
 )
 
 __all__ = [
+    "DEFAULT_DECODE_TIMEOUT_S",
+    "DURATION_TOLERANCE_S",
+    "PROBE_TIMEOUT_S",
+    "SILENCE_PEAK",
     "MediaInfo",
-    "probe",
     "load_audio",
     "load_video_frames",
-    "PROBE_TIMEOUT_S",
-    "DEFAULT_DECODE_TIMEOUT_S",
-    "SILENCE_PEAK",
-    "DURATION_TOLERANCE_S",
+    "probe",
 ]
 
 FFMPEG = "ffmpeg"
@@ -578,7 +578,9 @@ def _run(cmd: list[str], deadline: float, abspath: str) -> subprocess.CompletedP
         raise DecodeTimeoutError(f"time limit reached before reading {_name(abspath)}", path=abspath)
     try:
         # subprocess.run kills and reaps the child when the timeout expires.
-        return subprocess.run(cmd, capture_output=True, stdin=subprocess.DEVNULL, timeout=remaining)
+        return subprocess.run(
+            cmd, capture_output=True, stdin=subprocess.DEVNULL, timeout=remaining, check=False
+        )
     except subprocess.TimeoutExpired:
         raise DecodeTimeoutError(
             f"{os.path.basename(cmd[0])} did not finish reading {_name(abspath)} "

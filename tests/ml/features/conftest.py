@@ -27,7 +27,7 @@ SHOTS = ("red", "blue", "texture", "stripes")
 
 def ffmpeg(*args: str, stdin: bytes | None = None) -> None:
     cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-y", *args]
-    result = subprocess.run(cmd, input=stdin, capture_output=True)
+    result = subprocess.run(cmd, input=stdin, capture_output=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"ffmpeg failed: {result.stderr.decode()}")
 

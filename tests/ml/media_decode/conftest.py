@@ -25,13 +25,13 @@ COLOURS = ((200, 40, 40), (40, 180, 60), (50, 60, 200))
 def ffmpeg(*args: str, stdin: bytes | None = None) -> None:
     """Run ffmpeg (no shell), failing loudly with its own message."""
     cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-y", *args]
-    result = subprocess.run(cmd, input=stdin, capture_output=True)
+    result = subprocess.run(cmd, input=stdin, capture_output=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"ffmpeg {' '.join(args)} failed: {result.stderr.decode()}")
 
 
 def sine(freq_hz: float, duration_s: float, sr: int = SR, amplitude: float = 0.5) -> np.ndarray:
-    t = np.arange(int(round(duration_s * sr))) / sr
+    t = np.arange(round(duration_s * sr)) / sr
     return (amplitude * np.sin(2 * np.pi * freq_hz * t)).astype(np.float32)
 
 
@@ -48,7 +48,7 @@ def colour_frames(colours: tuple[tuple[int, int, int], ...], seconds_each: float
                   size: tuple[int, int] = (64, 48)) -> np.ndarray:  # fmt: skip
     """Solid-colour shots with hard cuts, ``(n, h, w, 3)`` uint8."""
     w, h = size
-    n_each = int(round(seconds_each * FPS))
+    n_each = round(seconds_each * FPS)
     return np.concatenate(
         [np.broadcast_to(np.array(c, np.uint8), (n_each, h, w, 3)) for c in colours]
     )
@@ -57,7 +57,7 @@ def colour_frames(colours: tuple[tuple[int, int, int], ...], seconds_each: float
 def write_video(path: Path, frames: np.ndarray, audio: np.ndarray | None = None,
                 *extra: str) -> Path:  # fmt: skip
     """Encode RGB frames (H.264) and optionally mono audio (AAC) to ``path``."""
-    n, h, w, _ = frames.shape
+    _, h, w, _ = frames.shape
     args = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", str(FPS),
             "-i", "pipe:0"]  # fmt: skip
     data = np.ascontiguousarray(frames).tobytes()

@@ -26,9 +26,8 @@ from ml.media.errors import (
 )
 
 
-
 def sine(freq_hz: float, duration_s: float, sr: int, amplitude: float) -> np.ndarray:
-    t = np.arange(int(round(duration_s * sr))) / sr
+    t = np.arange(round(duration_s * sr)) / sr
     return (amplitude * np.sin(2 * np.pi * freq_hz * t)).astype(np.float32)
 
 
