@@ -113,7 +113,8 @@ def bench_size(n_tracks: int, args: argparse.Namespace) -> dict:
     queries = [make_query(catalog, int(i), n_segments=10, seed=int(i)) for i in sources]
     del catalog  # the index holds its own copy
 
-    search = dict(k=args.k, method=args.method, shortlist=args.shortlist, with_alignment=False)
+    search = {"k": args.k, "method": args.method, "shortlist": args.shortlist,
+              "with_alignment": False}
     index.search(queries[0], **search)  # compile / load the Numba kernels
     times, results = _timed_search(index, queries, **search)
     report["p50_ms"], report["p99_ms"] = _percentiles(times)

@@ -42,8 +42,7 @@ from app.index.errors import (
 from app.index.locking import ReadWriteLock
 from app.index.metadata import MetadataColumns, SearchFilters, TrackMetadata
 from app.index.search import Hit, two_stage_search
-from app.index.segment_store import (SegmentStore, normalize_rows, validate_packed,
-                                     validate_rows)
+from app.index.segment_store import SegmentStore, normalize_rows, validate_packed, validate_rows
 from app.index.snapshot import read_snapshot, write_snapshot
 
 __all__ = ["CatalogIndex", "IndexOptions"]

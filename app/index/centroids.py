@@ -39,7 +39,7 @@ import numpy as np
 
 from app.index.errors import DeviceUnavailableError, DimensionMismatchError, SnapshotError
 
-__all__ = ["CentroidIndex", "IvfParams", "gpu_available", "default_ivf_params"]
+__all__ = ["CentroidIndex", "IvfParams", "default_ivf_params", "gpu_available"]
 
 # GPU FAISS searches return at most this many neighbours per query.
 GPU_MAX_K = 2048
@@ -183,10 +183,7 @@ class CentroidIndex:
         if len(ids) == 0:
             return
         total = self.ntotal + len(ids)
-        if self.kind == "flat" and total > self.exact_max:
-            old_ids, old_vectors = self.contents()
-            self._train_ivf(np.concatenate([old_ids, ids]), np.vstack([old_vectors, vectors]))
-        elif self.kind == "ivf" and total > self.retrain_growth * self._trained_on:
+        if self.kind == "flat" and total > self.exact_max or self.kind == "ivf" and total > self.retrain_growth * self._trained_on:
             old_ids, old_vectors = self.contents()
             self._train_ivf(np.concatenate([old_ids, ids]), np.vstack([old_vectors, vectors]))
         else:

@@ -20,7 +20,7 @@ from app.db.models import IndexChange, Track, TrackEmbedding, TrackStatus
 from app.index.errors import DimensionMismatchError
 from app.index.metadata import TrackMetadata
 
-__all__ = ["TrackBatch", "latest_change_id", "changes_after", "ready_tracks"]
+__all__ = ["TrackBatch", "changes_after", "latest_change_id", "ready_tracks"]
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 __all__ = [
     "CatalogIndexError",
-    "InvalidEmbeddingsError",
+    "DeviceUnavailableError",
     "DimensionMismatchError",
-    "InvalidSearchError",
+    "InvalidEmbeddingsError",
     "InvalidFilterError",
+    "InvalidSearchError",
     "SnapshotError",
     "UnknownModelError",
-    "DeviceUnavailableError",
 ]
 
 

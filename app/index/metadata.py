@@ -20,7 +20,7 @@ import numpy as np
 
 from app.index.errors import InvalidFilterError
 
-__all__ = ["TrackMetadata", "SearchFilters", "MetadataColumns", "normalize_label"]
+__all__ = ["MetadataColumns", "SearchFilters", "TrackMetadata", "normalize_label"]
 
 
 def normalize_label(text: str) -> str:

@@ -15,6 +15,7 @@ it, and a true match whose centroid ranks beyond it is lost.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
 
 from app.index.centroids import CentroidIndex
@@ -23,7 +24,7 @@ from app.index.metadata import MetadataColumns, SearchFilters
 from app.index.segment_store import SegmentStore, normalize_rows
 from ml.ranking import METHODS, Alignment, align, batch_distances
 
-__all__ = ["Hit", "two_stage_search", "validate_search", "METHODS"]
+__all__ = ["METHODS", "Hit", "two_stage_search", "validate_search"]
 
 
 @dataclass(frozen=True)

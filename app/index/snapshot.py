@@ -27,7 +27,7 @@ import numpy as np
 
 from app.index.errors import SnapshotError
 
-__all__ = ["write_snapshot", "read_snapshot", "FORMAT_VERSION"]
+__all__ = ["FORMAT_VERSION", "read_snapshot", "write_snapshot"]
 
 FORMAT_VERSION = 1
 _CURRENT = "CURRENT"

@@ -97,7 +97,7 @@ def test_filters_return_k_when_enough_qualify(data, exact_max, subset_scan, monk
     for share in (0.5, 0.05, 0.004):  # the last keeps 24 tracks: far fewer than one cell holds
         allowed = np.sort(rng.choice(ids, int(share * len(ids)), replace=False))
         for q in queries[:4]:
-            got, sims = index.search(q, 20, allowed)
+            got, _ = index.search(q, 20, allowed)
             assert len(got) == 20
             assert np.isin(got, allowed).all()
             if index.kind == "flat":
