@@ -49,7 +49,7 @@ def _clip_level_ranks(model: TwoBranchNet, dataset, split: str) -> tuple[dict, d
         video = model.embed_video(torch.from_numpy(pairs.video))
     index = torch.from_numpy(pairs.clip_index)
     n = len(pairs.clip_ids)
-    centroid = lambda e: torch.stack([e[index == c].mean(0) for c in range(n)])  # noqa: E731
+    centroid = lambda e: torch.stack([e[index == c].mean(0) for c in range(n)])
     clips = retrieval_summary(paired_retrieval_ranks(centroid(video), centroid(music)))
     segments = retrieval_summary(paired_retrieval_ranks(video, music))
     return clips, segments
@@ -80,27 +80,42 @@ def main(argv: list[str] | None = None) -> None:
         if args.videos:
             build_dataset(BuildConfig(args.videos, work / "data", segmentation=args.segmentation))
         else:
-            write_latent_paired_dataset(work / "data", n_clips=args.clips, seed=0,
-                                        split_fractions=(0.7, 0.1, 0.2))
+            write_latent_paired_dataset(
+                work / "data", n_clips=args.clips, seed=0, split_fractions=(0.7, 0.1, 0.2)
+            )
         dataset = load_dataset(work / "data")
-        print(f"dataset: {len(dataset.manifest.clips)} clips, "
-              f"{len(dataset.segment_pairs('train'))} training segments "
-              f"({time.perf_counter() - began:.1f} s)")
+        print(
+            f"dataset: {len(dataset.manifest.clips)} clips, "
+            f"{len(dataset.segment_pairs('train'))} training segments "
+            f"({time.perf_counter() - began:.1f} s)"
+        )
 
-        config = TrainConfig(args.kind, work / "data", work / "run", max_epochs=args.epochs,
-                             patience=8, device=args.device, progress=False)
+        config = TrainConfig(
+            args.kind,
+            work / "data",
+            work / "run",
+            max_epochs=args.epochs,
+            patience=8,
+            device=args.device,
+            progress=False,
+        )
         began = time.perf_counter()
         best = train(config)
         seconds = time.perf_counter() - began
-        log = [json.loads(line) for line in (work / "run" / "metrics.jsonl").read_text().splitlines()]
-        print(f"training: {len(log)} epochs in {seconds:.1f} s ({seconds / len(log):.2f} s/epoch), "
-              f"best epoch {log[-1]['best_epoch']}, "
-              f"train loss {log[0]['train_loss']:.4f} -> {log[-1]['train_loss']:.4f}")
+        log = [
+            json.loads(line) for line in (work / "run" / "metrics.jsonl").read_text().splitlines()
+        ]
+        print(
+            f"training: {len(log)} epochs in {seconds:.1f} s ({seconds / len(log):.2f} s/epoch), "
+            f"best epoch {log[-1]['best_epoch']}, "
+            f"train loss {log[0]['train_loss']:.4f} -> {log[-1]['train_loss']:.4f}"
+        )
 
         trained = load_model(best)
         torch.manual_seed(0)
-        untrained = TwoBranchNet(model_config_for(config, trained.config.music.input_dim,
-                                                  trained.config.video.input_dim))
+        untrained = TwoBranchNet(
+            model_config_for(config, trained.config.music.input_dim, trained.config.video.input_dim)
+        )
         train_pairs = dataset.segment_pairs("train")
         untrained.fit_normalization(train_pairs.music, train_pairs.video)
         n_test = len(dataset.clip_ids("test"))
@@ -110,8 +125,10 @@ def main(argv: list[str] | None = None) -> None:
         for name, model in (("untrained", untrained), ("trained", trained)):
             clips, segments = _clip_level_ranks(model, dataset, "test")
             rows[name] = clips["mean_rank_fraction"]
-            print(f"{name:<10} {clips['mean_rank_fraction']:>10.3f} {clips['recall_at_1']:>6.2f} "
-                  f"{clips['recall_at_10']:>6.2f} {segments['mean_rank_fraction']:>13.3f}")
+            print(
+                f"{name:<10} {clips['mean_rank_fraction']:>10.3f} {clips['recall_at_1']:>6.2f} "
+                f"{clips['recall_at_10']:>6.2f} {segments['mean_rank_fraction']:>13.3f}"
+            )
         print(f"trained / untrained clip mean rank: {rows['trained'] / rows['untrained']:.3f}")
 
         registry = export_checkpoint(best, work / "model")
@@ -119,13 +136,15 @@ def main(argv: list[str] | None = None) -> None:
         rng = np.random.default_rng(0)
         x = train_pairs.music[rng.integers(0, len(train_pairs), size=args.batch)]
         with torch.no_grad():
-            torch_fn = lambda a: trained.embed_music(torch.from_numpy(a)).numpy()  # noqa: E731
+            torch_fn = lambda a: trained.embed_music(torch.from_numpy(a)).numpy()
             torch_rate = _throughput(torch_fn, x, repeats=5)
             onnx_rate = _throughput(encoder.embed, x, repeats=5)
             diff = float(np.abs(torch_fn(x) - encoder.embed(x)).max())
         print(f"\ninference, music branch, batch {args.batch}, {torch.get_num_threads()} threads")
         print(f"PyTorch      {torch_rate:>12,.0f} segments/s")
-        print(f"ONNX Runtime {onnx_rate:>12,.0f} segments/s  ({onnx_rate / torch_rate:.2f}x PyTorch)")
+        print(
+            f"ONNX Runtime {onnx_rate:>12,.0f} segments/s  ({onnx_rate / torch_rate:.2f}x PyTorch)"
+        )
         print(f"max |ONNX - PyTorch| = {diff:.2e}")
 
 

@@ -37,19 +37,19 @@ import torch
 
 from ml.data.cache import file_sha256
 from ml.models.vmnet import ProjectionBranch, TwoBranchNet
-from ml.training.checkpoint import read_checkpoint, load_model
+from ml.training.checkpoint import load_model, read_checkpoint
 
 __all__ = [
-    "ExportError",
     "ONNX_OPSET",
     "PARITY_TOLERANCE",
-    "REGISTRY_FORMAT",
     "REGISTRY_FILE",
-    "export_branch",
-    "export_model",
-    "export_checkpoint",
+    "REGISTRY_FORMAT",
+    "ExportError",
     "OnnxEncoder",
     "RegistryEntry",
+    "export_branch",
+    "export_checkpoint",
+    "export_model",
     "load_registry_entry",
     "select_providers",
 ]

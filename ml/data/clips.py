@@ -53,13 +53,13 @@ __all__ = [
     "SEGMENTATION_METHODS",
     "VIDEO_SUFFIXES",
     "BuildConfig",
-    "find_videos",
     "FrameFeatures",
-    "segment_clip",
-    "extract_frame_features",
-    "pair_segments",
     "analyse_clip",
     "build_dataset",
+    "extract_frame_features",
+    "find_videos",
+    "pair_segments",
+    "segment_clip",
 ]
 
 # Bump when the builder's output changes for the same inputs and versions.
@@ -67,7 +67,20 @@ BUILDER_VERSION = "1"
 MUSIC_STRUCTURE_METHODS = ("foote", "sf", "olda")
 SEGMENTATION_METHODS = (*MUSIC_STRUCTURE_METHODS, "transnet")
 VIDEO_SUFFIXES = frozenset(
-    {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".flv", ".ogv", ".wmv"}
+    {
+        ".mp4",
+        ".m4v",
+        ".mov",
+        ".mkv",
+        ".webm",
+        ".avi",
+        ".mpg",
+        ".mpeg",
+        ".ts",
+        ".flv",
+        ".ogv",
+        ".wmv",
+    }
 )
 FRAME_RATE_HZ = 1.0  # the frame-feature grid (METHOD.md §1)
 
@@ -306,7 +319,9 @@ def build_dataset(
     skipped: list[dict[str, str]] = []
     seen_content: dict[str, str] = {}
     counts = {"cached": 0, "built": 0, "skipped": 0}
-    bar = tqdm(files, desc=f"dataset ({config.segmentation})", unit="clip", disable=not config.progress)
+    bar = tqdm(
+        files, desc=f"dataset ({config.segmentation})", unit="clip", disable=not config.progress
+    )
     for path in bar:
         source = path.relative_to(config.videos_dir).as_posix()
         clip_id = _clip_id(path, config.videos_dir)
@@ -371,4 +386,3 @@ def build_dataset(
     )
     write_manifest(config.out_dir, manifest)
     return manifest
-

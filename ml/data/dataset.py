@@ -31,17 +31,17 @@ from ml.data.splits import SPLITS
 __all__ = [
     "DATASET_FORMAT",
     "MANIFEST_NAME",
-    "DatasetError",
-    "ExtractorInfo",
-    "ClipRecord",
     "ClipEntry",
+    "ClipRecord",
+    "DatasetError",
     "DatasetManifest",
+    "ExtractorInfo",
     "SegmentPairs",
     "VideoMusicDataset",
-    "save_clip_record",
     "load_clip_record",
-    "write_manifest",
     "load_dataset",
+    "save_clip_record",
+    "write_manifest",
 ]
 
 DATASET_FORMAT = 1

@@ -15,6 +15,7 @@ trainer reads it exactly like a dataset built from video files.
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -73,17 +74,14 @@ def write_latent_paired_dataset(
         music += frame_noise * rng.normal(size=music.shape)
         video += frame_noise * rng.normal(size=video.shape)
         edges = np.concatenate([[0], np.cumsum(lengths)])
+        spans = list(pairwise(edges))
         record = ClipRecord(
             clip_id=clip_id,
             boundaries_s=edges.astype(np.float64),
             music_frames=music.astype(np.float32),
             video_frames=video.astype(np.float32),
-            music_segments=np.stack(
-                [music[a:b].mean(axis=0) for a, b in zip(edges[:-1], edges[1:], strict=True)]
-            ).astype(np.float32),
-            video_segments=np.stack(
-                [video[a:b].mean(axis=0) for a, b in zip(edges[:-1], edges[1:], strict=True)]
-            ).astype(np.float32),
+            music_segments=np.stack([music[a:b].mean(axis=0) for a, b in spans]).astype(np.float32),
+            video_segments=np.stack([video[a:b].mean(axis=0) for a, b in spans]).astype(np.float32),
         )
         file = clip_file_name(clip_id)
         save_clip_record(root / file, record, {"generator": "latent_pairs", "seed": seed})

@@ -36,7 +36,7 @@ def split_by_clip(
     if len(fractions) != 3 or any(f < 0 for f in fractions) or sum(fractions) <= 0:
         raise ValueError(f"fractions must be three non-negative numbers, got {fractions}")
     total = float(sum(fractions))
-    train_f, val_f, test_f = (f / total for f in fractions)
+    _, val_f, test_f = (f / total for f in fractions)
     n = len(ids)
     n_val = round(n * val_f)
     n_test = round(n * test_f)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["squared_distances", "triplet_loss", "Triplets"]
+__all__ = ["Triplets", "squared_distances", "triplet_loss"]
 
 
 def squared_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -49,9 +49,9 @@ class Triplets:
     ``positive[i]`` and against ``negative[i]``. Which matrix each index refers to is
     up to the loss term (e.g. anchor in video, positive and negative in music)."""
 
-    __slots__ = ("anchor", "positive", "negative")
+    __slots__ = ("anchor", "negative", "positive")
 
-    def __init__(self, anchor, positive, negative) -> None:  # noqa: ANN001 - array-likes
+    def __init__(self, anchor, positive, negative) -> None:
         a = torch.as_tensor(anchor, dtype=torch.long).reshape(-1)
         p = torch.as_tensor(positive, dtype=torch.long).reshape(-1)
         n = torch.as_tensor(negative, dtype=torch.long).reshape(-1)

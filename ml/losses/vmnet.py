@@ -21,7 +21,7 @@ import torch
 
 from ml.losses.triplet import Triplets, triplet_loss
 
-__all__ = ["VMNetLossWeights", "VMNetTriplets", "VMNetLossTerms", "vmnet_loss", "SEGVMNET_WEIGHTS"]
+__all__ = ["SEGVMNET_WEIGHTS", "VMNetLossTerms", "VMNetLossWeights", "VMNetTriplets", "vmnet_loss"]
 
 
 @dataclass(frozen=True)

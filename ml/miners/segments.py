@@ -26,7 +26,7 @@ import torch
 
 from ml.losses.triplet import Triplets
 
-__all__ = ["MiningError", "MINING_STRATEGIES", "SegmentTripletMiner", "random_other_clip_indices"]
+__all__ = ["MINING_STRATEGIES", "MiningError", "SegmentTripletMiner", "random_other_clip_indices"]
 
 MINING_STRATEGIES = ("random", "semihard")
 

@@ -32,12 +32,12 @@ from ml.models.pooling import POOLING_KINDS, make_pooling
 __all__ = [
     "MODEL_KINDS",
     "BranchConfig",
-    "TwoBranchConfig",
     "FeatureNormalizer",
     "ProjectionBranch",
+    "TwoBranchConfig",
     "TwoBranchNet",
-    "vmnet_config",
     "segvmnet_config",
+    "vmnet_config",
 ]
 
 MODEL_KINDS = ("vmnet", "segvmnet")
@@ -94,8 +94,12 @@ class TwoBranchConfig:
     def from_dict(cls, data: dict[str, Any]) -> TwoBranchConfig:
         return cls(
             kind=data["kind"],
-            music=BranchConfig(**{**data["music"], "hidden_dims": tuple(data["music"]["hidden_dims"])}),
-            video=BranchConfig(**{**data["video"], "hidden_dims": tuple(data["video"]["hidden_dims"])}),
+            music=BranchConfig(
+                **{**data["music"], "hidden_dims": tuple(data["music"]["hidden_dims"])}
+            ),
+            video=BranchConfig(
+                **{**data["video"], "hidden_dims": tuple(data["video"]["hidden_dims"])}
+            ),
             extra=dict(data.get("extra", {})),
         )
 

@@ -16,7 +16,13 @@ import torch
 
 from ml.models.vmnet import TwoBranchConfig, TwoBranchNet
 
-__all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "save_checkpoint", "read_checkpoint", "load_model"]
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CheckpointError",
+    "load_model",
+    "read_checkpoint",
+    "save_checkpoint",
+]
 
 CHECKPOINT_FORMAT = 1
 

@@ -11,7 +11,7 @@ from ml.miners.segments import MINING_STRATEGIES
 from ml.models.pooling import POOLING_KINDS
 from ml.models.vmnet import MODEL_KINDS
 
-__all__ = ["TrainConfig", "MONITORS"]
+__all__ = ["MONITORS", "TrainConfig"]
 
 MONITORS = ("val_loss", "val_mean_rank")
 

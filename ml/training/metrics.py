@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["paired_retrieval_ranks", "retrieval_summary", "MetricsLog"]
+__all__ = ["MetricsLog", "paired_retrieval_ranks", "retrieval_summary"]
 
 
 @torch.no_grad()

@@ -37,13 +37,21 @@ from ml.training.checkpoint import read_checkpoint, save_checkpoint
 from ml.training.config import TrainConfig
 from ml.training.metrics import MetricsLog, paired_retrieval_ranks, retrieval_summary
 
-__all__ = ["TrainingError", "train", "resolve_device", "PairedInputs", "model_config_for"]
+__all__ = ["PairedInputs", "TrainingError", "model_config_for", "resolve_device", "train"]
 
 LAST_CHECKPOINT = "last.pt"
 BEST_CHECKPOINT = "best.pt"
 METRICS_LOG = "metrics.jsonl"
 # Options that may change between an interrupted run and its resumption.
-_RESUMABLE_CHANGES = {"max_epochs", "patience", "progress", "device", "resume", "dataset_dir", "out_dir"}
+_RESUMABLE_CHANGES = {
+    "max_epochs",
+    "patience",
+    "progress",
+    "device",
+    "resume",
+    "dataset_dir",
+    "out_dir",
+}
 
 
 class TrainingError(RuntimeError):
@@ -51,7 +59,7 @@ class TrainingError(RuntimeError):
 
 
 def resolve_device(device: str) -> torch.device:
-    """"auto" picks CUDA when present; asking for CUDA without one is an error."""
+    """ "auto" picks CUDA when present; asking for CUDA without one is an error."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -117,12 +125,12 @@ def _split_inputs(dataset: VideoMusicDataset, split: str, config: TrainConfig) -
 
 
 def model_config_for(config: TrainConfig, music_dim: int, video_dim: int) -> TwoBranchConfig:
-    common = dict(
-        embedding_dim=config.embedding_dim,
-        music_hidden=config.music_hidden,
-        video_hidden=config.video_hidden,
-        dropout=config.dropout,
-    )
+    common = {
+        "embedding_dim": config.embedding_dim,
+        "music_hidden": config.music_hidden,
+        "video_hidden": config.video_hidden,
+        "dropout": config.dropout,
+    }
     if config.kind == "segvmnet":
         return segvmnet_config(music_dim, video_dim, **common)
     return vmnet_config(music_dim, video_dim, pooling=config.pooling, **common)
@@ -205,9 +213,13 @@ def _run_batches(
         batch_structure = (structure[0][sel], structure[1][sel])
         if optimizer is None:
             with torch.no_grad():
-                terms = _batch_loss(model, music[sel], video[sel], batch_structure, ids, miner, weights, rng)
+                terms = _batch_loss(
+                    model, music[sel], video[sel], batch_structure, ids, miner, weights, rng
+                )
         else:
-            terms = _batch_loss(model, music[sel], video[sel], batch_structure, ids, miner, weights, rng)
+            terms = _batch_loss(
+                model, music[sel], video[sel], batch_structure, ids, miner, weights, rng
+            )
             if not torch.isfinite(terms.total):
                 raise TrainingError(f"{description}: loss became {float(terms.total)}")
             optimizer.zero_grad(set_to_none=True)

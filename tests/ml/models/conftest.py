@@ -19,18 +19,18 @@ def latent_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def make_tiny_config(kind: str, dataset: Path, out_dir: Path, **overrides) -> TrainConfig:
     """Small widths and a high learning rate: a few seconds per run on CPU."""
-    options = dict(
-        embedding_dim=16,
-        music_hidden=(64,),
-        video_hidden=(64,),
-        dropout=0.1,
-        batch_size=64,
-        learning_rate=3e-3,
-        max_epochs=12,
-        patience=50,
-        progress=False,
-        device="cpu",
-    )
+    options = {
+        "embedding_dim": 16,
+        "music_hidden": (64,),
+        "video_hidden": (64,),
+        "dropout": 0.1,
+        "batch_size": 64,
+        "learning_rate": 3e-3,
+        "max_epochs": 12,
+        "patience": 50,
+        "progress": False,
+        "device": "cpu",
+    }
     options.update(overrides)
     return TrainConfig(kind, dataset, out_dir, **options)
 
@@ -96,7 +96,10 @@ def built_dataset(music_video_folder: Path, tmp_path_factory: pytest.TempPathFac
 
     out = tmp_path_factory.mktemp("built_dataset")
     config = BuildConfig(
-        music_video_folder, out, segmentation="foote", split_fractions=(0.34, 0.33, 0.33),
+        music_video_folder,
+        out,
+        segmentation="foote",
+        split_fractions=(0.34, 0.33, 0.33),
         progress=False,
     )
     return config, build_dataset(config, segmenter=segment_every_3s)

@@ -46,8 +46,12 @@ def test_builder_pairs_segments_of_real_videos(built_dataset):
         assert 7.5 <= b[-1] <= 12.5
         # Both modalities are cut by the same boundaries and averaged over them.
         assert len(record.music_frames) == len(record.video_frames) == int(np.ceil(b[-1]))
-        np.testing.assert_allclose(record.music_segments, segment_vectors(record.music_frames, b), rtol=1e-5)
-        np.testing.assert_allclose(record.video_segments, segment_vectors(record.video_frames, b), rtol=1e-5)
+        np.testing.assert_allclose(
+            record.music_segments, segment_vectors(record.music_frames, b), rtol=1e-5
+        )
+        np.testing.assert_allclose(
+            record.video_segments, segment_vectors(record.video_frames, b), rtol=1e-5
+        )
     pairs = dataset.segment_pairs("train")
     assert pairs.music.shape[1] == manifest.audio_extractor.dim
     assert pairs.video.shape[1] == manifest.video_extractor.dim
@@ -110,7 +114,7 @@ def test_other_segmentation_reuses_frame_features(built_dataset, tmp_path):
 
 
 def test_manifest_records_provenance(built_dataset):
-    config, manifest = built_dataset
+    config, _ = built_dataset
     data = json.loads((config.out_dir / "manifest.json").read_text())
     assert data["segmentation"] == "foote"
     assert data["audio_extractor"]["name"] == "handcrafted"
@@ -134,14 +138,16 @@ def test_builder_errors(tmp_path):
 @pytest.mark.slow
 def test_train_and_export_on_the_built_dataset(built_dataset, tiny_config, tmp_path):
     """From music videos to served embeddings: build -> train -> export -> ONNX."""
+    import torch
+
     from ml.export import PARITY_TOLERANCE, export_checkpoint, load_registry_entry
     from ml.training.checkpoint import load_model
     from ml.training.trainer import train
 
-    import torch
-
     config, manifest = built_dataset
-    best = train(tiny_config("segvmnet", config.out_dir, tmp_path / "run", max_epochs=3, batch_size=8))
+    best = train(
+        tiny_config("segvmnet", config.out_dir, tmp_path / "run", max_epochs=3, batch_size=8)
+    )
     entry = load_registry_entry(export_checkpoint(best, tmp_path / "model"))
     assert entry.segmentation == "foote"
     assert entry.data["extractors"]["audio"]["dim"] == manifest.audio_extractor.dim
@@ -170,7 +176,10 @@ def test_msaf_segmentation_cuts_both_modalities(built_dataset, music_video_folde
     for name in ("clip_00000.mp4", "clip_00001.mp4"):
         (folder / name).symlink_to(music_video_folder / name)
     config = dataclasses.replace(
-        config, videos_dir=folder, out_dir=tmp_path / "copy", segmentation="olda",
+        config,
+        videos_dir=folder,
+        out_dir=tmp_path / "copy",
+        segmentation="olda",
         split_fractions=(1.0, 0.0, 0.0),
     )
     manifest = build_dataset(config)

@@ -49,7 +49,10 @@ def test_registry_entry_has_what_serving_and_reproduction_need(trained_segvmnet,
     assert entry.kind == "segvmnet" and entry.embedding_dim == 16
     assert entry.segmentation == "synthetic"
     assert data["extractors"]["audio"] == {
-        "name": "latent-music", "version": "1", "modality": "audio", "dim": 24,
+        "name": "latent-music",
+        "version": "1",
+        "modality": "audio",
+        "dim": 24,
     }
     assert data["extractors"]["video"]["dim"] == 16
     for modality, dim in (("music", 24), ("video", 16)):
@@ -81,7 +84,9 @@ def test_tampered_onnx_file_fails_verification(trained_segvmnet, tmp_path):
 def test_pooled_branches_export_with_dynamic_time(tmp_path, pooling):
     torch.manual_seed(0)
     model = TwoBranchNet(
-        vmnet_config(12, 10, embedding_dim=8, music_hidden=(32, 16), video_hidden=(32,), pooling=pooling)
+        vmnet_config(
+            12, 10, embedding_dim=8, music_hidden=(32, 16), video_hidden=(32,), pooling=pooling
+        )
     )
     rng = np.random.default_rng(0)
     model.fit_normalization(rng.normal(2, 3, size=(500, 12)), rng.normal(-1, 2, size=(500, 10)))

@@ -45,7 +45,9 @@ def test_semihard_negatives_lie_in_the_margin_band_when_one_exists():
     music = torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)
     clips = np.array([0, 1, 2, 3])
     d = ((video[0] - music) ** 2).sum(dim=1)  # d_ap = d[0]
-    vm, _ = SegmentTripletMiner("semihard", margin=0.5).mine(clips, np.random.default_rng(0), music, video)
+    vm, _ = SegmentTripletMiner("semihard", margin=0.5).mine(
+        clips, np.random.default_rng(0), music, video
+    )
     chosen = int(vm.negative[0])
     assert d[0] < d[chosen] < d[0] + 0.5
     band = [j for j in (1, 2, 3) if d[0] < d[j] < d[0] + 0.5]
@@ -77,4 +79,6 @@ def test_intra_modal_triplets_come_from_three_clips_and_respect_input_order():
 
 def test_intra_modal_needs_three_clips():
     with pytest.raises(MiningError, match="three clips"):
-        mine_intra_modal_triplets(np.zeros((4, 2)), np.array([0, 0, 1, 1]), np.random.default_rng(0))
+        mine_intra_modal_triplets(
+            np.zeros((4, 2)), np.array([0, 0, 1, 1]), np.random.default_rng(0)
+        )

@@ -39,16 +39,23 @@ def test_segvmnet_loss_falls_and_test_retrieval_beats_chance(trained_segvmnet, l
     # Clip level by centroids, the service's first stage: chance mean rank (C+1)/2.
     n_clips = len(pairs.clip_ids)
     index = torch.from_numpy(pairs.clip_index)
-    centroid = lambda e: torch.stack([e[index == c].mean(0) for c in range(n_clips)])  # noqa: E731
+    centroid = lambda e: torch.stack([e[index == c].mean(0) for c in range(n_clips)])
     clip_ranks = paired_retrieval_ranks(centroid(video), centroid(music)).double()
     assert clip_ranks.mean() < 0.3 * (n_clips + 1) / 2
     assert (clip_ranks == 1).double().mean() > 5.0 / n_clips
 
 
 @pytest.mark.parametrize("pooling", [None, "attention"])
-def test_vmnet_clip_level_trains_with_structure_terms(latent_dataset, tmp_path, pooling, tiny_config):
+def test_vmnet_clip_level_trains_with_structure_terms(
+    latent_dataset, tmp_path, pooling, tiny_config
+):
     config = tiny_config(
-        "vmnet", latent_dataset, tmp_path, pooling=pooling, frames_per_clip=20, batch_size=32,
+        "vmnet",
+        latent_dataset,
+        tmp_path,
+        pooling=pooling,
+        frames_per_clip=20,
+        batch_size=32,
         max_epochs=10,
     )
     assert config.loss_weights().uses_intra_modal
@@ -95,7 +102,11 @@ def test_resume_refuses_a_different_run(latent_dataset, tmp_path, tiny_config):
     with pytest.raises(TrainingError, match="learning_rate"):
         train(tiny_config("segvmnet", latent_dataset, tmp_path, max_epochs=2, learning_rate=1e-2))
     # Without resume the directory is started afresh.
-    train(tiny_config("segvmnet", latent_dataset, tmp_path, max_epochs=1, learning_rate=1e-2, resume=False))
+    train(
+        tiny_config(
+            "segvmnet", latent_dataset, tmp_path, max_epochs=1, learning_rate=1e-2, resume=False
+        )
+    )
     assert len(_log(tmp_path)) == 1
 
 
@@ -104,8 +115,13 @@ def test_early_stopping_stops_and_keeps_the_best_epoch(latent_dataset, tmp_path,
     # when improvements must exceed a large min_delta.
     best = train(
         tiny_config(
-            "segvmnet", latent_dataset, tmp_path, max_epochs=30, patience=2,
-            learning_rate=1e-6, min_delta=1.0,
+            "segvmnet",
+            latent_dataset,
+            tmp_path,
+            max_epochs=30,
+            patience=2,
+            learning_rate=1e-6,
+            min_delta=1.0,
         )
     )
     log = _log(tmp_path)

@@ -66,7 +66,9 @@ def test_constant_input_dimension_is_left_unscaled():
 
 
 def test_pooled_vmnet_takes_sequences():
-    model = TwoBranchNet(vmnet_config(10, 12, embedding_dim=8, music_hidden=(16,), pooling="attention"))
+    model = TwoBranchNet(
+        vmnet_config(10, 12, embedding_dim=8, music_hidden=(16,), pooling="attention")
+    )
     model.eval()
     out = model.embed_video(torch.randn(3, 25, 12))
     assert out.shape == (3, 8)
@@ -86,7 +88,9 @@ def test_config_round_trip_and_validation():
     with pytest.raises(ValueError, match="same space"):
         TwoBranchConfig("segvmnet", BranchConfig(4, (8,), 16), BranchConfig(4, (8,), 32))
     with pytest.raises(ValueError, match="pooling"):
-        TwoBranchConfig("segvmnet", BranchConfig(4, (8,), 16, pooling="auto"), BranchConfig(4, (8,), 16))
+        TwoBranchConfig(
+            "segvmnet", BranchConfig(4, (8,), 16, pooling="auto"), BranchConfig(4, (8,), 16)
+        )
     with pytest.raises(ValueError, match="dropout"):
         BranchConfig(4, (8,), 16, dropout=1.0)
     with pytest.raises(ValueError, match="kind"):
