@@ -38,6 +38,7 @@ from ml.media.errors import (
     CorruptMediaError,
     DecodeTimeoutError,
     EmptyFileError,
+    FFmpegNotFoundError,
     MediaTooLongError,
     MediaTooShortError,
     NoAudioStreamError,
@@ -76,6 +77,8 @@ DURATION_TOLERANCE_S = 0.05
 #: A decode that yields less than this share of the announced duration, while
 #: ffmpeg reports errors, is a truncated or damaged file.
 _TRUNCATION_RATIO = 0.9
+
+_MISSING_FFMPEG = "ffmpeg and ffprobe must be installed (Debian/Ubuntu: apt-get install ffmpeg)"
 
 # Demuxers that read a still image: for this service an image is not media.
 _IMAGE_FORMATS = frozenset({"image2", "image2pipe", "apng", "webp", "ico", "tiff", "alias_pix"})
@@ -465,10 +468,13 @@ def _frame_rate(stream: dict[str, Any]) -> float | None:
 @functools.lru_cache(maxsize=1)
 def _decodable_codecs() -> frozenset[str]:
     """Codec names for which the installed ffmpeg has a decoder."""
-    listing = subprocess.run(
-        [FFMPEG, "-hide_banner", "-codecs"],
-        capture_output=True, stdin=subprocess.DEVNULL, timeout=PROBE_TIMEOUT_S, check=True,
-    ).stdout.decode("utf-8", "replace")  # fmt: skip
+    try:
+        listing = subprocess.run(
+            [FFMPEG, "-hide_banner", "-codecs"],
+            capture_output=True, stdin=subprocess.DEVNULL, timeout=PROBE_TIMEOUT_S, check=True,
+        ).stdout.decode("utf-8", "replace")  # fmt: skip
+    except FileNotFoundError:
+        raise FFmpegNotFoundError(_MISSING_FFMPEG) from None
     codecs = set()
     for line in listing.partition("-------")[2].splitlines():
         flags, _, rest = line.strip().partition(" ")
@@ -581,6 +587,8 @@ def _run(cmd: list[str], deadline: float, abspath: str) -> subprocess.CompletedP
         return subprocess.run(
             cmd, capture_output=True, stdin=subprocess.DEVNULL, timeout=remaining, check=False
         )
+    except FileNotFoundError:  # the program, not the media file (checked before)
+        raise FFmpegNotFoundError(_MISSING_FFMPEG) from None
     except subprocess.TimeoutExpired:
         raise DecodeTimeoutError(
             f"{os.path.basename(cmd[0])} did not finish reading {_name(abspath)} "

@@ -13,7 +13,8 @@ without parsing messages::
 
 Arguments that are wrong regardless of the file (a negative sample rate, a zero
 frame size) raise a plain :class:`ValueError`; a missing file raises
-:class:`FileNotFoundError`.
+:class:`FileNotFoundError`; a machine without ffmpeg raises
+:class:`FFmpegNotFoundError` (a deployment problem, not bad input).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ __all__ = [
     "MediaTooLongError",
     "SilentAudioError",
     "DecodeTimeoutError",
+    "FFmpegNotFoundError",
 ]
 
 
@@ -109,3 +111,8 @@ class DecodeTimeoutError(MediaError):
     """Probing or decoding did not finish within the time limit."""
 
     reason = "decode_timeout"
+
+
+class FFmpegNotFoundError(RuntimeError):
+    """The ``ffmpeg`` / ``ffprobe`` programs are not installed (not a media error:
+    no file can be read until the deployment is fixed)."""

@@ -124,7 +124,7 @@ def test_frames_equal_those_of_the_plain_ffmpeg_command(media):
 
 
 def test_every_error_is_a_value_error_with_its_own_reason():
-    classes = [getattr(errors, name) for name in errors.__all__]
+    classes = [getattr(errors, name) for name in errors.__all__ if name != "FFmpegNotFoundError"]
     assert all(issubclass(c, MediaError) and issubclass(c, ValueError) for c in classes)
     reasons = [c.reason for c in classes]
     assert len(set(reasons)) == len(reasons)
@@ -162,6 +162,26 @@ def test_a_still_image_is_not_media(media, image):
         probe(path)
     with pytest.raises(NotMediaError):
         load_video_frames(path, 1, 8, 8)
+
+
+def test_a_still_gif_is_an_image_and_an_animated_one_a_video(tmp_path):
+    import subprocess
+
+    still, animated = tmp_path / "still.gif", tmp_path / "animated.gif"
+    for source, target in (("color=red:s=64x48", still), ("testsrc=s=64x48:r=10:d=2", animated)):
+        subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", source, "-frames:v",
+                        "1" if target == still else "20", str(target)], check=True)  # fmt: skip
+    with pytest.raises(NotMediaError, match="still image"):
+        probe(still)
+    assert load_video_frames(animated, 4, 8, 8).shape == (8, 8, 8, 3)
+
+
+def test_missing_ffmpeg_is_a_deployment_error(media, monkeypatch):
+    from ml.media import decode
+
+    monkeypatch.setattr(decode, "FFPROBE", "ffprobe-that-is-not-installed")
+    with pytest.raises(errors.FFmpegNotFoundError):
+        probe(media.tone_wav)
 
 
 def test_truncated_mp4_with_index_at_the_end(media, tmp_path):
