@@ -73,7 +73,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        generate_clip(10_000, spec).audio  # warm imports and caches outside the timings
+        _ = generate_clip(10_000, spec).audio  # warm imports and caches outside the timings
         costs = stage_costs(args.clips, spec, tmp / "stages")
         media_s = costs.pop("media_s")
         total = sum(costs.values())

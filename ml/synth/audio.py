@@ -91,7 +91,7 @@ def tone(
     if freq_hz <= 0 or duration_s <= 0:
         raise SynthSpecError(f"tone needs a positive frequency and duration, got {freq_hz}, {duration_s}")
     spec = INSTRUMENTS[timbre] if isinstance(timbre, str) else timbre
-    return amplitude * _tone_cached(float(freq_hz), int(round(duration_s * sr)), sr, spec, float(rolloff))
+    return amplitude * _tone_cached(float(freq_hz), round(duration_s * sr), sr, spec, float(rolloff))
 
 
 @lru_cache(maxsize=1024)
@@ -220,16 +220,16 @@ def click_track(
 ) -> np.ndarray:
     """A metronome: 30 ms clicks on beats, louder and higher on downbeats."""
     _check_sr(sr)
-    y = np.zeros(int(round(duration_s * sr)), dtype=np.float32)
+    y = np.zeros(round(duration_s * sr), dtype=np.float32)
     t = np.arange(int(0.03 * sr)) / sr
     decay = np.exp(-t / 0.006)
     click = (0.5 * np.sin(2 * np.pi * click_hz * t) * decay).astype(np.float32)
     accent = (0.5 * 10 ** (accent_db / 20) * np.sin(2 * np.pi * downbeat_hz * t) * decay).astype(np.float32)
-    down = {int(round(s * sr)) for s in downbeats_s}
+    down = {round(s * sr) for s in downbeats_s}
     for s in beats_s:
-        i = int(round(s * sr))
+        i = round(s * sr)
         _add(y, accent if i in down else click, i)
-    for i in down - {int(round(s * sr)) for s in beats_s}:
+    for i in down - {round(s * sr) for s in beats_s}:
         _add(y, accent, i)
     return y
 
@@ -248,7 +248,7 @@ def chord_midi(key_root: int, mode: str, degree: int, base_midi: int = 57) -> li
 
 def section_samples(tempo_bpm: float, n_bars: int, beats_per_bar: int, sr: int) -> int:
     """Length in samples of ``n_bars`` bars (what :func:`render_section` renders)."""
-    return int(round(n_bars * beats_per_bar * 60.0 / tempo_bpm * sr))
+    return round(n_bars * beats_per_bar * 60.0 / tempo_bpm * sr)
 
 
 def render_section(
@@ -337,7 +337,7 @@ def timbre_sections(
     parts, beats, downbeats = [], [], []
     start = 0.0
     for duration, instrument, tempo, gain_db in zip(durations_s, instruments, tempi_bpm, gains_db):
-        n = int(round(duration * sr))
+        n = round(duration * sr)
         y = np.zeros(n, np.float32)
         b, d = beat_grid(tempo, duration, beats_per_bar)
         triad = [root_midi, root_midi + 4, root_midi + 7]

@@ -198,7 +198,10 @@ def _plan_bars(
     hi = [int(np.floor(MAX_SEGMENT_S / b + 1e-9)) for b in bar_s]
     bars = [int(np.clip(round(target_s * weight[lab] / total_w / b), l, h))
             for lab, b, l, h in zip(labels, bar_s, lo, hi)]
-    duration = lambda: sum(n * b for n, b in zip(bars, bar_s))  # noqa: E731
+
+    def duration() -> float:
+        return sum(n * b for n, b in zip(bars, bar_s))
+
     for _ in range(200):
         if duration() < spec.min_duration_s:
             room = [h - n for n, h in zip(bars, hi)]

@@ -169,7 +169,10 @@ def music_from_latent(
     parameters; discrete choices stay random but peaked).
     """
     energy, valence, brightness, density, acoustic = (float(v) for v in u)
-    n = lambda s: rng.normal(0.0, s * noise)  # noqa: E731 - local shorthand
+
+    def n(scale: float) -> float:
+        return rng.normal(0.0, scale * noise)
+
     clip_energy = clip.latent[0]
     # Sections drift around the clip tempo with their energy (a chorus pushes).
     tempo = float(np.round(clip.tempo_bpm * 2.0 ** (0.15 * (energy - clip_energy) + n(0.02))))
@@ -188,17 +191,17 @@ def music_from_latent(
         drums = "four_on_floor" if acoustic + n(0.3) < -0.3 else "backbeat"
     else:
         drums = "breakbeat" if density + n(0.3) > 0.3 else "four_on_floor"
-    return dict(
-        tempo_bpm=max(tempo, 40.0),
-        key_root=(clip.key_root + transpose) % 12,
-        mode=mode,
-        progression=tuple(int(d) for d in progressions[int(rng.integers(len(progressions)))]),
-        instrument=_pick_instrument(rng, brightness + n(0.15), acoustic + n(0.15), noise),
-        rolloff=float(np.clip(2.0 - 0.9 * brightness + n(0.15), 0.6, 3.5)),
-        steps_per_beat=steps,
-        loudness_db=float(np.clip(-16.0 + 5.0 * energy + n(1.5), -26.0, -8.0)),
-        drum_pattern=drums,
-    )
+    return {
+        "tempo_bpm": max(tempo, 40.0),
+        "key_root": (clip.key_root + transpose) % 12,
+        "mode": mode,
+        "progression": tuple(int(d) for d in progressions[int(rng.integers(len(progressions)))]),
+        "instrument": _pick_instrument(rng, brightness + n(0.15), acoustic + n(0.15), noise),
+        "rolloff": float(np.clip(2.0 - 0.9 * brightness + n(0.15), 0.6, 3.5)),
+        "steps_per_beat": steps,
+        "loudness_db": float(np.clip(-16.0 + 5.0 * energy + n(1.5), -26.0, -8.0)),
+        "drum_pattern": drums,
+    }
 
 
 def picture_from_latent(
@@ -210,7 +213,10 @@ def picture_from_latent(
     independently of :func:`music_from_latent`'s.
     """
     energy, valence, brightness, density, acoustic = (float(v) for v in u)
-    n = lambda s: rng.normal(0.0, s * noise)  # noqa: E731 - local shorthand
+
+    def n(scale: float) -> float:
+        return rng.normal(0.0, scale * noise)
+
     # Warm hues (orange) for positive valence, cold (blue) for negative.
     hue = (0.58 - 0.25 * valence + 0.08 * brightness + clip.grade_hue + n(0.04)) % 1.0
     geometric = -acoustic + n(0.4)
@@ -220,18 +226,18 @@ def picture_from_latent(
         texture = "checker" if density + n(0.4) > 0.2 else "stripes"
     cut_drive = energy + n(0.3)
     bars_per_shot = 1 if cut_drive > 0.5 else 2 if cut_drive > -0.3 else 4
-    return dict(
-        hue=float(hue),
-        saturation=float(np.clip(0.45 + 0.25 * energy + n(0.06), 0.15, 0.95)),
-        value=float(np.clip(0.55 + 0.22 * valence + 0.08 * energy + n(0.05), 0.15, 0.95)),
-        motion_px_s=float(18.0 * 2.0 ** (1.6 * energy + n(0.25))),
-        texture=texture,
-        texture_cycles=int(np.clip(np.round(3.0 * 2.0 ** (1.3 * brightness + n(0.25))), 1, 16)),
-        texture_contrast=float(np.clip(0.35 + 0.25 * density + n(0.06), 0.1, 0.8)),
-        n_objects=int(np.clip(np.round(3.0 + 3.0 * density + n(0.7)), 0, 8)),
-        pulse=float(np.clip(0.25 + 0.25 * energy + n(0.05), 0.0, 0.6)),
-        bars_per_shot=bars_per_shot,
-    )
+    return {
+        "hue": float(hue),
+        "saturation": float(np.clip(0.45 + 0.25 * energy + n(0.06), 0.15, 0.95)),
+        "value": float(np.clip(0.55 + 0.22 * valence + 0.08 * energy + n(0.05), 0.15, 0.95)),
+        "motion_px_s": float(18.0 * 2.0 ** (1.6 * energy + n(0.25))),
+        "texture": texture,
+        "texture_cycles": int(np.clip(np.round(3.0 * 2.0 ** (1.3 * brightness + n(0.25))), 1, 16)),
+        "texture_contrast": float(np.clip(0.35 + 0.25 * density + n(0.06), 0.1, 0.8)),
+        "n_objects": int(np.clip(np.round(3.0 + 3.0 * density + n(0.7)), 0, 8)),
+        "pulse": float(np.clip(0.25 + 0.25 * energy + n(0.05), 0.0, 0.6)),
+        "bars_per_shot": bars_per_shot,
+    }
 
 
 def sample_section_styles(

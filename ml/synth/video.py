@@ -41,13 +41,13 @@ def texture(
     phase = rng.uniform(0, 2 * np.pi)
     if kind == "stripes":
         angle = rng.uniform(0, np.pi)
-        fx = int(round(cycles * np.cos(angle)))
-        fy = int(round(cycles * np.sin(angle) * height / width))
+        fx = round(cycles * np.cos(angle))
+        fy = round(cycles * np.sin(angle) * height / width)
         if fx == 0 and fy == 0:
             fx = cycles
         return np.sin(2 * np.pi * (fx * x + fy * y) + phase).astype(np.float32)
     if kind == "checker":
-        fy = max(1, int(round(cycles * height / width)))
+        fy = max(1, round(cycles * height / width))
         cells = np.sin(2 * np.pi * cycles * x + phase) * np.sin(2 * np.pi * fy * y)
         return np.tanh(4.0 * cells).astype(np.float32) / np.float32(np.tanh(4.0))
     # Blobs: white noise low-passed in the Fourier domain (periodic by construction).
@@ -158,7 +158,7 @@ def render_shot(
 
 def frame_index(time_s: float, fps: float) -> int:
     """The frame shown at ``time_s``: a cut at time t starts at this frame."""
-    return int(round(time_s * fps))
+    return round(time_s * fps)
 
 
 def shots_video(

@@ -133,7 +133,7 @@ def test_music_changes_most_at_section_boundaries():
         clip = generate_clip(seed, spec)
         features, rate = timbre_frames(clip.audio, clip.sr)
 
-        def change(t: float) -> float:
+        def change(t: float, features: np.ndarray = features, rate: float = rate) -> float:
             before = features[int((t - 2) * rate) : int(t * rate)].mean(axis=0)
             after = features[int(t * rate) : int((t + 2) * rate)].mean(axis=0)
             return float(np.linalg.norm(after - before))
@@ -199,12 +199,12 @@ def test_noise_free_decoder_is_a_function_of_the_latent():
 @pytest.mark.parametrize(
     "kwargs",
     [
-        dict(min_duration_s=5.0, max_duration_s=10.0),
-        dict(min_duration_s=30.0, max_duration_s=20.0),
-        dict(max_duration_s=500.0),
-        dict(width=191),
-        dict(sr=1000),
-        dict(noise=-1.0),
+        {"min_duration_s": 5.0, "max_duration_s": 10.0},
+        {"min_duration_s": 30.0, "max_duration_s": 20.0},
+        {"max_duration_s": 500.0},
+        {"width": 191},
+        {"sr": 1000},
+        {"noise": -1.0},
     ],
 )
 def test_bad_specs_are_refused(kwargs):

@@ -91,10 +91,10 @@ def test_other_parameters_in_the_same_directory_are_refused(tmp_path, tiny_spec)
 
 
 @pytest.mark.parametrize(
-    "kwargs", [dict(n_clips=0), dict(workers=0), dict(seed=-3), dict(track_format="mp4"), dict(track_format="../x")]
+    "kwargs", [{"n_clips": 0}, {"workers": 0}, {"seed": -3}, {"track_format": "mp4"}, {"track_format": "../x"}]
 )
 def test_bad_corpus_arguments_are_refused(tmp_path, kwargs):
-    args = dict(n_clips=1, seed=0, track_format="flac") | kwargs
+    args = {"n_clips": 1, "seed": 0, "track_format": "flac"} | kwargs
     with pytest.raises(SynthSpecError):
         generate_corpus(tmp_path, args.pop("n_clips"), args.pop("seed"), **args)
 
