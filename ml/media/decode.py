@@ -30,7 +30,7 @@ import os
 import subprocess
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -224,7 +224,7 @@ def load_audio(
     _check_limits(min_duration_s, max_duration_s)
     deadline = _deadline(DEFAULT_DECODE_TIMEOUT_S if timeout_s is None else timeout_s)
     abspath = _checked_path(path)
-    info, _ = _probe(abspath, deadline)
+    info, streams = _probe(abspath, deadline)
     if not info.has_audio:
         raise NoAudioStreamError(f"{_name(abspath)} has no audio stream", path=abspath)
     _require_decodable(info.audio_codec, "audio", abspath)
@@ -250,7 +250,8 @@ def load_audio(
         raise CorruptMediaError(f"{_name(abspath)} decodes to non-finite samples", path=abspath)
 
     decoded_s = y.size / sr
-    _check_decoded_duration(decoded_s, info, errors, min_duration_s, max_duration_s, abspath)
+    announced_s = streams.audio_duration_s or info.duration_s
+    _check_decoded_duration(decoded_s, announced_s, errors, min_duration_s, max_duration_s, abspath)
     if not allow_silent and float(np.max(np.abs(y))) < SILENCE_PEAK:
         raise SilentAudioError(
             f"the audio of {_name(abspath)} is digital silence "
@@ -314,7 +315,7 @@ def load_video_frames(
     _check_limits(0.0, max_duration_s)
     deadline = _deadline(DEFAULT_DECODE_TIMEOUT_S if timeout_s is None else timeout_s)
     abspath = _checked_path(path)
-    info, video_position = _probe(abspath, deadline)
+    info, streams = _probe(abspath, deadline)
     if not info.has_video:
         raise NoVideoStreamError(f"{_name(abspath)} has no video stream", path=abspath)
     _require_decodable(info.video_codec, "video", abspath)
@@ -323,7 +324,7 @@ def load_video_frames(
     video_filter = ["-vf", f"fps=fps={fps!r}"] if fps is not None else []
     cmd = [
         *_ffmpeg_input(abspath),
-        "-map", f"0:v:{video_position}", "-an", "-sn", "-dn",
+        "-map", f"0:v:{streams.video_position}", "-an", "-sn", "-dn",
         *video_filter,
         "-s", f"{int(width)}x{int(height)}", "-pix_fmt", "rgb24", "-f", "rawvideo",
         *_pipe_output(max_duration_s),
@@ -341,7 +342,8 @@ def load_video_frames(
 
     rate = fps if fps is not None else info.fps
     if rate:
-        _check_decoded_duration(n_frames / rate, info, errors, 0.0, max_duration_s, abspath)
+        announced_s = streams.video_duration_s or info.duration_s
+        _check_decoded_duration(n_frames / rate, announced_s, errors, 0.0, max_duration_s, abspath)
     return frames.copy()  # writable, independent of the pipe buffer
 
 
@@ -350,9 +352,16 @@ def load_video_frames(
 # --------------------------------------------------------------------------- #
 
 
-def _probe(abspath: str, deadline: float) -> tuple[MediaInfo, int]:
-    """Probe a checked path; also return the position, among the file's video
-    streams, of the one to decode (for ``-map 0:v:N``)."""
+class _Streams(NamedTuple):
+    """What decoding needs beyond :class:`MediaInfo`."""
+
+    video_position: int  # among the file's video streams, for ``-map 0:v:N``
+    audio_duration_s: float | None  # of the decoded streams, when the container says
+    video_duration_s: float | None
+
+
+def _probe(abspath: str, deadline: float) -> tuple[MediaInfo, _Streams]:
+    """Probe a checked path."""
     size = os.path.getsize(abspath)
     if size == 0:
         raise EmptyFileError(f"{_name(abspath)} is empty (0 bytes)", path=abspath)
@@ -387,7 +396,7 @@ def _probe(abspath: str, deadline: float) -> tuple[MediaInfo, int]:
     return _media_info(data, size, abspath)
 
 
-def _media_info(data: dict[str, Any], size: int, abspath: str) -> tuple[MediaInfo, int]:
+def _media_info(data: dict[str, Any], size: int, abspath: str) -> tuple[MediaInfo, _Streams]:
     fmt = data.get("format", {})
     format_name = str(fmt.get("format_name", ""))
     streams = data.get("streams", [])
@@ -425,7 +434,11 @@ def _media_info(data: dict[str, Any], size: int, abspath: str) -> tuple[MediaInf
         fps=_frame_rate(video) if video else None,
         size_bytes=size,
     )
-    return info, video_position
+    return info, _Streams(
+        video_position,
+        _float(audio.get("duration")) if audio else None,
+        _float(video.get("duration")) if video else None,
+    )
 
 
 def _is_cover_art(stream: dict[str, Any]) -> bool:
@@ -521,7 +534,7 @@ def _check_announced_duration(info: MediaInfo, max_duration_s: float | None, abs
 
 def _check_decoded_duration(
     decoded_s: float,
-    info: MediaInfo,
+    announced_s: float,
     errors: str,
     min_duration_s: float,
     max_duration_s: float | None,
@@ -530,10 +543,10 @@ def _check_decoded_duration(
     # Much shorter than announced *and* ffmpeg complained: damaged, not short.
     # (Without complaints, a short decode is a header that over-estimates, as
     # with VBR MP3s lacking a Xing header.)
-    if errors.strip() and decoded_s < _TRUNCATION_RATIO * info.duration_s - DURATION_TOLERANCE_S:
+    if errors.strip() and decoded_s < _TRUNCATION_RATIO * announced_s - DURATION_TOLERANCE_S:
         raise CorruptMediaError(
             f"{_name(abspath)} is truncated or damaged: {decoded_s:.2f} s decoded of "
-            f"{info.duration_s:.2f} s announced{_first_line(errors)}",
+            f"{announced_s:.2f} s announced{_first_line(errors)}",
             path=abspath,
         )
     if decoded_s + DURATION_TOLERANCE_S < min_duration_s:
