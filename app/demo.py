@@ -75,7 +75,9 @@ def build_demo_model(work: Path, config: DemoConfig, progress: bool = True) -> P
 
 def held_out_clips(work: Path) -> list[str]:
     """Ids of the clips the model never saw (the dataset's test split)."""
-    manifest = json.loads((work / "dataset" / "manifest.json").read_text())
+    from ml.data.dataset import MANIFEST_NAME
+
+    manifest = json.loads((work / "dataset" / MANIFEST_NAME).read_text())
     return [clip["clip_id"] for clip in manifest["clips"] if clip["split"] == "test"]
 
 
