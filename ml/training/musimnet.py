@@ -255,11 +255,11 @@ def _validate(
     model.eval()
     record: dict[str, float] = {}
     if len(triplets):
-        rng = np.random.default_rng([config.seed, -1])  # the same patches every epoch
+        rng = _epoch_rng(config.seed, 0)  # epochs count from 1: the same patches every time
         losses = []
         for batch in np.array_split(triplets, math.ceil(len(triplets) / config.batch_size)):
             patches = _triplet_patches(config.validation.cqts, batch, config.model.patch_frames, rng)
-            losses.append(float(_batch_loss(model, patches.to(device), config.margin)) * len(batch))
+            losses.append(_batch_loss(model, patches.to(device), config.margin).item() * len(batch))
         record["val_loss"] = sum(losses) / len(triplets)
     scores = similarity_scores(model, config.validation, similarity, config.eval_patches, config.seed)
     record.update(
@@ -371,7 +371,7 @@ def train_musimnet(config: MuSimNetTrainConfig) -> MuSimNetCheckpoint:
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            total += float(loss) * len(batch)
+            total += loss.item() * len(batch)
             seen += len(batch)
         record = {"epoch": epoch, "train_loss": total / seen, **_validate(model, config, val_s, val_triplets, device)}
         history.append(record)
