@@ -20,7 +20,9 @@ seed, so a seed names a clip exactly.
    differ). Every *label* draws its own latent point around the clip's
    (``section_spread``), so sections that share a label share a style: the
    form is audible and visible. Section lengths are whole bars; repeated
-   labels have equal lengths.
+   labels have equal lengths. When whole bars cannot fit the duration range,
+   section tempi are nudged (by at most a factor 1.5, equal labels alike);
+   very short, narrow ranges (say 8-9 s) may still be missed by a bar.
 
 3. **Two decoders of one latent.** Each label's latent point is decoded
    twice, independently, with noise (``noise``) -- see
@@ -60,13 +62,18 @@ for a tag-based music similarity.
 
 Modules
 =======
-- :mod:`ml.synth.style`: latent space, decoders, tags.
+- :mod:`ml.synth.style`: latent space, decoders, tags (``TAG_CATEGORIES``).
 - :mod:`ml.synth.audio`: tones, timbres, drums, click tracks, beat grids,
   sections in different timbres and tempi.
 - :mod:`ml.synth.video`: textures, shots with motion, hard cuts.
 - :mod:`ml.synth.io`: ``write_audio`` and ``write_video`` through ffmpeg pipes.
 - :mod:`ml.synth.clip`: ``generate_clip``.
 - :mod:`ml.synth.corpus`: ``generate_corpus`` and the JSON manifest.
+- ``python -m ml.synth OUT_DIR --clips N``: the same from a shell.
+
+Cost: about 0.5 s of CPU per 10 s of clip at 192x108, 25 fps, 22.05 kHz,
+three quarters of it in ffmpeg's H.264 and AAC encoders
+(``python -m bench.bench_synth``).
 """
 
 from ml.synth.audio import beat_grid, click_track, timbre_sections, tone

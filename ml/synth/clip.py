@@ -9,7 +9,7 @@ and frames can be rendered lazily, one shot at a time.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -220,6 +220,37 @@ def _plan_bars(
     return bars
 
 
+MAX_TEMPO_NUDGE = 1.5
+"""The most :func:`_tempo_fits` speeds up or slows down a section."""
+
+
+def _tempo_fits(durations_s: list[float], spec: ClipSpec) -> np.ndarray:
+    """Per-section stretch factors that bring the clip into the spec's
+    duration range while keeping every segment within 4-25 s.
+
+    Whole bars cannot hit every duration (two bars at 96 bpm already last
+    10 s); nudging tempi can. The change is shared among sections in
+    proportion to their room (so equal sections stay equal), each by at most
+    a factor ``MAX_TEMPO_NUDGE``; when that is not enough the clip gets as
+    close as it can. A small margin absorbs rounding to samples and frames.
+    """
+    margin = 1e-3
+    d = np.asarray(durations_s, dtype=float)
+    total = d.sum()
+    target = float(np.clip(total, spec.min_duration_s + margin, spec.max_duration_s - margin))
+    if target == total:
+        return np.ones_like(d)
+    if target < total:
+        room = np.minimum(d - (MIN_SEGMENT_S + margin), d * (1.0 - 1.0 / MAX_TEMPO_NUDGE))
+    else:
+        room = np.minimum((MAX_SEGMENT_S - margin) - d, d * (MAX_TEMPO_NUDGE - 1.0))
+    room = np.maximum(room, 0.0)
+    if room.sum() <= 0:
+        return np.ones_like(d)
+    change = min(abs(target - total), room.sum()) * np.sign(target - total)
+    return (d + room * change / room.sum()) / d
+
+
 def _shot_cuts(rng: np.random.Generator, n_bars: int, bars_per_shot: int) -> list[int]:
     """Bars (inside a section) where a cut falls: every ``bars_per_shot`` bars,
     each kept with probability 0.85 so the editing is not perfectly regular."""
@@ -250,6 +281,10 @@ def generate_clip(seed: int, spec: ClipSpec | None = None) -> SynthClip:
     bpb = clip_style.beats_per_bar
     bar_s = [bpb * 60.0 / s.tempo_bpm for s in styles]
     bars = _plan_bars(form_rng, labels, bar_s, target_s, spec)
+    stretch = _tempo_fits([n * b for n, b in zip(bars, bar_s)], spec)
+    styles = [replace(style, tempo_bpm=style.tempo_bpm / f) if f != 1.0 else style
+              for style, f in zip(styles, stretch)]
+    bar_s = [b * f for b, f in zip(bar_s, stretch)]
 
     # Music: one arrangement per label (a repeated section is the same music).
     kit_seed, *label_states = (int(ss.generate_state(1, np.uint64)[0]) for ss in audio_ss.spawn(1 + len(set(labels))))

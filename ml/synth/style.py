@@ -73,6 +73,19 @@ MINOR_PROGRESSIONS: tuple[tuple[int, ...], ...] = ((0, 5, 2, 6), (0, 3, 4, 4), (
 """Chord progressions as scale degrees (0 = tonic), one chord per bar."""
 
 
+TAG_CATEGORIES: dict[str, tuple[str, ...]] = {
+    "genre": tuple(GENRE_PROTOTYPES),
+    "mood": ("happy", "sad", "energetic", "calm"),
+    "texture": ("busy", "sparse", "acoustic", "synthetic"),
+    "tempo": ("slow", "mid-tempo", "fast"),
+    "mode": ("major", "minor"),
+    "meter": ("waltz",),
+    "instrument": (*INSTRUMENT_PROTOTYPES, "drums"),
+}
+"""Every tag :func:`style_tags` can emit, by category (for tag weights or
+expansion in a tag-based similarity)."""
+
+
 @dataclass(frozen=True)
 class ClipStyle:
     """Clip-level draw: genre, latent point and the clip-wide nuisances."""

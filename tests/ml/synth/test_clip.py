@@ -8,7 +8,7 @@ import pytest
 
 from ml.synth import ClipSpec, SynthSpecError, generate_clip
 from ml.synth.clip import MAX_SEGMENT_S, MIN_SEGMENT_S
-from ml.synth.style import LATENT_FACTORS
+from ml.synth.style import LATENT_FACTORS, TAG_CATEGORIES
 
 SEEDS = range(6)
 
@@ -54,6 +54,17 @@ def test_form_respects_segment_lengths_and_repeats(clips):
             same = [i for i, lab in enumerate(t.section_labels) if lab == label]
             assert len({round(lengths[i], 6) for i in same}) == 1
             assert len({str(t.section_styles[i]) for i in same}) == 1
+
+
+@pytest.mark.parametrize("lo, hi", [(10.0, 12.0), (30.0, 31.0), (60.0, 120.0)])
+def test_durations_stay_in_range_with_whole_bars(lo, hi):
+    """Whole bars plus per-section tempo nudges reach even narrow ranges."""
+    spec = ClipSpec(min_duration_s=lo, max_duration_s=hi)
+    for seed in range(40):
+        truth = generate_clip(seed, spec).truth
+        assert lo <= truth.duration_s <= hi
+        lengths = np.diff(truth.segment_boundaries_s)
+        assert lengths.min() >= MIN_SEGMENT_S - 1e-6 and lengths.max() <= MAX_SEGMENT_S + 1e-6
 
 
 def test_repeated_sections_are_the_same_music():
@@ -159,6 +170,8 @@ def test_tags_are_derived_from_the_style(clips):
         assert instruments <= set(tags)
         assert all(0.0 < w <= 1.0 for w in tags.values())
         assert ("waltz" in tags) == (clip.truth.beats_per_bar == 3)
+        vocabulary = {tag for tags_of_category in TAG_CATEGORIES.values() for tag in tags_of_category}
+        assert set(tags) <= vocabulary
 
 
 def test_styles_vary_across_clips():

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from ml.synth import ClipSpec, Manifest, SynthSpecError, generate_clip, generate_corpus
+from ml.synth.__main__ import main as synth_cli
 from ml.synth.corpus import clip_seed
 
 
@@ -112,3 +113,11 @@ def test_parallel_workers_write_the_same_corpus(tmp_path, tiny_spec):
     assert serial.clips == parallel.clips
     for a, b in zip(serial, parallel):
         assert (serial.root / a.track).read_bytes() == (parallel.root / b.track).read_bytes()
+
+
+def test_command_line_writes_a_corpus(tmp_path, capsys):
+    synth_cli([str(tmp_path), "--clips", "1", "--min-duration", "10", "--max-duration", "12", "--track-format", "none"])
+    manifest = Manifest.load(tmp_path)
+    assert len(manifest) == 1 and manifest.clips[0].track is None
+    assert 10.0 <= manifest.clips[0].duration_s <= 12.0
+    assert "1 clips" in capsys.readouterr().out
