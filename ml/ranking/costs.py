@@ -23,13 +23,14 @@ All seven are symmetric in (track, query).
 
 How the kernel is fast: one query is ranked against many candidates of a
 :class:`~ml.ranking.packed.PackedSegments` catalog, in parallel over candidates
-(``prange``). For each candidate the segment rows are read once, contiguously;
-each row is dotted with the ``Kq`` query rows (a fused-multiply-add reduction that
-LLVM vectorises, the query staying in L1), and the dynamic programme consumes
-that row of similarities immediately, so no ``Kc x Kq`` matrix is ever written to
-memory. Squared distances come from the same dot products via
-``|m - v|^2 = |m|^2 + |v|^2 - 2 m.v`` with precomputed norms. Everything is
-float32; float16 storage is widened row by row inside the kernel.
+(``prange``), with no Python object touched per candidate. For each candidate
+the segment rows are read once, contiguously, and its small ``Kc x Kq``
+similarity matrix is computed by a register-blocked micro-kernel (the query
+stays in L1, the matrix is a few hundred bytes), then the dynamic programme
+runs on that matrix. Squared distances come from the same dot products via
+``|m - v|^2 = |m|^2 + |v|^2 - 2 m.v`` with precomputed norms; trace and best
+trace compute only the diagonals they need. Everything is float32; float16
+storage is widened row by row inside the kernel.
 """
 
 from __future__ import annotations
@@ -153,28 +154,43 @@ def _dot(a: np.ndarray, b: np.ndarray) -> np.float32:
 
 
 @njit(cache=True, fastmath={"reassoc", "contract"})
-def _row_dots(row: np.ndarray, query: np.ndarray, out: np.ndarray) -> None:
-    """``out[j] = row . query[j]`` for every query segment ``j``.
+def _similarities(query, vectors, start, stop, buffer_a, buffer_b, sims):
+    """``sims[i, j] = m_i . v_j`` for track rows ``start..stop`` (into ``sims[:Kc]``).
 
-    Four query rows share each load of ``row``: a plain dot product needs two
-    loads per multiply-add and saturates the load ports, this needs 1.25.
+    A 2 x 4 register block: two track rows and four query rows share every load
+    (0.75 loads per multiply-add instead of the 2 of a plain dot product). The
+    query stays in L1; track rows are streamed once.
     """
-    n_query, dim = query.shape
-    j = 0
-    while j + 4 <= n_query:
-        acc0 = acc1 = acc2 = acc3 = _ZERO
-        q0, q1, q2, q3 = query[j], query[j + 1], query[j + 2], query[j + 3]
-        for k in range(dim):
-            x = row[k]
-            acc0 += x * q0[k]
-            acc1 += x * q1[k]
-            acc2 += x * q2[k]
-            acc3 += x * q3[k]
-        out[j], out[j + 1], out[j + 2], out[j + 3] = acc0, acc1, acc2, acc3
-        j += 4
-    while j < n_query:
-        out[j] = _dot(row, query[j])
-        j += 1
+    n_track, (n_query, dim) = stop - start, query.shape
+    i = 0
+    while i < n_track:
+        a = _widen_row(vectors, start + i, buffer_a)
+        # With an odd count the last row is paired with itself (computed twice, stored once).
+        b = _widen_row(vectors, start + min(i + 1, n_track - 1), buffer_b)
+        j = 0
+        while j < n_query:
+            # Up to four query rows; a short last group repeats its final row.
+            q0 = query[j]
+            q1 = query[min(j + 1, n_query - 1)]
+            q2 = query[min(j + 2, n_query - 1)]
+            q3 = query[min(j + 3, n_query - 1)]
+            a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = _ZERO
+            for k in range(dim):
+                x, y = a[k], b[k]
+                a0 += x * q0[k]
+                a1 += x * q1[k]
+                a2 += x * q2[k]
+                a3 += x * q3[k]
+                b0 += y * q0[k]
+                b1 += y * q1[k]
+                b2 += y * q2[k]
+                b3 += y * q3[k]
+            block = ((a0, a1, a2, a3), (b0, b1, b2, b3))
+            for di in range(min(2, n_track - i)):
+                for dj in range(min(4, n_query - j)):
+                    sims[i + di, j + dj] = block[di][dj]
+            j += 4
+        i += 2
 
 
 @njit(cache=True)
@@ -202,22 +218,20 @@ def _centroid_cost(query_centroid, vectors, start, stop, row_buffer, sum_buffer)
 
 
 @njit(cache=True)
-def _single_cost(query, query_sq, vectors, sq_norms, start, stop, row_buffer, sims):
+def _single_cost(query_sq, sq_norms, start, stop, sims):
     best = _INF
-    for r in range(start, stop):
-        _row_dots(_widen_row(vectors, r, row_buffer), query, sims)
-        for j in range(query.shape[0]):
-            best = min(best, _sq_dist(sims[j], sq_norms[r], query_sq[j]))
+    for i in range(stop - start):
+        for j in range(query_sq.size):
+            best = min(best, _sq_dist(sims[i, j], sq_norms[start + i], query_sq[j]))
     return best
 
 
 @njit(cache=True)
-def _complete_cost(query, query_sq, vectors, sq_norms, start, stop, row_buffer, sims):
+def _complete_cost(query_sq, sq_norms, start, stop, sims):
     worst = _ZERO
-    for r in range(start, stop):
-        _row_dots(_widen_row(vectors, r, row_buffer), query, sims)
-        for j in range(query.shape[0]):
-            worst = max(worst, _sq_dist(sims[j], sq_norms[r], query_sq[j]))
+    for i in range(stop - start):
+        for j in range(query_sq.size):
+            worst = max(worst, _sq_dist(sims[i, j], sq_norms[start + i], query_sq[j]))
     return worst
 
 
@@ -252,13 +266,11 @@ def _best_trace_cost(query, query_sq, vectors, sq_norms, start, stop, row_buffer
 
 
 @njit(cache=True)
-def _nw_dtw_cost(query, vectors, start, stop, indel, row_buffer, sims, scores):
+def _nw_dtw_cost(n_track, n_query, indel, sims, scores):
     # scores[j] holds X[i-1, j] before row i is processed and X[i, j] after.
-    n_query = query.shape[0]
     for j in range(n_query + 1):
         scores[j] = -indel * np.float32(j)
-    for i in range(1, stop - start + 1):
-        _row_dots(_widen_row(vectors, start + i - 1, row_buffer), query, sims)
+    for i in range(1, n_track + 1):
         diagonal = scores[0]
         scores[0] = -indel * np.float32(i)
         for j in range(1, n_query + 1):
@@ -266,19 +278,17 @@ def _nw_dtw_cost(query, vectors, start, stop, indel, row_buffer, sims, scores):
             scores[j] = max(
                 above - indel,
                 scores[j - 1] - indel,
-                diagonal + sims[j - 1],
+                diagonal + sims[i - 1, j - 1],
             )
             diagonal = above
     return -scores[n_query]
 
 
 @njit(cache=True)
-def _sw_dtw_cost(query, vectors, start, stop, indel, row_buffer, sims, scores):
-    n_query = query.shape[0]
+def _sw_dtw_cost(n_track, n_query, indel, sims, scores):
     scores[: n_query + 1] = _ZERO
     best = _ZERO
-    for i in range(1, stop - start + 1):
-        _row_dots(_widen_row(vectors, start + i - 1, row_buffer), query, sims)
+    for i in range(1, n_track + 1):
         diagonal = _ZERO
         for j in range(1, n_query + 1):
             above = scores[j]
@@ -286,7 +296,7 @@ def _sw_dtw_cost(query, vectors, start, stop, indel, row_buffer, sims, scores):
                 _ZERO,
                 above - indel,
                 scores[j - 1] - indel,
-                diagonal + sims[j - 1],
+                diagonal + sims[i - 1, j - 1],
             )
             scores[j] = value
             best = max(best, value)
@@ -319,19 +329,19 @@ def _score_candidates(
         longest = max(longest, offsets[rows[k] + 1] - offsets[rows[k]])
     # Scratch is allocated once per chunk of candidates, not once per candidate.
     row_buffer = np.empty(dim, dtype=np.float32)
-    sum_buffer = np.empty(dim, dtype=np.float32)
+    other_buffer = np.empty(dim, dtype=np.float32)
     work = np.empty(longest + 1, dtype=np.float32)
-    sims = np.empty(n_query, dtype=np.float32)
+    sims = np.empty((longest, n_query), dtype=np.float32)
     for k in range(first, last):
         start, stop = offsets[rows[k]], offsets[rows[k] + 1]
+        if method in (_SINGLE, _COMPLETE, _NW_DTW, _SW_DTW):  # costs on the full matrix
+            _similarities(query, vectors, start, stop, row_buffer, other_buffer, sims)
         if method == _CENTROID:
-            value = _centroid_cost(query_centroid, vectors, start, stop, row_buffer, sum_buffer)
+            value = _centroid_cost(query_centroid, vectors, start, stop, row_buffer, other_buffer)
         elif method == _SINGLE:
-            value = _single_cost(query, query_sq, vectors, sq_norms, start, stop, row_buffer, sims)
+            value = _single_cost(query_sq, sq_norms, start, stop, sims)
         elif method == _COMPLETE:
-            value = _complete_cost(
-                query, query_sq, vectors, sq_norms, start, stop, row_buffer, sims
-            )
+            value = _complete_cost(query_sq, sq_norms, start, stop, sims)
         elif method == _TRACE:
             value = _trace_cost(query, query_sq, vectors, sq_norms, start, stop, row_buffer)
         elif method == _BEST_TRACE:
@@ -339,9 +349,9 @@ def _score_candidates(
                 query, query_sq, vectors, sq_norms, start, stop, row_buffer, work
             )
         elif method == _NW_DTW:
-            value = _nw_dtw_cost(query, vectors, start, stop, indel, row_buffer, sims, work)
+            value = _nw_dtw_cost(stop - start, n_query, indel, sims, work)
         else:
-            value = _sw_dtw_cost(query, vectors, start, stop, indel, row_buffer, sims, work)
+            value = _sw_dtw_cost(stop - start, n_query, indel, sims, work)
         out[k] = value
 
 
