@@ -197,10 +197,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--audio", nargs="*", default=None, help="audio files to use instead")
     args = parser.parse_args(argv)
 
+    import librosa
+
     from ml.features import get_extractor
     from ml.media.decode import load_audio, load_video_frames, probe
-
-    import librosa
 
     audio_x = get_extractor("handcrafted", "audio")
     video_x = get_extractor("handcrafted", "video")

@@ -29,11 +29,11 @@ import numpy as np
 
 __all__ = [
     "SegmentationError",
-    "validate_boundaries",
     "clean_boundaries",
-    "transfer_boundaries",
     "segment_vectors",
     "segment_weights",
+    "transfer_boundaries",
+    "validate_boundaries",
 ]
 
 

@@ -42,18 +42,18 @@ from typing import ClassVar, Literal, NamedTuple, TypeVar
 import numpy as np
 
 __all__ = [
-    "Modality",
     "MODALITIES",
-    "ExtractorSpec",
-    "ExtractorKey",
-    "FeatureExtractor",
     "AudioExtractor",
-    "VideoExtractor",
+    "ExtractorKey",
+    "ExtractorSpec",
+    "FeatureExtractor",
     "FeatureInputError",
+    "Modality",
     "UnknownExtractorError",
-    "register_extractor",
-    "get_extractor",
+    "VideoExtractor",
     "available_extractors",
+    "get_extractor",
+    "register_extractor",
 ]
 
 Modality = Literal["audio", "video"]

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["n_seconds", "pool_per_second", "POOLING_STATS"]
+__all__ = ["POOLING_STATS", "n_seconds", "pool_per_second"]
 
 #: Statistics that :func:`pool_per_second` can compute.
 POOLING_STATS = ("mean", "std", "max")

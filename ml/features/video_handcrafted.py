@@ -33,7 +33,7 @@ import numpy as np
 from ml.features.registry import FeatureInputError, VideoExtractor, register_extractor
 from ml.features.timegrid import n_seconds, pool_per_second
 
-__all__ = ["HandcraftedVideo", "FEATURE_NAMES", "FRAME_RATE", "FRAME_SIZE"]
+__all__ = ["FEATURE_NAMES", "FRAME_RATE", "FRAME_SIZE", "HandcraftedVideo"]
 
 FRAME_RATE = 4.0
 FRAME_SIZE = (64, 36)  # (width, height), 16:9
