@@ -127,8 +127,10 @@ class VideoExtractor(FeatureExtractor):
     """Frame features from RGB frames sampled at ``frame_rate``."""
 
     modality: ClassVar[Modality] = "video"
-    #: Frames per second to decode at.
-    frame_rate: float
+    #: Frames per second to decode at; ``None`` asks for the native rate (as
+    #: ``load_video_frames(..., fps=None)``), whose value the caller then
+    #: passes to :meth:`extract`.
+    frame_rate: float | None
     #: ``(width, height)`` to decode at.
     frame_size: tuple[int, int]
 
