@@ -71,6 +71,9 @@ install_python_packages() {
         "$venv/bin/python" -m pip uninstall -q -y faiss-cpu onnxruntime
         "${pip[@]}" --force-reinstall --no-deps faiss-gpu onnxruntime-gpu
     fi
+    # Numba's on-disk caches of the libraries' kernels are rebuilt on first use;
+    # stale ones from other versions can crash the process.
+    find "$venv" -name '*.nbi' -delete -o -name '*.nbc' -delete
     fingerprint > "$stamp"
 }
 
