@@ -24,6 +24,7 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
 
 
+@pytest.mark.slow  # compiles the ranking kernels on first use
 def test_one_segment_clips_are_found_first_by_every_cost():
     # Three clips, one segment each, query = own music exactly, musics orthogonal:
     # every cost and scenario must put the answer at rank 1.
@@ -62,6 +63,7 @@ def structured_report() -> ProtocolReport:
     )
 
 
+@pytest.mark.slow  # compiles the ranking kernels on first use
 def test_protocol_reproduces_the_expected_pattern_on_ideal_data(structured_report):
     rank = {
         s: {m: r.mean_rank for m, r in by.items()}
@@ -78,6 +80,7 @@ def test_protocol_reproduces_the_expected_pattern_on_ideal_data(structured_repor
     assert rank["vanilla"]["complete"] > rank["vanilla"]["trace"]
 
 
+@pytest.mark.slow  # compiles the ranking kernels on first use
 def test_markdown_and_json_shape(structured_report, tmp_path):
     markdown = structured_report.to_markdown()
     assert "| cost | vanilla | crop query | stretch targets | crop+stretch |" in markdown
@@ -96,6 +99,7 @@ def test_markdown_and_json_shape(structured_report, tmp_path):
     assert data["metadata"] == {"seed": 0}
 
 
+@pytest.mark.slow  # compiles the ranking kernels on first use
 def test_vanilla_table_by_segmentation(structured_report):
     table = vanilla_table_by_segmentation({"Foote": structured_report, "OLDA": structured_report})
     lines = table.strip().splitlines()
