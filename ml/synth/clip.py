@@ -282,7 +282,7 @@ def generate_clip(seed: int, spec: ClipSpec | None = None) -> SynthClip:
     bar_s = [bpb * 60.0 / s.tempo_bpm for s in styles]
     bars = _plan_bars(form_rng, labels, bar_s, target_s, spec)
     stretch = _tempo_fits([n * b for n, b in zip(bars, bar_s)], spec)
-    styles = [replace(style, tempo_bpm=style.tempo_bpm / f) if f != 1.0 else style
+    styles = [replace(style, tempo_bpm=float(style.tempo_bpm / f)) if f != 1.0 else style
               for style, f in zip(styles, stretch)]
     bar_s = [b * f for b, f in zip(bar_s, stretch)]
 
