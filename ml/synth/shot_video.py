@@ -30,7 +30,8 @@ def random_shot_lengths(duration_s: float, fps: float, rng: np.random.Generator,
         lengths.append(int(rng.integers(int(min_s * fps), int(max_s * fps) + 1)))
     lengths[-1] -= sum(lengths) - total
     if lengths[-1] < int(min_s * fps) and len(lengths) > 1:
-        lengths[-2] += lengths.pop()
+        last = lengths.pop()
+        lengths[-1] += last
     return np.array(lengths, dtype=np.int64)
 
 

