@@ -8,6 +8,7 @@ ENV PYTHONUNBUFFERED=1 \
     V2M_VENV=/opt/venv \
     V2M_SKIP_APT=1 \
     V2M_DATA_DIR=/data \
+    NUMBA_CACHE_DIR=/srv/v2m/.numba-cache \
     PATH=/opt/venv/bin:$PATH
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ffmpeg build-essential \
@@ -25,7 +26,10 @@ COPY alembic.ini ./
 RUN if [ "$VARIANT" = gpu ]; then export V2M_EXTRAS=gpu; else export V2M_EXTRAS=; fi \
  && if [ "$VARIANT" != gpu ]; then export PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu; fi \
  && scripts/install.sh
-RUN useradd --system --uid 10001 --home /srv/v2m v2m && mkdir -p /data && chown v2m /data
+# Compile the ranking kernels now, not on the first query.
+RUN python -c "import numpy as np; from ml.ranking import warm_up; warm_up((np.float32, np.float16))"
+RUN useradd --system --uid 10001 --home /srv/v2m v2m && mkdir -p /data \
+ && chown -R v2m /data /srv/v2m/.numba-cache
 USER v2m
 VOLUME /data
 EXPOSE 8000
