@@ -34,7 +34,9 @@ from ml.training.musimnet import MuSimNetTrainConfig, TaggedTracks, train_musimn
 METRICS = ("map_at_k", "recall_at_k", "rr_at_k", "ndcg_at_k")
 
 
-def synthetic_tagged_tracks(n_tracks: int, seed: int) -> tuple[list[np.ndarray], list[dict[str, float]]]:
+def synthetic_tagged_tracks(
+    n_tracks: int, seed: int
+) -> tuple[list[np.ndarray], list[dict[str, float]]]:
     """Log-CQTs and weighted tags of ``n_tracks`` synthetic soundtracks."""
     spec = ClipSpec(sr=SAMPLE_RATE)
     cqts, tags = [], []
@@ -62,7 +64,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--triplets-per-epoch", type=int, default=2100)
     parser.add_argument("--variant", default="autopool", choices=("autopool", "vgg"))
-    parser.add_argument("--width", type=int, default=16, help="filters of the first block (doubling)")
+    parser.add_argument(
+        "--width", type=int, default=16, help="filters of the first block (doubling)"
+    )
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)
@@ -74,14 +78,18 @@ def main() -> None:
     train = TaggedTracks(cqts[:n_train], tags[:n_train])
     validation = TaggedTracks(cqts[n_train : n_train + n_val], tags[n_train : n_train + n_val])
     test = TaggedTracks(cqts[n_train + n_val :], tags[n_train + n_val :])
-    print(f"data: {args.tracks} tracks ({len(train)}/{len(validation)}/{len(test)}) in {time.perf_counter() - t0:.0f} s")
+    print(
+        f"data: {args.tracks} tracks ({len(train)}/{len(validation)}/{len(test)}) in {time.perf_counter() - t0:.0f} s"
+    )
 
     filters = tuple(args.width * 2**i for i in range(5))
     model_config = MuSimNetConfig(args.variant, filters=filters)
     similarity = test.similarity_matrix()
     rng = np.random.default_rng(args.seed)
     results: dict[str, np.ndarray] = {
-        "random": np.mean([scores_of(rng.random((len(test),) * 2), similarity) for _ in range(100)], axis=0)
+        "random": np.mean(
+            [scores_of(rng.random((len(test),) * 2), similarity) for _ in range(100)], axis=0
+        )
     }
     torch.manual_seed(args.seed)
     untrained = MuSimNet(model_config)
@@ -111,13 +119,18 @@ def main() -> None:
         timings[strategy] = time.perf_counter() - t0
         results[f"trained ({strategy})"] = model_scores(checkpoint.model.cpu(), test)
 
-    print(f"\nMuSimNet {args.variant}, filters {filters}, test tracks: {len(test)} (k = 20, 5 relevant)\n")
+    print(
+        f"\nMuSimNet {args.variant}, filters {filters}, test tracks: {len(test)} (k = 20, 5 relevant)\n"
+    )
     print("| system | MAP@20 | Recall@20 | RR@20 | nDCG@20 | nDCG vs untrained |")
     print("| --- | --- | --- | --- | --- | --- |")
     for name, values in results.items():
         cells = " | ".join(f"{100 * v:.1f}" for v in values)
         print(f"| {name} | {cells} | {values[3] / results['untrained'][3]:.2f}x |")
-    print("\ntraining time per strategy (s): " + json.dumps({k: round(v, 1) for k, v in timings.items()}))
+    print(
+        "\ntraining time per strategy (s): "
+        + json.dumps({k: round(v, 1) for k, v in timings.items()})
+    )
 
 
 if __name__ == "__main__":

@@ -14,9 +14,9 @@ METHOD.md §7 and as JSON.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -97,15 +97,15 @@ class ProtocolReport:
 
         header = "| cost | " + " | ".join(SCENARIO_LABELS[s] for s in scenarios) + " |"
         lines = [
-            f"Mean rank of the correct track among C = {self.n_clips} test tracks "
-            f"(lower is better; chance = {chance['mean_rank']:.1f}).",
+            (
+                f"Mean rank of the correct track among C = {self.n_clips} test tracks "
+                f"(lower is better; chance = {chance['mean_rank']:.1f})."
+            ),
             "",
             header,
             "| --- |" + " --- |" * len(scenarios),
         ]
-        best = {
-            s: min(r.mean_rank for r in self.segment_level[s].values()) for s in scenarios
-        }
+        best = {s: min(r.mean_rank for r in self.segment_level[s].values()) for s in scenarios}
         for name, scores in self.clip_level.items():
             cells = [_rank_cell(scores.mean_rank, False)] + ["-"] * (len(scenarios) - 1)
             lines.append(f"| {name} (clip level) | " + " | ".join(cells) + " |")
@@ -114,7 +114,9 @@ class ProtocolReport:
             for s in scenarios:
                 scores = self.segment_level[s].get(method)
                 cells.append(
-                    "-" if scores is None else _rank_cell(scores.mean_rank, scores.mean_rank == best[s])
+                    "-"
+                    if scores is None
+                    else _rank_cell(scores.mean_rank, scores.mean_rank == best[s])
                 )
             lines.append(f"| {COST_LABELS[method]} | " + " | ".join(cells) + " |")
 
@@ -222,9 +224,7 @@ def run_protocol(
         segment_level[scenario] = {}
         for method in methods:
             distances = segment_level_distances(scenario_queries, scenario_targets, method)
-            segment_level[scenario][method] = evaluate_ranks(
-                answer_ranks(distances), n_clips, ks
-            )
+            segment_level[scenario][method] = evaluate_ranks(answer_ranks(distances), n_clips, ks)
     clip_level = {
         name: evaluate_clip_level(q, t, ks) for name, (q, t) in (clip_baselines or {}).items()
     }
@@ -261,7 +261,9 @@ def vanilla_table_by_segmentation(reports: Mapping[str, ProtocolReport]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(report: ProtocolReport, out_dir: str | Path, stem: str = "evaluation") -> tuple[Path, Path]:
+def write_report(
+    report: ProtocolReport, out_dir: str | Path, stem: str = "evaluation"
+) -> tuple[Path, Path]:
     """Write ``<stem>.md`` and ``<stem>.json`` into ``out_dir``; return both paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

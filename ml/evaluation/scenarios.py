@@ -13,7 +13,7 @@ the embedding values, only which segments are present and how often.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -65,7 +65,10 @@ def _identity(segments: np.ndarray) -> np.ndarray:
     return _check_sequence(segments, "segments")
 
 
-_TRANSFORMS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]] = {
+Transform = Callable[[np.ndarray], np.ndarray]
+
+# scenario -> (what happens to each query, what happens to each target)
+_TRANSFORMS: dict[str, tuple[Transform, Transform]] = {
     "vanilla": (_identity, _identity),
     "crop_query": (crop_query, _identity),
     "stretch_targets": (_identity, stretch_target),

@@ -118,7 +118,10 @@ def _check_cqt(cqt: np.ndarray) -> np.ndarray:
 
 
 def patch_starts(
-    n_frames: int, n_patches: int, patch_frames: int = PATCH_FRAMES, rng: np.random.Generator | None = None
+    n_frames: int,
+    n_patches: int,
+    patch_frames: int = PATCH_FRAMES,
+    rng: np.random.Generator | None = None,
 ) -> np.ndarray:
     """First frame of ``n_patches`` patches drawn uniformly in a track of ``n_frames``.
 

@@ -24,8 +24,9 @@ At test time a track is represented by the mean embedding of 8 random patches
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -71,7 +72,9 @@ class MuSimNetConfig:
 
     def __post_init__(self) -> None:
         if self.variant not in MUSIMNET_VARIANTS:
-            raise ValueError(f"unknown variant {self.variant!r}; expected one of {MUSIMNET_VARIANTS}")
+            raise ValueError(
+                f"unknown variant {self.variant!r}; expected one of {MUSIMNET_VARIANTS}"
+            )
         filters = tuple(int(f) for f in (self.filters or _DEFAULT_FILTERS[self.variant]))
         pools = tuple((int(p[0]), int(p[1])) for p in (self.pools or _DEFAULT_POOLS[self.variant]))
         object.__setattr__(self, "filters", filters)
@@ -138,7 +141,9 @@ class MuSimNet(nn.Module):
         self.register_buffer("input_mean", torch.zeros(self.config.n_bins))
         self.register_buffer("input_std", torch.ones(self.config.n_bins))
 
-    def set_input_statistics(self, mean: np.ndarray | torch.Tensor, std: np.ndarray | torch.Tensor) -> None:
+    def set_input_statistics(
+        self, mean: np.ndarray | torch.Tensor, std: np.ndarray | torch.Tensor
+    ) -> None:
         """Store per-bin standardisation statistics (see :func:`input_statistics`)."""
         mean = torch.as_tensor(mean, dtype=torch.float32)
         std = torch.as_tensor(std, dtype=torch.float32)
@@ -155,7 +160,10 @@ class MuSimNet(nn.Module):
         Any frequency extent left after the last pool is max-pooled away (none with the
         published pools).
         """
-        if patches.dim() != 3 or patches.shape[1:] != (self.config.n_bins, self.config.patch_frames):
+        if patches.dim() != 3 or patches.shape[1:] != (
+            self.config.n_bins,
+            self.config.patch_frames,
+        ):
             raise ValueError(
                 f"expected (batch, {self.config.n_bins}, {self.config.patch_frames}) patches, "
                 f"got {tuple(patches.shape)}"
@@ -235,6 +243,8 @@ def embed_tracks(
     return np.concatenate(means)
 
 
-def embed_track(model: MuSimNet, cqt: np.ndarray, n_patches: int = TRACK_PATCHES, seed: int = 0) -> np.ndarray:
+def embed_track(
+    model: MuSimNet, cqt: np.ndarray, n_patches: int = TRACK_PATCHES, seed: int = 0
+) -> np.ndarray:
     """One track's embedding ``(d,)``: see :func:`embed_tracks`."""
     return embed_tracks(model, [cqt], n_patches, seed)[0]

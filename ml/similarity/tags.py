@@ -22,8 +22,8 @@ uses it wherever S is expected.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
-from typing import Collection, Mapping, Sequence
 
 import numpy as np
 
@@ -155,9 +155,7 @@ def tag_similarity(
     for i in range(n):
         intersection = np.minimum(memberships[i], memberships) @ weights
         union = np.maximum(memberships[i], memberships) @ weights
-        similarity[i] = np.divide(
-            intersection, union, out=np.zeros(n), where=union > 0
-        )
+        similarity[i] = np.divide(intersection, union, out=np.zeros(n), where=union > 0)
     np.fill_diagonal(similarity, 1.0)
     return similarity
 
@@ -178,7 +176,9 @@ def validate_similarity(similarity: np.ndarray, n_tracks: int | None = None) -> 
     if similarity.ndim != 2 or similarity.shape[0] != similarity.shape[1]:
         raise SimilarityError(f"similarity must be a square matrix, got {similarity.shape}")
     if n_tracks is not None and similarity.shape[0] != n_tracks:
-        raise SimilarityError(f"similarity is {similarity.shape[0]} x {similarity.shape[0]}, expected {n_tracks}")
+        raise SimilarityError(
+            f"similarity is {similarity.shape[0]} x {similarity.shape[0]}, expected {n_tracks}"
+        )
     if not np.isfinite(similarity).all():
         raise SimilarityError("similarity holds NaN or infinite values")
     if (similarity < 0).any():

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -161,7 +162,9 @@ class MuSimNetTrainConfig:
         if self.margin < 0 or self.learning_rate <= 0:
             raise MuSimNetTrainingError("margin must be >= 0 and learning_rate > 0")
         if min(self.batch_size, self.triplets_per_epoch, self.max_epochs, self.patience) < 1:
-            raise MuSimNetTrainingError("batch_size, triplets_per_epoch, max_epochs, patience must be >= 1")
+            raise MuSimNetTrainingError(
+                "batch_size, triplets_per_epoch, max_epochs, patience must be >= 1"
+            )
 
     def hyperparameters(self) -> dict[str, Any]:
         """The JSON-ready settings stored in checkpoints (everything but the data)."""
@@ -231,7 +234,11 @@ def _batch_loss(model: MuSimNet, patches: torch.Tensor, margin: float) -> torch.
 
 
 def similarity_scores(
-    model: MuSimNet, tracks: TaggedTracks, similarity: np.ndarray | None = None, n_patches: int = 8, seed: int = 0
+    model: MuSimNet,
+    tracks: TaggedTracks,
+    similarity: np.ndarray | None = None,
+    n_patches: int = 8,
+    seed: int = 0,
 ) -> SimilarityScores:
     """MAP@20, Recall@20, RR@20 and nDCG@20 of a model on a set of tracks.
 
@@ -258,10 +265,14 @@ def _validate(
         rng = _epoch_rng(config.seed, 0)  # epochs count from 1: the same patches every time
         losses = []
         for batch in np.array_split(triplets, math.ceil(len(triplets) / config.batch_size)):
-            patches = _triplet_patches(config.validation.cqts, batch, config.model.patch_frames, rng)
+            patches = _triplet_patches(
+                config.validation.cqts, batch, config.model.patch_frames, rng
+            )
             losses.append(_batch_loss(model, patches.to(device), config.margin).item() * len(batch))
         record["val_loss"] = sum(losses) / len(triplets)
-    scores = similarity_scores(model, config.validation, similarity, config.eval_patches, config.seed)
+    scores = similarity_scores(
+        model, config.validation, similarity, config.eval_patches, config.seed
+    )
     record.update(
         val_map=scores.map_at_k,
         val_recall=scores.recall_at_k,
@@ -305,7 +316,9 @@ def _check_resume(saved: dict[str, Any], config: MuSimNetTrainConfig) -> None:
     now = config.hyperparameters()
     changed = sorted(k for k in now if k not in _RESUMABLE_CHANGES and saved.get(k) != now[k])
     if changed:
-        raise MuSimNetTrainingError(f"cannot resume: settings changed since the checkpoint: {changed}")
+        raise MuSimNetTrainingError(
+            f"cannot resume: settings changed since the checkpoint: {changed}"
+        )
 
 
 def train_musimnet(config: MuSimNetTrainConfig) -> MuSimNetCheckpoint:
@@ -322,7 +335,9 @@ def train_musimnet(config: MuSimNetTrainConfig) -> MuSimNetCheckpoint:
     val_s = config.validation.similarity_matrix(config.tag_weights, config.tag_expansion)
     triplets = mine_triplets(train_s, **asdict(config.mining))
     if len(triplets) == 0:
-        raise MuSimNetTrainingError("the training similarity gives no triplet (no track resembles another)")
+        raise MuSimNetTrainingError(
+            "the training similarity gives no triplet (no track resembles another)"
+        )
     val_triplets = mine_triplets(val_s, **{**asdict(config.mining), "seed": config.mining.seed + 1})
     if len(val_triplets) > config.validation_triplets:
         keep = np.random.default_rng(config.seed).choice(
@@ -359,12 +374,20 @@ def train_musimnet(config: MuSimNetTrainConfig) -> MuSimNetCheckpoint:
             break
         rng = _epoch_rng(config.seed, epoch)
         torch.manual_seed(int(rng.integers(2**31)))
-        picks = rng.choice(len(triplets), size=config.triplets_per_epoch, replace=len(triplets) < config.triplets_per_epoch)
+        picks = rng.choice(
+            len(triplets),
+            size=config.triplets_per_epoch,
+            replace=len(triplets) < config.triplets_per_epoch,
+        )
         model.train()
         total, seen = 0.0, 0
         batches = np.array_split(picks, math.ceil(len(picks) / config.batch_size))
-        for batch in tqdm(batches, desc=f"musimnet epoch {epoch}", disable=not config.progress, leave=False):
-            patches = _triplet_patches(config.train.cqts, triplets[batch], config.model.patch_frames, rng)
+        for batch in tqdm(
+            batches, desc=f"musimnet epoch {epoch}", disable=not config.progress, leave=False
+        ):
+            patches = _triplet_patches(
+                config.train.cqts, triplets[batch], config.model.patch_frames, rng
+            )
             loss = _batch_loss(model, patches.to(device), config.margin)
             if not torch.isfinite(loss):
                 raise MuSimNetTrainingError(f"loss diverged at epoch {epoch}")
@@ -373,7 +396,11 @@ def train_musimnet(config: MuSimNetTrainConfig) -> MuSimNetCheckpoint:
             optimizer.step()
             total += loss.item() * len(batch)
             seen += len(batch)
-        record = {"epoch": epoch, "train_loss": total / seen, **_validate(model, config, val_s, val_triplets, device)}
+        record = {
+            "epoch": epoch,
+            "train_loss": total / seen,
+            **_validate(model, config, val_s, val_triplets, device),
+        }
         history.append(record)
         if log is not None:
             log.append(record)
@@ -387,7 +414,8 @@ def train_musimnet(config: MuSimNetTrainConfig) -> MuSimNetCheckpoint:
                 )
         if last_path is not None:
             save_checkpoint(
-                last_path, _state(model, optimizer, config, epoch, best, best_epoch, best_state, history)
+                last_path,
+                _state(model, optimizer, config, epoch, best, best_epoch, best_state, history),
             )
 
     model.load_state_dict(best_state)
@@ -396,7 +424,9 @@ def train_musimnet(config: MuSimNetTrainConfig) -> MuSimNetCheckpoint:
     return MuSimNetCheckpoint(model=model, best_epoch=best_epoch, history=history, path=best_path)
 
 
-def load_musimnet(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> MuSimNet:
+def load_musimnet(
+    path: str | os.PathLike[str], map_location: str | torch.device = "cpu"
+) -> MuSimNet:
     """The best model of a MuSimNet checkpoint, in eval mode."""
     state = read_checkpoint(Path(path), map_location)
     if state.get("kind") != "musimnet":

@@ -18,7 +18,9 @@ TRACK_SECONDS = 4.0
 N_HARMONICS = 10
 
 
-def synth_track(brightness: float, tempo: float, register: float, rng: np.random.Generator) -> np.ndarray:
+def synth_track(
+    brightness: float, tempo: float, register: float, rng: np.random.Generator
+) -> np.ndarray:
     """Mono audio at 44.1 kHz: decaying harmonic notes on a regular grid."""
     n = int(TRACK_SECONDS * SAMPLE_RATE)
     y = np.zeros(n)
@@ -31,7 +33,9 @@ def synth_track(brightness: float, tempo: float, register: float, rng: np.random
         length = int(min(step, TRACK_SECONDS - onset) * SAMPLE_RATE)
         t = np.arange(length) / SAMPLE_RATE
         f0 = 440.0 * 2 ** ((centre + rng.uniform(-4, 4) - 69) / 12)
-        note = sum(g * np.sin(2 * np.pi * h * f0 * t) for h, g in zip(harmonics, gains) if h * f0 < 16000)
+        note = sum(
+            g * np.sin(2 * np.pi * h * f0 * t) for h, g in zip(harmonics, gains) if h * f0 < 16000
+        )
         start = int(onset * SAMPLE_RATE)
         y[start : start + length] += note * np.exp(-t / (0.4 * step))
         onset += step
@@ -41,9 +45,12 @@ def synth_track(brightness: float, tempo: float, register: float, rng: np.random
 
 def latent_tags(brightness: float, tempo: float, register: float) -> dict[str, float]:
     tags = {
-        "bright": brightness, "dark": 1 - brightness,
-        "fast": tempo, "slow": 1 - tempo,
-        "high": register, "low": 1 - register,
+        "bright": brightness,
+        "dark": 1 - brightness,
+        "fast": tempo,
+        "slow": 1 - tempo,
+        "high": register,
+        "low": 1 - register,
     }
     return {tag: strength for tag, strength in tags.items() if strength > 0}
 

@@ -25,7 +25,9 @@ def _random_similarity(n: int, seed: int = 0) -> np.ndarray:
 
 
 def test_rank_by_similarity_hand_computed():
-    s = np.array([[1.0, 0.2, 0.9, 0.5], [0.2, 1.0, 0.1, 0.3], [0.9, 0.1, 1.0, 0.0], [0.5, 0.3, 0.0, 1.0]])
+    s = np.array(
+        [[1.0, 0.2, 0.9, 0.5], [0.2, 1.0, 0.1, 0.3], [0.9, 0.1, 1.0, 0.0], [0.5, 0.3, 0.0, 1.0]]
+    )
     np.testing.assert_array_equal(
         rank_by_similarity(s), [[2, 3, 1], [3, 0, 2], [0, 1, 3], [0, 1, 2]]
     )
@@ -94,7 +96,11 @@ def test_ties_with_the_positive_are_never_negatives_and_zero_similarity_is_no_po
     anchor0 = triplets[triplets[:, 0] == 0]
     # Positives 1 and 2 (tied) take negatives 3 and 4; positive 3 takes 4; 4 (S=0) is none.
     assert {tuple(t) for t in anchor0.tolist()} == {
-        (0, 1, 3), (0, 1, 4), (0, 2, 3), (0, 2, 4), (0, 3, 4)
+        (0, 1, 3),
+        (0, 1, 4),
+        (0, 2, 3),
+        (0, 2, 4),
+        (0, 3, 4),
     }
 
 

@@ -57,7 +57,9 @@ def test_autopool_variant_pools_over_time_with_a_learned_parameter():
 
 
 def test_input_statistics_are_buffers_applied_before_the_network():
-    cqts = [np.random.default_rng(i).normal(-40, 7, (N_BINS, 300)).astype(np.float32) for i in range(3)]
+    cqts = [
+        np.random.default_rng(i).normal(-40, 7, (N_BINS, 300)).astype(np.float32) for i in range(3)
+    ]
     mean, std = input_statistics(cqts)
     assert mean.shape == std.shape == (N_BINS,)
     frames = np.concatenate(cqts, axis=1).astype(np.float64)

@@ -16,7 +16,9 @@ from ml.training.musimnet import (
 )
 
 # Small enough for the test machine: 3-s patches, narrow layers.
-TINY_MODEL = MuSimNetConfig("autopool", filters=(4, 8, 16, 16, 16), embedding_dim=16, patch_frames=128)
+TINY_MODEL = MuSimNetConfig(
+    "autopool", filters=(4, 8, 16, 16, 16), embedding_dim=16, patch_frames=128
+)
 # A 24-track test set: the list is cut at k = 10 (k = 20 would hold most of the set).
 K = 10
 
@@ -24,7 +26,9 @@ K = 10
 def _scores(model: MuSimNet, tracks: TaggedTracks) -> SimilarityScores:
     e = embed_tracks(model, tracks.cqts).astype(np.float64)
     sq = (e**2).sum(axis=1)
-    return evaluate_similarity(sq[:, None] - 2 * e @ e.T + sq[None, :], tracks.similarity_matrix(), k=K)
+    return evaluate_similarity(
+        sq[:, None] - 2 * e @ e.T + sq[None, :], tracks.similarity_matrix(), k=K
+    )
 
 
 def _as_tuple(s: SimilarityScores) -> np.ndarray:
@@ -57,7 +61,9 @@ def test_loss_falls_and_checkpoints_are_written(trained):
     losses = [h["train_loss"] for h in checkpoint.history]
     assert losses[-1] < 0.7 * losses[0]
     assert checkpoint.path is not None and checkpoint.path.exists()
-    assert (config.out_dir / "musimnet_metrics.jsonl").read_text().count("\n") == len(checkpoint.history)
+    assert (config.out_dir / "musimnet_metrics.jsonl").read_text().count("\n") == len(
+        checkpoint.history
+    )
     reloaded = load_musimnet(checkpoint.path)
     x = torch.randn(2, 96, 128) * 10 - 40
     with torch.no_grad():
@@ -114,4 +120,6 @@ def test_bad_training_inputs_raise():
         MuSimNetTrainConfig(train=tracks, validation=tracks, monitor="accuracy")
     with pytest.raises(MuSimNetTrainingError):
         # Nothing resembles anything: no triplet can be mined.
-        train_musimnet(MuSimNetTrainConfig(train=tracks, validation=tracks, model=TINY_MODEL, progress=False))
+        train_musimnet(
+            MuSimNetTrainConfig(train=tracks, validation=tracks, model=TINY_MODEL, progress=False)
+        )
