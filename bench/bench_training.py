@@ -15,7 +15,7 @@ Two parts, each reported against a baseline measured in the same run:
   no grad) against the exported ONNX file in ONNX Runtime (CPU provider), same
   inputs, same threads; and the largest absolute difference between the two.
 
-    python -m bench.bench_training [--clips 200] [--epochs 8] [--kind segvmnet]
+    python -m bench.bench_training [--clips 200] [--epochs 8] [--kind segvmnet] [--work DIR]
                                    [--videos DIR --segmentation olda] [--device auto]
 """
 
@@ -72,18 +72,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--segmentation", default="olda")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--batch", type=int, default=4096, help="inference batch size")
+    parser.add_argument(
+        "--work", type=Path, help="keep the dataset (and its feature cache) here between runs"
+    )
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
+        data = (args.work or work) / "data"
         began = time.perf_counter()
         if args.videos:
-            build_dataset(BuildConfig(args.videos, work / "data", segmentation=args.segmentation))
+            build_dataset(
+                BuildConfig(
+                    args.videos,
+                    data,
+                    segmentation=args.segmentation,
+                    split_fractions=(0.7, 0.1, 0.2),
+                )
+            )
         else:
             write_latent_paired_dataset(
-                work / "data", n_clips=args.clips, seed=0, split_fractions=(0.7, 0.1, 0.2)
+                data, n_clips=args.clips, seed=0, split_fractions=(0.7, 0.1, 0.2)
             )
-        dataset = load_dataset(work / "data")
+        dataset = load_dataset(data)
         print(
             f"dataset: {len(dataset.manifest.clips)} clips, "
             f"{len(dataset.segment_pairs('train'))} training segments "
@@ -92,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
 
         config = TrainConfig(
             args.kind,
-            work / "data",
+            data,
             work / "run",
             max_epochs=args.epochs,
             patience=8,
