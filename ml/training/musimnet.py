@@ -159,6 +159,8 @@ class MuSimNetTrainConfig:
             raise MuSimNetTrainingError(
                 f"unknown monitor {self.monitor!r}; expected one of {tuple(MUSIMNET_MONITORS)}"
             )
+        if self.monitor == "val_loss" and self.validation_triplets < 1:
+            raise MuSimNetTrainingError("monitoring val_loss needs validation_triplets >= 1")
         if self.margin < 0 or self.learning_rate <= 0:
             raise MuSimNetTrainingError("margin must be >= 0 and learning_rate > 0")
         if min(self.batch_size, self.triplets_per_epoch, self.max_epochs, self.patience) < 1:

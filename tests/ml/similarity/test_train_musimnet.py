@@ -119,6 +119,8 @@ def test_bad_training_inputs_raise():
     with pytest.raises(MuSimNetTrainingError):
         MuSimNetTrainConfig(train=tracks, validation=tracks, monitor="accuracy")
     with pytest.raises(MuSimNetTrainingError):
+        MuSimNetTrainConfig(train=tracks, validation=tracks, validation_triplets=0)
+    with pytest.raises(MuSimNetTrainingError):
         # Nothing resembles anything: no triplet can be mined.
         train_musimnet(
             MuSimNetTrainConfig(train=tracks, validation=tracks, model=TINY_MODEL, progress=False)
