@@ -63,6 +63,7 @@ MODALITIES: tuple[Modality, ...] = ("audio", "video")
 _BUILTIN_MODULES = (
     "ml.features.audio_handcrafted",
     "ml.features.video_handcrafted",
+    "ml.features.musicnn.extractor",
 )
 
 
