@@ -64,6 +64,7 @@ _BUILTIN_MODULES = (
     "ml.features.audio_handcrafted",
     "ml.features.video_handcrafted",
     "ml.features.musicnn.extractor",
+    "ml.features.pretrained",
 )
 
 
