@@ -83,7 +83,7 @@ def pretrained_status() -> list[PretrainedStatus]:
     statuses = []
     for extractor, variable, expected in (
         (VGGishAudio, vggish.WEIGHTS_VARIABLE, vggish.WEIGHTS_FORMAT),
-        (ImageNetVideo, image.WEIGHTS_VARIABLE, image.weights_format("resnet")),
+        (ImageNetVideo, image.WEIGHTS_VARIABLE, image.weights_format("resnet18 or resnet50")),
     ):
         try:
             configured_path(variable, expected)

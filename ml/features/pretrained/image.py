@@ -74,7 +74,8 @@ BATCH_FRAMES = 32
 def weights_format(arch: str) -> str:
     return (
         f"a torchvision {arch} state_dict (conv1.weight, bn1.*, layer1.0.conv1.weight, ..., "
-        f"fc.* optional), e.g. torchvision's {arch} ImageNet weights saved with torch.save"
+        f"fc.* optional), e.g. torchvision's {arch} ImageNet weights saved with torch.save; "
+        f"{ARCH_VARIABLE} (resnet18 or resnet50, default {DEFAULT_ARCH}) names the architecture"
     )
 
 
