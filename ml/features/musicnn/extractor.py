@@ -30,6 +30,7 @@ import importlib.util
 import os
 import tempfile
 import threading
+import warnings
 from pathlib import Path
 from typing import ClassVar
 
@@ -295,13 +296,19 @@ def export_onnx(module, path: Path) -> None:
     partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
     example = torch.zeros(1, PATCH_FRAMES, N_MELS)
     try:
-        torch.onnx.export(
-            module.cpu().eval(), (example,), str(partial),
-            input_names=["log_mel"], output_names=["taggram", "penultimate"],
-            dynamic_axes={"log_mel": {0: "batch", 1: "frames"}, "taggram": {0: "batch"},
-                          "penultimate": {0: "batch"}},
-            opset_version=17, dynamo=False,
-        )  # fmt: skip
+        with torch.no_grad(), warnings.catch_warnings():
+            # The TorchScript exporter, as in ml.export: no extra package needed, exact
+            # for this feed-forward graph; its deprecation notice is expected, and so
+            # is its note that a strided slice cannot be constant-folded.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", UserWarning)
+            torch.onnx.export(
+                module.cpu().eval(), (example,), str(partial),
+                input_names=["log_mel"], output_names=["taggram", "penultimate"],
+                dynamic_axes={"log_mel": {0: "batch", 1: "frames"}, "taggram": {0: "batch"},
+                              "penultimate": {0: "batch"}},
+                opset_version=17, dynamo=False,
+            )  # fmt: skip
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
