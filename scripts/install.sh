@@ -71,9 +71,10 @@ install_python_packages() {
         "$venv/bin/python" -m pip uninstall -q -y faiss-cpu onnxruntime
         "${pip[@]}" --force-reinstall --no-deps faiss-gpu onnxruntime-gpu
     fi
-    # Numba's on-disk caches of the libraries' kernels are rebuilt on first use;
-    # stale ones from other versions can crash the process.
-    find "$venv" -name '*.nbi' -delete -o -name '*.nbc' -delete
+    # Numba caches its compiled kernels on disk. Processes compiling the same
+    # kernel at once can corrupt an entry, so compile everything here, alone.
+    find "$venv" ml -name '*.nbi' -delete -o -name '*.nbc' -delete
+    "$venv/bin/python" -m ml.warmup
     fingerprint > "$stamp"
 }
 
