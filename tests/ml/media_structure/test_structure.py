@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
+import json
+import subprocess
+import sys
 
 import mir_eval
 import numpy as np
@@ -67,19 +68,37 @@ def test_file_and_signal_agree_and_repeat(second_song) -> None:
     np.testing.assert_array_equal(segment_file(second_song.path, "sf"), from_signal)
 
 
-def _segment_in_worker(path: str) -> dict[str, list[float]]:
-    from ml.media.decode import load_audio
+SEGMENT_IN_A_PROCESS = """
+import json, sys
+from ml.media.decode import load_audio
+from ml.media.structure import segment_structures
+y = load_audio(sys.argv[1], sr=22050)
+print(json.dumps({m: b.tolist() for m, b in segment_structures(y, 22050).items()}))
+"""
 
-    y = load_audio(path, sr=22050)
-    return {m: b.tolist() for m, b in segment_structures(y, 22050).items()}
+
+def _start(path: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", SEGMENT_IN_A_PROCESS, path],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _result(process: subprocess.Popen) -> dict:
+    out, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err
+    return json.loads(out)
 
 
 def test_two_processes_at_once_equal_one_at_a_time(sectioned_song, second_song) -> None:
     paths = [str(sectioned_song.path), str(second_song.path)]
-    one_at_a_time = [_segment_in_worker(p) for p in paths]
-    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
-        at_once = list(pool.map(_segment_in_worker, paths))
+    one_at_a_time = [_result(_start(p)) for p in paths]
+    running = [_start(p) for p in paths]  # both before waiting for either
+    at_once = [_result(p) for p in running]
     assert at_once == one_at_a_time
+    assert one_at_a_time[0] != one_at_a_time[1]
 
 
 def test_merge_short_segments() -> None:
