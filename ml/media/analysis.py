@@ -16,6 +16,8 @@ The worker is a single long-lived process (spawned on first use, with the
 networks loaded once); :func:`shutdown_worker` stops it. Where a child process
 cannot be started (inside a daemonic process such as a Celery prefork worker) or
 ``parallel=False``, the stages run one after the other with identical results.
+The worker is spawned, not forked, so a script calling :func:`analyse_track` at
+module level needs the usual ``if __name__ == "__main__":`` guard.
 """
 
 from __future__ import annotations
