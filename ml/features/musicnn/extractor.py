@@ -212,8 +212,8 @@ class MusicnnModel:
         if device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
         self.model = model
-        self.tags: tuple[str, ...] = _TAGS[model] if model in _TAGS else ()
-        self.prefix = musicnn_checkpoint_prefix(model, weights_dir)
+        self.prefix = musicnn_checkpoint_prefix(model, weights_dir)  # validates the name
+        self.tags: tuple[str, ...] = _TAGS[model]
         if backend == "auto":
             backend = "onnx" if importlib.util.find_spec("onnxruntime") else "torch"
         self.backend = backend
@@ -265,7 +265,11 @@ class MusicnnModel:
             use_cuda = self.device in ("auto", "cuda") and "CUDAExecutionProvider" in available
             if self.device == "cuda" and not use_cuda:
                 raise RuntimeError("device='cuda' but ONNX Runtime has no CUDA provider here")
-            providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if use_cuda else ["CPUExecutionProvider"]
+            providers = (
+                ["CUDAExecutionProvider", "CPUExecutionProvider"]
+                if use_cuda
+                else ["CPUExecutionProvider"]
+            )
             self._session = ort.InferenceSession(str(self.onnx_path()), providers=providers)
         return self._session
 

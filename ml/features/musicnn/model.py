@@ -107,9 +107,9 @@ class MusiCNN(nn.Module):
         self.temporal = nn.ModuleList(
             _FrontEndBranch(_TEMPORAL_FILTERS, (length, 1)) for length in _TEMPORAL_LENGTHS
         )
-        frontend_maps = len(_TIMBRAL_WIDTHS) * _TIMBRAL_FILTERS + len(
-            _TEMPORAL_LENGTHS
-        ) * _TEMPORAL_FILTERS
+        frontend_maps = (
+            len(_TIMBRAL_WIDTHS) * _TIMBRAL_FILTERS + len(_TEMPORAL_LENGTHS) * _TEMPORAL_FILTERS
+        )
         self.midend = nn.ModuleList(
             [
                 _MidEndLayer(frontend_maps, midend_filters),

@@ -89,7 +89,9 @@ def test_other_rates_are_resampled(registered, pad):
     at_16k = registered.extract(pad[: 3 * SR], SR)
     at_22k = registered.extract(y, 22050)
     assert at_22k.shape == at_16k.shape == (3, 200)
-    cosine = np.sum(at_16k * at_22k, 1) / np.linalg.norm(at_16k, axis=1) / np.linalg.norm(at_22k, axis=1)
+    cosine = (
+        np.sum(at_16k * at_22k, 1) / np.linalg.norm(at_16k, axis=1) / np.linalg.norm(at_22k, axis=1)
+    )
     assert np.all(cosine > 0.95)
 
 
@@ -100,6 +102,7 @@ def test_very_different_sounds_get_different_features(registered, drums, pad):
     assert between > 2 * within
 
 
+@pytest.mark.slow
 def test_tags_tell_drums_from_a_pad(mtt_extractor, drums, pad):
     """Weak sanity check with the MagnaTagATune model's tags."""
     tags = mtt_extractor.network.tags
@@ -124,7 +127,9 @@ def test_extract_file_decodes_at_16k(registered, drums, tmp_path):
     result = extract_file(path, "musicnn", "audio")
     assert result.spec == registered.spec
     assert result.features.shape == (3, 200)
-    np.testing.assert_allclose(result.features, registered.extract(drums[: int(2.5 * SR)], SR), atol=0.5)
+    np.testing.assert_allclose(
+        result.features, registered.extract(drums[: int(2.5 * SR)], SR), atol=0.5
+    )
 
 
 @pytest.mark.parametrize(
