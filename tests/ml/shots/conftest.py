@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 
-from ml.media.shots import ShotDetector
+from ml.media.shots import ShotDetector, VideoShots, analyze_shots
 from ml.synth.shot_video import write_shot_video
 
 FPS = 25.0
@@ -54,6 +54,11 @@ def shipped_video() -> Path:
 @pytest.fixture(scope="session")
 def cpu_detector() -> ShotDetector:
     return ShotDetector(device="cpu")
+
+
+@pytest.fixture(scope="session")
+def cut_shots(cut_video: CutVideo, cpu_detector: ShotDetector) -> VideoShots:
+    return analyze_shots(cut_video.path, detector=cpu_detector, return_features=True)
 
 
 @pytest.fixture(scope="session")

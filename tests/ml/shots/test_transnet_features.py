@@ -11,7 +11,6 @@ import ml.features.transnet  # noqa: F401  (registers the extractors)
 from ml.features.registry import FeatureInputError, get_extractor
 from ml.features.transnet import transnet_features
 from ml.media.decode import load_video_frames
-from ml.media.shots import analyze_shots
 
 
 def test_registered_with_identity():
@@ -21,28 +20,26 @@ def test_registered_with_identity():
         assert extractor.frame_size == (48, 27) and extractor.frame_rate is None
 
 
-def test_extractor_equals_pooled_shot_pass(cut_video, cpu_detector):
-    shots = analyze_shots(cut_video.path, detector=cpu_detector, return_features=True)
+def test_extractor_equals_pooled_shot_pass(cut_video, cut_shots):
     frames = load_video_frames(cut_video.path, None, 48, 27)
-    extractor = get_extractor("transnet", "video")
-    features = extractor.extract(frames, 25.0)
+    features = get_extractor("transnet", "video").extract(frames, 25.0)
     assert features.shape == (12, 1024) and features.dtype == np.float32
-    np.testing.assert_array_equal(features, transnet_features(shots.result, shots.fps))
+    np.testing.assert_array_equal(features, transnet_features(cut_shots.result, cut_shots.fps))
     # 1 Hz rows are means of the per-frame layer over each second.
-    np.testing.assert_allclose(features[3], shots.result.embeddings[75:100].mean(0),
+    np.testing.assert_allclose(features[3], cut_shots.result.embeddings[75:100].mean(0),
                                rtol=1e-5, atol=1e-6)
-    similarity = get_extractor("transnet_similarity", "video").extract(frames, 25.0)
-    np.testing.assert_array_equal(
-        similarity, transnet_features(shots.result, shots.fps, "similarity_embeddings"))
-    assert similarity.shape == (12, 128)
 
 
 def test_partial_last_second_has_a_row(cpu_detector):
     frames = np.random.default_rng(0).integers(0, 256, (70, 27, 48, 3), dtype=np.uint8)
     result = cpu_detector.detect(frames, return_features=True)
-    features = transnet_features(result, 25.0)
-    assert features.shape == (math.ceil(70 / 25), 1024)
-    np.testing.assert_allclose(features[2], result.embeddings[50:].mean(0), rtol=1e-5, atol=1e-6)
+    for name, layer, dim in (("transnet", "embeddings", 1024),
+                             ("transnet_similarity", "similarity_embeddings", 128)):
+        features = get_extractor(name, "video").extract(frames, 25.0)
+        assert features.shape == (math.ceil(70 / 25), dim)
+        np.testing.assert_array_equal(features, transnet_features(result, 25.0, layer))
+        np.testing.assert_allclose(features[2], getattr(result, layer)[50:].mean(0),
+                                   rtol=1e-5, atol=1e-6)
 
 
 def test_bad_input_raises(cpu_detector):
