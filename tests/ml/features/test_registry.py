@@ -33,7 +33,7 @@ def test_builtin_extractors_are_registered_with_their_identity():
 
 def test_unknown_extractor_names_what_exists():
     with pytest.raises(UnknownExtractorError, match="audio/handcrafted"):
-        get_extractor("vggish", "audio")
+        get_extractor("openl3", "audio")
     with pytest.raises(UnknownExtractorError):
         get_extractor("handcrafted", "smell")
 
