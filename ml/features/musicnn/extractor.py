@@ -238,13 +238,15 @@ class MusicnnModel:
     def onnx_path(self) -> Path:
         """The ONNX export of this model, written on first use.
 
-        The file name carries a digest of the checkpoint, so a changed wheel gets
-        a new export; the file is written under a temporary name and renamed, so
+        The file name carries a digest of the checkpoint and the port's
+        revision, so a changed wheel or graph gets a new export; the file is written under a temporary name and renamed, so
         concurrent workers never read a half-written model.
         """
         candidates = [self._cache_dir] if self._cache_dir else [_default_cache_dir()]
         candidates.append(Path(tempfile.gettempdir()) / "v2m-musicnn")
-        name = f"{self.model}-{self.weights_digest}.onnx"
+        from ml.features.musicnn.model import PORT_REVISION
+
+        name = f"{self.model}-{self.weights_digest}-r{PORT_REVISION}.onnx"
         for folder in candidates:
             path = folder / name
             if path.is_file():

@@ -38,11 +38,15 @@ from torch.nn import functional as F
 __all__ = [
     "BN_EPSILON",
     "N_MELS",
+    "PORT_REVISION",
     "MusiCNN",
     "load_tf_weights",
 ]
 
 N_MELS = 96
+#: Revision of this port's graph: part of the cached ONNX file's name, so bump it
+#: whenever a change here alters the exported graph.
+PORT_REVISION = 1
 #: ``tf.compat.v1.layers.batch_normalization``'s default epsilon.
 BN_EPSILON = 1e-3
 _TIMBRAL_WIDTHS = (int(0.4 * N_MELS), int(0.7 * N_MELS))  # 38, 67 bands
