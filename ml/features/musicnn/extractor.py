@@ -272,7 +272,14 @@ class MusicnnModel:
                 if use_cuda
                 else ["CPUExecutionProvider"]
             )
-            self._session = ort.InferenceSession(str(self.onnx_path()), providers=providers)
+            options = ort.SessionOptions()
+            # Idle intra-op threads sleep instead of spinning: workers share cores with
+            # decoding and other extractors (on a busy 2-core machine this cut the CPU
+            # time of 16 patches from 1.9-2.3 s to 1.7 s).
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            self._session = ort.InferenceSession(
+                str(self.onnx_path()), options, providers=providers
+            )
         return self._session
 
     def predict(self, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
