@@ -157,6 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=2026)
     p.set_defaults(run=cmd_demo)
 
+    from app.cli_ml import add_ml_verbs
+
+    add_ml_verbs(verbs)
+
     p = verbs.add_parser("keys", help="issue an API key (printed once)")
     p.add_argument("name")
     p.add_argument("--scopes", nargs="+", choices=SCOPES, required=True)
