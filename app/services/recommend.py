@@ -73,22 +73,19 @@ class VideoQuery:
     embeddings: np.ndarray
 
 
-def video_segments(path: Path, duration_s: float, options: QueryOptions) -> tuple[np.ndarray, str]:
-    """Segment boundaries of the query (incl. 0 and the duration) and how they were found."""
-    if options.boundaries_s is not None:
-        inner = sorted({round(t, 3) for t in options.boundaries_s if 0 < t < duration_s})
-        return np.array([0.0, *inner, duration_s]), "user"
-    from ml.media.shots import detect_shots
+# Video extractors computed by the shot network itself: one pass gives both.
+SHOT_NETWORK_LAYERS = {"transnet": "embeddings", "transnet_similarity": "similarity_embeddings"}
 
-    boundaries = np.asarray(detect_shots(path), dtype=np.float64)
-    boundaries[-1] = max(boundaries[-1], duration_s)
-    if options.min_segment_s:
-        boundaries = merge_short_segments(boundaries, options.min_segment_s)
-    return boundaries, "shots"
+
+def user_segments(cut_points_s: Sequence[float], duration_s: float) -> np.ndarray:
+    inner = sorted({round(t, 3) for t in cut_points_s if 0 < t < duration_s})
+    return np.array([0.0, *inner, duration_s])
 
 
 def embed_video(path: Path, model: ServingModel, options: QueryOptions, settings: Settings,
                 timings: Timings) -> VideoQuery:
+    from ml.media.shots import analyze_shots
+
     with timings.stage("probe"):
         info = probe(path)
     if not info.has_video:
@@ -99,15 +96,28 @@ def embed_video(path: Path, model: ServingModel, options: QueryOptions, settings
     if info.duration_s > settings.max_media_seconds:
         raise MediaTooLongError(f"the video lasts {info.duration_s:.0f} s; at most "
                                 f"{settings.max_media_seconds:g} s are accepted")
-    with timings.stage("segmentation"):
-        boundaries, how = video_segments(path, info.duration_s, options)
     extractor = get_extractor(model.video_extractor, "video")
-    with timings.stage("decode_frames"):
-        width, height = extractor.frame_size
-        frames = load_video_frames(path, extractor.frame_rate, width, height,
-                                   max_duration_s=settings.max_media_seconds)
+    layer = SHOT_NETWORK_LAYERS.get(extractor.name)
+    shots = None
+    with timings.stage("segmentation"):
+        if options.boundaries_s is not None:
+            boundaries, how = user_segments(options.boundaries_s, info.duration_s), "user"
+        else:
+            shots = analyze_shots(path, return_features=layer is not None,
+                                  max_duration_s=settings.max_media_seconds)
+            boundaries, how = shots.boundaries_s.astype(np.float64), "shots"
+            if options.min_segment_s:
+                boundaries = merge_short_segments(boundaries, options.min_segment_s)
     with timings.stage("features"):
-        features = extractor.extract(frames, extractor.frame_rate)
+        if layer is not None and shots is not None:  # the shot pass computed them already
+            from ml.features.transnet import transnet_features
+
+            features = transnet_features(shots.result, shots.fps, layer)
+        else:
+            width, height = extractor.frame_size
+            frames = load_video_frames(path, extractor.frame_rate, width, height,
+                                       max_duration_s=settings.max_media_seconds)
+            features = extractor.extract(frames, extractor.frame_rate or info.fps)
     with timings.stage("embedding"):
         embeddings = model.embed_video(segment_vectors(features, boundaries))
     return VideoQuery(float(info.duration_s), boundaries, how, embeddings)

@@ -65,6 +65,7 @@ _BUILTIN_MODULES = (
     "ml.features.video_handcrafted",
     "ml.features.musicnn.extractor",
     "ml.features.pretrained",
+    "ml.features.transnet",
 )
 
 
