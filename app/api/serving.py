@@ -35,7 +35,7 @@ def get_serving(runtime: Runtime = Depends(get_runtime), db: Session = Depends(g
         raise ApiError(503, "no_active_model",
                        "no active model: register and activate one (v2m models register)")
     index = runtime.search_index.for_model(db, row)
-    if len(index.track_ids) == 0:
+    if len(index.track_ids()) == 0:
         raise ApiError(409, "empty_catalog", "the catalog has no ready track yet")
     return Serving(runtime.models.get(row), index)
 

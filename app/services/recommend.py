@@ -140,7 +140,7 @@ def recommend_for_video(path: Path, db: Session, model: ServingModel, index: Cat
         "query": {"duration_s": round(query.duration_s, 3), "segmentation": query.segmentation,
                   "segments": _segments(query.boundaries_s)},
         "method": options.method, "k": options.k, "shortlist": options.shortlist,
-        "model": model.name, "catalog_size": int(len(index.track_ids)),
+        "model": model.name, "catalog_size": int(len(index.track_ids())),
         "timings_s": timings.stages,
     }
 

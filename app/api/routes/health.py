@@ -54,6 +54,6 @@ def _index_check(runtime: Runtime, model_ok: bool) -> dict:
         with runtime.session() as db:
             model = db.scalar(select(Model).where(Model.active.is_(True)))
             index = runtime.search_index.for_model(db, model)
-        return {"ok": True, "tracks": int(len(index.track_ids)), "watermark": index.watermark}
+        return {"ok": True, "tracks": int(len(index.track_ids())), "watermark": index.watermark}
     except Exception as exc:  # noqa: BLE001
         return {"ok": False, "detail": f"{type(exc).__name__}: {exc}"}
