@@ -1,6 +1,7 @@
 """The model verbs of ``v2m``: train, evaluate, export (no database, no server).
 
     v2m train segvmnet|vmnet --videos DIR --work DIR [--segmentation olda] [--export OUT]
+    v2m train segvmnet|vmnet --dataset DIR --work DIR     (a dataset built before)
     v2m train musimnet --tracks DIR --tags tags.csv --work DIR [--export OUT]
     v2m evaluate --dataset DIR --checkpoint best.pt [--baseline NAME=best.pt] [--out DIR]
     v2m export CHECKPOINT OUT [--name NAME]
@@ -34,7 +35,9 @@ def _comma_ints(text: str) -> tuple[int, ...]:
     try:
         values = tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from exc
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from exc
     if not values or min(values) < 1:
         raise argparse.ArgumentTypeError(f"expected positive widths, got {text!r}")
     return values
@@ -55,25 +58,30 @@ def _fractions(text: str) -> tuple[float, float, float]:
 
 def _train_two_branch(args: argparse.Namespace) -> int:
     from ml.data.clips import BuildConfig, build_dataset
+    from ml.data.dataset import load_dataset
     from ml.export import export_checkpoint
     from ml.training.config import TrainConfig
     from ml.training.trainer import train
 
-    if args.videos is None:
-        raise CliInputError(f"v2m train {args.kind} needs --videos DIR")
-    dataset_dir = args.work / "dataset"
-    manifest = build_dataset(
-        BuildConfig(
-            args.videos,
-            dataset_dir,
-            segmentation=args.segmentation,
-            audio_extractor=args.audio_extractor,
-            video_extractor=args.video_extractor,
-            split_fractions=args.split,
-            seed=args.seed,
-            progress=not args.quiet,
+    if (args.videos is None) == (args.dataset is None):
+        raise CliInputError(f"v2m train {args.kind} needs either --videos DIR or --dataset DIR")
+    if args.dataset is not None:  # built before (e.g. by another `v2m train`): used as it is
+        dataset_dir = args.dataset
+        manifest = load_dataset(dataset_dir).manifest
+    else:
+        dataset_dir = args.work / "dataset"
+        manifest = build_dataset(
+            BuildConfig(
+                args.videos,
+                dataset_dir,
+                segmentation=args.segmentation,
+                audio_extractor=args.audio_extractor,
+                video_extractor=args.video_extractor,
+                split_fractions=args.split,
+                seed=args.seed,
+                progress=not args.quiet,
+            )
         )
-    )
     counts = {s: sum(c.split == s for c in manifest.clips) for s in ("train", "val", "test")}
     print(
         f"dataset: {len(manifest.clips)} clips ({counts['train']} train, {counts['val']} val, "
@@ -258,18 +266,27 @@ def add_ml_verbs(subparsers: argparse._SubParsersAction) -> None:
         help="train Seg-VM-Net / VM-Net on a folder of music videos, or MuSimNet on tagged tracks",
     )
     p.add_argument("kind", choices=("segvmnet", "vmnet", "musimnet"))
-    p.add_argument("--work", type=Path, required=True,
-                   help="dataset cache and checkpoints (resumable)")
+    p.add_argument(
+        "--work", type=Path, required=True, help="dataset cache and checkpoints (resumable)"
+    )
     p.add_argument("--videos", type=Path, help="segvmnet/vmnet: folder of music videos")
+    p.add_argument(
+        "--dataset", type=Path, help="segvmnet/vmnet: a dataset built before, instead of --videos"
+    )
     p.add_argument("--segmentation", default="olda", choices=("olda", "foote", "sf", "transnet"))
     p.add_argument("--audio-extractor", default="handcrafted")
     p.add_argument("--video-extractor", default="handcrafted")
-    p.add_argument("--split", type=_fractions, default=(0.8, 0.1, 0.1),
-                   help="train,val,test fractions by clip")
-    p.add_argument("--pooling", choices=("mean", "attention", "auto"),
-                   help="vmnet: learned pooling over frames (default: clip mean vector)")
-    p.add_argument("--dim", type=int, default=None,
-                   help="embedding size (default 512; 128 for musimnet)")
+    p.add_argument(
+        "--split", type=_fractions, default=(0.8, 0.1, 0.1), help="train,val,test fractions by clip"
+    )
+    p.add_argument(
+        "--pooling",
+        choices=("mean", "attention", "auto"),
+        help="vmnet: learned pooling over frames (default: clip mean vector)",
+    )
+    p.add_argument(
+        "--dim", type=int, default=None, help="embedding size (default 512; 128 for musimnet)"
+    )
     p.add_argument("--music-hidden", type=_comma_ints, default=(2048, 1024))
     p.add_argument("--video-hidden", type=_comma_ints, default=(2048,))
     p.add_argument("--dropout", type=float, default=0.5)
@@ -294,8 +311,12 @@ def add_ml_verbs(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--dataset", type=Path, required=True, help="a dataset built by v2m train")
     p.add_argument("--checkpoint", type=Path, required=True, help="the model (best.pt)")
-    p.add_argument("--baseline", type=_baseline, action="append",
-                   help="a clip-level baseline as NAME=CHECKPOINT (repeatable)")
+    p.add_argument(
+        "--baseline",
+        type=_baseline,
+        action="append",
+        help="a clip-level baseline as NAME=CHECKPOINT (repeatable)",
+    )
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     p.add_argument("--out", type=Path, help="write evaluation.md and evaluation.json here")
     p.set_defaults(run=_run_guarded(cmd_evaluate))

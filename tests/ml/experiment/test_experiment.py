@@ -88,7 +88,9 @@ def test_trained_model_beats_chance_and_the_untrained_one(
 def test_mismatched_extractors_are_refused(latent_dataset, segvmnet_checkpoint, tmp_path):
     state = read_checkpoint(segvmnet_checkpoint)
     state["dataset"]["video_extractor"]["name"] = "imagenet-resnet50"
-    other = save_checkpoint(tmp_path / "other.pt", {k: v for k, v in state.items() if k != "format"})
+    other = save_checkpoint(
+        tmp_path / "other.pt", {k: v for k, v in state.items() if k != "format"}
+    )
     with pytest.raises(ExperimentError, match="video_extractor"):
         evaluate_checkpoint(latent_dataset, other)
     with pytest.raises(ExperimentError, match="baseline"):
