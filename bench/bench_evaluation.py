@@ -210,7 +210,8 @@ def write_results(
         "",
         (
             "Produced by `python -m bench.bench_evaluation "
-            f"--clips {setup['clips']} --work var/evaluation --results bench/results` "
+            f"--clips {setup['clips']} --segmentations {' '.join(setup['segmentations'])} "
+            "--work var/evaluation --results bench/results` "
             f"({setup['clips']} synthetic clips of {setup['min_duration_s']:.0f}-"
             f"{setup['max_duration_s']:.0f} s, corpus seed {setup['seed']}; split 70/10/20 by clip; "
             f"features: audio `{setup['audio_extractor']}`, video `{setup['video_extractor']}`; "
@@ -330,6 +331,7 @@ def main(argv: list[str] | None = None) -> None:
             "n_test": {seg: r.n_clips for seg, r in reports.items()},
             "audio_extractor": reference.audio_extractor.name,
             "video_extractor": reference.video_extractor.name,
+            "segmentations": list(datasets),
             "epochs": args.epochs,
             "patience": args.patience,
             "segments_per_clip": {
