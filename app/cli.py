@@ -153,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_recommend)
 
     p = verbs.add_parser("demo", help="the whole job end to end on synthetic and real media")
-    p.add_argument("--clips", type=int, default=100, help="synthetic music videos to generate")
+    p.add_argument("--clips", type=int, default=60, help="synthetic music videos to generate")
     p.add_argument("--seed", type=int, default=2026)
     p.set_defaults(run=cmd_demo)
 

@@ -32,7 +32,7 @@ WESNOTH_MUSIC = Path("/usr/share/games/wesnoth")
 
 @dataclass(frozen=True)
 class DemoConfig:
-    n_clips: int = 100
+    n_clips: int = 60
     seed: int = 2026
     min_clip_s: float = 16.0
     max_clip_s: float = 32.0
