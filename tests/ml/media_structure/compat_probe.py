@@ -60,6 +60,8 @@ def _exercise(what: str, arg: str | None) -> None:
         import msaf
 
         os.chdir(os.path.dirname(os.path.dirname(arg)))  # msaf caches in the cwd
+        if os.path.exists(msaf.config.features_tmp_file):  # an unpatched run's leftover
+            os.remove(msaf.config.features_tmp_file)
         msaf.process(arg, boundaries_id="foote")
         leftover = os.path.exists(msaf.config.features_tmp_file)
         assert not leftover, "msaf.process left a shared feature cache in the cwd"
