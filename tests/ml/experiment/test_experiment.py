@@ -22,6 +22,9 @@ from ml.evaluation.scenarios import SCENARIOS
 from ml.ranking import METHODS
 from ml.training.checkpoint import CheckpointError, load_model, read_checkpoint, save_checkpoint
 
+# Every test here uses models trained by the session fixtures (seconds each on CPU).
+pytestmark = pytest.mark.slow
+
 
 def test_segment_embeddings_follow_each_clip_segments(latent_dataset, segvmnet_checkpoint):
     records = load_dataset(latent_dataset).records("test")
