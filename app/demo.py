@@ -38,6 +38,7 @@ class DemoConfig:
     max_clip_s: float = 32.0
     real_tracks: int = 3
     epochs: int = 60
+    patience: int = 10
     k: int = 10
 
 
@@ -67,7 +68,8 @@ def build_demo_model(work: Path, config: DemoConfig, progress: bool = True) -> P
     checkpoint = train(TrainConfig(kind="segvmnet", dataset_dir=work / "dataset",
                                    out_dir=work / "training", embedding_dim=128,
                                    music_hidden=(512, 256), video_hidden=(256,),
-                                   max_epochs=config.epochs, patience=10, batch_size=128,
+                                   max_epochs=config.epochs, patience=config.patience,
+                                   batch_size=128,
                                    learning_rate=1e-3, seed=config.seed, progress=progress))
     export_checkpoint(checkpoint, model_dir, name=f"demo-segvmnet-olda-{config.seed}")
     return model_dir

@@ -23,9 +23,14 @@ def scenario(client, driver) -> None:
     assert listing["total"] == N_TRACKS
 
     query = ids[3]
-    body = driver.recommend(client, query, k=5)
+    # Cut where the editor cut (the clip's music segments, given as sync points):
+    # the tiny model fits its training pairs, so the clip's own music must come back.
+    body = driver.recommend(client, query, k=5, boundaries=driver.music_cuts(query))
     ranked = [r["track_id"] for r in body["results"]]
     assert tracks[query] in ranked[:3], body["results"]
+    assert body["query"]["segmentation"] == "user"
+    shots = driver.recommend(client, query, k=5)  # and cut by its shots (TransNetV2)
+    assert shots["query"]["segmentation"] == "shots" and len(shots["results"]) == 5
     assert len(ranked) == 5 and body["catalog_size"] == N_TRACKS
     top = body["results"][0]
     assert {"track_id", "rank", "score", "title", "artist", "alignment", "excerpt"} <= set(top)
