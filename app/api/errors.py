@@ -37,6 +37,18 @@ def media_error_status(reason: str) -> int:
     return _MEDIA_STATUS.get(reason, 422)
 
 
+def public_message(exc: Exception) -> str:
+    """The error's sentence without server paths (uploads live under the data directory)."""
+    import os
+
+    message = str(exc)
+    path = getattr(exc, "path", None)
+    if path:
+        for form in (f"file:{path}", str(path), os.path.basename(str(path))):
+            message = message.replace(form, "the file")
+    return message
+
+
 def _json(status: int, code: str, detail: str, headers: dict | None = None) -> JSONResponse:
     return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
 
@@ -50,7 +62,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(MediaError)
     async def _media_error(_: Request, exc: MediaError) -> JSONResponse:
-        return _json(media_error_status(exc.reason), exc.reason, str(exc))
+        return _json(media_error_status(exc.reason), exc.reason, public_message(exc))
 
     from app.index.errors import CatalogIndexError
     from app.services.models import ModelRegistryError

@@ -16,8 +16,14 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from app.db.arrays import to_blob
-from app.db.models import (IndexChange, Track, TrackAnalysis, TrackEmbedding, TrackFeatures,
-                           TrackStatus)
+from app.db.models import (
+    IndexChange,
+    Track,
+    TrackAnalysis,
+    TrackEmbedding,
+    TrackFeatures,
+    TrackStatus,
+)
 from app.services.models import ServingModel
 from ml.features.registry import get_extractor
 from ml.media.analysis import TrackAnalysis as Analysis

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from app.api.errors import public_message
 from app.db.models import Track, TrackStatus
 from app.events import announce_catalog_change
 from app.media_store import MediaStore
@@ -42,8 +43,8 @@ def ingest_track(context: JobContext) -> dict:
         with context.sessions.begin() as db:
             track = db.get(Track, track_id)
             if track is not None:
-                track.status, track.error = TrackStatus.failed, str(exc)
-        raise JobFailed(str(exc)) from exc
+                track.status, track.error = TrackStatus.failed, public_message(exc)
+        raise JobFailed(public_message(exc)) from exc
     context.report("saving", 0.95)
     with context.sessions.begin() as db:
         track = db.get(Track, track_id)

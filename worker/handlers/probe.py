@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from app.api.errors import public_message
 from app.media_store import MediaStore
 from ml.media.decode import probe
 from ml.media.errors import MediaError
@@ -17,5 +18,5 @@ def probe_media(context: JobContext) -> dict:
     try:
         info = probe(store.path_for(context.params["media_key"]))
     except MediaError as exc:
-        raise JobFailed(str(exc)) from exc
+        raise JobFailed(public_message(exc)) from exc
     return dataclasses.asdict(info)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from app.api.errors import public_message
 from app.media_store import MediaStore
 from app.services.catalog import active_model
 from app.services.recommend import options_from_params, recommend_for_video
@@ -38,6 +39,6 @@ def recommend_long_video(context: JobContext) -> dict:
                                        options_from_params(context.params["options"]),
                                        context.settings)
     except MediaError as exc:
-        raise JobFailed(str(exc)) from exc
+        raise JobFailed(public_message(exc)) from exc
     finally:
         store.delete(context.params["media_key"])

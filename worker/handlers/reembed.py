@@ -13,8 +13,15 @@ import numpy as np
 from sqlalchemy import select
 
 from app.db.arrays import from_blob, to_blob
-from app.db.models import (IndexChange, Model, Track, TrackAnalysis, TrackEmbedding,
-                           TrackFeatures, TrackStatus)
+from app.db.models import (
+    IndexChange,
+    Model,
+    Track,
+    TrackAnalysis,
+    TrackEmbedding,
+    TrackFeatures,
+    TrackStatus,
+)
 from app.events import announce_catalog_change
 from app.media_store import MediaStore
 from app.services.ingest import embed_track_file, save_embedded_track
