@@ -34,7 +34,11 @@ import librosa
 import numpy as np
 import scipy.fft
 
-from ml.features.registry import AudioExtractor, FeatureInputError, register_extractor
+from ml.features.registry import (
+    AudioExtractor,
+    checked_signal,
+    register_extractor,
+)
 from ml.features.timegrid import n_seconds, pool_per_second
 
 __all__ = ["FEATURE_NAMES", "HOP_LENGTH", "N_FFT", "SAMPLE_RATE", "HandcraftedAudio"]
@@ -102,7 +106,7 @@ class HandcraftedAudio(AudioExtractor):
             ``y`` is not a non-empty, finite, one-dimensional signal, or ``sr``
             is not a positive integer.
         """
-        y = _checked_signal(y, sr)
+        y = checked_signal(y, sr)
         if sr != SAMPLE_RATE:
             y = librosa.resample(y, orig_sr=sr, target_sr=SAMPLE_RATE)
         return handcrafted_audio_features(y)
@@ -296,16 +300,3 @@ def _delta_width(n_frames: int) -> int:
     return width if width >= 3 else 0
 
 
-def _checked_signal(y: np.ndarray, sr: int) -> np.ndarray:
-    if not isinstance(sr, (int, np.integer)) or isinstance(sr, bool) or sr <= 0:
-        raise FeatureInputError(f"sr must be a positive integer, got {sr!r}")
-    y = np.asarray(y)
-    if y.ndim != 1:
-        raise FeatureInputError(f"expected a mono signal of shape (n,), got shape {y.shape}")
-    if y.size == 0:
-        raise FeatureInputError("the signal is empty")
-    if not np.issubdtype(y.dtype, np.floating):
-        raise FeatureInputError(f"expected floating-point samples, got {y.dtype}")
-    if not np.all(np.isfinite(y)):
-        raise FeatureInputError("the signal holds NaN or infinite samples")
-    return np.ascontiguousarray(y, dtype=np.float32)

@@ -74,6 +74,22 @@ class FeatureInputError(ValueError):
     rate, empty or non-finite data). The message says which."""
 
 
+def checked_signal(y: np.ndarray, sr: int) -> np.ndarray:
+    """``y`` as contiguous float32 after checking it is a usable mono signal at ``sr``."""
+    if not isinstance(sr, (int, np.integer)) or isinstance(sr, bool) or sr <= 0:
+        raise FeatureInputError(f"sr must be a positive integer, got {sr!r}")
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise FeatureInputError(f"expected a mono signal of shape (n,), got shape {y.shape}")
+    if y.size == 0:
+        raise FeatureInputError("the signal is empty")
+    if not np.issubdtype(y.dtype, np.floating):
+        raise FeatureInputError(f"expected floating-point samples, got {y.dtype}")
+    if not np.all(np.isfinite(y)):
+        raise FeatureInputError("the signal holds NaN or infinite samples")
+    return np.ascontiguousarray(y, dtype=np.float32)
+
+
 class UnknownExtractorError(LookupError):
     """No extractor of that name is registered for that modality."""
 

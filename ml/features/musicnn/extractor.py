@@ -37,7 +37,11 @@ from typing import ClassVar
 import librosa
 import numpy as np
 
-from ml.features.registry import AudioExtractor, FeatureInputError, register_extractor
+from ml.features.registry import (
+    AudioExtractor,
+    checked_signal,
+    register_extractor,
+)
 from ml.features.timegrid import n_seconds
 
 __all__ = [
@@ -372,7 +376,7 @@ class MusicnnAudio(AudioExtractor):
 
     def extract_with_tags(self, y: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
         """``(features (T, 200), taggram (T, 50))`` of the same 1 Hz patches."""
-        y = _checked_signal(y, sr)
+        y = checked_signal(y, sr)
         if sr != SAMPLE_RATE:
             y = librosa.resample(y, orig_sr=sr, target_sr=SAMPLE_RATE)
         n_rows = n_seconds(y.size / SAMPLE_RATE)
@@ -386,16 +390,3 @@ class MusicnnAudio(AudioExtractor):
                 np.concatenate(taggram).astype(np.float32, copy=False))  # fmt: skip
 
 
-def _checked_signal(y: np.ndarray, sr: int) -> np.ndarray:
-    if not isinstance(sr, (int, np.integer)) or isinstance(sr, bool) or sr <= 0:
-        raise FeatureInputError(f"sr must be a positive integer, got {sr!r}")
-    y = np.asarray(y)
-    if y.ndim != 1:
-        raise FeatureInputError(f"expected a mono signal of shape (n,), got shape {y.shape}")
-    if y.size == 0:
-        raise FeatureInputError("the signal is empty")
-    if not np.issubdtype(y.dtype, np.floating):
-        raise FeatureInputError(f"expected floating-point samples, got {y.dtype}")
-    if not np.all(np.isfinite(y)):
-        raise FeatureInputError("the signal holds NaN or infinite samples")
-    return y.astype(np.float32, copy=False)

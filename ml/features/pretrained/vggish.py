@@ -46,7 +46,11 @@ from ml.features.pretrained.weights import (
     load_into,
     load_state_dict,
 )
-from ml.features.registry import AudioExtractor, FeatureInputError, register_extractor
+from ml.features.registry import (
+    AudioExtractor,
+    checked_signal,
+    register_extractor,
+)
 from ml.features.timegrid import n_seconds
 
 __all__ = [
@@ -246,20 +250,6 @@ class VGGishAudio(AudioExtractor):
         return example_rows(examples.shape[0], n_rows) @ self.embed_examples(examples)
 
 
-def checked_signal(y: np.ndarray, sr: int) -> np.ndarray:
-    """``y`` as float32 after checking it is a usable mono signal (see ``extract``)."""
-    if not isinstance(sr, (int, np.integer)) or isinstance(sr, bool) or sr <= 0:
-        raise FeatureInputError(f"sr must be a positive integer, got {sr!r}")
-    y = np.asarray(y)
-    if y.ndim != 1:
-        raise FeatureInputError(f"expected a mono signal of shape (n,), got shape {y.shape}")
-    if y.size == 0:
-        raise FeatureInputError("the signal is empty")
-    if not np.issubdtype(y.dtype, np.floating):
-        raise FeatureInputError(f"expected floating-point samples, got {y.dtype}")
-    if not np.all(np.isfinite(y)):
-        raise FeatureInputError("the signal holds NaN or infinite samples")
-    return y.astype(np.float32, copy=False)
 
 
 @functools.cache
