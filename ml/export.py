@@ -1,5 +1,8 @@
 """ONNX export of a trained VM-Net / Seg-VM-Net and the model-registry entry.
 
+(MuSimNet's export, :mod:`ml.export_musimnet`, builds on the helpers here: ONNX
+writing, parity check, provenance, the entry file and its verification.)
+
 Each branch becomes one ONNX file that maps raw features to L2-normalised
 embeddings: the input normalisation, (for pooled VM-Net) the pooling layer, the MLP,
 the batch norm (frozen to its running statistics) and the L2 norm are all inside the
@@ -36,6 +39,7 @@ import onnxruntime as ort
 import torch
 
 from ml.data.cache import file_sha256
+from ml.models.musimnet import MUSIMNET_KIND
 from ml.models.vmnet import ProjectionBranch, TwoBranchNet
 from ml.training.checkpoint import load_model, read_checkpoint
 
@@ -47,11 +51,16 @@ __all__ = [
     "ExportError",
     "OnnxEncoder",
     "RegistryEntry",
+    "entry_provenance",
     "export_branch",
     "export_checkpoint",
     "export_model",
     "load_registry_entry",
+    "parity_error",
+    "require_parity",
     "select_providers",
+    "write_onnx",
+    "write_registry_entry",
 ]
 
 ONNX_OPSET = 17
@@ -91,36 +100,56 @@ def _example_input(branch: ProjectionBranch, batch: int = 2, time: int = 5) -> t
     return torch.zeros(shape)
 
 
-def export_branch(branch: ProjectionBranch, path: Path | str) -> Path:
-    """Write one branch (in eval mode) as an ONNX file with dynamic batch (and time)."""
+def write_onnx(
+    module: torch.nn.Module,
+    example: torch.Tensor,
+    path: Path | str,
+    *,
+    input_name: str,
+    dynamic_axes: dict[int, str],
+) -> Path:
+    """Write ``module`` (traced in eval mode on ``example``) as an ONNX file, atomically.
+
+    ``dynamic_axes`` names the input axes left free (the batch axis at least); the
+    output's first axis is always the batch.
+    """
     path = Path(path)
-    was_training = branch.training
-    branch.eval()
-    dynamic = {0: "batch", 1: "time"} if branch.takes_sequences else {0: "batch"}
+    was_training = module.training
+    module.eval()
     buffer = io.BytesIO()
     try:
         with torch.no_grad(), warnings.catch_warnings():
             # The TorchScript exporter, chosen on purpose: it needs no extra package
             # (the dynamo exporter needs onnxscript) and handles these plain
-            # feed-forward graphs exactly; its deprecation notice is expected.
+            # feed-forward graphs exactly; its deprecation notice is expected, and so
+            # are the tracer's notes on the Python-side shape checks (they hold for
+            # every input the graph accepts).
             warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
             torch.onnx.export(
-                branch,
-                (_example_input(branch).to(next(branch.parameters()).device),),
+                module,
+                (example.to(next(module.parameters()).device),),
                 buffer,
                 dynamo=False,
-                input_names=[INPUT_NAME],
+                input_names=[input_name],
                 output_names=[OUTPUT_NAME],
-                dynamic_axes={INPUT_NAME: dynamic, OUTPUT_NAME: {0: "batch"}},
+                dynamic_axes={input_name: dynamic_axes, OUTPUT_NAME: {0: "batch"}},
                 opset_version=ONNX_OPSET,
             )
     finally:
-        branch.train(was_training)
+        module.train(was_training)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_bytes(buffer.getvalue())
     os.replace(tmp, path)
     return path
+
+
+def export_branch(branch: ProjectionBranch, path: Path | str) -> Path:
+    """Write one branch (in eval mode) as an ONNX file with dynamic batch (and time)."""
+    dynamic = {0: "batch", 1: "time"} if branch.takes_sequences else {0: "batch"}
+    return write_onnx(branch, _example_input(branch), path, input_name=INPUT_NAME,
+                      dynamic_axes=dynamic)
 
 
 class OnnxEncoder:
@@ -137,6 +166,8 @@ class OnnxEncoder:
         )
         signature = self.session.get_inputs()[0]
         self.input_name = signature.name
+        # Named (dynamic) axes are strings in the signature, fixed ones are ints.
+        self.input_shape = tuple(signature.shape)
         self.input_rank = len(signature.shape)
         self.input_dim = signature.shape[-1]
         self.output_dim = self.session.get_outputs()[0].shape[-1]
@@ -153,6 +184,10 @@ class OnnxEncoder:
                 f"{self.path.name} expects rank-{self.input_rank} input with last dim "
                 f"{self.input_dim}, got shape {x.shape}"
             )
+        fixed = [(axis, size) for axis, size in enumerate(self.input_shape) if isinstance(size, int)]
+        if any(x.shape[axis] != size for axis, size in fixed):
+            raise ValueError(f"{self.path.name} expects input of shape {self.input_shape}, "
+                             f"got {x.shape}")
         if len(x) == 0:
             return np.zeros((0, self.output_dim), dtype=np.float32)
         return self.session.run(None, {self.input_name: x})[0]
@@ -168,12 +203,25 @@ def _parity_inputs(branch: ProjectionBranch, rng: np.random.Generator) -> np.nda
     return x.astype(np.float32)
 
 
-def _max_parity_error(branch: ProjectionBranch, encoder: OnnxEncoder, seed: int = 0) -> float:
-    x = _parity_inputs(branch, np.random.default_rng(seed))
-    branch.eval()
+def parity_error(module: torch.nn.Module, encoder: OnnxEncoder, inputs: np.ndarray) -> float:
+    """Largest absolute difference between ONNX Runtime and PyTorch (eval mode) on ``inputs``."""
+    module.eval()
     with torch.no_grad():
-        expected = branch(torch.from_numpy(x).to(next(branch.parameters()).device)).cpu().numpy()
-    return float(np.abs(encoder.embed(x) - expected).max())
+        expected = module(torch.from_numpy(inputs).to(next(module.parameters()).device))
+    return float(np.abs(encoder.embed(inputs) - expected.cpu().numpy()).max())
+
+
+def require_parity(error: float, what: str) -> float:
+    """``error`` if within :data:`PARITY_TOLERANCE`; otherwise :class:`ExportError`."""
+    if not error <= PARITY_TOLERANCE:  # NaN fails too
+        raise ExportError(
+            f"{what}: ONNX Runtime differs from PyTorch by {error:.3g} (> {PARITY_TOLERANCE})"
+        )
+    return error
+
+
+def _max_parity_error(branch: ProjectionBranch, encoder: OnnxEncoder, seed: int = 0) -> float:
+    return parity_error(branch, encoder, _parity_inputs(branch, np.random.default_rng(seed)))
 
 
 def _package_versions() -> dict[str, str]:
@@ -229,16 +277,12 @@ def export_model(
     branches: dict[str, Any] = {}
     for modality, branch in (("music", model.music), ("video", model.video)):
         path = export_branch(branch, out / f"{modality}.onnx")
-        parity = _max_parity_error(branch, OnnxEncoder(path, device="cpu"))
-        if not parity <= PARITY_TOLERANCE:
-            raise ExportError(
-                f"{modality} branch: ONNX Runtime differs from PyTorch by {parity:.3g} "
-                f"(> {PARITY_TOLERANCE})"
-            )
+        parity = require_parity(
+            _max_parity_error(branch, OnnxEncoder(path, device="cpu")), f"{modality} branch"
+        )
         branches[modality] = _branch_entry(branch, path, parity)
     provenance = dict(provenance or {})
     entry = {
-        "format": REGISTRY_FORMAT,
         "name": name,
         "kind": model.kind,
         "embedding_dim": model.embedding_dim,
@@ -252,11 +296,24 @@ def export_model(
         "model_config": model.config.to_dict(),
         "dataset": provenance,
         "training": training or {},
+        **entry_provenance(),
+    }
+    return write_registry_entry(out, entry)
+
+
+def entry_provenance() -> dict[str, Any]:
+    """The fields every registry entry carries: format, opset, library versions, date."""
+    return {
+        "format": REGISTRY_FORMAT,
         "onnx_opset": ONNX_OPSET,
         "versions": _package_versions(),
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    path = out / REGISTRY_FILE
+
+
+def write_registry_entry(out_dir: Path, entry: dict[str, Any]) -> Path:
+    """Write ``model.json`` atomically (after the ONNX files it names)."""
+    path = out_dir / REGISTRY_FILE
     tmp = path.with_name(f".{REGISTRY_FILE}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(entry, indent=2, sort_keys=True))
     os.replace(tmp, path)
@@ -266,9 +323,14 @@ def export_model(
 def export_checkpoint(
     checkpoint: Path | str, out_dir: Path | str, *, name: str | None = None
 ) -> Path:
-    """Export a training checkpoint (e.g. the ``best.pt`` that ``train`` returns)."""
+    """Export a training checkpoint: the ``best.pt`` of ``train`` (VM-Net, Seg-VM-Net)
+    or the ``musimnet_best.pt`` of ``train_musimnet`` (see :mod:`ml.export_musimnet`)."""
     checkpoint = Path(checkpoint)
     state = read_checkpoint(checkpoint)
+    if state.get("kind") == MUSIMNET_KIND:
+        from ml.export_musimnet import export_musimnet_checkpoint  # it builds on this module
+
+        return export_musimnet_checkpoint(checkpoint, out_dir, name=name, state=state)
     model = load_model(checkpoint)
     training = {
         "checkpoint_sha256": file_sha256(checkpoint),
@@ -292,7 +354,11 @@ def export_checkpoint(
 
 @dataclass(frozen=True)
 class RegistryEntry:
-    """A verified registry entry and its directory."""
+    """A verified registry entry and its directory.
+
+    A two-branch model (VM-Net, Seg-VM-Net) has ``branches`` ("music", "video"); a
+    MuSimNet has one ``network`` and no branch (see :mod:`ml.export_musimnet`).
+    """
 
     path: Path
     data: dict[str, Any]
@@ -303,16 +369,29 @@ class RegistryEntry:
 
     @property
     def segmentation(self) -> str | None:
-        return self.data["segmentation"]
+        return self.data.get("segmentation")
 
     @property
     def embedding_dim(self) -> int:
         return int(self.data["embedding_dim"])
 
+    def onnx_files(self) -> dict[str, dict[str, Any]]:
+        """Each ONNX file's entry (``file``, ``sha256``...) by role: "music" and "video"
+        for a two-branch model, "network" for MuSimNet."""
+        if self.kind == MUSIMNET_KIND:
+            return {"network": self.data["network"]}
+        return self.data["branches"]
+
+    def file_path(self, role: str) -> Path:
+        files = self.onnx_files()
+        if role not in files:
+            raise ExportError(f"no {role!r} ONNX file in {self.path} (a {self.kind} model)")
+        return self.path.parent / files[role]["file"]
+
     def branch_path(self, modality: str) -> Path:
-        if modality not in self.data["branches"]:
-            raise ExportError(f"no {modality!r} branch in {self.path}")
-        return self.path.parent / self.data["branches"][modality]["file"]
+        if self.kind == MUSIMNET_KIND:
+            raise ExportError(f"a {self.kind} model has no {modality!r} branch ({self.path})")
+        return self.file_path(modality)
 
     def encoder(self, modality: str, device: str = "auto") -> OnnxEncoder:
         return OnnxEncoder(self.branch_path(modality), device=device)
@@ -330,11 +409,15 @@ def load_registry_entry(path: Path | str, *, verify: bool = True) -> RegistryEnt
     if not isinstance(data, dict) or data.get("format") != REGISTRY_FORMAT:
         raise ExportError(f"{path} is not a registry entry of format {REGISTRY_FORMAT}")
     entry = RegistryEntry(path, data)
+    try:
+        files = entry.onnx_files()
+    except KeyError as exc:
+        raise ExportError(f"{path} names no ONNX file ({exc} is missing)") from exc
     if verify:
-        for modality, branch in data["branches"].items():
-            file = entry.branch_path(modality)
+        for role, described in files.items():
+            file = entry.file_path(role)
             if not file.is_file():
-                raise ExportError(f"{modality} branch file {file} is missing")
-            if file_sha256(file) != branch["sha256"]:
+                raise ExportError(f"{role} ONNX file {file} is missing")
+            if file_sha256(file) != described["sha256"]:
                 raise ExportError(f"{file} does not match the checksum in {path}")
     return entry

@@ -37,6 +37,7 @@ from ml.features.cqt import N_BINS, PATCH_FRAMES, random_patches
 from ml.models.pooling import AutoPooling
 
 __all__ = [
+    "MUSIMNET_KIND",
     "MUSIMNET_VARIANTS",
     "MuSimNet",
     "MuSimNetConfig",
@@ -45,6 +46,8 @@ __all__ = [
     "input_statistics",
 ]
 
+#: The ``kind`` of a MuSimNet checkpoint and registry entry.
+MUSIMNET_KIND = "musimnet"
 MUSIMNET_VARIANTS = ("vgg", "autopool")
 
 _DEFAULT_FILTERS = {

@@ -38,7 +38,13 @@ from tqdm.auto import tqdm
 from ml.evaluation.similarity import SimilarityScores, evaluate_similarity
 from ml.features.cqt import load_log_cqt, random_patches
 from ml.losses.triplet import triplet_loss
-from ml.models.musimnet import MuSimNet, MuSimNetConfig, embed_tracks, input_statistics
+from ml.models.musimnet import (
+    MUSIMNET_KIND,
+    MuSimNet,
+    MuSimNetConfig,
+    embed_tracks,
+    input_statistics,
+)
 from ml.similarity.mining import MiningConfig, mine_triplets
 from ml.similarity.tags import TagExpansion, TrackTags, tag_similarity, validate_similarity
 from ml.training.checkpoint import read_checkpoint, save_checkpoint
@@ -51,6 +57,7 @@ __all__ = [
     "MuSimNetTrainingError",
     "TaggedTracks",
     "load_musimnet",
+    "musimnet_from_state",
     "similarity_scores",
     "train_musimnet",
 ]
@@ -301,7 +308,7 @@ def _state(
     history: list[dict[str, float]],
 ) -> dict[str, Any]:
     return {
-        "kind": "musimnet",
+        "kind": MUSIMNET_KIND,
         "model_config": config.model.to_dict(),
         "model_state": model.state_dict(),
         "optimizer_state": optimizer.state_dict(),
@@ -426,13 +433,17 @@ def train_musimnet(config: MuSimNetTrainConfig) -> MuSimNetCheckpoint:
     return MuSimNetCheckpoint(model=model, best_epoch=best_epoch, history=history, path=best_path)
 
 
+def musimnet_from_state(state: dict[str, Any], source: str = "checkpoint") -> MuSimNet:
+    """The best model of a read MuSimNet checkpoint (:func:`read_checkpoint`), in eval mode."""
+    if state.get("kind") != MUSIMNET_KIND:
+        raise MuSimNetTrainingError(f"{source} is not a MuSimNet checkpoint")
+    model = MuSimNet(MuSimNetConfig.from_dict(state["model_config"]))
+    model.load_state_dict(state["best_state"])
+    return model.eval()
+
+
 def load_musimnet(
     path: str | os.PathLike[str], map_location: str | torch.device = "cpu"
 ) -> MuSimNet:
     """The best model of a MuSimNet checkpoint, in eval mode."""
-    state = read_checkpoint(Path(path), map_location)
-    if state.get("kind") != "musimnet":
-        raise MuSimNetTrainingError(f"{path} is not a MuSimNet checkpoint")
-    model = MuSimNet(MuSimNetConfig.from_dict(state["model_config"]))
-    model.load_state_dict(state["best_state"])
-    return model.eval()
+    return musimnet_from_state(read_checkpoint(Path(path), map_location), str(path))
