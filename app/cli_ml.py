@@ -4,7 +4,7 @@
     v2m train segvmnet|vmnet --dataset DIR --work DIR     (a dataset built before)
     v2m train musimnet --tracks DIR --tags tags.csv --work DIR [--export OUT]
     v2m evaluate --dataset DIR --checkpoint best.pt [--baseline NAME=best.pt] [--out DIR]
-    v2m export CHECKPOINT OUT [--name NAME]
+    v2m export CHECKPOINT OUT [--name NAME]     (best.pt or musimnet_best.pt)
 
 ``--work`` holds everything a training run writes: the dataset (``work/dataset``,
 with its cache of per-clip features) and the run (``work/run``: checkpoints and
@@ -159,14 +159,13 @@ def read_tags_csv(path: Path) -> dict[str, dict[str, float]]:
 def _train_musimnet(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from ml.export import export_checkpoint
     from ml.models.musimnet import MuSimNetConfig
     from ml.similarity.mining import MiningConfig
     from ml.training.musimnet import MuSimNetTrainConfig, TaggedTracks, train_musimnet
 
     if args.tracks is None or args.tags is None:
         raise CliInputError("v2m train musimnet needs --tracks DIR and --tags tags.csv")
-    if args.export is not None:
-        raise CliInputError("--export applies to segvmnet and vmnet (MuSimNet has no ONNX export)")
     if not args.tracks.is_dir():
         raise CliInputError(f"{args.tracks} is not a directory")
     tags = read_tags_csv(args.tags)
@@ -200,6 +199,8 @@ def _train_musimnet(args: argparse.Namespace) -> int:
     )
     result = train_musimnet(config)
     print(f"best checkpoint {result.path} (epoch {result.best_epoch + 1})")
+    if args.export is not None:
+        print(f"exported {export_checkpoint(result.path, args.export)}")
     return 0
 
 
@@ -246,13 +247,18 @@ def _run_guarded(command):
     """Bad input ends the command with a one-line message and exit status 2."""
     from ml.data.dataset import DatasetError
     from ml.evaluation.retrieval import EvaluationError
+    from ml.export import ExportError
     from ml.media.errors import MediaError
     from ml.training.checkpoint import CheckpointError
+    from ml.training.musimnet import MuSimNetTrainingError
+
+    expected = (CliInputError, DatasetError, EvaluationError, CheckpointError, MediaError,
+                ExportError, MuSimNetTrainingError)
 
     def run(args: argparse.Namespace) -> int:
         try:
             return command(args)
-        except (CliInputError, DatasetError, EvaluationError, CheckpointError, MediaError) as exc:
+        except expected as exc:
             print(f"v2m {args.verb}: {exc}", file=sys.stderr)
             return 2
 
@@ -321,8 +327,11 @@ def add_ml_verbs(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="write evaluation.md and evaluation.json here")
     p.set_defaults(run=_run_guarded(cmd_evaluate))
 
-    p = subparsers.add_parser("export", help="export a training checkpoint to ONNX + model.json")
+    p = subparsers.add_parser(
+        "export", help="export a training checkpoint (any kind) to ONNX + model.json"
+    )
     p.add_argument("checkpoint", type=Path)
     p.add_argument("out", type=Path)
-    p.add_argument("--name", help="registry name (default: kind-segmentation-checksum)")
+    p.add_argument("--name", help="registry name (default: kind-segmentation-checksum, "
+                   "musimnet-variant-checksum for MuSimNet)")
     p.set_defaults(run=_run_guarded(cmd_export))

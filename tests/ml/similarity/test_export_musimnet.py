@@ -135,3 +135,15 @@ def test_entries_that_cannot_be_served_are_refused(checkpoint, tmp_path):
         export_musimnet(MuSimNet(MuSimNetConfig("autopool", filters=(4, 4, 4, 4, 4), n_bins=84,
                                                 pools=((2, 2),) * 4 + ((5, 1),))),
                         tmp_path / "other", name="wrong-bins")
+
+
+def test_export_verb_exports_a_musimnet_checkpoint(checkpoint, tmp_path, capsys):
+    from app.cli import main
+
+    path, _ = checkpoint
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", str(path), str(tmp_path / "cli"), "--name", "from-the-shell"])
+    assert exit_info.value.code == 0
+    entry = load_registry_entry(tmp_path / "cli")
+    assert entry.kind == "musimnet" and entry.data["name"] == "from-the-shell"
+    assert str(tmp_path / "cli" / "model.json") in capsys.readouterr().out
