@@ -28,6 +28,10 @@ Adding an extractor::
 
 then ``get_extractor("mine", "audio")``. Extractors shipped with the project
 are listed in ``_BUILTIN_MODULES`` and imported on first use.
+
+Names joined by ``+`` ask for the concatenation of several extractors of one
+modality (``"handcrafted+musicnn"``): each part sees the same input and their rows
+are laid side by side (:class:`ConcatenatedAudio`, :class:`ConcatenatedVideo`).
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ import numpy as np
 __all__ = [
     "MODALITIES",
     "AudioExtractor",
+    "ConcatenatedAudio",
+    "ConcatenatedVideo",
     "ExtractorKey",
     "ExtractorSpec",
     "FeatureExtractor",
@@ -200,6 +206,8 @@ def get_extractor(name: str, modality: Modality) -> FeatureExtractor:
         Nothing is registered under that name; the message lists what is.
     """
     _load_builtins()
+    if CONCATENATION in name:
+        return _concatenation(name, modality)
     key = ExtractorKey(modality, name)
     with _lock:
         instance = _instances.get(key)
@@ -212,6 +220,61 @@ def get_extractor(name: str, modality: Modality) -> FeatureExtractor:
                 )
             instance = _instances[key] = factory()
     return instance
+
+
+CONCATENATION = "+"
+
+
+def _concatenation(name: str, modality: Modality) -> FeatureExtractor:
+    parts = name.split(CONCATENATION)
+    if len(parts) != len(set(parts)) or not all(parts):
+        raise UnknownExtractorError(f"{name!r}: a concatenation names distinct extractors")
+    extractors = [get_extractor(part, modality) for part in parts]
+    kind = ConcatenatedAudio if modality == "audio" else ConcatenatedVideo
+    return kind(extractors)  # type: ignore[arg-type]
+
+
+def _side_by_side(parts: list[np.ndarray]) -> np.ndarray:
+    # Parts may differ by a row where a rate does not divide the duration evenly.
+    n_rows = min(len(p) for p in parts)
+    return np.concatenate([p[:n_rows] for p in parts], axis=1).astype(np.float32, copy=False)
+
+
+class ConcatenatedAudio(AudioExtractor):
+    """Several audio extractors side by side; analyses at the highest of their rates
+    (each part resamples to its own rate, as every audio extractor does)."""
+
+    def __init__(self, parts: list[AudioExtractor]) -> None:
+        self.parts = parts
+        self.name = CONCATENATION.join(p.name for p in parts)  # type: ignore[misc]
+        self.version = CONCATENATION.join(p.version for p in parts)  # type: ignore[misc]
+        self.dim = sum(int(p.dim) for p in parts)
+        self.sample_rate = max(int(p.sample_rate) for p in parts)
+
+    def extract(self, y: np.ndarray, sr: int) -> np.ndarray:
+        return _side_by_side([p.extract(y, sr) for p in self.parts])
+
+
+class ConcatenatedVideo(VideoExtractor):
+    """Several video extractors side by side; they must decode frames alike."""
+
+    def __init__(self, parts: list[VideoExtractor]) -> None:
+        decodes = {(p.frame_rate, tuple(p.frame_size)) for p in parts}
+        if len(decodes) > 1:
+            described = ", ".join(f"{p.name} at {p.frame_rate or 'native'} fps "
+                                  f"{p.frame_size[0]}x{p.frame_size[1]}" for p in parts)
+            raise UnknownExtractorError(
+                f"video extractors that decode frames differently cannot be concatenated "
+                f"({described})")
+        self.parts = parts
+        self.name = CONCATENATION.join(p.name for p in parts)  # type: ignore[misc]
+        self.version = CONCATENATION.join(p.version for p in parts)  # type: ignore[misc]
+        self.dim = sum(int(p.dim) for p in parts)
+        self.frame_rate = parts[0].frame_rate  # type: ignore[misc]
+        self.frame_size = parts[0].frame_size
+
+    def extract(self, frames: np.ndarray, fps: float) -> np.ndarray:
+        return _side_by_side([p.extract(frames, fps) for p in self.parts])
 
 
 def available_extractors(modality: Modality | None = None) -> list[ExtractorKey]:

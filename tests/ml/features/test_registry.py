@@ -71,6 +71,33 @@ def test_a_new_extractor_plugs_in():
         register_extractor(NoModality)
 
 
+def test_names_joined_by_plus_concatenate_extractors():
+    register_extractor(_LoudnessPerSecond)
+    both = get_extractor("handcrafted+test-loudness", "audio")
+    hand = get_extractor("handcrafted", "audio")
+    assert both.spec.name == "handcrafted+test-loudness"
+    assert both.spec.version == f"{hand.version}+1"
+    assert both.dim == hand.dim + 1 and both.sample_rate == 22050
+    t = np.arange(int(2.5 * 22050)) / 22050
+    y = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    rows = both.extract(y, 22050)
+    assert rows.shape == (3, hand.dim + 1) and rows.dtype == np.float32
+    np.testing.assert_allclose(rows[:, : hand.dim], hand.extract(y, 22050), rtol=1e-6)
+    np.testing.assert_allclose(rows[:, hand.dim], [0.3 / 2**0.5] * 3, rtol=1e-3)
+
+
+def test_bad_concatenations_say_why():
+    with pytest.raises(UnknownExtractorError, match="openl3"):
+        get_extractor("handcrafted+openl3", "audio")
+    with pytest.raises(UnknownExtractorError, match="distinct"):
+        get_extractor("handcrafted+handcrafted", "audio")
+    with pytest.raises(UnknownExtractorError, match="distinct"):
+        get_extractor("handcrafted+", "audio")
+    # TransNetV2 wants 48x27 frames at the native rate, the handcrafted extractor 4 fps.
+    with pytest.raises(UnknownExtractorError, match="decode frames differently"):
+        get_extractor("handcrafted+transnet", "video")
+
+
 def test_feature_input_error_is_a_value_error():
     assert issubclass(FeatureInputError, ValueError)
 
