@@ -53,7 +53,8 @@ def read_metadata_csv(path: Path | None) -> dict[str, dict]:
 def ingest_paths(settings: Settings, paths: list[Path], metadata_csv: Path | None = None,
                  progress: bool = True) -> dict[str, int]:
     """Add files to the catalog and ingest them (through the broker when configured)."""
-    from app.services.catalog import TrackMetadata, active_model, add_track, check_track_media
+    from app.services.catalog import TrackMetadata, add_track, check_track_media
+    from app.services.models import active_model
     from ml.media.errors import MediaError
     from worker.jobs import run_job
     from worker.queue import make_queue
@@ -127,8 +128,7 @@ def list_models(settings: Settings) -> str:
 
 
 def recommend_file(settings: Settings, video: Path, options) -> dict:
-    from app.services.catalog import active_model
-    from app.services.models import ServingModels
+    from app.services.models import ServingModels, active_model
     from app.services.recommend import recommend_for_video
     from app.services.search_index import SearchIndexHolder
 

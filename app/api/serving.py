@@ -18,8 +18,7 @@ from app.api.errors import ApiError
 from app.index.catalog import CatalogIndex
 from app.index.metadata import SearchFilters
 from app.runtime import Runtime
-from app.services.catalog import active_model
-from app.services.models import ServingModel
+from app.services.models import ServingModel, active_model
 from app.services.recommend import DEFAULT_METHOD, QueryOptions
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db.models import IndexChange, Job, Model, Track, TrackEmbedding, TrackStatus
+from app.db.models import IndexChange, Job, Track, TrackEmbedding, TrackStatus
 from app.media_store import StoredFile
 from app.settings import Settings
 from ml.media.decode import MediaInfo, probe
@@ -151,10 +151,6 @@ def delete_track(db: Session, track: Track) -> Deleted:
     db.delete(track)
     db.flush()
     return Deleted(model_ids, None if media_in_use(db, key) else key)
-
-
-def active_model(db: Session) -> Model | None:
-    return db.scalar(select(Model).where(Model.active.is_(True)))
 
 
 def track_summary(track: Track) -> dict[str, Any]:

@@ -2,15 +2,25 @@
 
 A registered model's files are copied under ``<data_dir>/models/<name>/`` and
 verified by checksum; serving loads them with ONNX Runtime, never PyTorch.
+
+Models have one of two roles, and each role has at most one active model:
+
+* the **video-to-music** model (Seg-VM-Net, VM-Net): embeds catalog tracks as
+  music-branch segment sequences and video queries with its video branch. This is
+  "the active model" of ingestion and ``/recommend/video``;
+* the **similarity** model (MuSimNet): one embedding per track, used by
+  ``/similar/track`` when one is active. Activating it leaves the video-to-music
+  model active, and it never serves a video query.
 """
 
 from __future__ import annotations
 
 import shutil
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 import numpy as np
 from sqlalchemy import select, update
@@ -18,22 +28,41 @@ from sqlalchemy.orm import Session
 
 from app.db.models import Model
 
-if TYPE_CHECKING:  # ml.export imports torch; serving loads it only when exporting
+if TYPE_CHECKING:  # ml.export imports torch: loaded with the first model, not at import
     from ml.export import OnnxEncoder, RegistryEntry
+    from ml.export_musimnet import OnnxMuSimNet
 
 # Music structure used on catalog tracks when the model was trained on shots
 # (a shot segmentation has no meaning for audio alone; see METHOD.md §2).
 DEFAULT_MUSIC_SEGMENTER = "olda"
 MUSIC_SEGMENTERS = ("foote", "sf", "olda")
 
+#: Kinds of the similarity role (``ml.models.musimnet.MUSIMNET_KIND``, spelt out here
+#: because importing it would load torch in every API process); every other kind is a
+#: video-to-music model.
+SIMILARITY_KINDS = frozenset({"musimnet"})
+
 
 class ModelRegistryError(ValueError):
     """A model cannot be registered or activated (bad files, unknown name...)."""
 
 
+def is_similarity_kind(kind: str) -> bool:
+    """True for a similarity model (MuSimNet), False for a video-to-music model."""
+    return kind in SIMILARITY_KINDS
+
+
+def _in_role(similarity: bool):
+    """SQL condition: the models of the similarity role, or of the video-to-music role."""
+    return Model.kind.in_(SIMILARITY_KINDS) if similarity else Model.kind.not_in(SIMILARITY_KINDS)
+
+
 @dataclass(frozen=True)
 class ServingModel:
-    """An activated model ready to embed segment vectors."""
+    """An activated video-to-music model ready to embed segment vectors."""
+
+    #: The embedding space of its catalog tracks, as ``/similar/track`` names it.
+    space: ClassVar[str] = "music_branch"
 
     row_id: int
     name: str
@@ -67,6 +96,28 @@ class ServingModel:
         return self.video.embed(segment_vectors.astype(np.float32, copy=False))
 
 
+@dataclass(frozen=True)
+class ServingMuSimNet:
+    """An activated MuSimNet: one embedding per track (the mean of its patch
+    embeddings, see :class:`ml.export_musimnet.OnnxMuSimNet`)."""
+
+    space: ClassVar[str] = "musimnet"
+
+    row_id: int
+    name: str
+    entry: RegistryEntry
+    network: OnnxMuSimNet
+
+    def embed_signal(self, y: np.ndarray, sr: int) -> np.ndarray:
+        """``(1, d)``: a track as a one-segment sequence, the shape of every stored
+        embedding and of the catalog index's queries."""
+        return self.network.embed_signal(y, sr)[None, :].astype(np.float32, copy=False)
+
+    def embed_file(self, path: Path) -> np.ndarray:
+        """``(1, d)`` embedding of an audio (or audio-bearing video) file."""
+        return self.network.embed_file(path)[None, :].astype(np.float32, copy=False)
+
+
 def extractor_identity(entry: RegistryEntry, modality: str) -> dict:
     """The extractor a model was trained with: ``{"name", "version", "dim"}``."""
     identity = (entry.data.get("extractors") or {}).get(modality)
@@ -82,10 +133,20 @@ def check_extractors(entry: RegistryEntry) -> None:
     """Refuse a model whose feature extractors differ from the installed ones.
 
     Features from another extractor version live in another space: embedding them
-    with this model would give silently wrong rankings.
+    with this model would give silently wrong rankings. A MuSimNet's input is the
+    log-CQT: its version is compared instead.
     """
     from ml.features.registry import UnknownExtractorError, get_extractor
 
+    if is_similarity_kind(entry.kind):
+        from ml.export import ExportError
+        from ml.export_musimnet import check_cqt
+
+        try:
+            check_cqt(entry)
+        except ExportError as exc:
+            raise ModelRegistryError(str(exc)) from exc
+        return
     for modality in ("audio", "video"):
         if modality not in entry.data["branches"]:
             continue
@@ -119,14 +180,12 @@ def register_model(db: Session, source: Path, model_dir: Path, *, activate: bool
     if target.exists():
         shutil.rmtree(target)
     shutil.copytree(entry.path.parent, target)
-    audio = extractor_identity(entry, "audio")
-    video = (extractor_identity(entry, "video") if "video" in entry.data["branches"]
-             else {"name": "", "version": ""})
+    audio_input, video_input = _input_columns(entry)
+    primary = "network" if is_similarity_kind(entry.kind) else "music"
     row = Model(name=name, kind=entry.kind, segmentation=entry.segmentation or "",
-                audio_extractor=f"{audio['name']}@{audio['version']}",
-                video_extractor=f"{video['name']}@{video['version']}" if video["name"] else "",
+                audio_extractor=audio_input, video_extractor=video_input,
                 dim=entry.embedding_dim, path=str(target / "model.json"),
-                checksum=entry.data["branches"]["music"]["sha256"], manifest=entry.data)
+                checksum=entry.onnx_files()[primary]["sha256"], manifest=entry.data)
     db.add(row)
     db.flush()
     if activate:
@@ -134,10 +193,36 @@ def register_model(db: Session, source: Path, model_dir: Path, *, activate: bool
     return row
 
 
+def _input_columns(entry: RegistryEntry) -> tuple[str, str]:
+    """What the model reads, as the registry lists it: ``name@version`` per modality."""
+    if is_similarity_kind(entry.kind):
+        return f"log-cqt@{entry.data['cqt']['version']}", ""
+    audio = extractor_identity(entry, "audio")
+    video = (extractor_identity(entry, "video") if "video" in entry.data["branches"]
+             else {"name": "", "version": ""})
+    return (f"{audio['name']}@{audio['version']}",
+            f"{video['name']}@{video['version']}" if video["name"] else "")
+
+
 def activate_model(db: Session, model: Model) -> None:
-    """Make ``model`` the one that serves (exactly one active model at a time)."""
-    db.execute(update(Model).where(Model.id != model.id).values(active=False))
+    """Make ``model`` the active model of its role; the other role's stays active."""
+    db.execute(update(Model).where(Model.id != model.id, _in_role(is_similarity_kind(model.kind)))
+               .values(active=False))
     model.active = True
+
+
+def active_model(db: Session) -> Model | None:
+    """The active video-to-music model: ingestion and video queries use it (never a
+    MuSimNet, whether or not one is active)."""
+    return db.scalar(select(Model).where(Model.active.is_(True), _in_role(False)))
+
+
+def active_similarity_model(db: Session) -> Model | None:
+    """The active MuSimNet, if any: ``/similar/track`` answers in its space."""
+    return db.scalar(select(Model).where(Model.active.is_(True), _in_role(True)))
+
+
+Loaded = TypeVar("Loaded", ServingModel, ServingMuSimNet)
 
 
 class ServingModels:
@@ -145,18 +230,40 @@ class ServingModels:
 
     def __init__(self, device: str = "auto"):
         self.device = device
-        self._loaded: dict[int, ServingModel] = {}
+        self._loaded: dict[int, ServingModel | ServingMuSimNet] = {}
         self._lock = threading.Lock()
 
     def get(self, model: Model) -> ServingModel:
+        """A video-to-music model, loaded (refuses a MuSimNet: it cannot embed videos)."""
+        if is_similarity_kind(model.kind):
+            raise ModelRegistryError(f"model {model.name} is a {model.kind}: it embeds tracks "
+                                     "for similarity only")
+        return self._load(model, self._two_branch)
+
+    def similarity(self, model: Model) -> ServingMuSimNet:
+        """A MuSimNet, loaded."""
+        if not is_similarity_kind(model.kind):
+            raise ModelRegistryError(f"model {model.name} is a {model.kind}, not a MuSimNet")
+        return self._load(model, self._musimnet)
+
+    def _load(self, model: Model, build: Callable[[Model, RegistryEntry], Loaded]) -> Loaded:
         with self._lock:
             if model.id not in self._loaded:
                 from ml.export import load_registry_entry
 
                 entry = load_registry_entry(model.path, verify=True)
                 check_extractors(entry)
-                branches = entry.data["branches"]
-                video = entry.encoder("video", self.device) if "video" in branches else None
-                self._loaded[model.id] = ServingModel(model.id, model.name, entry,
-                                                      entry.encoder("music", self.device), video)
-            return self._loaded[model.id]
+                self._loaded[model.id] = build(model, entry)
+            return self._loaded[model.id]  # type: ignore[return-value]
+
+    def _two_branch(self, model: Model, entry: RegistryEntry) -> ServingModel:
+        branches = entry.data["branches"]
+        video = entry.encoder("video", self.device) if "video" in branches else None
+        return ServingModel(model.id, model.name, entry, entry.encoder("music", self.device),
+                            video)
+
+    def _musimnet(self, model: Model, entry: RegistryEntry) -> ServingMuSimNet:
+        from ml.export_musimnet import OnnxMuSimNet
+
+        return ServingMuSimNet(model.id, model.name, entry,
+                               OnnxMuSimNet.from_entry(entry, self.device))

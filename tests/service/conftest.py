@@ -32,6 +32,28 @@ def tiny_demo(tmp_path_factory) -> Path:
     return work
 
 
+@pytest.fixture(scope="session")
+def tiny_musimnet(tmp_path_factory) -> Path:
+    """A tiny MuSimNet exported to ONNX (random weights, input statistics of generated
+    songs): a real similarity model that takes seconds to make."""
+    import torch
+
+    from ml.export_musimnet import export_musimnet
+    from ml.features.cqt import log_cqt
+    from ml.models.musimnet import MuSimNet, MuSimNetConfig, input_statistics
+    from ml.synth import timbre_sections
+
+    torch.manual_seed(0)
+    model = MuSimNet(MuSimNetConfig("autopool", filters=(4, 8, 8, 16, 16), embedding_dim=16,
+                                    patch_frames=128))
+    songs = [timbre_sections([3.0, 3.0], pair, [90.0, 125.0], 22050)[0]
+             for pair in (("piano", "organ"), ("bell", "saw_synth"), ("pluck", "sine_pad"))]
+    model.set_input_statistics(*input_statistics([log_cqt(y, 22050) for y in songs]))
+    out = tmp_path_factory.mktemp("tiny-musimnet")
+    export_musimnet(model, out, name="tiny-musimnet")
+    return out
+
+
 class Services:
     """Starts API processes (uvicorn on loopback) on one data directory."""
 

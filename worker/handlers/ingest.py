@@ -8,9 +8,8 @@ from app.api.errors import public_message
 from app.db.models import Track, TrackStatus
 from app.events import announce_catalog_change
 from app.media_store import MediaStore
-from app.services.catalog import active_model
 from app.services.ingest import embed_track_file, is_ingested, save_embedded_track
-from app.services.models import ServingModels
+from app.services.models import ServingModels, active_model
 from ml.media.errors import MediaError
 from worker.jobs import JobContext, JobFailed, handler
 

@@ -6,7 +6,7 @@ from functools import lru_cache
 
 from app.api.errors import public_message
 from app.media_store import MediaStore
-from app.services.catalog import active_model
+from app.services.models import active_model
 from app.services.recommend import options_from_params, recommend_for_video
 from app.services.search_index import SearchIndexHolder
 from ml.media.errors import MediaError

@@ -14,6 +14,7 @@ from app.api.security import require_scope
 from app.db.models import Track
 from app.runtime import Runtime
 from app.services import catalog
+from app.services.models import active_model
 from ml.media.errors import MediaError
 
 router = APIRouter(prefix="/catalog", tags=["catalog"])
@@ -32,7 +33,7 @@ def upload_track(
         meta = catalog.TrackMetadata.parse(metadata)
     except catalog.MetadataError as exc:
         raise ApiError(422, "invalid_metadata", str(exc)) from None
-    if catalog.active_model(db) is None:
+    if active_model(db) is None:
         raise ApiError(503, "no_active_model",
                        "no active model: register and activate one before ingesting")
     stored = runtime.media.put(file.file, runtime.settings.max_upload_bytes)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from app.api.deps import get_runtime
-from app.db.models import Model
 from app.runtime import Runtime
+from app.services.models import active_model, active_similarity_model
 
 router = APIRouter(tags=["health"])
 
@@ -27,9 +27,11 @@ def readyz(runtime: Runtime = Depends(get_runtime)) -> JSONResponse:
     try:
         with runtime.session() as db:
             db.execute(text("SELECT 1"))
-            model = db.scalar(select(Model).where(Model.active.is_(True)))
+            model = active_model(db)
+            similarity = active_similarity_model(db)
         checks["database"] = {"ok": True}
-        checks["model"] = ({"ok": True, "name": model.name, "kind": model.kind}
+        checks["model"] = ({"ok": True, "name": model.name, "kind": model.kind,
+                            "similarity_model": similarity.name if similarity else None}
                            if model else {"ok": False, "detail": "no active model"})
     except Exception as exc:  # noqa: BLE001  (readiness reports, it does not raise)
         checks["database"] = {"ok": False, "detail": f"{type(exc).__name__}: {exc}"}
@@ -52,8 +54,7 @@ def _index_check(runtime: Runtime, model_ok: bool) -> dict:
         return {"ok": False, "detail": "no active model"}
     try:
         with runtime.session() as db:
-            model = db.scalar(select(Model).where(Model.active.is_(True)))
-            index = runtime.search_index.for_model(db, model)
+            index = runtime.search_index.for_model(db, active_model(db))
         return {"ok": True, "tracks": int(len(index.track_ids())), "watermark": index.watermark}
     except Exception as exc:  # noqa: BLE001
         return {"ok": False, "detail": f"{type(exc).__name__}: {exc}"}

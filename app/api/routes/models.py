@@ -44,8 +44,10 @@ def activate(model_id: int, runtime: Runtime = Depends(get_runtime),
              db: Session = Depends(get_db)) -> JSONResponse:
     """Re-embed the catalog with the model in the background, then make it active.
 
-    The current model serves until every ready track has an embedding under the
-    new one: no downtime, no half-embedded catalog.
+    Activation is per role: a Seg-VM-Net or VM-Net replaces the video-to-music
+    model, a MuSimNet the similarity model (the video-to-music model stays active).
+    The current model of that role serves until every ready track has an embedding
+    under the new one: no downtime, no half-embedded catalog.
     """
     model = db.get(Model, model_id)
     if model is None:
