@@ -96,23 +96,53 @@ def register(settings: Settings, source: Path, activate: bool) -> str:
     from app.services.models import register_model
 
     with session_scope(settings.sqlalchemy_url) as db:
-        row = register_model(db, source, settings.model_dir, activate=activate)
-        return f"registered model {row.name} (id {row.id}){', active' if activate else ''}"
+        row = register_model(db, source, settings.model_dir)
+        name, row_id = row.name, row.id
+    registered = f"registered model {name} (id {row_id})"
+    return f"{registered}; {activate_model_id(settings, row_id)}" if activate else registered
 
 
 def activate(settings: Settings, name: str) -> str:
     from sqlalchemy import select
 
     from app.db.models import Model
-    from app.services.models import activate_model
 
     with session_scope(settings.sqlalchemy_url) as db:
-        row = db.scalar(select(Model).where(Model.name == name))
-        if row is None:
-            raise SystemExit(f"no model named {name!r}")
-        activate_model(db, row)
-    return f"model {name} is active; re-embed the catalog with `v2m reembed`" \
-           " if it was ingested under another model"
+        row_id = db.scalar(select(Model.id).where(Model.name == name))
+    if row_id is None:
+        raise SystemExit(f"no model named {name!r}")
+    return f"model {name}: {activate_model_id(settings, row_id)}"
+
+
+def activate_model_id(settings: Settings, model_id: int) -> str:
+    """Activate a model as ``POST /models/{id}/activate`` does: at once when every ready
+    track has an embedding under it, otherwise through the re-embed job, which embeds
+    the missing tracks and then activates it (here, or on a worker with a broker)."""
+    from app.db.models import Job, Model
+    from app.services.ingest import ready_tracks_without_embedding
+    from app.services.models import activate_model
+    from worker.jobs import new_job, run_job
+    from worker.queue import make_queue
+
+    with session_scope(settings.sqlalchemy_url) as db:
+        missing = len(ready_tracks_without_embedding(db, model_id))
+        if missing == 0:
+            activate_model(db, db.get(Model, model_id))
+            return "active"
+        job_id = new_job(db, "reembed", {"model_id": model_id, "activate": True}).id
+    if settings.broker_url:
+        queue = make_queue(settings)
+        queue.submit(job_id)
+        queue.close()
+        return (f"{missing} ready tracks have no embedding under it: job {job_id} embeds "
+                "them, then activates it")
+    status = run_job(job_id, settings)
+    with session_scope(settings.sqlalchemy_url) as db:
+        result = db.get(Job, job_id).result or {}
+    if status == "succeeded" and result.get("activated"):
+        return f"active ({missing} tracks embedded)"
+    raise SystemExit(f"not activated: re-embedding {missing} tracks ended {status} "
+                     f"({result.get('failed', '?')} failed); see `GET /jobs/{job_id}`")
 
 
 def list_models(settings: Settings) -> str:

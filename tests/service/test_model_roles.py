@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from app.db.models import Model
+from app.db.models import IndexChange, Model, Track, TrackEmbedding, TrackStatus
 from app.db.session import session_scope
 from app.main import create_app
 from app.migrate import upgrade
@@ -130,3 +130,57 @@ def test_a_musimnet_of_another_cqt_is_refused(sqlite_url, tiny_musimnet, tmp_pat
         with pytest.raises(ModelRegistryError, match="CQT"):
             register_model(db, stale, tmp_path / "models")
         assert db.scalar(select(Model.id)) is None
+
+
+def ready_track(db, settings: Settings, path, title: str) -> int:
+    """A catalog track that is ready under the video-to-music model (its rows only)."""
+    from app.media_store import MediaStore
+
+    stored = MediaStore(settings.media_dir).put_path(path)
+    track = Track(title=title, content_hash=stored.key, media_key=stored.key,
+                  status=TrackStatus.ready, duration_s=8.0)
+    db.add(track)
+    db.flush()
+    return track.id
+
+
+def test_activating_a_musimnet_from_the_cli_embeds_the_catalog_first(tiny_musimnet, tmp_path):
+    from app.cli_catalog import activate, register
+    from app.media_store import MediaStore
+    from ml.synth import write_audio
+
+    settings = Settings(data_dir=tmp_path / "var")
+    upgrade(settings.sqlalchemy_url)
+    songs = [write_audio(tmp_path / f"{i}.flac",
+                         timbre_sections([4.0, 4.0], pair, [95.0, 130.0], 22050)[0], 22050)
+             for i, pair in enumerate([("piano", "bell"), ("organ", "pluck")])]
+    broken = tmp_path / "broken.flac"
+    broken.write_bytes(b"fLaC" + b"\0" * 4000)  # stored once, undecodable now
+    with session_scope(settings.sqlalchemy_url) as db:
+        activate_model(db, video_model_row(db, "seg"))
+        ids = [ready_track(db, settings, path, path.stem) for path in songs]
+        broken_id = ready_track(db, settings, broken, "broken")
+
+    # One track cannot be embedded: the MuSimNet is registered but not activated.
+    with pytest.raises(SystemExit, match="not activated.*1 failed"):
+        register(settings, tiny_musimnet, activate=True)
+    with session_scope(settings.sqlalchemy_url) as db:
+        sim = db.scalar(select(Model).where(Model.kind == "musimnet"))
+        assert active_names(db) == {"seg"}
+        embedded = {e.track_id for e in db.scalars(select(TrackEmbedding))}
+        assert embedded == set(ids)  # the good tracks are done and not redone later
+        db.delete(db.get(Track, broken_id))
+
+    assert activate(settings, "tiny-musimnet") == "model tiny-musimnet: active"
+    onnx = OnnxMuSimNet.from_entry(load_registry_entry(tiny_musimnet), "cpu")
+    with session_scope(settings.sqlalchemy_url) as db:
+        assert active_names(db) == {"seg", "tiny-musimnet"}
+        for track_id in ids:
+            row = db.scalar(select(TrackEmbedding).where(TrackEmbedding.track_id == track_id))
+            assert (row.model_id, row.n_segments, row.dim) == (sim.id, 1, 16)
+            media = MediaStore(settings.media_dir).path_for(db.get(Track, track_id).media_key)
+            np.testing.assert_array_equal(row.segment_matrix()[0], onnx.embed_file(media))
+            np.testing.assert_array_equal(row.centroid_vector(), row.segment_matrix()[0])
+        logged = db.scalars(select(IndexChange.track_id).where(IndexChange.model_id == sim.id,
+                                                               IndexChange.op == "add")).all()
+        assert sorted(logged) == ids

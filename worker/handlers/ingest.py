@@ -1,4 +1,6 @@
-"""``ingest``: analyse and embed one catalog track with the active model."""
+"""``ingest``: analyse and embed one catalog track with the active model (and with the
+active similarity model, MuSimNet, when there is one: same decoded audio, same
+transaction)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from app.db.models import Track, TrackStatus
 from app.events import announce_catalog_change
 from app.media_store import MediaStore
 from app.services.ingest import embed_track_file, is_ingested, save_embedded_track
-from app.services.models import ServingModels, active_model
+from app.services.models import ServingModels, active_model, active_similarity_model
 from ml.media.errors import MediaError
 from worker.jobs import JobContext, JobFailed, handler
 
@@ -34,10 +36,13 @@ def ingest_track(context: JobContext) -> dict:
             return {"track_id": track_id, "model": model_row.name, "already_ingested": True}
         track.status = TrackStatus.processing
         media_key = track.media_key
-        model = serving_models(context.settings.device).get(model_row)
+        models = serving_models(context.settings.device)
+        model = models.get(model_row)
+        similarity_row = active_similarity_model(db)
+        similarity = models.similarity(similarity_row) if similarity_row is not None else None
     path = MediaStore(context.settings.media_dir).path_for(media_key)
     try:
-        result = embed_track_file(path, model, context.report)
+        result = embed_track_file(path, model, context.report, similarity)
     except MediaError as exc:
         with context.sessions.begin() as db:
             track = db.get(Track, track_id)
@@ -54,4 +59,5 @@ def ingest_track(context: JobContext) -> dict:
     analysis = result.analysis
     return {"track_id": track_id, "model": model.name, "segments": int(result.embeddings.shape[0]),
             "duration_s": round(float(analysis.duration_s), 3),
-            "tempo_bpm": analysis.beats.tempo_bpm, "segmenter": model.music_segmenter}
+            "tempo_bpm": analysis.beats.tempo_bpm, "segmenter": model.music_segmenter,
+            "similarity_model": similarity.name if similarity is not None else None}
