@@ -29,8 +29,15 @@ import numpy as np
 
 from bench.bench_evaluation import SPLIT_FRACTIONS, build_all
 from ml.data.clips import FRAME_RATE_HZ, FrameFeatures, pair_segments
-from ml.data.dataset import (ClipEntry, ClipRecord, DatasetManifest, ExtractorInfo,
-                             load_dataset, save_clip_record, write_manifest)
+from ml.data.dataset import (
+    ClipEntry,
+    ClipRecord,
+    DatasetManifest,
+    ExtractorInfo,
+    load_dataset,
+    save_clip_record,
+    write_manifest,
+)
 from ml.evaluation.experiment import evaluate_checkpoint
 from ml.evaluation.protocol import COST_LABELS
 from ml.features.registry import CONCATENATION, FeatureExtractor, get_extractor
@@ -151,9 +158,9 @@ def markdown(rows: dict[tuple[str, str], dict], costs: dict[str, float], setup: 
     lines = [
         "# Frame features for Seg-VM-Net, compared (OLDA segments, synthetic corpus)",
         "",
-        f"Produced by `python -m bench.bench_extractors {setup['command']}`. Same clips, segments, "
-        f"split and recipe for every row ({setup['recipe']}); test catalog C = {n}, "
-        f"chance = {(n + 1) / 2:.1f}. Mean rank of the correct track (lower is better).",
+        (f"Produced by `python -m bench.bench_extractors {setup['command']}`. Same clips, "
+         f"segments, split and recipe for every row ({setup['recipe']}); test catalog C = {n}, "
+         f"chance = {(n + 1) / 2:.1f}. Mean rank of the correct track (lower is better)."),
         "",
         "| audio | video | dims | " + " | ".join(COST_LABELS[m] for m in COSTS) + " | R@1 NW-DTW |",
         "| --- | --- | --- | " + " | ".join("---" for _ in COSTS) + " | --- |",
@@ -200,8 +207,8 @@ def main() -> None:
         {"audio": base.manifest.audio_extractor.name, "video": base.manifest.video_extractor.name},
     )
     rows: dict[tuple[str, str], dict] = {}
-    for audio in args.audio:
-        for video in args.video:
+    for video in args.video:  # the video extractors are the slow ones (TransNetV2): last
+        for audio in args.audio:
             out = args.work / "extractors" / f"{audio}__{video}"
             began = time.perf_counter()
             dataset = build_pair_dataset(base_dir, videos, out / "data", audio, video, cache)
