@@ -1,13 +1,21 @@
-"""Request body limits, enforced while the body streams in.
+"""Limits on what one API process takes on: request bodies and concurrent analyses.
 
-A declared ``Content-Length`` over the limit is refused before a byte is read;
-a chunked body is counted as it arrives and cut off at the limit. Either way
+Body size: a declared ``Content-Length`` over the limit is refused before a byte is
+read; a chunked body is counted as it arrives and cut off at the limit. Either way
 the client gets a JSON 413 and nothing is written.
+
+Analyses: decoding, shot detection and feature extraction of an uploaded file each
+use every core already, so twenty of them side by side only multiply memory and make
+every answer late. :class:`AnalysisSlots` lets a few run and queues the rest, for at
+most a configured wait, after which the client is told the service is busy (503).
 """
 
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -68,3 +76,32 @@ class BodySizeLimitMiddleware:
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
+
+
+class ServiceBusy(Exception):
+    """No analysis slot freed up within the allowed wait."""
+
+    def __init__(self, waited_s: float):
+        super().__init__(f"the service is analysing other uploads; nothing freed up in "
+                         f"{waited_s:g} s, try again shortly")
+        self.waited_s = waited_s
+
+
+class AnalysisSlots:
+    """At most ``slots`` analyses at once; a caller waits up to ``wait_s`` for its turn."""
+
+    def __init__(self, slots: int, wait_s: float):
+        if slots < 1:
+            raise ValueError(f"need at least one analysis slot, got {slots}")
+        self._free = threading.BoundedSemaphore(slots)
+        self.slots, self.wait_s = slots, wait_s
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold one slot for the ``with`` block; raise :class:`ServiceBusy` after the wait."""
+        if not self._free.acquire(timeout=self.wait_s):
+            raise ServiceBusy(self.wait_s)
+        try:
+            yield
+        finally:
+            self._free.release()

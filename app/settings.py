@@ -33,7 +33,10 @@ class Settings(BaseSettings):
     min_media_seconds: float = 2.0
     async_video_seconds: float = 300.0
     shortlist: int = 1000
-    request_timeout_s: float = 300.0
+    analysis_slots: int = Field(
+        2, ge=1, description="Uploads analysed at once per API process; the others queue.")
+    request_timeout_s: float = Field(
+        300.0, gt=0, description="Longest wait for an analysis slot before a 503 busy.")
     inprocess_workers: int = 2
     broker_visibility_timeout_s: int = Field(
         3600, description="An unacknowledged job is redelivered after this long (a worker died).")

@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.limits import ServiceBusy
 from app.media_store import EmptyUploadError, UploadTooLargeError
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(UploadTooLargeError)
     async def _too_large(_: Request, exc: UploadTooLargeError) -> JSONResponse:
         return _json(413, "too_large", str(exc))
+
+    @app.exception_handler(ServiceBusy)
+    async def _busy(_: Request, exc: ServiceBusy) -> JSONResponse:
+        return _json(503, "busy", str(exc), {"Retry-After": "10"})
 
     @app.exception_handler(EmptyUploadError)
     async def _empty(_: Request, exc: EmptyUploadError) -> JSONResponse:
