@@ -16,7 +16,7 @@ from app.db.session import session_factory
 from app.events import BrokerSubscription, add_local_listener, remove_local_listener
 from app.media_store import MediaStore
 from app.services.models import ServingModels
-from app.services.search_index import SearchIndexHolder
+from app.services.search_index import SIMILARITY_INDEX_OPTIONS, SearchIndexHolder
 from app.settings import Settings
 from worker.queue import JobQueue, make_queue
 
@@ -33,7 +33,8 @@ class Runtime:
         self.media = MediaStore(settings.media_dir)
         self.queue = queue or make_queue(settings)
         self.models = ServingModels(settings.device)
-        self.search_index = SearchIndexHolder(settings.index_dir)
+        self.search_index = SearchIndexHolder(settings.index_dir)  # the video-to-music model's
+        self.similarity_index = SearchIndexHolder(settings.index_dir, SIMILARITY_INDEX_OPTIONS)
         self._subscription: BrokerSubscription | None = None
         self._auth_checked_at = -_AUTH_CACHE_S
         self._db_has_keys = False
@@ -73,23 +74,28 @@ class Runtime:
                 log.info("resumed %d unfinished jobs of a previous run", resumed)
         self.warn_if_open()
 
+    def index_holders(self) -> tuple[SearchIndexHolder, SearchIndexHolder]:
+        return self.search_index, self.similarity_index
+
     def catalog_changed(self) -> None:
-        """Replay the change log into the index now, rather than at the next search."""
-        index = self.search_index.current
-        if index is None:
-            return
-        try:
-            with self.session() as db:
-                index.sync_from_db(db)
-        except Exception as exc:  # noqa: BLE001  (the next search replays the log again)
-            log.warning("index sync after a catalog change failed: %s", exc)
+        """Replay the change log into the indexes now, rather than at the next search."""
+        for holder in self.index_holders():
+            index = holder.current
+            if index is None:
+                continue
+            try:
+                with self.session() as db:
+                    index.sync_from_db(db)
+            except Exception as exc:  # noqa: BLE001  (the next search replays the log again)
+                log.warning("index sync after a catalog change failed: %s", exc)
 
     def close(self) -> None:
         remove_local_listener(self.catalog_changed)
         if self._subscription is not None:
             self._subscription.close()
         self.queue.close()
-        try:
-            self.search_index.save()
-        except Exception as exc:  # noqa: BLE001  (a snapshot is an optimisation)
-            log.warning("could not write the index snapshot: %s", exc)
+        for holder in self.index_holders():
+            try:
+                holder.save()
+            except Exception as exc:  # noqa: BLE001  (a snapshot is an optimisation)
+                log.warning("could not write the index snapshot: %s", exc)

@@ -1,4 +1,4 @@
-"""Dependencies shared by the query routes: the active model and its index, query options."""
+"""Dependencies shared by the query routes: the active models and their indexes, query options."""
 
 from __future__ import annotations
 
@@ -18,7 +18,12 @@ from app.api.errors import ApiError
 from app.index.catalog import CatalogIndex
 from app.index.metadata import SearchFilters
 from app.runtime import Runtime
-from app.services.models import ServingModel, active_model
+from app.services.models import (
+    ServingModel,
+    ServingMuSimNet,
+    active_model,
+    active_similarity_model,
+)
 from app.services.recommend import DEFAULT_METHOD, QueryOptions
 
 
@@ -37,6 +42,25 @@ def get_serving(runtime: Runtime = Depends(get_runtime), db: Session = Depends(g
     if len(index.track_ids()) == 0:
         raise ApiError(409, "empty_catalog", "the catalog has no ready track yet")
     return Serving(runtime.models.get(row), index)
+
+
+@dataclass(frozen=True)
+class SimilarityServing:
+    model: ServingMuSimNet
+    index: CatalogIndex
+
+
+def get_similarity_serving(runtime: Runtime, db: Session) -> SimilarityServing | None:
+    """The active MuSimNet and its index (one vector per track), or None without one."""
+    row = active_similarity_model(db)
+    if row is None:
+        return None
+    index = runtime.similarity_index.for_model(db, row)
+    if len(index.track_ids()) == 0:
+        raise ApiError(409, "empty_catalog",
+                       f"no track has an embedding under the similarity model {row.name} yet: "
+                       f"POST /models/{row.id}/activate embeds the catalog")
+    return SimilarityServing(runtime.models.similarity(row), index)
 
 
 def parse_seconds(text: str | None, name: str) -> tuple[float, ...] | None:

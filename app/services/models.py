@@ -226,11 +226,13 @@ Loaded = TypeVar("Loaded", ServingModel, ServingMuSimNet)
 
 
 class ServingModels:
-    """Per-process cache of loaded ONNX sessions, keyed by model row id."""
+    """Per-process cache of loaded ONNX sessions, keyed by model row id, files and
+    checksum: one process can see several databases (the CLI, tests), where the same
+    row id names different models."""
 
     def __init__(self, device: str = "auto"):
         self.device = device
-        self._loaded: dict[int, ServingModel | ServingMuSimNet] = {}
+        self._loaded: dict[tuple[int, str, str], ServingModel | ServingMuSimNet] = {}
         self._lock = threading.Lock()
 
     def get(self, model: Model) -> ServingModel:
@@ -247,14 +249,15 @@ class ServingModels:
         return self._load(model, self._musimnet)
 
     def _load(self, model: Model, build: Callable[[Model, RegistryEntry], Loaded]) -> Loaded:
+        key = (model.id, model.path, model.checksum)
         with self._lock:
-            if model.id not in self._loaded:
+            if key not in self._loaded:
                 from ml.export import load_registry_entry
 
                 entry = load_registry_entry(model.path, verify=True)
                 check_extractors(entry)
-                self._loaded[model.id] = build(model, entry)
-            return self._loaded[model.id]  # type: ignore[return-value]
+                self._loaded[key] = build(model, entry)
+            return self._loaded[key]  # type: ignore[return-value]
 
     def _two_branch(self, model: Model, entry: RegistryEntry) -> ServingModel:
         branches = entry.data["branches"]

@@ -4,6 +4,10 @@ One pipeline for both the synchronous route and the asynchronous job:
 video -> segments (shots, or the user's own cut points) -> 1 Hz features ->
 segment vectors -> video branch -> two-stage search -> alignment in seconds and
 a suggested excerpt of each track, snapped to its downbeats.
+
+Similar tracks are ranked in one of two spaces: the similarity model's (MuSimNet,
+one embedding per track) when one is active, else the music branch's segment
+sequences.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from app.index.catalog import CatalogIndex
 from app.index.metadata import SearchFilters
 from app.index.search import Hit
 from app.services.catalog import track_summary
-from app.services.models import ServingModel
+from app.services.ingest import embed_track_file
+from app.services.models import ServingModel, ServingMuSimNet
 from app.settings import Settings
 from ml.edit import suggest_excerpt
 from ml.features.registry import get_extractor
@@ -36,6 +41,11 @@ from ml.segments import segment_vectors
 
 METHODS = ("centroid", "trace", "best_trace", "nw_dtw", "sw_dtw")
 DEFAULT_METHOD = "best_trace"
+# A MuSimNet track is one vector (a one-segment sequence): the centroid cost,
+# |u - v|^2 of unit vectors, is the only meaningful one, and ranks by cosine.
+SIMILARITY_METHOD = "centroid"
+
+SimilarityModel = ServingModel | ServingMuSimNet
 
 
 class QueryError(ValueError):
@@ -145,32 +155,58 @@ def recommend_for_video(path: Path, db: Session, model: ServingModel, index: Cat
     }
 
 
-def similar_to_track(db: Session, model: ServingModel, index: CatalogIndex, track_id: int,
+def embed_reference_track(path: Path, model: SimilarityModel) -> np.ndarray:
+    """A recording's embeddings in ``model``'s space: ``(1, d)`` under a MuSimNet, its
+    ``(K, d)`` music-branch segment embeddings under a video-to-music model."""
+    if isinstance(model, ServingMuSimNet):
+        return model.embed_file(path)
+    return embed_track_file(path, model, lambda stage, progress: None).embeddings
+
+
+def similar_to_track(db: Session, model: SimilarityModel, index: CatalogIndex, track_id: int,
                      options: QueryOptions) -> dict[str, Any]:
     embedding = db.scalar(select(TrackEmbedding).where(TrackEmbedding.track_id == track_id,
                                                        TrackEmbedding.model_id == model.row_id))
     if embedding is None:
-        raise QueryError(f"track {track_id} is not ready under the active model")
+        raise QueryError(_not_embedded(track_id, model))
     return similar_to_embeddings(db, model, index, embedding.segment_matrix(), options,
                                  exclude=track_id)
 
 
-def similar_to_embeddings(db: Session, model: ServingModel, index: CatalogIndex,
+def _not_embedded(track_id: int, model: SimilarityModel) -> str:
+    if isinstance(model, ServingMuSimNet):
+        return (f"track {track_id} has no embedding under the similarity model {model.name}: "
+                "it is not ready yet, or was ingested before that model was activated "
+                f"(POST /models/{model.row_id}/activate embeds those tracks)")
+    return f"track {track_id} is not ready under the active model"
+
+
+def similar_to_embeddings(db: Session, model: SimilarityModel, index: CatalogIndex,
                           embeddings: np.ndarray, options: QueryOptions,
                           exclude: int | None = None) -> dict[str, Any]:
-    """Tracks like one given by its music-branch segment embeddings (itself excluded)."""
+    """Tracks like one given by its embeddings in ``model``'s space (itself excluded).
+
+    Music-branch segment embeddings are ranked with ``options.method``; a MuSimNet
+    embedding by :data:`SIMILARITY_METHOD` on an exact index (``model.space`` tells
+    which, and the answer says it).
+    """
+    method = SIMILARITY_METHOD if isinstance(model, ServingMuSimNet) else options.method
     timings = Timings()
     with timings.stage("search"):
         extra = 1 if exclude is not None else 0
-        hits = index.search(embeddings, k=options.k + extra, method=options.method,
-                            shortlist=options.shortlist + extra, filters=options.filters)
+        # No alignment: a similar track is answered without one.
+        hits = index.search(embeddings, k=options.k + extra, method=method,
+                            shortlist=options.shortlist + extra, filters=options.filters,
+                            with_alignment=False)
         hits = [h for h in hits if h.track_id != exclude][:options.k]
     with timings.stage("results"):
-        results = [{**_track_fields(db.get(Track, h.track_id)), "track_id": h.track_id,
-                    "rank": rank, "score": round(h.score, 6)}
-                   for rank, h in enumerate(hits, start=1)]
-    return {"results": results, "method": options.method, "k": options.k,
-            "model": model.name, "query_track_id": exclude, "timings_s": timings.stages}
+        found = [(h, db.get(Track, h.track_id)) for h in hits]
+        # A track deleted since the index last heard is skipped, never an error.
+        found = [(h, track) for h, track in found if track is not None]
+        results = [{**_track_fields(track), "track_id": h.track_id, "rank": rank,
+                    "score": round(h.score, 6)} for rank, (h, track) in enumerate(found, start=1)]
+    return {"results": results, "method": method, "k": options.k, "model": model.name,
+            "space": model.space, "query_track_id": exclude, "timings_s": timings.stages}
 
 
 def describe_hits(db: Session, hits: Sequence[Hit], segmenter: str, query_boundaries: np.ndarray,

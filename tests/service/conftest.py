@@ -54,6 +54,38 @@ def tiny_musimnet(tmp_path_factory) -> Path:
     return out
 
 
+class CatalogRows:
+    """Registry and catalog rows written directly, for tests that need the rows only."""
+
+    @staticmethod
+    def video_model(db, name: str, kind: str = "segvmnet"):
+        """A video-to-music registry row without files (only its role is read)."""
+        from app.db.models import Model
+
+        row = Model(name=name, kind=kind, dim=8, path=f"{name}/model.json", checksum="0" * 64)
+        db.add(row)
+        db.flush()
+        return row
+
+    @staticmethod
+    def ready_track(db, settings: Settings, path: Path, title: str, **metadata) -> int:
+        """A stored media file and a track marked ready (as if ingested by the video model)."""
+        from app.db.models import Track, TrackStatus
+        from app.media_store import MediaStore
+
+        stored = MediaStore(settings.media_dir).put_path(path)
+        track = Track(title=title, content_hash=stored.key, media_key=stored.key,
+                      status=TrackStatus.ready, duration_s=8.0, **metadata)
+        db.add(track)
+        db.flush()
+        return track.id
+
+
+@pytest.fixture
+def rows() -> type[CatalogRows]:
+    return CatalogRows
+
+
 class Services:
     """Starts API processes (uvicorn on loopback) on one data directory."""
 

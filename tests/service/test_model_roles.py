@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from app.db.models import IndexChange, Model, Track, TrackEmbedding, TrackStatus
+from app.db.models import IndexChange, Model, Track, TrackEmbedding
 from app.db.session import session_scope
 from app.main import create_app
 from app.migrate import upgrade
@@ -32,13 +32,6 @@ from ml.features.cqt import CQT_VERSION
 from ml.synth import timbre_sections
 
 
-def video_model_row(db, name: str, kind: str = "segvmnet") -> Model:
-    row = Model(name=name, kind=kind, dim=8, path=f"{name}/model.json", checksum="0" * 64)
-    db.add(row)
-    db.flush()
-    return row
-
-
 def renamed_copy(export_dir, target, name: str):
     """The same export under another registry name (model.json is not checksummed)."""
     shutil.copytree(export_dir, target)
@@ -51,11 +44,11 @@ def active_names(db) -> set[str]:
     return set(db.scalars(select(Model.name).where(Model.active.is_(True))))
 
 
-def test_activation_is_per_role(sqlite_url, tiny_musimnet, tmp_path):
+def test_activation_is_per_role(sqlite_url, tiny_musimnet, tmp_path, rows):
     upgrade(sqlite_url)
     models = tmp_path / "models"
     with session_scope(sqlite_url) as db:
-        seg, vm = video_model_row(db, "seg"), video_model_row(db, "vm", "vmnet")
+        seg, vm = rows.video_model(db, "seg"), rows.video_model(db, "vm", "vmnet")
         activate_model(db, seg)
         sim = register_model(db, tiny_musimnet, models, activate=True)
         assert active_names(db) == {"seg", "tiny-musimnet"}
@@ -85,11 +78,11 @@ def test_only_a_musimnet_active_is_no_active_model(sqlite_url, tiny_musimnet, tm
 
 
 def test_readyz_names_the_video_model_and_the_similarity_model(sqlite_url, tiny_musimnet,
-                                                                tmp_path):
+                                                                tmp_path, rows):
     upgrade(sqlite_url)
     with session_scope(sqlite_url) as db:
         register_model(db, tiny_musimnet, tmp_path / "models", activate=True)
-        activate_model(db, video_model_row(db, "seg"))
+        activate_model(db, rows.video_model(db, "seg"))
     settings = Settings(data_dir=tmp_path / "var", database_url=sqlite_url)
     with TestClient(create_app(settings)) as client:
         model = client.get("/readyz").json()["checks"]["model"]
@@ -98,11 +91,11 @@ def test_readyz_names_the_video_model_and_the_similarity_model(sqlite_url, tiny_
 
 
 def test_a_registered_musimnet_serves_track_embeddings_only(sqlite_url, tiny_musimnet,
-                                                             tmp_path):
+                                                             tmp_path, rows):
     upgrade(sqlite_url)
     with session_scope(sqlite_url) as db:
         row = register_model(db, tiny_musimnet, tmp_path / "models")
-        seg = video_model_row(db, "seg")
+        seg = rows.video_model(db, "seg")
         entry = load_registry_entry(tiny_musimnet)
         assert (row.kind, row.dim, row.segmentation) == ("musimnet", 16, "")
         assert (row.audio_extractor, row.video_extractor) == (f"log-cqt@{CQT_VERSION}", "")
@@ -132,19 +125,8 @@ def test_a_musimnet_of_another_cqt_is_refused(sqlite_url, tiny_musimnet, tmp_pat
         assert db.scalar(select(Model.id)) is None
 
 
-def ready_track(db, settings: Settings, path, title: str) -> int:
-    """A catalog track that is ready under the video-to-music model (its rows only)."""
-    from app.media_store import MediaStore
-
-    stored = MediaStore(settings.media_dir).put_path(path)
-    track = Track(title=title, content_hash=stored.key, media_key=stored.key,
-                  status=TrackStatus.ready, duration_s=8.0)
-    db.add(track)
-    db.flush()
-    return track.id
-
-
-def test_activating_a_musimnet_from_the_cli_embeds_the_catalog_first(tiny_musimnet, tmp_path):
+def test_activating_a_musimnet_from_the_cli_embeds_the_catalog_first(tiny_musimnet, tmp_path,
+                                                                    rows):
     from app.cli_catalog import activate, register
     from app.media_store import MediaStore
     from ml.synth import write_audio
@@ -157,9 +139,9 @@ def test_activating_a_musimnet_from_the_cli_embeds_the_catalog_first(tiny_musimn
     broken = tmp_path / "broken.flac"
     broken.write_bytes(b"fLaC" + b"\0" * 4000)  # stored once, undecodable now
     with session_scope(settings.sqlalchemy_url) as db:
-        activate_model(db, video_model_row(db, "seg"))
-        ids = [ready_track(db, settings, path, path.stem) for path in songs]
-        broken_id = ready_track(db, settings, broken, "broken")
+        activate_model(db, rows.video_model(db, "seg"))
+        ids = [rows.ready_track(db, settings, path, path.stem) for path in songs]
+        broken_id = rows.ready_track(db, settings, broken, "broken")
 
     # One track cannot be embedded: the MuSimNet is registered but not activated.
     with pytest.raises(SystemExit, match="not activated.*1 failed"):

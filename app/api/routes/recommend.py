@@ -11,13 +11,18 @@ from sqlalchemy.orm import Session
 from app.api.deps import get_db, get_runtime
 from app.api.errors import ApiError, not_found
 from app.api.security import require_scope
-from app.api.serving import Serving, get_serving, query_options, spooled_upload
+from app.api.serving import (
+    Serving,
+    get_serving,
+    get_similarity_serving,
+    query_options,
+    spooled_upload,
+)
 from app.db.models import Track
 from app.media_store import MediaStore
 from app.runtime import Runtime
 from app.services import recommend
 from app.services.catalog import check_track_media
-from app.services.ingest import embed_track_file
 from ml.media.decode import probe
 from worker.jobs import new_job
 
@@ -59,8 +64,15 @@ def similar_track(
     options: recommend.QueryOptions = Depends(query_options),
     runtime: Runtime = Depends(get_runtime),
     db: Session = Depends(get_db),
-    serving: Serving = Depends(get_serving),
 ) -> dict:
+    """Tracks like a catalog track or an uploaded recording, the track itself excluded.
+
+    With an active similarity model (MuSimNet) the catalog is ranked in its space (one
+    embedding per track, exact cosine ranking; ``method`` and ``shortlist`` do not
+    apply); otherwise by the music branch's segment sequences with ``method``. The
+    answer's ``space`` says which.
+    """
+    serving = get_similarity_serving(runtime, db) or get_serving(runtime, db)
     if (track_id is None) == (file is None):
         raise ApiError(422, "invalid_request", "give exactly one of track_id or file")
     if track_id is not None:
@@ -72,6 +84,5 @@ def similar_track(
             raise ApiError(409, "track_not_ready", str(exc)) from None
     with spooled_upload(file, runtime) as path:
         check_track_media(path, runtime.settings)
-        embedded = embed_track_file(path, serving.model, lambda stage, progress: None)
-    return recommend.similar_to_embeddings(db, serving.model, serving.index,
-                                           embedded.embeddings, options)
+        embeddings = recommend.embed_reference_track(path, serving.model)
+    return recommend.similar_to_embeddings(db, serving.model, serving.index, embeddings, options)
