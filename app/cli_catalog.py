@@ -167,7 +167,7 @@ def recommend_file(settings: Settings, video: Path, options) -> dict:
         if row is None:
             raise SystemExit("no active model")
         index = SearchIndexHolder(settings.index_dir).for_model(db, row)
-        if len(index.track_ids) == 0:
+        if len(index.track_ids()) == 0:
             raise SystemExit("the catalog has no ready track: `v2m ingest` some music first")
         model = ServingModels(settings.device).get(row)
         return recommend_for_video(video, db, model, index, options, settings)

@@ -166,3 +166,22 @@ def test_activating_a_musimnet_from_the_cli_embeds_the_catalog_first(tiny_musimn
         logged = db.scalars(select(IndexChange.track_id).where(IndexChange.model_id == sim.id,
                                                                IndexChange.op == "add")).all()
         assert sorted(logged) == ids
+
+
+def test_the_cli_recommends_with_the_video_model_only(tiny_musimnet, tmp_path, rows):
+    from app.cli_catalog import recommend_file, register
+    from app.services.recommend import QueryOptions
+    from ml.synth import write_audio
+
+    settings = Settings(data_dir=tmp_path / "var")
+    upgrade(settings.sqlalchemy_url)
+    song = write_audio(tmp_path / "song.flac",
+                       timbre_sections([4.0, 4.0], ["piano", "bell"], [95.0, 130.0], 22050)[0],
+                       22050)
+    with session_scope(settings.sqlalchemy_url) as db:
+        activate_model(db, rows.video_model(db, "seg"))
+        rows.ready_track(db, settings, song, "song")
+    register(settings, tiny_musimnet, activate=True)  # the MuSimNet index holds the song
+    # The Seg-VM-Net's index is empty (its row has no embeddings): that is what counts.
+    with pytest.raises(SystemExit, match="no ready track"):
+        recommend_file(settings, song, QueryOptions())
