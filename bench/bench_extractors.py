@@ -222,7 +222,8 @@ def main() -> None:
                   f"{time.perf_counter() - began:.0f} s)", flush=True)
     costs = cache.cost_per_minute()
     setup = {
-        "command": f"--work {args.work} --clips {args.clips}",
+        "command": f"--work {args.work} --clips {args.clips} --audio {' '.join(args.audio)} "
+                   f"--video {' '.join(args.video)}",
         "recipe": f"Adam lr {args.learning_rate:g}, at most {args.epochs} epochs, early stop on "
                   f"the validation mean rank after {args.patience}",
         "split_fractions": SPLIT_FRACTIONS, "frame_rate_hz": FRAME_RATE_HZ,
