@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from app.db.models import ApiKey
 from app.db.session import session_factory
 from app.events import BrokerSubscription, add_local_listener, remove_local_listener
+from app.limits import AnalysisSlots
 from app.media_store import MediaStore
 from app.services.models import ServingModels
 from app.services.search_index import SIMILARITY_INDEX_OPTIONS, SearchIndexHolder
@@ -33,6 +34,7 @@ class Runtime:
         self.media = MediaStore(settings.media_dir)
         self.queue = queue or make_queue(settings)
         self.models = ServingModels(settings.device)
+        self.analysis = AnalysisSlots(settings.analysis_slots, settings.request_timeout_s)
         self.search_index = SearchIndexHolder(settings.index_dir)  # the video-to-music model's
         self.similarity_index = SearchIndexHolder(settings.index_dir, SIMILARITY_INDEX_OPTIONS)
         self._subscription: BrokerSubscription | None = None

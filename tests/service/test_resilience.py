@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import func, select
 
 from app.db.models import Track, TrackEmbedding
-from app.db.session import session_scope
+from app.db.session import get_engine, session_scope
 
 
 @pytest.mark.slow
@@ -90,3 +92,66 @@ def test_parallel_ingests_and_recommendations(make_service, driver) -> None:
         assert [r["track_id"] for r in body["results"]] == first[clip]
     listing = client.get("/catalog/tracks", params={"limit": 100}).json()
     assert listing["total"] == 8
+
+
+def _connections_lent(engine, run) -> tuple[float, object]:
+    """How many connections ``engine``'s pool lent, on average over time, while
+    ``run()`` ran; and what it returned."""
+    samples, done = [], threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            samples.append(engine.pool.checkedout())
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        result = run()
+    finally:
+        done.set()
+        watcher.join()
+    return sum(samples) / len(samples), result
+
+
+@pytest.mark.slow
+def test_queued_analyses_hold_no_database_connection(make_service, driver, monkeypatch) -> None:
+    # One slot: of six requests, five queue. Had each kept its session's connection
+    # while queued and analysed, 3.5 would be lent on average (6, 5, ... 1 as they
+    # finish) and, with more clients than the pool holds, the rest would fail after
+    # the pool's timeout. Only the moments around the reads may hold one now.
+    monkeypatch.setenv("V2M_ANALYSIS_SLOTS", "1")
+    ids = driver.clip_ids()[:3]
+    client = make_service()
+    driver.ingest(client, ids)
+    engine = get_engine(make_service.settings().sqlalchemy_url)
+    queries = [ids[i % 3] for i in range(6)]
+    with ThreadPoolExecutor(6) as pool:
+        lent, bodies = _connections_lent(
+            engine, lambda: list(pool.map(lambda c: driver.recommend(client, c, k=3), queries)))
+    assert all(len(b["results"]) == 3 for b in bodies)
+    assert lent < 1.0, f"{lent:.2f} connections lent on average for 6 requests"
+
+
+@pytest.mark.slow
+def test_a_full_analysis_queue_answers_busy_not_an_error(make_service, driver, monkeypatch):
+    monkeypatch.setenv("V2M_ANALYSIS_SLOTS", "1")
+    monkeypatch.setenv("V2M_REQUEST_TIMEOUT_S", "0.01")
+    ids = driver.clip_ids()[:2]
+    client = make_service()
+    tracks = driver.ingest(client, ids)
+
+    def post(clip: str):
+        with open(driver.video_file(clip), "rb") as handle:
+            return client.post("/recommend/video", params={"k": 2},
+                               files={"file": (f"{clip}.mp4", handle, "video/mp4")})
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(post, [ids[0]] * 4))
+    statuses = sorted(a.status_code for a in answers)
+    assert 200 in statuses and 503 in statuses and set(statuses) <= {200, 503}, statuses
+    busy = next(a for a in answers if a.status_code == 503)
+    assert busy.json()["error"] == "busy" and "try again" in busy.json()["detail"]
+    assert int(busy.headers["Retry-After"]) > 0
+    listing = client.get("/catalog/tracks", params={"limit": 10}).json()
+    assert sorted(t["track_id"] for t in listing["tracks"]) == sorted(tracks.values())

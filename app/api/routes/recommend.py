@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Query, UploadFile
@@ -40,9 +42,20 @@ def recommend_video(
     with spooled_upload(file, runtime) as path:
         if probe(path).duration_s > runtime.settings.async_video_seconds:
             return _queue_long_video(path, options, runtime, db)
-        body = recommend.recommend_for_video(path, db, serving.model, serving.index, options,
-                                             runtime.settings)
+        with analysing(runtime, db):
+            body = recommend.recommend_for_video(path, db, serving.model, serving.index,
+                                                 options, runtime.settings)
     return JSONResponse(body)
+
+
+@contextmanager
+def analysing(runtime: Runtime, db: Session) -> Iterator[None]:
+    """Hold one of the process's analysis slots, and no database connection, while an
+    upload is decoded and run through the networks (seconds to minutes on a CPU): the
+    session's transaction ends first, so waiting requests never exhaust the pool."""
+    db.rollback()  # only reads so far; the connection goes back to the pool
+    with runtime.analysis.slot():
+        yield
 
 
 def _queue_long_video(path, options: recommend.QueryOptions, runtime: Runtime,
@@ -82,7 +95,7 @@ def similar_track(
             return recommend.similar_to_track(db, serving.model, serving.index, track_id, options)
         except recommend.QueryError as exc:
             raise ApiError(409, "track_not_ready", str(exc)) from None
-    with spooled_upload(file, runtime) as path:
+    with spooled_upload(file, runtime) as path, analysing(runtime, db):
         check_track_media(path, runtime.settings)
         embeddings = recommend.embed_reference_track(path, serving.model)
     return recommend.similar_to_embeddings(db, serving.model, serving.index, embeddings, options)
