@@ -20,6 +20,8 @@ import json
 import sys
 from pathlib import Path
 
+from ml.features import DEFAULT_AUDIO_EXTRACTOR, DEFAULT_VIDEO_EXTRACTOR
+
 __all__ = ["add_ml_verbs", "read_tags_csv"]
 
 AUDIO_SUFFIXES = frozenset(
@@ -280,8 +282,9 @@ def add_ml_verbs(subparsers: argparse._SubParsersAction) -> None:
         "--dataset", type=Path, help="segvmnet/vmnet: a dataset built before, instead of --videos"
     )
     p.add_argument("--segmentation", default="olda", choices=("olda", "foote", "sf", "transnet"))
-    p.add_argument("--audio-extractor", default="handcrafted")
-    p.add_argument("--video-extractor", default="handcrafted")
+    p.add_argument("--audio-extractor", default=DEFAULT_AUDIO_EXTRACTOR,
+                   help="audio frame features; names joined by + are concatenated")
+    p.add_argument("--video-extractor", default=DEFAULT_VIDEO_EXTRACTOR)
     p.add_argument(
         "--split", type=_fractions, default=(0.8, 0.1, 0.1), help="train,val,test fractions by clip"
     )

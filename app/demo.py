@@ -1,7 +1,7 @@
 """``v2m demo``: the whole job end to end on a laptop, with no service installed.
 
 1. generate a small synthetic music-video corpus (ml.synth; known structure);
-2. build the Seg-VM-Net dataset (MSAF OLDA segments, handcrafted 1 Hz features),
+2. build the Seg-VM-Net dataset (MSAF OLDA segments, the default 1 Hz features),
    train a small Seg-VM-Net with our own training code, export it to ONNX and
    register it (all cached under the data directory: a second run reuses it);
 3. start the API on a loopback port (SQLite, in-process jobs) and ingest, through
@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 
 from app.report import results_table
+from ml.features import DEFAULT_AUDIO_EXTRACTOR, DEFAULT_VIDEO_EXTRACTOR
 from app.settings import Settings
 
 WESNOTH_MUSIC = Path("/usr/share/games/wesnoth")
@@ -40,6 +41,8 @@ class DemoConfig:
     epochs: int = 60
     patience: int = 10
     k: int = 10
+    audio_extractor: str = DEFAULT_AUDIO_EXTRACTOR
+    video_extractor: str = DEFAULT_VIDEO_EXTRACTOR
 
 
 def say(message: str) -> None:
@@ -60,10 +63,13 @@ def build_demo_model(work: Path, config: DemoConfig, progress: bool = True) -> P
     say(f"generating {config.n_clips} synthetic music videos")
     generate_corpus(work / "corpus", config.n_clips, config.seed, min_duration_s=config.min_clip_s,
                     max_duration_s=config.max_clip_s, workers=2, progress=progress)
-    say("building the training set (OLDA music segments, handcrafted features)")
+    say(f"building the training set (OLDA music segments, features: audio "
+        f"{config.audio_extractor}, video {config.video_extractor})")
     build_dataset(BuildConfig(videos_dir=work / "corpus" / "videos", out_dir=work / "dataset",
-                              segmentation="olda", split_fractions=(0.7, 0.1, 0.2),
-                              seed=config.seed, progress=progress))
+                              segmentation="olda", audio_extractor=config.audio_extractor,
+                              video_extractor=config.video_extractor,
+                              split_fractions=(0.7, 0.1, 0.2), seed=config.seed,
+                              progress=progress))
     say("training Seg-VM-Net")
     checkpoint = train(TrainConfig(kind="segvmnet", dataset_dir=work / "dataset",
                                    out_dir=work / "training", embedding_dim=128,

@@ -45,6 +45,7 @@ from ml.data.dataset import (
     write_manifest,
 )
 from ml.data.splits import split_by_clip
+from ml.features import DEFAULT_AUDIO_EXTRACTOR, DEFAULT_VIDEO_EXTRACTOR
 from ml.features.registry import AudioExtractor, VideoExtractor, get_extractor
 from ml.media.decode import load_audio, load_video_frames
 from ml.media.errors import MediaError
@@ -97,8 +98,8 @@ class BuildConfig:
     videos_dir: Path
     out_dir: Path
     segmentation: str = "olda"
-    audio_extractor: str = "handcrafted"
-    video_extractor: str = "handcrafted"
+    audio_extractor: str = DEFAULT_AUDIO_EXTRACTOR
+    video_extractor: str = DEFAULT_VIDEO_EXTRACTOR
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     seed: int = 0
     min_segment_s: float = 1.0
