@@ -17,16 +17,17 @@ useful recommender: train on your own music videos (``v2m train``).
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import httpx
 
 from app.report import results_table
-from ml.features import DEFAULT_AUDIO_EXTRACTOR, DEFAULT_VIDEO_EXTRACTOR
 from app.settings import Settings
+from ml.features import DEFAULT_AUDIO_EXTRACTOR, DEFAULT_VIDEO_EXTRACTOR
 
 WESNOTH_MUSIC = Path("/usr/share/games/wesnoth")
 
@@ -45,6 +46,10 @@ class DemoConfig:
     video_extractor: str = DEFAULT_VIDEO_EXTRACTOR
 
 
+# DemoConfig fields that do not change the trained model.
+_SERVING_ONLY = frozenset({"real_tracks", "k"})
+
+
 def say(message: str) -> None:
     print(f"\n== {message}", flush=True)
 
@@ -57,9 +62,14 @@ def build_demo_model(work: Path, config: DemoConfig, progress: bool = True) -> P
     from ml.training.config import TrainConfig
     from ml.training.trainer import train
 
-    model_dir = work / "model"
-    if (model_dir / "model.json").is_file():
+    model_dir, training_dir, stamp = work / "model", work / "training", work / "model-recipe.json"
+    recipe = json.dumps({k: v for k, v in asdict(config).items() if k not in _SERVING_ONLY},
+                        sort_keys=True)
+    if (model_dir / "model.json").is_file() and stamp.is_file() and stamp.read_text() == recipe:
         return model_dir
+    # Another recipe (other extractors, epochs...): train anew rather than serve a stale model.
+    shutil.rmtree(model_dir, ignore_errors=True)
+    shutil.rmtree(training_dir, ignore_errors=True)
     say(f"generating {config.n_clips} synthetic music videos")
     generate_corpus(work / "corpus", config.n_clips, config.seed, min_duration_s=config.min_clip_s,
                     max_duration_s=config.max_clip_s, workers=2, progress=progress)
@@ -72,12 +82,13 @@ def build_demo_model(work: Path, config: DemoConfig, progress: bool = True) -> P
                               progress=progress))
     say("training Seg-VM-Net")
     checkpoint = train(TrainConfig(kind="segvmnet", dataset_dir=work / "dataset",
-                                   out_dir=work / "training", embedding_dim=128,
+                                   out_dir=training_dir, embedding_dim=128,
                                    music_hidden=(512, 256), video_hidden=(256,),
                                    max_epochs=config.epochs, patience=config.patience,
                                    batch_size=128,
                                    learning_rate=1e-3, seed=config.seed, progress=progress))
     export_checkpoint(checkpoint, model_dir, name=f"demo-segvmnet-olda-{config.seed}")
+    stamp.write_text(recipe)
     return model_dir
 
 
