@@ -105,6 +105,7 @@ def _train_two_branch(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate,
         max_epochs=args.epochs,
         patience=args.patience,
+        monitor=args.monitor,
         seed=args.seed,
         device=args.device,
         progress=not args.quiet,
@@ -304,6 +305,11 @@ def add_ml_verbs(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--learning-rate", type=float, default=1e-4)
     p.add_argument("--epochs", type=int, default=100, help="at most this many epochs")
     p.add_argument("--patience", type=int, default=10, help="early stopping")
+    p.add_argument(
+        "--monitor", choices=("val_mean_rank", "val_loss"), default="val_mean_rank",
+        help="segvmnet/vmnet: what early stopping watches (the validation loss kept "
+        "Seg-VM-Net's second epoch while its validation rank still improved for 30)",
+    )
     p.add_argument("--tracks", type=Path, help="musimnet: folder of audio tracks")
     p.add_argument("--tags", type=Path, help="musimnet: CSV with columns file, tags (a;b:0.5)")
     p.add_argument("--variant", default="autopool", choices=("autopool", "vgg"))
