@@ -13,6 +13,7 @@ from ml.data.cache import cache_key
 from ml.data.clips import BuildConfig, build_dataset, find_videos
 from ml.data.dataset import DatasetError, load_dataset
 from ml.data.splits import split_by_clip
+from ml.features import DEFAULT_AUDIO_EXTRACTOR
 from ml.segments import segment_vectors
 
 
@@ -117,7 +118,7 @@ def test_manifest_records_provenance(built_dataset):
     config, _ = built_dataset
     data = json.loads((config.out_dir / "manifest.json").read_text())
     assert data["segmentation"] == "foote"
-    assert data["audio_extractor"]["name"] == "handcrafted"
+    assert data["audio_extractor"]["name"] == DEFAULT_AUDIO_EXTRACTOR
     assert data["video_extractor"]["modality"] == "video"
     assert data["versions"]["builder"] == "1"
 
