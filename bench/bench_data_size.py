@@ -1,0 +1,163 @@
+"""Benchmark: Seg-VM-Net's test mean rank against the number of training clips.
+
+Reuses a dataset of :mod:`bench.bench_extractors` (OLDA segments, one pair of frame
+extractors; by default the project's default features). Each row trains on the first
+fraction of the training clips (manifest order, so the smaller sets are nested) with
+the validation and test clips unchanged, so every row is scored on the same catalog
+(C = the test clips). The full size is trained with several seeds: their spread is
+what initialisation alone moves the result. A power law fitted to the mean rank per
+training size (log-log least squares) tells roughly how many training clips the
+mean rank at 5% of C would take; that is an extrapolation, not a measurement.
+
+    python -m bench.bench_data_size --work var/evaluation --results bench/results
+
+Same recipe as the extractor comparison (Adam lr 1e-3, early stop on the validation
+mean rank); resumable: finished rows are kept in ``--work``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ml.evaluation.experiment import evaluate_checkpoint
+from ml.training.config import TrainConfig
+from ml.training.trainer import train
+
+COSTS = ("centroid", "nw_dtw")
+GOAL_FRACTION_OF_C = 0.05
+
+
+def subset_dataset(source: Path, out: Path, fraction: float) -> Path:
+    """A dataset directory holding the first ``fraction`` of ``source``'s training clips
+    and all its other clips (the clip files are shared through a link, not copied)."""
+    manifest = json.loads((source / "manifest.json").read_text())
+    train_ids = [c["clip_id"] for c in manifest["clips"] if c["split"] == "train"]
+    keep = set(train_ids[: max(2, round(fraction * len(train_ids)))])
+    manifest["clips"] = [
+        c for c in manifest["clips"] if c["split"] != "train" or c["clip_id"] in keep
+    ]
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / "cache").exists():
+        (out / "cache").symlink_to((source / "cache").resolve(), target_is_directory=True)
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    return out
+
+
+def run_row(dataset: Path, out: Path, seed: int, args: argparse.Namespace) -> dict:
+    """Train one Seg-VM-Net and score it on the validation and test clips (cached)."""
+    result_file = out / "result.json"
+    if result_file.exists():
+        return json.loads(result_file.read_text())
+    began = time.perf_counter()
+    config = TrainConfig(
+        "segvmnet", dataset, out / "run", max_epochs=args.epochs, patience=args.patience,
+        learning_rate=args.learning_rate, monitor="val_mean_rank", device=args.device,
+        seed=seed, progress=False,
+    )  # fmt: skip
+    best = train(config)
+    result: dict = {"seed": seed, "n_train": 0}
+    for split in ("val", "test"):
+        report = evaluate_checkpoint(dataset, best, split=split, methods=COSTS,
+                                     scenarios=("vanilla",))  # fmt: skip
+        scores = report.segment_level["vanilla"]
+        result[split] = {m: scores[m].mean_rank for m in COSTS} | {"n_clips": report.n_clips}
+    manifest = json.loads((dataset / "manifest.json").read_text())
+    result["n_train"] = sum(c["split"] == "train" for c in manifest["clips"])
+    result["seconds"] = round(time.perf_counter() - began)
+    result_file.write_text(json.dumps(result, indent=2))
+    return result
+
+
+def clips_for_goal(rows: list[dict]) -> tuple[float, float]:
+    """Exponent b and training clips N at which ``rank = a * N**b`` reaches the goal."""
+    by_size: dict[int, list[float]] = {}
+    for r in rows:
+        by_size.setdefault(r["n_train"], []).append(r["test"]["nw_dtw"])
+    sizes = np.array(sorted(by_size), dtype=float)
+    ranks = np.array([np.mean(by_size[int(n)]) for n in sizes])
+    b, log_a = np.polyfit(np.log(sizes), np.log(ranks), 1)
+    goal = GOAL_FRACTION_OF_C * rows[0]["test"]["n_clips"]
+    return float(b), float(np.exp((np.log(goal) - log_a) / b))
+
+
+def markdown(rows: list[dict], command: str) -> str:
+    c = rows[0]["test"]["n_clips"]
+    exponent, needed = clips_for_goal(rows)
+    lines = [
+        "# Seg-VM-Net against the number of training clips (OLDA segments, synthetic corpus)",
+        "",
+        (
+            f"Produced by `python -m bench.bench_data_size {command}`. The same validation "
+            f"and test clips for every row (test catalog C = {c}, chance = {(c + 1) / 2:.1f}); "
+            "the training sets are nested. Mean rank of the correct track (lower is better)."
+        ),
+        "",
+        "| training clips | seed | val NW-DTW | test centroid | test NW-DTW | NW-DTW, % of C |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in sorted(rows, key=lambda r: (r["n_train"], r["seed"])):
+        t = r["test"]
+        lines.append(
+            f"| {r['n_train']} | {r['seed']} | {r['val']['nw_dtw']:.2f} | "
+            f"{t['centroid']:.2f} | {t['nw_dtw']:.2f} | {100 * t['nw_dtw'] / c:.1f}% |"
+        )
+    lines += [
+        "",
+        (
+            f"Power law fitted to the mean NW-DTW rank per size: rank ~ N^{exponent:.2f}; it "
+            f"reaches {100 * GOAL_FRACTION_OF_C:.0f}% of C at about {needed:.0f} training "
+            "clips (an extrapolation)."
+        ),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--work", type=Path, required=True, help="as for bench_extractors")
+    parser.add_argument("--audio", default="handcrafted+musicnn")
+    parser.add_argument("--video", default="handcrafted")
+    parser.add_argument("--fractions", type=float, nargs="+", default=[0.25, 0.5, 0.75])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--epochs", type=int, default=150)
+    parser.add_argument("--patience", type=int, default=25)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--results", type=Path, help="write data_size.md and .json here")
+    args = parser.parse_args()
+
+    source = args.work / "extractors" / f"{args.audio}__{args.video}" / "data"
+    if not (source / "manifest.json").exists():
+        raise SystemExit(f"no dataset at {source}: run bench.bench_extractors first")
+    root = args.work / "data_size" / f"{args.audio}__{args.video}"
+    rows = []
+    plan = [(f, 0) for f in args.fractions if f < 1.0] + [(1.0, s) for s in args.seeds]
+    for fraction, seed in plan:
+        name = f"train{round(100 * fraction)}"
+        dataset = source if fraction == 1.0 else subset_dataset(source, root / name, fraction)
+        rows.append(run_row(dataset, root / f"{name}-seed{seed}", seed, args))
+        r = rows[-1]
+        print(
+            f"{r['n_train']:4d} training clips, seed {seed}: test NW-DTW "
+            f"{r['test']['nw_dtw']:.2f}, centroid {r['test']['centroid']:.2f}",
+            flush=True,
+        )
+    command = (
+        f"--work {args.work} --audio {args.audio} --video {args.video} --fractions "
+        f"{' '.join(map(str, args.fractions))} --seeds {' '.join(map(str, args.seeds))}"
+    )
+    text = markdown(rows, command)
+    print("\n" + text)
+    if args.results:
+        args.results.mkdir(parents=True, exist_ok=True)
+        (args.results / "data_size.md").write_text(text)
+        (args.results / "data_size.json").write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
