@@ -5,6 +5,12 @@ free port in a temporary directory for the whole session and is stopped at the
 end. PostgreSQL refuses to run as root, so under root it runs as the
 ``postgres`` system user. Tests needing a server are marked ``postgres`` /
 ``redis``; a missing server binary is an error, not a skip.
+
+The suite runs on two pytest-xdist workers (``-n 2 --dist loadfile`` in
+``pyproject.toml``; ``-n 0`` runs it in one process). Each worker gets its share of
+the cores for OpenMP (PyTorch, FAISS): a pool of every core per worker oversubscribes
+the machine, and spinning OpenMP threads then slow each other down by orders of
+magnitude.
 """
 
 from __future__ import annotations
@@ -21,6 +27,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:  # set before any test module imports torch
+    _share = (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, _share)))
 
 
 def free_port() -> int:

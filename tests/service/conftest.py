@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from filelock import FileLock
 
 from app.db.session import session_scope
 from app.demo import DemoConfig, LocalServer, build_demo_model, upload_track, wait_for_jobs
@@ -31,9 +32,15 @@ TINY = DemoConfig(n_clips=16, seed=11, min_clip_s=10.0, max_clip_s=16.0, epochs=
 
 @pytest.fixture(scope="session")
 def tiny_demo(tmp_path_factory) -> Path:
-    """A corpus of short synthetic clips and a Seg-VM-Net trained on them (built once)."""
-    work = tmp_path_factory.mktemp("tiny-demo")
-    build_demo_model(work, TINY, progress=False)
+    """A corpus of short synthetic clips and a Seg-VM-Net trained on them, built once per
+    run: under pytest-xdist the first worker to need it builds it in the run's shared
+    temporary directory and the others wait on a file lock, then reuse it."""
+    root = tmp_path_factory.getbasetemp()
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        root = root.parent
+    work = root / "tiny-demo"
+    with FileLock(root / "tiny-demo.lock"):
+        build_demo_model(work, TINY, progress=False)
     return work
 
 
