@@ -20,10 +20,12 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from ml.data.dataset import ClipEntry, load_dataset, write_manifest
 from ml.evaluation.experiment import evaluate_checkpoint
 from ml.training.config import TrainConfig
 from ml.training.trainer import train
@@ -32,19 +34,22 @@ COSTS = ("centroid", "nw_dtw")
 GOAL_FRACTION_OF_C = 0.05
 
 
+def nested_training_subset(clips: list[ClipEntry], fraction: float) -> list[ClipEntry]:
+    """``clips`` with only the first ``fraction`` of the training ones (manifest order,
+    so a smaller subset is inside a larger one); validation and test clips all kept."""
+    train = [c.clip_id for c in clips if c.split == "train"]
+    keep = set(train[: max(2, round(fraction * len(train)))])
+    return [c for c in clips if c.split != "train" or c.clip_id in keep]
+
+
 def subset_dataset(source: Path, out: Path, fraction: float) -> Path:
-    """A dataset directory holding the first ``fraction`` of ``source``'s training clips
-    and all its other clips (the clip files are shared through a link, not copied)."""
-    manifest = json.loads((source / "manifest.json").read_text())
-    train_ids = [c["clip_id"] for c in manifest["clips"] if c["split"] == "train"]
-    keep = set(train_ids[: max(2, round(fraction * len(train_ids)))])
-    manifest["clips"] = [
-        c for c in manifest["clips"] if c["split"] != "train" or c["clip_id"] in keep
-    ]
+    """A dataset directory holding :func:`nested_training_subset` of ``source``'s clips
+    (the clip files are shared through a link, not copied)."""
+    manifest = load_dataset(source).manifest
     out.mkdir(parents=True, exist_ok=True)
     if not (out / "cache").exists():
         (out / "cache").symlink_to((source / "cache").resolve(), target_is_directory=True)
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    write_manifest(out, replace(manifest, clips=nested_training_subset(manifest.clips, fraction)))
     return out
 
 
@@ -66,8 +71,7 @@ def run_row(dataset: Path, out: Path, seed: int, args: argparse.Namespace) -> di
                                      scenarios=("vanilla",))  # fmt: skip
         scores = report.segment_level["vanilla"]
         result[split] = {m: scores[m].mean_rank for m in COSTS} | {"n_clips": report.n_clips}
-    manifest = json.loads((dataset / "manifest.json").read_text())
-    result["n_train"] = sum(c["split"] == "train" for c in manifest["clips"])
+    result["n_train"] = sum(c.split == "train" for c in load_dataset(dataset).manifest.clips)
     result["seconds"] = round(time.perf_counter() - began)
     result_file.write_text(json.dumps(result, indent=2))
     return result

