@@ -3,9 +3,11 @@
     python -m bench                      # all of them, at their default (modest) sizes
     python -m bench ranking search       # only bench_ranking and bench_search
 
-Each module prints its own table; this runner adds the wall time of each. The
-musicnn parity check needs TensorFlow in a separate environment and runs only
-when named.
+Each module prints its own table; this runner adds the wall time of each. Some run
+only when named: the musicnn parity check (it needs TensorFlow in a separate
+environment) and the long experiments on a work directory (the extractor
+comparison, Seg-VM-Net against training-set size, MuSimNet's mining strategies),
+which take CPU-hours and whose commands are in the README.
 """
 
 from __future__ import annotations
@@ -16,13 +18,13 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-OPT_IN = {"musicnn_parity"}
+OPT_IN = {"musicnn_parity", "bench_extractors", "bench_data_size", "bench_musimnet"}
 
 
 def modules(names: list[str]) -> list[str]:
     found = sorted(p.stem for p in HERE.glob("bench_*.py"))
     if not names:
-        return found
+        return [name for name in found if name not in OPT_IN]
     wanted = [n if n.startswith("bench_") or n in OPT_IN else f"bench_{n}" for n in names]
     unknown = [w for w in wanted if w not in found and w not in OPT_IN]
     if unknown:
