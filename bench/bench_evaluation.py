@@ -41,6 +41,10 @@ from ml.training.trainer import train
 
 SEGMENTATION_LABELS = {"foote": "Foote", "sf": "SF", "olda": "OLDA", "transnet": "TransNet"}
 SPLIT_FRACTIONS = (0.7, 0.1, 0.2)
+# The protocol tables are measured on the handcrafted features, pinned here so that a
+# change of the project's default features never rebuilds (and silently changes) a
+# resumed run; bench_extractors swaps other features into these datasets' segments.
+AUDIO_EXTRACTOR = VIDEO_EXTRACTOR = "handcrafted"
 BASELINE_NAME = "VM-Net, mean pooling"
 SEGMENT_COSTS = ("single", "complete", "nw_dtw", "sw_dtw", "trace", "best_trace")
 
@@ -60,6 +64,7 @@ def build_all(videos: Path, work: Path, methods: list[str], progress: bool) -> d
         manifest = build_dataset(
             BuildConfig(
                 videos, root, segmentation=method, split_fractions=SPLIT_FRACTIONS,
+                audio_extractor=AUDIO_EXTRACTOR, video_extractor=VIDEO_EXTRACTOR,
                 progress=progress,
             )
         )  # fmt: skip
