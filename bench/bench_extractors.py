@@ -217,13 +217,14 @@ def main() -> None:
     )
     rows: dict[tuple[str, str], dict] = {}
     suffix = "" if args.train_fraction == 1.0 else f"__train{round(100 * args.train_fraction)}"
+    kept = nested_training_subset(base.manifest.clips, args.train_fraction)
+    n_train = sum(c.split == "train" for c in kept)
     for video in args.video:  # the video extractors are the slow ones (TransNetV2): last
         for audio in args.audio:
             out = args.work / "extractors" / f"{audio}__{video}{suffix}"
             began = time.perf_counter()
             dataset = build_pair_dataset(base_dir, videos, out / "data", audio, video, cache,
                                          args.train_fraction)  # fmt: skip
-            n_train = sum(c.split == "train" for c in load_dataset(dataset).manifest.clips)
             result_file = out / "result.json"
             if not result_file.exists():
                 result_file.write_text(json.dumps(train_and_evaluate(dataset, out, args)))
@@ -246,12 +247,11 @@ def main() -> None:
     print("\n" + text)
     if args.results:
         args.results.mkdir(parents=True, exist_ok=True)
-        (args.results / f"extractors{suffix.replace('__', '-')}.md").write_text(text)
+        stem = f"extractors{suffix.replace('__', '-')}"
+        (args.results / f"{stem}.md").write_text(text)
         payload = {"setup": setup, "extraction_s_per_min": costs,
                    "rows": [{"audio": a, "video": v, **r} for (a, v), r in rows.items()]}
-        (args.results / f"extractors{suffix.replace('__', '-')}.json").write_text(
-            json.dumps(payload, indent=2)
-        )
+        (args.results / f"{stem}.json").write_text(json.dumps(payload, indent=2))
 
 
 if __name__ == "__main__":
