@@ -58,6 +58,11 @@ def _fractions(text: str) -> tuple[float, float, float]:
 # -- train segvmnet | vmnet ---------------------------------------------------------------
 
 
+def _given(**options: object) -> dict[str, object]:
+    """The options the user set (not None); the others keep the config's default."""
+    return {name: value for name, value in options.items() if value is not None}
+
+
 def _train_two_branch(args: argparse.Namespace) -> int:
     from ml.data.clips import BuildConfig, build_dataset
     from ml.data.dataset import load_dataset
@@ -102,10 +107,9 @@ def _train_two_branch(args: argparse.Namespace) -> int:
         pooling=args.pooling,
         margin=args.margin,
         batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
         max_epochs=args.epochs,
         patience=args.patience,
-        monitor=args.monitor,
+        **_given(learning_rate=args.learning_rate, monitor=args.monitor),
         seed=args.seed,
         device=args.device,
         progress=not args.quiet,
@@ -193,7 +197,7 @@ def _train_musimnet(args: argparse.Namespace) -> int:
         out_dir=args.work / "run",
         model=MuSimNetConfig(variant=args.variant, embedding_dim=args.dim or 128),
         mining=MiningConfig(strategy=args.mining, seed=args.seed),
-        learning_rate=args.learning_rate,
+        **_given(learning_rate=args.learning_rate),
         max_epochs=args.epochs,
         patience=args.patience,
         seed=args.seed,
@@ -302,13 +306,17 @@ def add_ml_verbs(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dropout", type=float, default=0.5)
     p.add_argument("--margin", type=float, default=0.1)
     p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--learning-rate", type=float, default=1e-4)
+    p.add_argument(
+        "--learning-rate", type=float, default=None,
+        help="Adam step size (default: the model's recipe, 1e-3 for segvmnet/vmnet)",
+    )  # fmt: skip
     p.add_argument("--epochs", type=int, default=100, help="at most this many epochs")
     p.add_argument("--patience", type=int, default=10, help="early stopping")
     p.add_argument(
-        "--monitor", choices=("val_mean_rank", "val_loss"), default="val_mean_rank",
-        help="segvmnet/vmnet: what early stopping watches (the validation loss kept "
-        "Seg-VM-Net's second epoch while its validation rank still improved for 30)",
+        "--monitor", choices=("val_mean_rank", "val_loss"), default=None,
+        help="segvmnet/vmnet: what early stopping watches (default val_mean_rank; the "
+        "validation loss kept Seg-VM-Net's second epoch while its validation rank still "
+        "improved for 30)",
     )
     p.add_argument("--tracks", type=Path, help="musimnet: folder of audio tracks")
     p.add_argument("--tags", type=Path, help="musimnet: CSV with columns file, tags (a;b:0.5)")

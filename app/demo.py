@@ -41,6 +41,7 @@ class DemoConfig:
     real_tracks: int = 3
     epochs: int = 60
     patience: int = 10
+    monitor: str = "val_mean_rank"  # what early stopping watches (TrainConfig.monitor)
     k: int = 10
     audio_extractor: str = DEFAULT_AUDIO_EXTRACTOR
     video_extractor: str = DEFAULT_VIDEO_EXTRACTOR
@@ -48,6 +49,8 @@ class DemoConfig:
 
 # DemoConfig fields that do not change the trained model.
 _SERVING_ONLY = frozenset({"real_tracks", "k"})
+# Training options that do not change the model a recipe trains.
+_RUN_ONLY = frozenset({"dataset_dir", "out_dir", "progress", "resume", "device"})
 
 
 def say(message: str) -> None:
@@ -63,8 +66,16 @@ def build_demo_model(work: Path, config: DemoConfig, progress: bool = True) -> P
     from ml.training.trainer import train
 
     model_dir, training_dir, stamp = work / "model", work / "training", work / "model-recipe.json"
-    recipe = json.dumps({k: v for k, v in asdict(config).items() if k not in _SERVING_ONLY},
-                        sort_keys=True)
+    training = TrainConfig(kind="segvmnet", dataset_dir=work / "dataset", out_dir=training_dir,
+                           embedding_dim=128, music_hidden=(512, 256), video_hidden=(256,),
+                           max_epochs=config.epochs, patience=config.patience,
+                           monitor=config.monitor, batch_size=128, seed=config.seed,
+                           progress=progress)
+    recipe = json.dumps(
+        {"demo": {k: v for k, v in asdict(config).items() if k not in _SERVING_ONLY},
+         "training": {k: v for k, v in training.to_dict().items() if k not in _RUN_ONLY}},
+        sort_keys=True,
+    )  # fmt: skip
     if (model_dir / "model.json").is_file() and stamp.is_file() and stamp.read_text() == recipe:
         return model_dir
     # Another recipe (other extractors, epochs...): train anew rather than serve a stale model.
@@ -81,12 +92,7 @@ def build_demo_model(work: Path, config: DemoConfig, progress: bool = True) -> P
                               split_fractions=(0.7, 0.1, 0.2), seed=config.seed,
                               progress=progress))
     say("training Seg-VM-Net")
-    checkpoint = train(TrainConfig(kind="segvmnet", dataset_dir=work / "dataset",
-                                   out_dir=training_dir, embedding_dim=128,
-                                   music_hidden=(512, 256), video_hidden=(256,),
-                                   max_epochs=config.epochs, patience=config.patience,
-                                   batch_size=128,
-                                   learning_rate=1e-3, seed=config.seed, progress=progress))
+    checkpoint = train(training)
     export_checkpoint(checkpoint, model_dir, name=f"demo-segvmnet-olda-{config.seed}")
     stamp.write_text(recipe)
     return model_dir

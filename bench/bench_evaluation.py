@@ -101,6 +101,16 @@ def train_one(kind: str, dataset: Path, out: Path, args: argparse.Namespace, **e
     return best
 
 
+def _recipe(patience: int) -> str:
+    """The optimisation every model here is trained with: the training defaults."""
+    defaults = TrainConfig("segvmnet", Path(), Path())
+    watched = defaults.monitor.removeprefix("val_").replace("_", " ")
+    return (
+        f"Adam lr {defaults.learning_rate:g}, early stopping after {patience} epochs "
+        f"without a better validation {watched}"
+    )
+
+
 def _beats(claim: str, winner: tuple[str, float], loser: tuple[str, float]) -> dict:
     """One claim "``winner`` ranks the answer better than ``loser``" with its numbers."""
     return {
@@ -221,7 +231,7 @@ def write_results(
             f"{setup['max_duration_s']:.0f} s, corpus seed {setup['seed']}; split 70/10/20 by clip; "
             f"features: audio `{setup['audio_extractor']}`, video `{setup['video_extractor']}`; "
             f"Seg-VM-Net per segmentation and a clip-level VM-Net with mean pooling, trained "
-            f"at most {setup['epochs']} epochs with early stopping on the validation loss)."
+            f"at most {setup['epochs']} epochs, {setup['recipe']})."
         ),
         "",
         headline,
@@ -277,8 +287,8 @@ def main(argv: list[str] | None = None) -> None:
         "--segmentations", nargs="+", default=["olda", "foote", "sf", "transnet"],
         choices=SEGMENTATION_METHODS,
     )  # fmt: skip
-    parser.add_argument("--epochs", type=int, default=100)
-    parser.add_argument("--patience", type=int, default=15)
+    parser.add_argument("--epochs", type=int, default=150)
+    parser.add_argument("--patience", type=int, default=25)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--work", type=Path, help="keep everything here (resumable)")
     parser.add_argument("--results", type=Path, help="write evaluation.md and .json here")
@@ -339,6 +349,7 @@ def main(argv: list[str] | None = None) -> None:
             "segmentations": list(datasets),
             "epochs": args.epochs,
             "patience": args.patience,
+            "recipe": _recipe(args.patience),
             "segments_per_clip": {
                 seg: float(np.mean([c.n_segments for c in load_dataset(d).manifest.clips]))
                 for seg, d in datasets.items()

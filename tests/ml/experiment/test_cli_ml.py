@@ -10,11 +10,12 @@ import pytest
 from app.cli import main
 from app.cli_ml import CliInputError, read_tags_csv
 from ml.export import load_registry_entry
+from ml.training.checkpoint import read_checkpoint
+from ml.training.config import TrainConfig
 
 TINY_ARGS = [
     "--epochs", "3", "--dim", "16", "--music-hidden", "32", "--video-hidden", "32",
-    "--batch-size", "16", "--learning-rate", "3e-3", "--split", "0.5,0.2,0.3",
-    "--device", "cpu", "--quiet",
+    "--batch-size", "16", "--split", "0.5,0.2,0.3", "--device", "cpu", "--quiet",
 ]  # fmt: skip
 
 
@@ -29,7 +30,8 @@ def trained_runs(tiny_videos: Path, tmp_path_factory: pytest.TempPathFactory) ->
     """A Seg-VM-Net (OLDA segments, exported) and a mean-pooled VM-Net on the same videos."""
     root = tmp_path_factory.mktemp("cli_runs")
     seg = ["train", "segvmnet", "--videos", str(tiny_videos), "--work", str(root / "seg"),
-           "--segmentation", "olda", "--export", str(root / "seg_model"), *TINY_ARGS]  # fmt: skip
+           "--segmentation", "olda", "--export", str(root / "seg_model"), "--learning-rate", "3e-3",
+           *TINY_ARGS]  # fmt: skip
     assert run_v2m(seg) == 0
     clip = ["train", "vmnet", "--pooling", "mean", "--dataset", str(root / "seg" / "dataset"),
             "--work", str(root / "clip"), *TINY_ARGS]  # fmt: skip
@@ -54,11 +56,22 @@ def test_train_builds_the_dataset_trains_and_exports(trained_runs):
 
 
 @pytest.mark.slow
+def test_options_left_out_keep_the_training_recipe(trained_runs):
+    def recorded(run: str) -> dict:
+        return read_checkpoint(trained_runs[run] / "run" / "best.pt")["train_config"]
+
+    defaults = TrainConfig("segvmnet", Path(), Path())
+    assert recorded("seg")["learning_rate"] == 3e-3  # given
+    assert recorded("clip")["learning_rate"] == defaults.learning_rate  # left out
+    assert recorded("clip")["monitor"] == defaults.monitor == "val_mean_rank"
+
+
+@pytest.mark.slow
 def test_training_again_resumes_instead_of_starting_over(trained_runs, tiny_videos):
     seg = trained_runs["seg"]
     before = (seg / "run" / "metrics.jsonl").read_text()
     argv = ["train", "segvmnet", "--videos", str(tiny_videos), "--work", str(seg),
-            "--segmentation", "olda", *TINY_ARGS]  # fmt: skip
+            "--segmentation", "olda", "--learning-rate", "3e-3", *TINY_ARGS]  # fmt: skip
     assert run_v2m(argv) == 0
     assert (seg / "run" / "metrics.jsonl").read_text() == before  # 3 of 3 epochs were done
 
