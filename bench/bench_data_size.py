@@ -19,19 +19,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from ml.data.clips import BuildConfig, build_dataset
 from ml.data.dataset import ClipEntry, load_dataset, write_manifest
 from ml.evaluation.experiment import evaluate_checkpoint
+from ml.synth.corpus import generate_corpus
 from ml.training.config import TrainConfig
 from ml.training.trainer import train
+from ml.warmup import warm_up
 
 COSTS = ("centroid", "nw_dtw")
 GOAL_FRACTION_OF_C = 0.05
+CLIP_SECONDS = (20.0, 40.0)  # as the evaluation corpus (bench_evaluation's defaults)
 
 
 def nested_training_subset(clips: list[ClipEntry], fraction: float) -> list[ClipEntry]:
@@ -50,6 +57,60 @@ def subset_dataset(source: Path, out: Path, fraction: float) -> Path:
     if not (out / "cache").exists():
         (out / "cache").symlink_to((source / "cache").resolve(), target_is_directory=True)
     write_manifest(out, replace(manifest, clips=nested_training_subset(manifest.clips, fraction)))
+    return out
+
+
+def _link_cache(dataset_dir: Path, cache: Path) -> None:
+    dataset_dir.mkdir(parents=True, exist_ok=True)
+    if not (dataset_dir / "cache").exists():
+        (dataset_dir / "cache").symlink_to(cache.resolve(), target_is_directory=True)
+
+
+def _generate_and_build(root: Path, seed: int, n_clips: int, audio: str, video: str,
+                        cache: Path) -> None:
+    """One worker's share of the extra pool: its own corpus seed, then its clips analysed
+    (OLDA segments, ``audio``/``video`` frames) into the shared ``cache``."""
+    corpus = root / f"seed{seed}"
+    generate_corpus(corpus, n_clips, seed, min_duration_s=CLIP_SECONDS[0],
+                    max_duration_s=CLIP_SECONDS[1], track_format=None)  # fmt: skip
+    _link_cache(root / f"build-seed{seed}", cache)
+    build_dataset(BuildConfig(corpus / "videos", root / f"build-seed{seed}", segmentation="olda",
+                              audio_extractor=audio, video_extractor=video,
+                              split_fractions=(1.0, 0.0, 0.0), progress=False))  # fmt: skip
+
+
+def build_extra_pool(root: Path, n_clips: int, audio: str, video: str, cache: Path,
+                     workers: int) -> Path:
+    """A dataset of ``n_clips`` more synthetic clips, all for training, drawn from corpus
+    seeds 1, 2, ... (the evaluation corpus is seed 0, so no clip repeats one of its test
+    clips). Each of ``workers`` processes generates and analyses one seed's share; a
+    last pass over all of them (every clip cached by then) names each clip by its seed
+    (``seed1/videos/clip_00000``) and writes the manifest."""
+    per_worker = math.ceil(n_clips / workers)
+    warm_up()  # compile the Numba kernels here, once: workers compiling at once corrupt the cache
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        jobs = [pool.submit(_generate_and_build, root, seed, per_worker, audio, video, cache)
+                for seed in range(1, workers + 1)]  # fmt: skip
+        for job in jobs:
+            job.result()
+    _link_cache(root / "data", cache)
+    build_dataset(BuildConfig(root, root / "data", segmentation="olda", audio_extractor=audio,
+                              video_extractor=video, split_fractions=(1.0, 0.0, 0.0),
+                              progress=False))  # fmt: skip
+    return root / "data"
+
+
+def with_extra_training(source: Path, extra: Path, out: Path, n_extra: int) -> Path:
+    """``source``'s clips and splits plus the first ``n_extra`` clips of the ``extra``
+    pool as training clips (both datasets keep their clip files in one cache)."""
+    clips = load_dataset(source).manifest.clips
+    added = load_dataset(extra).manifest.clips[:n_extra]
+    if len(added) < n_extra:
+        raise SystemExit(f"the extra pool holds {len(added)} clips, not {n_extra}")
+    _link_cache(out, (source / "cache").resolve())
+    manifest = load_dataset(source).manifest
+    write_manifest(out, replace(manifest, clips=clips + [replace(c, split="train") for c in added]))
     return out
 
 
@@ -131,6 +192,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=150)
     parser.add_argument("--patience", type=int, default=25)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument(
+        "--extra-clips", type=int, nargs="*", default=[],
+        help="also train on the full training split plus this many more generated clips",
+    )  # fmt: skip
+    parser.add_argument("--workers", type=int, default=2, help="processes making extra clips")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--results", type=Path, help="write data_size.md and .json here")
     args = parser.parse_args()
@@ -151,9 +217,20 @@ def main() -> None:
             f"{r['test']['nw_dtw']:.2f}, centroid {r['test']['centroid']:.2f}",
             flush=True,
         )
+    if args.extra_clips:
+        cache = (source / "cache").resolve()
+        pool = build_extra_pool(root / "extra", max(args.extra_clips), args.audio, args.video,
+                                cache, args.workers)  # fmt: skip
+        for n_extra in sorted(args.extra_clips):
+            name = f"train100+extra{n_extra}"
+            dataset = with_extra_training(source, pool, root / name, n_extra)
+            rows.append(run_row(dataset, root / f"{name}-seed0", 0, args))
+            print(f"{rows[-1]['n_train']:4d} training clips: test NW-DTW "
+                  f"{rows[-1]['test']['nw_dtw']:.2f}", flush=True)  # fmt: skip
     command = (
         f"--work {args.work} --audio {args.audio} --video {args.video} --fractions "
         f"{' '.join(map(str, args.fractions))} --seeds {' '.join(map(str, args.seeds))}"
+        + (f" --extra-clips {' '.join(map(str, args.extra_clips))}" if args.extra_clips else "")
     )
     text = markdown(rows, command)
     print("\n" + text)
