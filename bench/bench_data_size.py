@@ -8,8 +8,12 @@ the validation and test clips unchanged, so every row is scored on the same cata
 what initialisation alone moves the result. A power law fitted to the mean rank per
 training size (log-log least squares) tells roughly how many training clips the
 mean rank at 5% of C would take; that is an extrapolation, not a measurement.
+``--extra-clips N ...`` measures past the corpus instead: the full training split plus
+the first N clips of a pool of newly generated ones (other corpus seeds, the same
+generator and clip lengths), again scored on the same test clips.
 
     python -m bench.bench_data_size --work var/evaluation --results bench/results
+    python -m bench.bench_data_size --work var/evaluation --extra-clips 160 320 --results bench/results
 
 Same recipe as the extractor comparison (Adam lr 1e-3, early stop on the validation
 mean rank); resumable: finished rows are kept in ``--work``.
@@ -159,7 +163,9 @@ def markdown(rows: list[dict], command: str) -> str:
         (
             f"Produced by `python -m bench.bench_data_size {command}`. The same validation "
             f"and test clips for every row (test catalog C = {c}, chance = {(c + 1) / 2:.1f}); "
-            "the training sets are nested. Mean rank of the correct track (lower is better)."
+            "the training sets are nested (past the corpus's own training split, with "
+            "clips generated from other corpus seeds). Mean rank of the correct track "
+            "(lower is better)."
         ),
         "",
         "| training clips | seed | val NW-DTW | test centroid | test NW-DTW | NW-DTW, % of C |",
