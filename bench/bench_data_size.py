@@ -105,16 +105,23 @@ def build_extra_pool(root: Path, n_clips: int, audio: str, video: str, cache: Pa
     return root / "data"
 
 
+def _pool_order(clip: ClipEntry) -> tuple[int, str]:
+    """Clip ``k`` of every seed before clip ``k + 1`` of any: the first N clips of the
+    pool are then the same whatever its size, so the rows stay nested as it grows."""
+    seed_dir, _, name = clip.clip_id.split("/")
+    return int(name.rsplit("_", 1)[1]), seed_dir
+
+
 def with_extra_training(source: Path, extra: Path, out: Path, n_extra: int) -> Path:
     """``source``'s clips and splits plus the first ``n_extra`` clips of the ``extra``
     pool as training clips (both datasets keep their clip files in one cache)."""
-    clips = load_dataset(source).manifest.clips
-    added = load_dataset(extra).manifest.clips[:n_extra]
+    manifest = load_dataset(source).manifest
+    added = sorted(load_dataset(extra).manifest.clips, key=_pool_order)[:n_extra]
     if len(added) < n_extra:
         raise SystemExit(f"the extra pool holds {len(added)} clips, not {n_extra}")
     _link_cache(out, (source / "cache").resolve())
-    manifest = load_dataset(source).manifest
-    write_manifest(out, replace(manifest, clips=clips + [replace(c, split="train") for c in added]))
+    extra_training = [replace(c, split="train") for c in added]
+    write_manifest(out, replace(manifest, clips=manifest.clips + extra_training))
     return out
 
 
