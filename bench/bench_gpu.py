@@ -6,7 +6,8 @@ same process, and prints how far the results agree and the speed ratio:
 * **shots** -- :class:`ml.media.shots.ShotDetector` (TransNetV2 with its frame
   embeddings from the same pass) on a synthetic video with hard cuts, or on frames
   decoded ahead (``--frames``, an ``.npy`` of ``(n, 27, 48, 3)`` uint8): identical
-  boundaries, largest probability and embedding differences, frames per second;
+  boundaries, largest probability and embedding differences, frames per second, and
+  on CUDA the cost of full float32 (:mod:`ml.precision`) against TF32;
 * **training** -- Seg-VM-Net epochs on the latent paired dataset of
   :mod:`ml.data.latent_pairs`, sized like the largest training set of the README
   (1,360 clips, 324-d music, 45-d video features), same seed on both devices: time
@@ -15,7 +16,8 @@ same process, and prints how far the results agree and the speed ratio:
   Runtime with the CPU provider and, when the installed build has it, the CUDA
   provider (:class:`ml.export.OnnxEncoder`): embeddings per second and differences;
 * **musicnn** -- the PyTorch port of MusiCNN (:class:`MusicnnModel`, torch backend) on
-  both devices: taggram and penultimate-layer differences, patches per second;
+  both devices: taggram and penultimate-layer differences, patches per second, and
+  the cost of full float32 against TF32;
 * **faiss** -- whether the installed FAISS sees a GPU (the centroid index uses it then).
 
 A part whose package or device is missing says so and is skipped; the CPU fallbacks
@@ -33,7 +35,8 @@ import importlib.util
 import json
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +63,24 @@ def _best_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
 
 def _max_abs(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)).max())
+
+
+@contextmanager
+def _tf32_allowed() -> Iterator[None]:
+    """PyTorch's default for convolutions, which :mod:`ml.precision` turns off."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+def _tf32_cost(run: Callable[[], Any], seconds: float, repeats: int) -> tuple[float, Any]:
+    """Time ``run`` with TF32 allowed; return (full-float32 time / TF32 time, its result)."""
+    with _tf32_allowed():
+        tf32_seconds, result = _best_time(run, repeats)
+    return seconds / tf32_seconds, result
 
 
 def report_environment(device: str) -> None:
@@ -116,7 +137,16 @@ def check_shots(frames: np.ndarray, device: str, repeats: int) -> dict[str, floa
         print(f"  {name:<5} {len(frames) / timings[name]:9.0f} frames/s "
               f"({60 * timings[name] / seconds:.2f} s per minute of video)")
     print(f"  speed-up x{row['speedup']:.1f}; max |p_cpu - p_dev| {row['max_probability_diff']:.1e}, "
-          f"max |emb_cpu - emb_dev| {row['max_embedding_diff']:.1e}\n")
+          f"max |emb_cpu - emb_dev| {row['max_embedding_diff']:.1e}")
+    if torch.device(device).type == "cuda":
+        detector = ShotDetector(device=device)
+        row["full_float32_cost"], tf32 = _tf32_cost(
+            lambda: detector.detect(frames, return_features=True), timings[device], repeats
+        )
+        print(f"  with TF32: full float32 takes x{row['full_float32_cost']:.2f} the time; "
+              f"TF32 max |p_cpu - p_tf32| {_max_abs(cpu.probabilities, tf32.probabilities):.1e}, "
+              f"max |emb_cpu - emb_tf32| {_max_abs(cpu.embeddings, tf32.embeddings):.1e}")
+    print()
     return row
 
 
@@ -228,7 +258,21 @@ def check_musicnn(device: str, seconds: float, repeats: int) -> dict[str, float]
     for name in (CPU, device):
         print(f"  {name:<5} {len(patches) / timings[name]:9.1f} patches/s")
     print(f"  speed-up x{row['speedup']:.1f}; max taggram diff {row['max_taggram_diff']:.1e}, "
-          f"max penultimate diff {row['max_penultimate_diff']:.1e}\n")
+          f"max penultimate diff {row['max_penultimate_diff']:.1e}")
+    if torch.device(device).type == "cuda":
+        # predict() turns TF32 off on every call: time the module itself instead
+        module, x = models[device].torch_module(), torch.from_numpy(patches).to(device)
+
+        def penultimate() -> np.ndarray:
+            with torch.inference_mode():
+                return module(x)[1].cpu().numpy()
+
+        row["full_float32_cost"], tf32_penultimate = _tf32_cost(
+            penultimate, timings[device], repeats
+        )
+        print(f"  with TF32: full float32 takes x{row['full_float32_cost']:.2f} the time; "
+              f"TF32 max penultimate diff {_max_abs(pen_cpu, tf32_penultimate):.1e}")
+    print()
     return row
 
 

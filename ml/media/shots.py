@@ -43,6 +43,7 @@ from ml.media.shot_network import (
     WINDOW_FRAMES,
     TransNetV2Inference,
 )
+from ml.precision import use_full_float32
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -220,6 +221,7 @@ class ShotDetector:
         with cls._networks_lock:
             key = str(device)
             if key not in cls._networks:
+                use_full_float32(device)
                 cls._networks[key] = TransNetV2Inference.from_package().to(device)
             return cls._networks[key]
 

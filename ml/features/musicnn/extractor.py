@@ -296,9 +296,12 @@ class MusicnnModel:
                 return taggram, penultimate
             import torch
 
+            from ml.precision import use_full_float32
+
             module = self.torch_module()
             use_cuda = self.device in ("auto", "cuda") and torch.cuda.is_available()
             device = torch.device("cuda" if use_cuda else "cpu")
+            use_full_float32(device)
             module.to(device)
             with torch.inference_mode():
                 taggram, penultimate = module(torch.from_numpy(patches).to(device))

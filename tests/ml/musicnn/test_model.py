@@ -113,3 +113,14 @@ def test_onnx_export_matches_torch(msd_model, patches):
     assert msd_model.onnx_path().is_file()
     np.testing.assert_allclose(onnx_tags, torch_tags, atol=1e-4)
     np.testing.assert_allclose(onnx_feats, torch_feats, atol=1e-4)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_agrees_with_the_cpu_in_full_float32(patches):
+    from ml.features.musicnn.extractor import MusicnnModel
+
+    on_cpu = MusicnnModel("MSD_musicnn", backend="torch", device="cpu").predict(patches)
+    on_gpu = MusicnnModel("MSD_musicnn", backend="torch", device="cuda").predict(patches)
+    for gpu, cpu in zip(on_gpu, on_cpu, strict=True):
+        np.testing.assert_allclose(gpu, cpu, atol=1e-4)
