@@ -163,7 +163,7 @@ def main() -> None:
             )
         )
         timings[strategy] = time.perf_counter() - t0
-        results[f"trained ({strategy})"] = model_scores(checkpoint.model.cpu(), test)
+        results[f"trained ({strategy})"] = model_scores(checkpoint.model, test)
         print(
             f"{strategy}: best epoch {checkpoint.best_epoch} of {len(checkpoint.history)}, {timings[strategy]:.0f} s",
             flush=True,

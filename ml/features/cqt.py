@@ -92,7 +92,9 @@ def log_cqt(y: np.ndarray, sr: int) -> np.ndarray:
     )
     power = np.abs(spectrum) ** 2
     db = librosa.power_to_db(power, ref=1.0, amin=10.0 ** (FLOOR_DB / 10.0), top_db=None)
-    return db.astype(np.float32)
+    # log10(amin) is FLOOR_DB only to within rounding, which depends on the CPU's SIMD
+    # code (-100.00001 on some): clip, so that silence equals the padding everywhere.
+    return np.maximum(db, FLOOR_DB).astype(np.float32)
 
 
 def load_log_cqt(path: str | os.PathLike[str], **load_kwargs) -> np.ndarray:

@@ -203,8 +203,9 @@ class MuSimNetTrainConfig:
 
 @dataclass
 class MuSimNetCheckpoint:
-    """The outcome of a run: the best model (eval mode), when it was best, the per-epoch
-    history, and where it was saved (None without ``out_dir``)."""
+    """The outcome of a run: the best model (eval mode, on the CPU like a loaded
+    checkpoint, whatever device trained it), when it was best, the per-epoch history,
+    and where it was saved (None without ``out_dir``)."""
 
     model: MuSimNet
     best_epoch: int
@@ -428,7 +429,7 @@ def train_musimnet(config: MuSimNetTrainConfig) -> MuSimNetCheckpoint:
             )
 
     model.load_state_dict(best_state)
-    model.eval()
+    model.cpu().eval()
     best_path = config.out_dir / BEST_CHECKPOINT if config.out_dir is not None else None
     return MuSimNetCheckpoint(model=model, best_epoch=best_epoch, history=history, path=best_path)
 
