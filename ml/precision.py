@@ -3,7 +3,7 @@
 By default PyTorch lets cuDNN compute float32 convolutions in TF32 (products with a
 10-bit mantissa) on Ampere and later GPUs. On an H100 that moved TransNetV2's
 transition probabilities by up to 1.2e-3 and MusiCNN's penultimate features by
-1.2e-3 against the CPU (``python -m bench.bench_gpu``): enough for a probability to
+1.2e-3 to 1.6e-3 against the CPU (``python -m bench.bench_gpu``): enough for a probability to
 cross the shot threshold now and then, and more than the 1e-3 that the MusiCNN port
 keeps against the original model. One deployment mixes CPU and GPU workers over one
 catalog, so what a network computes must not depend on the worker that ran it: the
