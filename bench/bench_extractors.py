@@ -15,6 +15,10 @@ seconds of CPU per minute of media (measured on the clips it extracts in this ru
 
 ``--work`` is shared with :mod:`bench.bench_evaluation` (its corpus and its OLDA
 dataset, which hold the segments, the split and the handcrafted features) and resumes.
+``--videos DIR`` makes the same comparison on a folder of your own music videos (any
+container ffmpeg reads) instead of the synthetic corpus; give it a ``--work`` of its own::
+
+    python -m bench.bench_extractors --videos ~/music-videos --work var/my-videos
 """
 
 from __future__ import annotations
@@ -159,7 +163,7 @@ def train_and_evaluate(dataset: Path, out: Path, args: argparse.Namespace) -> di
 def markdown(rows: dict[tuple[str, str], dict], costs: dict[str, float], setup: dict) -> str:
     n = next(iter(rows.values()))["n_clips"]
     lines = [
-        "# Frame features for Seg-VM-Net, compared (OLDA segments, synthetic corpus)",
+        f"# Frame features for Seg-VM-Net, compared (OLDA segments, {setup['material']})",
         "",
         (f"Produced by `python -m bench.bench_extractors {setup['command']}`. Same clips, "
          f"segments, split and recipe for every row ({setup['recipe']}); "
@@ -186,6 +190,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work", type=Path, required=True, help="shared with bench_evaluation")
     parser.add_argument("--clips", type=int, default=240)
+    parser.add_argument("--videos", type=Path, help="compare on these music videos instead")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--audio", nargs="+", default=list(DEFAULT_AUDIO))
     parser.add_argument("--video", nargs="+", default=list(DEFAULT_VIDEO))
@@ -205,9 +210,12 @@ def main() -> None:
         get_extractor(name, "audio")  # a typo fails now, not after an hour of extraction
     for name in args.video:
         get_extractor(name, "video")
-    generate_corpus(args.work / "corpus", args.clips, args.seed, min_duration_s=20.0,
-                    max_duration_s=40.0, track_format=None)
-    videos = args.work / "corpus" / "videos"
+    if args.videos is None:
+        generate_corpus(args.work / "corpus", args.clips, args.seed, min_duration_s=20.0,
+                        max_duration_s=40.0, track_format=None)
+        videos = args.work / "corpus" / "videos"
+    else:
+        videos = args.videos
     base_dir = build_all(videos, args.work, ["olda"], progress=False)["olda"]
     base = load_dataset(base_dir)
     cache = FrameCache(
@@ -235,7 +243,9 @@ def main() -> None:
                   f"{time.perf_counter() - began:.0f} s)", flush=True)
     costs = cache.cost_per_minute()
     setup = {
-        "command": f"--work {args.work} --clips {args.clips} --audio {' '.join(args.audio)} "
+        "material": "synthetic corpus" if args.videos is None else f"the videos in {videos.name}",
+        "command": (f"--videos {videos}" if args.videos else f"--clips {args.clips}")
+                   + f" --work {args.work} --audio {' '.join(args.audio)} "
                    f"--video {' '.join(args.video)}"
                    + (f" --train-fraction {args.train_fraction:g}" if suffix else ""),
         "training_clips": n_train,
