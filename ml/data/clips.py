@@ -47,7 +47,7 @@ from ml.data.dataset import (
 from ml.data.splits import split_by_clip
 from ml.features import DEFAULT_AUDIO_EXTRACTOR, DEFAULT_VIDEO_EXTRACTOR
 from ml.features.registry import AudioExtractor, VideoExtractor, get_extractor
-from ml.media.decode import load_audio, load_video_frames
+from ml.media.decode import load_audio, load_video_frames, probe
 from ml.media.errors import MediaError
 from ml.segments import segment_vectors, transfer_boundaries
 
@@ -212,11 +212,15 @@ def extract_frame_features(
     )
     if len(frames) == 0:
         raise DatasetError(f"{path.name}: no video frames decoded")
+    # Extractors without a rate of their own (TransNetV2) read the video's native frames.
+    fps = video.frame_rate or probe(path, timeout_s=config.timeout_s).fps
+    if not fps:
+        raise DatasetError(f"{path.name}: the video stream has no frame rate")
     music_frames = audio.extract(y, sr)
-    video_frames = video.extract(frames, video.frame_rate)
+    video_frames = video.extract(frames, fps)
     # The two streams of a file rarely end on the same millisecond: keep the
     # stretch both cover, on whole rows of the 1 Hz grid.
-    duration_s = min(len(y) / sr, len(frames) / float(video.frame_rate))
+    duration_s = min(len(y) / sr, len(frames) / float(fps))
     n_rows = min(len(music_frames), len(video_frames), int(np.ceil(duration_s)))
     if duration_s < config.min_duration_s or n_rows < 1:
         raise DatasetError(f"{path.name}: the streams overlap for only {duration_s:.2f} s")

@@ -13,7 +13,7 @@ from ml.data.cache import cache_key
 from ml.data.clips import BuildConfig, build_dataset, find_videos
 from ml.data.dataset import DatasetError, load_dataset
 from ml.data.splits import split_by_clip
-from ml.features import DEFAULT_AUDIO_EXTRACTOR
+from ml.features import DEFAULT_AUDIO_EXTRACTOR, DEFAULT_VIDEO_EXTRACTOR, get_extractor
 from ml.segments import segment_vectors
 
 
@@ -119,8 +119,20 @@ def test_manifest_records_provenance(built_dataset):
     data = json.loads((config.out_dir / "manifest.json").read_text())
     assert data["segmentation"] == "foote"
     assert data["audio_extractor"]["name"] == DEFAULT_AUDIO_EXTRACTOR
-    assert data["video_extractor"]["modality"] == "video"
+    assert data["video_extractor"]["name"] == DEFAULT_VIDEO_EXTRACTOR
     assert data["versions"]["builder"] == "1"
+
+
+def test_native_rate_video_features_follow_the_file_frame_rate(music_video_folder, tmp_path):
+    """TransNetV2 reads a video at its own rate (12 fps here), not at a fixed one."""
+    from ml.data.clips import extract_frame_features
+
+    config = BuildConfig(music_video_folder, tmp_path, progress=False)
+    audio, video = get_extractor("handcrafted", "audio"), get_extractor("transnet", "video")
+    assert video.frame_rate is None
+    features, _ = extract_frame_features(music_video_folder / "clip_00000.mp4", config, audio, video)
+    assert features.video.shape == (len(features.music), 1024)
+    assert abs(len(features.video) - features.duration_s) < 1.0
 
 
 def test_builder_errors(tmp_path):
