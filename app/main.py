@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from app.api.errors import install_error_handlers
 from app.api.routes import catalog, health, jobs, models, recommend
+from app.api.schemas import use_real_error_bodies
 from app.limits import BodySizeLimitMiddleware
 from app.metrics import Metrics, MetricsMiddleware
 from app.runtime import Runtime
@@ -40,4 +41,17 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(models.router)
     app.include_router(catalog.router)
     app.include_router(recommend.router)
+    _document_real_errors(app)
     return app
+
+
+def _document_real_errors(app: FastAPI) -> None:
+    """``/openapi.json`` names the error body the handlers really send (see schemas)."""
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            app.openapi_schema = use_real_error_bodies(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -10,6 +10,16 @@ from sqlalchemy.orm import Session
 
 from app.api.deps import get_db, get_runtime
 from app.api.errors import ApiError, not_found
+from app.api.schemas import (
+    DOCUMENTED_AUTH,
+    PROTECTED,
+    UPLOAD,
+    IngestAccepted,
+    TrackDeleted,
+    TrackOut,
+    TrackPage,
+    error_responses,
+)
 from app.api.security import require_scope
 from app.db.models import Track
 from app.runtime import Runtime
@@ -17,12 +27,17 @@ from app.services import catalog
 from app.services.models import active_model
 from ml.media.errors import MediaError
 
-router = APIRouter(prefix="/catalog", tags=["catalog"])
+router = APIRouter(prefix="/catalog", tags=["catalog"], dependencies=DOCUMENTED_AUTH)
 write = Depends(require_scope("catalog:write"))
 read = Depends(require_scope("catalog:write", "recommend"))
 
 
-@router.post("/tracks", dependencies=[write], status_code=202)
+@router.post("/tracks", dependencies=[write], status_code=202, response_model=IngestAccepted,
+             response_description="a new track, its ingest job queued",
+             responses={200: {"model": IngestAccepted,
+                              "description": "this content is already in the catalog: the "
+                                             "existing track (duplicate: true)"},
+                        **error_responses(*PROTECTED, *UPLOAD, 503)})
 def upload_track(
     file: Annotated[UploadFile, File(description="audio, or a video whose soundtrack is the track")],
     metadata: Annotated[str | None, Form(description="JSON: title, artist, license, tags, ...")] = None,
@@ -55,7 +70,8 @@ def upload_track(
     return JSONResponse(body, status_code=202 if added.created else 200)
 
 
-@router.get("/tracks", dependencies=[read])
+@router.get("/tracks", dependencies=[read], response_model=TrackPage,
+            responses=error_responses(*PROTECTED, 422))
 def list_tracks(
     status: Annotated[str | None, Query(pattern="^(pending|processing|ready|failed)$")] = None,
     artist: str | None = None,
@@ -72,7 +88,8 @@ def list_tracks(
             "limit": limit, "offset": offset}
 
 
-@router.get("/tracks/{track_id}", dependencies=[read])
+@router.get("/tracks/{track_id}", dependencies=[read], response_model=TrackOut,
+            responses=error_responses(*PROTECTED, 404, 422))
 def get_track(track_id: int, db: Session = Depends(get_db)) -> dict:
     track = db.get(Track, track_id)
     if track is None:
@@ -80,7 +97,8 @@ def get_track(track_id: int, db: Session = Depends(get_db)) -> dict:
     return catalog.track_summary(track)
 
 
-@router.delete("/tracks/{track_id}", dependencies=[write])
+@router.delete("/tracks/{track_id}", dependencies=[write], response_model=TrackDeleted,
+               responses=error_responses(*PROTECTED, 404, 422))
 def delete_track(track_id: int, runtime: Runtime = Depends(get_runtime),
                  db: Session = Depends(get_db)) -> dict:
     track = db.get(Track, track_id)

@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from app.api.deps import get_db
 from app.api.errors import not_found
+from app.api.schemas import DOCUMENTED_AUTH, PROTECTED, JobOut, error_responses
 from app.api.security import require_scope
 from app.db.models import Job
 
 router = APIRouter(tags=["jobs"],
-                   dependencies=[Depends(require_scope("catalog:write", "recommend"))])
-
-
-class JobOut(BaseModel):
-    id: str
-    kind: str
-    status: str
-    stage: str
-    progress: float
-    error: str | None
-    result: dict | None
-    track_id: int | None
+                   dependencies=[Depends(require_scope("catalog:write", "recommend")),
+                                 *DOCUMENTED_AUTH])
 
 
 def job_out(job: Job) -> JobOut:
@@ -32,7 +22,8 @@ def job_out(job: Job) -> JobOut:
                   track_id=job.track_id)
 
 
-@router.get("/jobs/{job_id}", response_model=JobOut)
+@router.get("/jobs/{job_id}", response_model=JobOut,
+            responses=error_responses(*PROTECTED, 404, 422))
 def get_job(job_id: str, db: Session = Depends(get_db)) -> JobOut:
     job = db.get(Job, job_id)
     if job is None:

@@ -2,44 +2,39 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.api.deps import get_db, get_runtime
 from app.api.errors import not_found
+from app.api.schemas import (
+    DOCUMENTED_AUTH,
+    PROTECTED,
+    JobAccepted,
+    ModelList,
+    ModelOut,
+    error_responses,
+)
 from app.api.security import require_scope
 from app.db.models import Model
 from app.runtime import Runtime
 from worker.jobs import new_job
 
-router = APIRouter(tags=["models"], dependencies=[Depends(require_scope("admin"))])
+router = APIRouter(tags=["models"],
+                   dependencies=[Depends(require_scope("admin")), *DOCUMENTED_AUTH])
 
 
-class ModelOut(BaseModel):
-    id: int
-    name: str
-    kind: str
-    segmentation: str
-    audio_extractor: str
-    video_extractor: str
-    dim: int
-    checksum: str
-    active: bool
-    created_at: datetime
-
-
-@router.get("/models")
+@router.get("/models", response_model=ModelList, responses=error_responses(*PROTECTED))
 def list_models(db: Session = Depends(get_db)) -> dict[str, list[ModelOut]]:
     rows = db.scalars(select(Model).order_by(Model.id))
     return {"models": [ModelOut.model_validate(row, from_attributes=True) for row in rows]}
 
 
-@router.post("/models/{model_id}/activate", status_code=202)
+@router.post("/models/{model_id}/activate", status_code=202, response_model=JobAccepted,
+             response_description="the re-embedding job, queued",
+             responses=error_responses(*PROTECTED, 404, 422))
 def activate(model_id: int, runtime: Runtime = Depends(get_runtime),
              db: Session = Depends(get_db)) -> JSONResponse:
     """Re-embed the catalog with the model in the background, then make it active.

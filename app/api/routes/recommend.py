@@ -12,6 +12,16 @@ from sqlalchemy.orm import Session
 
 from app.api.deps import get_db, get_runtime
 from app.api.errors import ApiError, not_found
+from app.api.schemas import (
+    ANALYSIS,
+    DOCUMENTED_AUTH,
+    PROTECTED,
+    UPLOAD,
+    JobAccepted,
+    RecommendationList,
+    SimilarList,
+    error_responses,
+)
 from app.api.security import require_scope
 from app.api.serving import (
     Serving,
@@ -28,10 +38,15 @@ from app.services.catalog import check_track_media
 from ml.media.decode import probe
 from worker.jobs import new_job
 
-router = APIRouter(tags=["recommend"], dependencies=[Depends(require_scope("recommend"))])
+router = APIRouter(tags=["recommend"],
+                   dependencies=[Depends(require_scope("recommend")), *DOCUMENTED_AUTH])
 
 
-@router.post("/recommend/video")
+@router.post("/recommend/video", response_model=RecommendationList,
+             responses={202: {"model": JobAccepted,
+                              "description": "a long video: the answer comes as the job's "
+                                             "result (GET /jobs/{id})"},
+                        **error_responses(*PROTECTED, *UPLOAD, *ANALYSIS)})
 def recommend_video(
     file: Annotated[UploadFile, File(description="the video to find music for")],
     options: recommend.QueryOptions = Depends(query_options),
@@ -70,7 +85,8 @@ def _queue_long_video(path, options: recommend.QueryOptions, runtime: Runtime,
                         status_code=202)
 
 
-@router.post("/similar/track")
+@router.post("/similar/track", response_model=SimilarList,
+             responses=error_responses(*PROTECTED, *UPLOAD, 404, *ANALYSIS))
 def similar_track(
     track_id: Annotated[int | None, Query(description="a catalog track")] = None,
     file: Annotated[UploadFile | None, File(description="audio of a reference track")] = None,

@@ -1,0 +1,291 @@
+"""What the HTTP API answers: one pydantic model per response body, the error body,
+the error statuses each route documents, and the declared authentication schemes.
+
+Routes name these in their decorators (``response_model=``, ``responses=``), so the
+OpenAPI document at ``/openapi.json`` describes the bodies actually served, and
+FastAPI checks the dictionaries routes return against them. Field names are the
+wire names; models of free metadata or of per-deployment details allow extra keys.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import Security
+from fastapi.security import APIKeyHeader, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+
+# --- errors -------------------------------------------------------------------------
+
+
+class ErrorOut(BaseModel):
+    """Every failure: a stable machine-readable code and a sentence for people."""
+
+    error: str = Field(description="a stable code: not_found, unauthorized, forbidden, "
+                       "invalid_request, invalid_metadata, not_media, too_large, busy, ...")
+    detail: str = Field(description="what went wrong, for a person")
+
+
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    400: "The request body could not be read (e.g. malformed multipart).",
+    401: "An API key is required, or the key given is unknown or revoked.",
+    403: "The API key lacks the scope this route needs.",
+    404: "Unknown id.",
+    409: "The request conflicts with the service's state: no ready track in the catalog "
+         "yet, a track not ready under the active model, or a model of the wrong role.",
+    413: "The upload is larger than the configured limit.",
+    415: "The upload is not audio or video at all.",
+    422: "Invalid parameters or metadata, or media that cannot be used (undecodable, "
+         "empty, too short, too long, without the stream needed).",
+    503: "No active model, or every analysis slot stayed busy for too long "
+         "(`Retry-After` says when to try again).",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` entries of a route's error statuses, all with :class:`ErrorOut`."""
+    return {status: {"model": ErrorOut, "description": ERROR_DESCRIPTIONS[status]}
+            for status in statuses}
+
+
+def use_real_error_bodies(spec: dict[str, Any]) -> dict[str, Any]:
+    """Make an OpenAPI document name the error body actually served, in place.
+
+    FastAPI documents a 422 of its own (``HTTPValidationError``, a list of problems)
+    on any route that does not list 422 itself; app.api.errors answers every
+    validation failure with :class:`ErrorOut`. Responses are also put in status order.
+    """
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    default_422 = "#/components/schemas/HTTPValidationError"
+    for operations in spec.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.get("responses", {})
+            body = responses.get("422", {}).get("content", {}).get("application/json", {})
+            if body.get("schema", {}).get("$ref") == default_422:
+                responses["422"] = {
+                    "description": ERROR_DESCRIPTIONS[422],
+                    "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/ErrorOut"}}}}
+                schemas.setdefault("ErrorOut", ErrorOut.model_json_schema(
+                    ref_template="#/components/schemas/{model}"))
+            operation["responses"] = dict(sorted(responses.items()))
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    return spec
+
+
+# Statuses shared by groups of routes.
+PROTECTED = (401, 403)  # a route behind require_scope, once keys are configured
+UPLOAD = (400, 413, 415, 422)  # a route reading an uploaded file
+ANALYSIS = (409, 503)  # a route that needs the active model and its catalog index
+
+
+# --- authentication ---------------------------------------------------------------
+# Declared for the OpenAPI document only (auto_error=False: they never refuse a
+# request); require_scope in app.api.security decides who gets in.
+
+api_key_scheme = APIKeyHeader(
+    name="X-API-Key", scheme_name="ApiKey", auto_error=False,
+    description="An API key. Scopes: `catalog:write` (upload, delete), `recommend` "
+                "(queries), `admin` (everything, the model registry); reading the catalog "
+                "and jobs takes `catalog:write` or `recommend`.")
+bearer_scheme = HTTPBearer(
+    scheme_name="Bearer", auto_error=False,
+    description="The same API key as `Authorization: Bearer <key>`.")
+
+# Either scheme is enough: two requirement objects in the operation's ``security``.
+DOCUMENTED_AUTH = [Security(api_key_scheme), Security(bearer_scheme)]
+
+
+# --- health -------------------------------------------------------------------------
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadinessCheck(BaseModel):
+    """One dependency. Without an ``admin`` key (when keys are required) only ``ok``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    ok: bool
+    detail: str | None = Field(None, description="why it is not ok")
+
+
+class Readiness(BaseModel):
+    ready: bool
+    checks: dict[str, ReadinessCheck] = Field(
+        description="database, model, broker, index: each with ok and its details")
+
+
+# --- jobs ---------------------------------------------------------------------------
+
+
+class JobOut(BaseModel):
+    id: str
+    kind: str = Field(description="ingest, reembed or recommend")
+    status: str = Field(description="queued, running, succeeded or failed")
+    stage: str
+    progress: float = Field(description="0..1")
+    error: str | None
+    result: dict[str, Any] | None = Field(
+        description="the job's answer once it succeeded (for a recommend job, the same "
+                    "body as POST /recommend/video)")
+    track_id: int | None
+
+
+class JobAccepted(BaseModel):
+    """Work queued in the background: poll ``job_url``."""
+
+    job_id: str
+    job_url: str
+    status: Literal["queued"]
+
+
+# --- models -------------------------------------------------------------------------
+
+
+class ModelOut(BaseModel):
+    id: int
+    name: str
+    kind: str
+    segmentation: str
+    audio_extractor: str
+    video_extractor: str
+    dim: int
+    checksum: str
+    active: bool
+    created_at: datetime
+
+
+class ModelList(BaseModel):
+    models: list[ModelOut]
+
+
+# --- catalog ------------------------------------------------------------------------
+
+
+class TrackOut(BaseModel):
+    track_id: int
+    title: str
+    artist: str
+    license: str
+    tags: list[str]
+    extra: dict[str, Any] = Field(description="the metadata's free keys, as uploaded")
+    duration_s: float | None
+    bpm: float | None
+    status: str = Field(description="pending, processing, ready or failed")
+    error: str | None
+    created_at: str | None = Field(description="ISO 8601")
+
+
+class TrackPage(BaseModel):
+    tracks: list[TrackOut]
+    total: int = Field(description="tracks matching the filters, over all pages")
+    limit: int
+    offset: int
+
+
+class IngestAccepted(BaseModel):
+    """202: a new track and its ingest job. 200: this content is already in the catalog
+    (``duplicate``), the existing track and its latest job are returned."""
+
+    track_id: int
+    job_id: str | None
+    job_url: str | None
+    status: str = Field(description="queued, or the existing track's status")
+    duplicate: bool
+
+
+class TrackDeleted(BaseModel):
+    track_id: int
+    deleted: bool
+
+
+# --- recommendations ----------------------------------------------------------------
+
+
+class AlignedPair(BaseModel):
+    """A track segment matched with a video segment, with both in seconds."""
+
+    track_segment: int
+    query_segment: int
+    track_start_s: float
+    track_end_s: float
+    query_start_s: float
+    query_end_s: float
+
+
+class Alignment(BaseModel):
+    method: str | None = Field(None, description="the cost that aligned them")
+    pairs: list[AlignedPair]
+    offset: int | None = Field(
+        None, description="trace costs: the track segment aligned with video segment 0")
+    track_span: list[int] | None = Field(None, description="half-open segment range")
+    query_span: list[int] | None = Field(None, description="half-open segment range")
+
+
+class Excerpt(BaseModel):
+    """Where in the track the music for the video should start and end."""
+
+    start_s: float
+    end_s: float
+    duration_s: float
+    snapped_to_downbeats: bool
+    covers_video: bool
+
+
+class TrackFields(BaseModel):
+    track_id: int
+    rank: int = Field(description="1 for the best")
+    score: float = Field(description="higher is better; comparable within one method")
+    title: str
+    artist: str
+    license: str
+    tags: list[str]
+    bpm: float | None
+    duration_s: float | None
+
+
+class Recommendation(TrackFields):
+    distance: float = Field(description="the method's cost (lower is better)")
+    alignment: Alignment
+    excerpt: Excerpt
+
+
+class Segment(BaseModel):
+    start_s: float
+    end_s: float
+
+
+class VideoQueryOut(BaseModel):
+    duration_s: float
+    segmentation: str = Field(description="shots, or user (the boundaries given)")
+    segments: list[Segment]
+
+
+class RecommendationList(BaseModel):
+    results: list[Recommendation]
+    query: VideoQueryOut
+    method: str
+    k: int
+    shortlist: int
+    model: str
+    catalog_size: int
+    timings_s: dict[str, float] = Field(description="seconds per stage, and total")
+
+
+class SimilarTrack(TrackFields):
+    pass
+
+
+class SimilarList(BaseModel):
+    results: list[SimilarTrack]
+    method: str
+    k: int
+    model: str
+    space: str = Field(description="musimnet (the similarity model) or music_branch")
+    query_track_id: int | None = Field(description="the catalog track asked about, if any")
+    timings_s: dict[str, float]
