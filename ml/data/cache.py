@@ -9,6 +9,9 @@ affects, and an interrupted build resumes by finding the clips already done.
 Two levels: the 1 Hz frame features of a clip (keyed by its bytes and the
 extractors: the expensive part) and its segment pairs (keyed, in addition, by the
 segmentation), so trying another segmentation method re-uses the features.
+
+:class:`ContentDigest` is the other kind of hash here: of data already loaded (arrays,
+texts), to tell whether two training runs saw the same data wherever it lives.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["cache_key", "clip_file_name", "features_file_name", "file_sha256"]
+import numpy as np
+
+__all__ = ["ContentDigest", "cache_key", "clip_file_name", "features_file_name", "file_sha256"]
 
 
 def cache_key(parts: dict[str, Any]) -> str:
@@ -46,3 +51,33 @@ def file_sha256(path: Path, chunk_size: int = 1 << 20) -> str:
         while block := f.read(chunk_size):
             digest.update(block)
     return digest.hexdigest()
+
+
+class ContentDigest:
+    """SHA-256 of a sequence of texts and arrays, each framed by its length.
+
+    An array counts by its dtype, shape and bytes in C order (not by how it is laid
+    out in memory or on disk), so equal arrays hash equally, and ``[1, 2], [3]`` never
+    hashes like ``[1], [2, 3]``. Cost: one pass over the bytes (about 1 GB/s).
+    """
+
+    def __init__(self, domain: str) -> None:
+        self._digest = hashlib.sha256()
+        self.text(domain)
+
+    def _field(self, data: bytes | memoryview) -> None:
+        self._digest.update(len(data).to_bytes(8, "little"))
+        self._digest.update(data)
+
+    def text(self, value: str) -> ContentDigest:
+        self._field(value.encode())
+        return self
+
+    def array(self, value: np.ndarray) -> ContentDigest:
+        value = np.ascontiguousarray(value)
+        self.text(f"{value.dtype.str}{value.shape}")
+        self._field(memoryview(value).cast("B") if value.size else b"")
+        return self
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()

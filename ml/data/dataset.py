@@ -13,7 +13,8 @@ and of ``video_segments`` describe the same stretch of time: a training pair.
 
 :func:`load_dataset` reads it back; :class:`VideoMusicDataset` hands out the arrays
 that training needs (segment pairs for Seg-VM-Net, clip vectors or frame sequences
-for VM-Net).
+for VM-Net), and :meth:`VideoMusicDataset.fingerprint`, the identity of the data a
+model is trained on.
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ from typing import Any
 
 import numpy as np
 
+from ml.data.cache import ContentDigest
 from ml.data.splits import SPLITS
 
 __all__ = [
     "DATASET_FORMAT",
+    "FINGERPRINTED_SPLITS",
     "MANIFEST_NAME",
     "ClipEntry",
     "ClipRecord",
@@ -46,6 +49,16 @@ __all__ = [
 
 DATASET_FORMAT = 1
 MANIFEST_NAME = "manifest.json"
+# The splits a training run reads; the test split does not shape the model.
+FINGERPRINTED_SPLITS = ("train", "val")
+# Every array of a clip file, in a fixed order.
+_RECORD_ARRAYS = (
+    "boundaries_s",
+    "music_frames",
+    "video_frames",
+    "music_segments",
+    "video_segments",
+)
 
 
 class DatasetError(ValueError):
@@ -215,6 +228,25 @@ class VideoMusicDataset:
 
     def records(self, split: str) -> list[ClipRecord]:
         return [self._records[c] for c in self.clip_ids(split)]
+
+    def fingerprint(self, splits: tuple[str, ...] = FINGERPRINTED_SPLITS) -> str:
+        """SHA-256 (64 hex digits) of the content of ``splits``: per split, in manifest
+        order, each clip's id and every array of its clip file (dtype, shape, bytes).
+
+        Equal for a copy of the dataset in another folder; different when a clip is
+        added, removed, moved to another split, reordered or has any value changed.
+        Metadata that does not reach training (sources, file names, the test split by
+        default) is left out. Costs one pass over the feature bytes.
+        """
+        digest = ContentDigest("v2m-dataset-fingerprint-1")
+        for split in splits:
+            records = self.records(split)
+            digest.text(split).text(str(len(records)))
+            for record in records:
+                digest.text(record.clip_id)
+                for name in _RECORD_ARRAYS:
+                    digest.array(getattr(record, name))
+        return digest.hexdigest()
 
     def segment_pairs(self, split: str) -> SegmentPairs:
         """All (music segment, video segment) pairs of a split, for Seg-VM-Net."""

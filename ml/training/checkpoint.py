@@ -2,13 +2,19 @@
 
 A checkpoint holds the model configuration and weights (input normalisation
 included), the optimiser state, the epoch, the early-stopping state, the training
-configuration and the dataset's provenance (segmentation, extractors). That is what
-resuming needs, and what export needs to write a model-registry entry.
+configuration and the dataset's provenance (segmentation, extractors), and the
+fingerprint of the training data (``data_fingerprint``). That is what resuming needs,
+and what export needs to write a model-registry entry.
+
+A run is resumed only on the data it was trained on: when the fingerprint in
+``last.pt`` is not the current data's (or is missing: an older checkpoint), the old
+run's files are moved aside by :func:`set_aside_run` and a new run starts.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +24,18 @@ from ml.models.vmnet import TwoBranchConfig, TwoBranchNet
 
 __all__ = [
     "CHECKPOINT_FORMAT",
+    "DATA_FINGERPRINT",
     "CheckpointError",
     "load_model",
     "read_checkpoint",
     "save_checkpoint",
+    "set_aside_run",
+    "superseded_dir_name",
 ]
 
 CHECKPOINT_FORMAT = 1
+# Key of a checkpoint's training-data fingerprint (64 hex digits).
+DATA_FINGERPRINT = "data_fingerprint"
 
 
 class CheckpointError(ValueError):
@@ -59,3 +70,25 @@ def load_model(path: Path | str, map_location: str | torch.device = "cpu") -> Tw
     model = TwoBranchNet(TwoBranchConfig.from_dict(state["model_config"]))
     model.load_state_dict(state["model_state"])
     return model.eval()
+
+
+def superseded_dir_name(fingerprint: str | None) -> str:
+    """Folder name for a run trained on the data of ``fingerprint``: ``superseded.``
+    and the first 12 hex digits, or ``superseded.unknown-data`` when none was recorded."""
+    return f"superseded.{fingerprint[:12] if fingerprint else 'unknown-data'}"
+
+
+def set_aside_run(out_dir: Path, names: Iterable[str], fingerprint: str | None) -> Path:
+    """Move a run's files ``names`` (those present) from ``out_dir`` into a new folder
+    inside it named by :func:`superseded_dir_name` (``-2``, ``-3``... when taken); other
+    files of ``out_dir`` are left alone. Returns the folder."""
+    base = out_dir / superseded_dir_name(fingerprint)
+    target, n = base, 1
+    while target.exists():
+        n += 1
+        target = base.with_name(f"{base.name}-{n}")
+    target.mkdir(parents=True)
+    for name in names:
+        if (out_dir / name).exists():
+            os.replace(out_dir / name, target / name)
+    return target

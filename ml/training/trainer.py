@@ -12,10 +12,18 @@ shuffling, mining and dropout from generators seeded by ``(seed, epoch)``, not f
 the state the previous epoch left behind. So a run interrupted after epoch k and
 resumed from ``last.pt`` takes exactly the steps an uninterrupted run takes (on
 CPU; CUDA kernels are not all deterministic).
+
+A resumed run is the same run: every checkpoint records the fingerprint of the
+training data (:meth:`VideoMusicDataset.fingerprint`: the content of the train and
+validation splits, wherever the dataset lives). When ``last.pt`` was trained on other
+data (clips added or changed, or no fingerprint recorded), its files are moved to
+``out_dir/superseded.<fingerprint prefix>/`` and a new run starts, with a warning
+saying why: a run never hands back a model trained on other data.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -33,7 +41,12 @@ from ml.miners.segments import SegmentTripletMiner
 from ml.miners.structure import mine_intra_modal_triplets
 from ml.models.pooling import sample_frame_indices
 from ml.models.vmnet import TwoBranchConfig, TwoBranchNet, segvmnet_config, vmnet_config
-from ml.training.checkpoint import read_checkpoint, save_checkpoint
+from ml.training.checkpoint import (
+    DATA_FINGERPRINT,
+    read_checkpoint,
+    save_checkpoint,
+    set_aside_run,
+)
 from ml.training.config import TrainConfig
 from ml.training.metrics import MetricsLog, paired_retrieval_ranks, retrieval_summary
 
@@ -42,6 +55,8 @@ __all__ = ["PairedInputs", "TrainingError", "model_config_for", "resolve_device"
 LAST_CHECKPOINT = "last.pt"
 BEST_CHECKPOINT = "best.pt"
 METRICS_LOG = "metrics.jsonl"
+# The files of one run in its out_dir (what a new run on other data sets aside).
+RUN_FILES = (LAST_CHECKPOINT, BEST_CHECKPOINT, METRICS_LOG)
 # Options that may change between an interrupted run and its resumption.
 _RESUMABLE_CHANGES = {
     "max_epochs",
@@ -52,6 +67,9 @@ _RESUMABLE_CHANGES = {
     "dataset_dir",
     "out_dir",
 }
+
+
+logger = logging.getLogger(__name__)
 
 
 class TrainingError(RuntimeError):
@@ -275,6 +293,29 @@ def _dataset_provenance(dataset: VideoMusicDataset) -> dict[str, Any]:
     }
 
 
+def _describe_clip_counts(n_clips: dict[str, int]) -> str:
+    """ "96 clips: 82 train, 14 val" from per-split counts (test left out of the detail)."""
+    total = sum(n_clips.values())
+    return f"{total} clips: {n_clips.get('train', 0)} train, {n_clips.get('val', 0)} val"
+
+
+def _data_change_reason(saved: dict[str, Any], provenance: dict[str, Any]) -> str:
+    """Why a checkpoint ``saved`` cannot be resumed on the data of ``provenance``
+    (:func:`_dataset_provenance` of the current dataset), for the log."""
+    new = provenance["n_clips"]
+    old = saved.get("dataset", {}).get("n_clips")
+    if not saved.get(DATA_FINGERPRINT):
+        was = f" ({_describe_clip_counts(old)})" if old else ""
+        return f"the checkpoint does not record which data it was trained on{was}"
+    if not old:
+        return f"the training data changed (now {_describe_clip_counts(new)})"
+    return (
+        f"the training data changed ({sum(old.values())} -> {sum(new.values())} clips; "
+        f"{old.get('train', 0)} train, {old.get('val', 0)} val -> "
+        f"{new.get('train', 0)} train, {new.get('val', 0)} val)"
+    )
+
+
 def _check_resumable(saved: dict[str, Any], config: TrainConfig, path: Path) -> None:
     current = {k: _jsonable(v) for k, v in config.to_dict().items()}
     differing = sorted(
@@ -316,9 +357,20 @@ def train(config: TrainConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     last_path, best_path = out / LAST_CHECKPOINT, out / BEST_CHECKPOINT
     log = MetricsLog(out / METRICS_LOG)
+    provenance = _dataset_provenance(dataset)
+    fingerprint = dataset.fingerprint()
     start_epoch, best_metric, best_epoch, bad_epochs = 0, math.inf, -1, 0
-    if config.resume and last_path.exists():
-        state = read_checkpoint(last_path, map_location=device)
+    state = read_checkpoint(last_path, device) if config.resume and last_path.exists() else None
+    if state is not None and state.get(DATA_FINGERPRINT) != fingerprint:
+        aside = set_aside_run(out, RUN_FILES, state.get(DATA_FINGERPRINT))
+        logger.warning(
+            "%s: starting a new run in %s (the previous run is now in %s)",
+            _data_change_reason(state, provenance),
+            out,
+            aside,
+        )
+        state = None
+    if state is not None:
         _check_resumable(state["train_config"], config, last_path)
         model.load_state_dict(state["model_state"])
         optimizer.load_state_dict(state["optimizer_state"])
@@ -330,7 +382,6 @@ def train(config: TrainConfig) -> Path:
         for stale in (last_path, best_path, log.path):
             stale.unlink(missing_ok=True)
 
-    provenance = _dataset_provenance(dataset)
     for epoch in range(start_epoch, config.max_epochs):
         if bad_epochs >= config.patience:
             break
@@ -378,6 +429,7 @@ def train(config: TrainConfig) -> Path:
             "metrics": {**{f"train_{k}": v for k, v in train_stats.items()}, **val_stats},
             "train_config": {k: _jsonable(v) for k, v in config.to_dict().items()},
             "dataset": provenance,
+            DATA_FINGERPRINT: fingerprint,
         }
         if improved:
             save_checkpoint(best_path, state)
