@@ -48,19 +48,78 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return subprocess.call(argv, env=os.environ.copy())
 
 
-def cmd_keys(args: argparse.Namespace) -> int:
+KEY_ACTIONS = ("issue", "list", "revoke")
+
+
+def _keys_db():
+    from app.db.session import session_scope
+    from app.migrate import upgrade
+
+    url = get_settings().sqlalchemy_url
+    upgrade(url)
+    return session_scope(url)
+
+
+def cmd_keys_issue(args: argparse.Namespace) -> int:
     from app.api.security import hash_key
     from app.db.models import ApiKey
-    from app.db.session import session_scope
 
     scopes = sorted(set(args.scopes))
     secret = secrets.token_urlsafe(32)
-    with session_scope(get_settings().sqlalchemy_url) as db:
-        db.add(ApiKey(name=args.name, key_hash=hash_key(secret), scopes=",".join(scopes)))
+    with _keys_db() as db:
+        key = ApiKey(name=args.name, key_hash=hash_key(secret), scopes=",".join(scopes))
+        db.add(key)
+        db.flush()
+        key_id = key.id
     print(secret)
-    print(f"key '{args.name}' with scopes {', '.join(scopes)}; shown once, store it now",
+    print(f"key {key_id} '{args.name}' with scopes {', '.join(scopes)}; shown once, store it now",
           file=sys.stderr)
     return 0
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from app.db.models import ApiKey
+
+    with _keys_db() as db:
+        rows = [(str(k.id), k.name, k.scopes, k.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                 "revoked" if k.revoked else "active")
+                for k in db.scalars(select(ApiKey).order_by(ApiKey.id))]
+    if not rows:
+        print("no key issued", file=sys.stderr)
+        return 0
+    table = [("id", "name", "scopes", "created (UTC)", "status"), *rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from app.db.models import ApiKey
+
+    missing = []
+    with _keys_db() as db:
+        for key_id in args.ids:
+            key = db.get(ApiKey, key_id)
+            if key is None:
+                missing.append(key_id)
+            elif key.revoked:
+                print(f"key {key_id} '{key.name}' was already revoked")
+            else:
+                key.revoked = True
+                print(f"revoked key {key_id} '{key.name}'")
+        db.flush()
+        valid_left = db.scalar(select(ApiKey.id).where(ApiKey.revoked.is_(False)).limit(1))
+    for key_id in missing:
+        print(f"no key with id {key_id} (see `v2m keys list`)", file=sys.stderr)
+    if valid_left is None and not get_settings().static_api_keys():
+        print("no valid key is left: the API refuses every request until one is issued "
+              "(`v2m keys issue NAME --scopes admin`)", file=sys.stderr)
+    return 1 if missing else 0
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -161,11 +220,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_ml_verbs(verbs)
 
-    p = verbs.add_parser("keys", help="issue an API key (printed once)")
-    p.add_argument("name")
-    p.add_argument("--scopes", nargs="+", choices=SCOPES, required=True)
-    p.set_defaults(run=cmd_keys)
+    p = verbs.add_parser(
+        "keys", help="issue, list or revoke API keys",
+        description="Issue, list or revoke the API keys stored in the database. Once a key "
+        "has been issued the API requires keys, even after every key is revoked. "
+        "`v2m keys NAME --scopes ...` (without `issue`) still issues a key.")
+    actions = p.add_subparsers(dest="action", required=True)
+
+    def action(name: str, text: str) -> argparse.ArgumentParser:
+        return actions.add_parser(name, help=text, description=text)
+
+    a = action("issue", "issue a key: the secret is printed once, only its hash is stored")
+    a.add_argument("name", help="a label for the key (shown by `v2m keys list`)")
+    a.add_argument("--scopes", nargs="+", choices=SCOPES, required=True)
+    a.set_defaults(run=cmd_keys_issue)
+    a = action("list", "id, name, scopes, creation time and status of every issued key "
+               "(never the secret or its hash)")
+    a.set_defaults(run=cmd_keys_list)
+    a = action("revoke", "revoke keys by id (the id column of `v2m keys list`); "
+               "a revoked key is refused at once")
+    a.add_argument("ids", nargs="+", type=int, metavar="ID")
+    a.set_defaults(run=cmd_keys_revoke)
     return parser
+
+
+def _legacy_keys_argv(argv: list[str]) -> list[str]:
+    """`v2m keys NAME --scopes ...`, from before `issue` existed, still issues a key."""
+    if argv[:1] == ["keys"] and len(argv) > 1 and argv[1] not in (*KEY_ACTIONS, "-h", "--help"):
+        return ["keys", "issue", *argv[1:]]
+    return argv
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -173,7 +256,7 @@ def main(argv: list[str] | None = None) -> None:
     for noisy in ("alembic.runtime.plugins", "alembic.runtime.migration", "httpx",
                   "faiss.loader"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_legacy_keys_argv(sys.argv[1:] if argv is None else argv))
     raise SystemExit(args.run(args))
 
 

@@ -39,27 +39,37 @@ class Runtime:
         self.similarity_index = SearchIndexHolder(settings.index_dir, SIMILARITY_INDEX_OPTIONS)
         self._subscription: BrokerSubscription | None = None
         self._auth_checked_at = -_AUTH_CACHE_S
-        self._db_has_keys = False
+        self._keys_required = settings.require_api_keys or bool(self.static_keys)
 
     def session(self) -> Session:
         return self.sessions()
 
     def auth_enabled(self, db: Session) -> bool:
-        """Keys are required once any key exists (static or in the database)."""
-        if self.static_keys:
+        """Are keys required? Yes when forced (``V2M_REQUIRE_API_KEYS``), when static keys
+        are configured, or once any key was ever issued in the database.
+
+        A revoked row counts: revoking the last valid key locks the service, it never opens
+        it. Once required, keys stay required for the life of the process (no more queries).
+        """
+        if self._keys_required:
             return True
         now = time.monotonic()
         if now - self._auth_checked_at > _AUTH_CACHE_S:
-            self._db_has_keys = db.scalar(
-                select(ApiKey.id).where(ApiKey.revoked.is_(False)).limit(1)) is not None
+            self._keys_required = db.scalar(select(ApiKey.id).limit(1)) is not None
             self._auth_checked_at = now
-        return self._db_has_keys
+        return self._keys_required
 
     def warn_if_open(self) -> None:
         with self.session() as db:
             if not self.auth_enabled(db):
                 log.warning("NO API KEYS CONFIGURED: the service is open to anyone who can "
-                            "reach it. Set V2M_API_KEYS='secret=scope,...' to require keys.")
+                            "reach it. Set V2M_API_KEYS='secret=scope,...' or "
+                            "V2M_REQUIRE_API_KEYS=true to require keys.")
+            elif not self.static_keys and db.scalar(
+                    select(ApiKey.id).where(ApiKey.revoked.is_(False)).limit(1)) is None:
+                log.warning("API keys are required but none is valid: every request but "
+                            "/healthz, /readyz and /metrics gets 401. Issue one with "
+                            "`v2m keys issue NAME --scopes admin`.")
 
     def start(self) -> None:
         """Follow catalog changes: from in-process jobs directly, from workers via the broker."""

@@ -25,8 +25,13 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     api_keys: str = Field(
         "",
-        description="Static keys: 'secret=scope,scope;secret2=scope'. Empty and no keys "
-        "in the database = open service (a warning is logged).",
+        description="Static keys: 'secret=scope,scope;secret2=scope'. Empty and no key "
+        "ever issued in the database (revoked ones count) = open service (a warning is logged).",
+    )
+    require_api_keys: bool = Field(
+        False,
+        description="Require keys even with none configured or issued yet (every request "
+        "but the probes is then 401 until a key is issued with `v2m keys issue`).",
     )
     max_upload_bytes: int = 512 * 1024**2
     max_media_seconds: float = 30 * 60.0

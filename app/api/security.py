@@ -1,8 +1,10 @@
 """API keys with scopes.
 
 Keys come from ``V2M_API_KEYS`` (static) and from the ``api_keys`` table
-(issued by an administrator; only their SHA-256 is stored). With no key
-configured anywhere the service runs open and says so loudly at start-up.
+(issued by an administrator; only their SHA-256 is stored). Keys are required
+when ``V2M_REQUIRE_API_KEYS`` is set, when static keys are configured, or once a
+key was ever issued (revoked ones included; see ``Runtime.auth_enabled``). Only
+with none of these does the service run open, and it says so loudly at start-up.
 """
 
 from __future__ import annotations
@@ -32,8 +34,10 @@ def presented_key(request: Request) -> str | None:
 
 
 def scopes_for(secret: str, runtime: Runtime, db: Session) -> frozenset[str] | None:
+    """The scopes of a valid key, or None for an unknown or revoked one."""
+    presented = secret.encode()  # compare_digest refuses non-ASCII str: compare bytes
     for static, scopes in runtime.static_keys.items():
-        if hmac.compare_digest(static, secret):
+        if hmac.compare_digest(static.encode(), presented):
             return scopes
     row = db.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(secret),
                                          ApiKey.revoked.is_(False)))

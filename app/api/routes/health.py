@@ -3,29 +3,31 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from app.api.deps import get_runtime
-from app.api.schemas import Health, Readiness
+from app.api.security import presented_key, scopes_for
 from app.runtime import Runtime
 from app.services.models import active_model, active_similarity_model
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", response_model=Health)
+@router.get("/healthz")
 def healthz() -> dict:
     """The process is up (no dependency is checked)."""
     return {"status": "ok"}
 
 
-@router.get("/readyz", response_model=Readiness, response_description="ready",
-            responses={503: {"model": Readiness,
-                             "description": "not ready: the failing checks say why"}})
-def readyz(runtime: Runtime = Depends(get_runtime)) -> JSONResponse:
-    """Can this process serve requests? Each dependency is checked and reported."""
+@router.get("/readyz")
+def readyz(request: Request, runtime: Runtime = Depends(get_runtime)) -> JSONResponse:
+    """Can this process serve requests? Each dependency is checked and reported.
+
+    When keys are required, the details (model names, catalog size, errors) are for an
+    ``admin`` key only; anyone else gets ``ready`` and each check's ``ok``.
+    """
     checks: dict[str, dict] = {}
     try:
         with runtime.session() as db:
@@ -43,14 +45,27 @@ def readyz(runtime: Runtime = Depends(get_runtime)) -> JSONResponse:
                         if runtime.settings.broker_url else {"ok": True, "mode": "in-process"})
     checks["index"] = _index_check(runtime, model_ok=checks["model"]["ok"])
     ready = all(check["ok"] for check in checks.values())
+    if not _shows_details(request, runtime):
+        checks = {name: {"ok": check["ok"]} for name, check in checks.items()}
     return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
 
-@router.get("/metrics", response_class=PlainTextResponse,
-            response_description="Prometheus text exposition format")
+@router.get("/metrics")
 def metrics(request: Request) -> Response:
     return Response(generate_latest(request.app.state.metrics.registry),
                     media_type=CONTENT_TYPE_LATEST)
+
+
+def _shows_details(request: Request, runtime: Runtime) -> bool:
+    """To anyone when keys are not required, else to an ``admin`` key; closed on any error."""
+    try:
+        with runtime.session() as db:
+            if not runtime.auth_enabled(db):
+                return True
+            secret = presented_key(request)
+            return secret is not None and "admin" in (scopes_for(secret, runtime, db) or ())
+    except Exception:  # noqa: BLE001  (e.g. the database is down: the booleans only)
+        return False
 
 
 def _index_check(runtime: Runtime, model_ok: bool) -> dict:
