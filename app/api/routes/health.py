@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from app.api.deps import get_runtime
+from app.api.schemas import Health, Readiness
 from app.api.security import presented_key, scopes_for
 from app.runtime import Runtime
 from app.services.models import active_model, active_similarity_model
@@ -15,13 +16,15 @@ from app.services.models import active_model, active_similarity_model
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=Health)
 def healthz() -> dict:
     """The process is up (no dependency is checked)."""
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", response_model=Readiness, response_description="ready",
+            responses={503: {"model": Readiness,
+                             "description": "not ready: the failing checks say why"}})
 def readyz(request: Request, runtime: Runtime = Depends(get_runtime)) -> JSONResponse:
     """Can this process serve requests? Each dependency is checked and reported.
 
@@ -50,7 +53,8 @@ def readyz(request: Request, runtime: Runtime = Depends(get_runtime)) -> JSONRes
     return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse,
+            response_description="Prometheus text exposition format")
 def metrics(request: Request) -> Response:
     return Response(generate_latest(request.app.state.metrics.registry),
                     media_type=CONTENT_TYPE_LATEST)
