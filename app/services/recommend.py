@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +32,8 @@ from app.services.ingest import embed_track_file
 from app.services.models import ServingModel, ServingMuSimNet
 from app.settings import Settings
 from ml.edit import suggest_excerpt
-from ml.features.registry import get_extractor
-from ml.media.decode import load_video_frames, probe
-from ml.media.errors import MediaTooLongError, MediaTooShortError, NoVideoStreamError
-from ml.media.structure import merge_short_segments
-from ml.segments import segment_vectors
+from ml.pipeline.timing import Timings
+from ml.pipeline.video import VideoAnalysis, analyse_video
 
 METHODS = ("centroid", "trace", "best_trace", "nw_dtw", "sw_dtw")
 DEFAULT_METHOD = "best_trace"
@@ -52,19 +48,6 @@ class QueryError(ValueError):
     """A recommendation request that cannot be answered as asked (a 4xx, not a bug)."""
 
 
-@dataclass
-class Timings:
-    stages: dict[str, float] = field(default_factory=dict)
-
-    @contextmanager
-    def stage(self, name: str):
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.stages[name] = round(time.perf_counter() - started, 4)
-
-
 @dataclass(frozen=True)
 class QueryOptions:
     k: int = 10
@@ -77,60 +60,20 @@ class QueryOptions:
 
 @dataclass(frozen=True)
 class VideoQuery:
-    duration_s: float
-    boundaries_s: np.ndarray
-    segmentation: str  # "shots" or "user"
-    embeddings: np.ndarray
-
-
-# Video extractors computed by the shot network itself: one pass gives both.
-SHOT_NETWORK_LAYERS = {"transnet": "embeddings", "transnet_similarity": "similarity_embeddings"}
-
-
-def user_segments(cut_points_s: Sequence[float], duration_s: float) -> np.ndarray:
-    inner = sorted({round(t, 3) for t in cut_points_s if 0 < t < duration_s})
-    return np.array([0.0, *inner, duration_s])
+    analysis: VideoAnalysis
+    embeddings: np.ndarray  # (K, d), one per segment of ``analysis``
 
 
 def embed_video(path: Path, model: ServingModel, options: QueryOptions, settings: Settings,
                 timings: Timings) -> VideoQuery:
-    from ml.media.shots import analyze_shots
-
-    with timings.stage("probe"):
-        info = probe(path)
-    if not info.has_video:
-        raise NoVideoStreamError("the file has no video stream: a query must be a video")
-    if info.duration_s < settings.min_media_seconds:
-        raise MediaTooShortError(f"the video lasts {info.duration_s:.2f} s; at least "
-                                 f"{settings.min_media_seconds:g} s are needed")
-    if info.duration_s > settings.max_media_seconds:
-        raise MediaTooLongError(f"the video lasts {info.duration_s:.0f} s; at most "
-                                f"{settings.max_media_seconds:g} s are accepted")
-    extractor = get_extractor(model.video_extractor, "video")
-    layer = SHOT_NETWORK_LAYERS.get(extractor.name)
-    shots = None
-    with timings.stage("segmentation"):
-        if options.boundaries_s is not None:
-            boundaries, how = user_segments(options.boundaries_s, info.duration_s), "user"
-        else:
-            shots = analyze_shots(path, return_features=layer is not None,
-                                  max_duration_s=settings.max_media_seconds)
-            boundaries, how = shots.boundaries_s.astype(np.float64), "shots"
-            if options.min_segment_s:
-                boundaries = merge_short_segments(boundaries, options.min_segment_s)
-    with timings.stage("features"):
-        if layer is not None and shots is not None:  # the shot pass computed them already
-            from ml.features.transnet import transnet_features
-
-            features = transnet_features(shots.result, shots.fps, layer)
-        else:
-            width, height = extractor.frame_size
-            frames = load_video_frames(path, extractor.frame_rate, width, height,
-                                       max_duration_s=settings.max_media_seconds)
-            features = extractor.extract(frames, extractor.frame_rate or info.fps)
+    """The query video through the one video pipeline, then the model's video branch."""
+    analysis = analyse_video(path, model.video_extractor, cut_points_s=options.boundaries_s,
+                             min_segment_s=options.min_segment_s,
+                             min_duration_s=settings.min_media_seconds,
+                             max_duration_s=settings.max_media_seconds, timings=timings)
     with timings.stage("embedding"):
-        embeddings = model.embed_video(segment_vectors(features, boundaries))
-    return VideoQuery(float(info.duration_s), boundaries, how, embeddings)
+        embeddings = model.embed_video(analysis.segment_vectors)
+    return VideoQuery(analysis, embeddings)
 
 
 def recommend_for_video(path: Path, db: Session, model: ServingModel, index: CatalogIndex,
@@ -142,13 +85,14 @@ def recommend_for_video(path: Path, db: Session, model: ServingModel, index: Cat
         hits = index.search(query.embeddings, k=options.k, method=options.method,
                             shortlist=options.shortlist, filters=options.filters)
     with timings.stage("results"):
-        results = describe_hits(db, hits, model.music_segmenter, query.boundaries_s,
-                                query.duration_s)
+        results = describe_hits(db, hits, model.music_segmenter, query.analysis.boundaries_s,
+                                query.analysis.duration_s)
     timings.stages["total"] = round(time.perf_counter() - started, 4)
     return {
         "results": results,
-        "query": {"duration_s": round(query.duration_s, 3), "segmentation": query.segmentation,
-                  "segments": _segments(query.boundaries_s)},
+        "query": {"duration_s": round(query.analysis.duration_s, 3),
+                  "segmentation": query.analysis.segmentation,
+                  "segments": _segments(query.analysis.boundaries_s)},
         "method": options.method, "k": options.k, "shortlist": options.shortlist,
         "model": model.name, "catalog_size": int(len(index.track_ids())),
         "timings_s": timings.stages,

@@ -1,0 +1,3 @@
+"""The one path from a media file to segment vectors, shared by training, evaluation
+and serving: :mod:`.video` (a video cut by shots or given cut points) and
+:mod:`.track` (a recording cut by its music structure)."""
