@@ -19,14 +19,20 @@ very long time on millions of triplets; with our budgets 1e-6 barely moves the w
 
 Reproducibility: the network is initialised from ``seed`` and every epoch draws its
 triplets and patches from a generator seeded by ``(seed, epoch)``, so a run resumed from
-``musimnet_last.pt`` takes the same steps as an uninterrupted one (on CPU).
+``musimnet_last.pt`` takes the same steps as an uninterrupted one (on CPU). A run is
+resumed only on the data it was trained on (:func:`musimnet_data_fingerprint`, stored
+in every checkpoint): on other tracks, tags or S, or from a checkpoint that records no
+fingerprint, the old run's files go to ``out_dir/superseded.<fingerprint prefix>/`` and
+a new run starts, with a warning saying why.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +41,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ml.data.cache import ContentDigest
 from ml.evaluation.similarity import SimilarityScores, evaluate_similarity
 from ml.features.cqt import load_log_cqt, random_patches
 from ml.losses.triplet import triplet_loss
@@ -47,7 +54,12 @@ from ml.models.musimnet import (
 )
 from ml.similarity.mining import MiningConfig, mine_triplets
 from ml.similarity.tags import TagExpansion, TrackTags, tag_similarity, validate_similarity
-from ml.training.checkpoint import read_checkpoint, save_checkpoint
+from ml.training.checkpoint import (
+    DATA_FINGERPRINT,
+    read_checkpoint,
+    save_checkpoint,
+    set_aside_run,
+)
 from ml.training.metrics import MetricsLog
 
 __all__ = [
@@ -57,6 +69,7 @@ __all__ = [
     "MuSimNetTrainingError",
     "TaggedTracks",
     "load_musimnet",
+    "musimnet_data_fingerprint",
     "musimnet_from_state",
     "similarity_scores",
     "train_musimnet",
@@ -73,8 +86,11 @@ MUSIMNET_MONITORS: dict[str, bool] = {
     "val_rr": True,
     "val_ndcg": True,
 }
+RUN_FILES = (LAST_CHECKPOINT, BEST_CHECKPOINT, METRICS_LOG)
 # Options that may differ between an interrupted run and its resumption.
 _RESUMABLE_CHANGES = {"max_epochs", "patience", "progress", "device", "out_dir", "resume"}
+
+logger = logging.getLogger(__name__)
 
 
 class MuSimNetTrainingError(RuntimeError):
@@ -213,6 +229,40 @@ class MuSimNetCheckpoint:
     path: Path | None = None
 
 
+def _canonical_tags(tags: TrackTags) -> str:
+    """One track's tags as sorted JSON ``{tag: strength}`` (a plain collection: 1 each)."""
+    if isinstance(tags, Mapping):
+        strengths = {str(tag): float(value) for tag, value in tags.items()}
+    else:
+        strengths = {str(tag): 1.0 for tag in tags}
+    return json.dumps(strengths, sort_keys=True)
+
+
+def _feed_tracks(digest: ContentDigest, tracks: TaggedTracks) -> None:
+    digest.text(str(len(tracks)))
+    for cqt in tracks.cqts:
+        digest.array(np.asarray(cqt))
+    if tracks.similarity is not None:
+        digest.text("similarity").array(tracks.similarity)
+    else:
+        digest.text("tags")
+        for tags in tracks.tags or []:
+            digest.text(_canonical_tags(tags))
+
+
+def musimnet_data_fingerprint(train: TaggedTracks, validation: TaggedTracks) -> str:
+    """SHA-256 (64 hex digits) of the data of a MuSimNet run: per set (training, then
+    validation), in order, every track's log-CQT (dtype, shape, bytes) and its tags
+    (canonical JSON) or the set's similarity matrix. Names are left out: the same
+    tracks under other names are the same data. Settings that shape S from the tags
+    (tag weights, expansion) are compared with the other settings on resume."""
+    digest = ContentDigest("v2m-musimnet-data-fingerprint-1")
+    for name, tracks in (("train", train), ("validation", validation)):
+        digest.text(name)
+        _feed_tracks(digest, tracks)
+    return digest.hexdigest()
+
+
 def _resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -302,6 +352,7 @@ def _state(
     model: MuSimNet,
     optimizer: torch.optim.Optimizer,
     config: MuSimNetTrainConfig,
+    fingerprint: str,
     epoch: int,
     best: float | None,
     best_epoch: int,
@@ -319,7 +370,18 @@ def _state(
         "best_epoch": best_epoch,
         "best_state": best_state,
         "history": history,
+        DATA_FINGERPRINT: fingerprint,
     }
+
+
+def _data_change_reason(saved: dict[str, Any], config: MuSimNetTrainConfig) -> str:
+    """Why a checkpoint ``saved`` cannot be resumed on the tracks of ``config``, for the log."""
+    old = saved.get("train_config", {})
+    was = f"{old.get('n_train_tracks')} + {old.get('n_validation_tracks')}"
+    now = f"{len(config.train)} + {len(config.validation)}"
+    if not saved.get(DATA_FINGERPRINT):
+        return f"the checkpoint does not record which data it was trained on ({was} tracks)"
+    return f"the training data changed ({was} -> {now} training + validation tracks)"
 
 
 def _check_resume(saved: dict[str, Any], config: MuSimNetTrainConfig) -> None:
@@ -355,6 +417,8 @@ def train_musimnet(config: MuSimNetTrainConfig) -> MuSimNetCheckpoint:
         )
         val_triplets = val_triplets[np.sort(keep)]
 
+    fingerprint = musimnet_data_fingerprint(config.train, config.validation)
+
     torch.manual_seed(config.seed)
     model = MuSimNet(config.model)
     model.set_input_statistics(*input_statistics(config.train.cqts))
@@ -367,8 +431,19 @@ def train_musimnet(config: MuSimNetTrainConfig) -> MuSimNetCheckpoint:
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     log = MetricsLog(config.out_dir / METRICS_LOG) if config.out_dir is not None else None
     last_path = config.out_dir / LAST_CHECKPOINT if config.out_dir is not None else None
+    saved = None
     if config.resume and last_path is not None and last_path.exists():
         saved = read_checkpoint(last_path, map_location=device)
+    if saved is not None and saved.get(DATA_FINGERPRINT) != fingerprint:
+        aside = set_aside_run(last_path.parent, RUN_FILES, saved.get(DATA_FINGERPRINT))
+        logger.warning(
+            "%s: starting a new run in %s (the previous run is now in %s)",
+            _data_change_reason(saved, config),
+            last_path.parent,
+            aside,
+        )
+        saved = None
+    if saved is not None:
         _check_resume(saved["train_config"], config)
         model.load_state_dict(saved["model_state"])
         optimizer.load_state_dict(saved["optimizer_state"])
@@ -377,6 +452,9 @@ def train_musimnet(config: MuSimNetTrainConfig) -> MuSimNetCheckpoint:
         start_epoch = saved["epoch"] + 1
         if log is not None:
             log.truncate_after(saved["epoch"])
+    elif config.out_dir is not None:  # a new run: no file of an earlier one may remain
+        for stale in RUN_FILES:
+            (config.out_dir / stale).unlink(missing_ok=True)
 
     higher_is_better = MUSIMNET_MONITORS[config.monitor]
     for epoch in range(start_epoch, config.max_epochs + 1):
@@ -414,19 +492,17 @@ def train_musimnet(config: MuSimNetTrainConfig) -> MuSimNetCheckpoint:
         history.append(record)
         if log is not None:
             log.append(record)
-        if _improved(record[config.monitor], best, higher_is_better):
+        improved = _improved(record[config.monitor], best, higher_is_better)
+        if improved:
             best, best_epoch = record[config.monitor], epoch
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            if config.out_dir is not None:
-                save_checkpoint(
-                    config.out_dir / BEST_CHECKPOINT,
-                    _state(model, optimizer, config, epoch, best, best_epoch, best_state, history),
-                )
-        if last_path is not None:
-            save_checkpoint(
-                last_path,
-                _state(model, optimizer, config, epoch, best, best_epoch, best_state, history),
+        if config.out_dir is not None:
+            state = _state(
+                model, optimizer, config, fingerprint, epoch, best, best_epoch, best_state, history
             )
+            if improved:
+                save_checkpoint(config.out_dir / BEST_CHECKPOINT, state)
+            save_checkpoint(config.out_dir / LAST_CHECKPOINT, state)
 
     model.load_state_dict(best_state)
     model.cpu().eval()
