@@ -189,13 +189,15 @@ def align(
         pair = np.array([np.unravel_index(flat, sq_dists.shape)], dtype=np.int64)
         return _from_pairs(method, sq_dists.flat[flat], pair, None)
 
-    if method == "trace":
+    if method in ("trace", "trace_mean"):
         offsets = [0]
     elif n_track >= n_query:  # best_trace: the query slides along the track
         offsets = list(range(n_track - n_query + 1))
     else:  # best_trace: the track slides along the query
         offsets = list(range(0, -(n_query - n_track) - 1, -1))
     traces = [sq_dists[tuple(_diagonal(n_track, n_query, o).T)].sum() for o in offsets]
+    if method.endswith("_mean"):  # every diagonal has min(Kc, Kq) pairs
+        traces = [t / min(n_track, n_query) for t in traces]
     best = int(np.argmin(traces))
     return _from_pairs(
         method, traces[best], _diagonal(n_track, n_query, offsets[best]), offsets[best]

@@ -1,4 +1,4 @@
-"""The seven ranking costs of METHOD.md §5, batched in Numba.
+"""The ranking costs of METHOD.md §5 and two length-normalised variants, batched in Numba.
 
 A query is a ``(Kq, d)`` sequence of segment embeddings (video branch); a catalog
 track is a ``(Kc, d)`` sequence (music branch). ``m_i`` are track segments,
@@ -17,9 +17,15 @@ nw_dtw     ``-X[Kc, Kq]`` with ``X[i, 0] = -indel i``, ``X[0, j] = -indel j``,
            X[i-1, j-1] + sim(i, j))``; indel 0.05
 sw_dtw     ``-max_{i,j} X[i, j]`` with the same recursion floored at 0 and
            zero borders; indel 0.01
+trace_mean trace divided by its number of pairs ``min(Kc, Kq)``
+best_trace_mean
+           best trace divided by ``min(Kc, Kq)`` (every diagonal has that many pairs)
 ========== ==============================================================
 
-All seven are symmetric in (track, query).
+The two ``_mean`` variants are not in the published system: a summed trace pays one
+term per pair, so a track with few segments pays few terms and comes first for many
+queries (a hub); the mean per pair removes that advantage. All nine costs are
+symmetric in (track, query).
 
 How the kernel is fast: one query is ranked against many candidates of a
 :class:`~ml.ranking.packed.PackedSegments` catalog, in parallel over candidates
@@ -59,7 +65,7 @@ __all__ = [
     "warm_up",
 ]
 
-#: Cost names, in the order of METHOD.md §5.
+#: Cost names: those of METHOD.md §5 in its order, then the length-normalised variants.
 METHODS: tuple[str, ...] = (
     "centroid",
     "single",
@@ -68,6 +74,8 @@ METHODS: tuple[str, ...] = (
     "best_trace",
     "nw_dtw",
     "sw_dtw",
+    "trace_mean",
+    "best_trace_mean",
 )
 
 #: Gap penalties of the published system (Needleman-Wunsch and Smith-Waterman DTW).
@@ -86,7 +94,8 @@ PARALLEL_MIN_CANDIDATES = 32
 _PARALLEL_LOCK = threading.Lock()
 
 _METHOD_CODE = {name: code for code, name in enumerate(METHODS)}
-_CENTROID, _SINGLE, _COMPLETE, _TRACE, _BEST_TRACE, _NW_DTW, _SW_DTW = range(len(METHODS))
+(_CENTROID, _SINGLE, _COMPLETE, _TRACE, _BEST_TRACE, _NW_DTW, _SW_DTW, _TRACE_MEAN,
+ _BEST_TRACE_MEAN) = range(len(METHODS))
 
 _ZERO = np.float32(0.0)
 _TWO = np.float32(2.0)
@@ -342,9 +351,9 @@ def _score_candidates(
             value = _single_cost(query_sq, sq_norms, start, stop, sims)
         elif method == _COMPLETE:
             value = _complete_cost(query_sq, sq_norms, start, stop, sims)
-        elif method == _TRACE:
+        elif method == _TRACE or method == _TRACE_MEAN:
             value = _trace_cost(query, query_sq, vectors, sq_norms, start, stop, row_buffer)
-        elif method == _BEST_TRACE:
+        elif method == _BEST_TRACE or method == _BEST_TRACE_MEAN:
             value = _best_trace_cost(
                 query, query_sq, vectors, sq_norms, start, stop, row_buffer, work
             )
@@ -352,6 +361,8 @@ def _score_candidates(
             value = _nw_dtw_cost(stop - start, n_query, indel, sims, work)
         else:
             value = _sw_dtw_cost(stop - start, n_query, indel, sims, work)
+        if method == _TRACE_MEAN or method == _BEST_TRACE_MEAN:
+            value /= np.float32(min(stop - start, n_query))
         out[k] = value
 
 

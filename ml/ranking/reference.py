@@ -113,6 +113,16 @@ def sw_dtw(m: Vectors, v: Vectors, indel: float = 0.01) -> float:
     return -max(max(row) for row in sw_dtw_matrix(m, v, indel))
 
 
+def trace_mean(m: Vectors, v: Vectors) -> float:
+    """Trace divided by its number of pairs, min(Kc, Kq)."""
+    return trace(m, v) / min(len(m), len(v))
+
+
+def best_trace_mean(m: Vectors, v: Vectors) -> float:
+    """Best trace divided by min(Kc, Kq), the number of pairs of every diagonal."""
+    return best_trace(m, v) / min(len(m), len(v))
+
+
 #: Reference cost for every method name of :data:`ml.ranking.METHODS`.
 REFERENCE_COSTS: dict[str, Callable[..., float]] = {
     "centroid": centroid,
@@ -122,6 +132,8 @@ REFERENCE_COSTS: dict[str, Callable[..., float]] = {
     "best_trace": best_trace,
     "nw_dtw": nw_dtw,
     "sw_dtw": sw_dtw,
+    "trace_mean": trace_mean,
+    "best_trace_mean": best_trace_mean,
 }
 
 
