@@ -167,6 +167,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from app.services.costs import DEFAULT_METHOD, METHODS
+
     parser = argparse.ArgumentParser(prog="v2m", description=__doc__)
     verbs = parser.add_subparsers(dest="verb", required=True)
 
@@ -203,8 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = verbs.add_parser("recommend", help="recommend catalog tracks for a video file")
     p.add_argument("video", type=Path)
     p.add_argument("--k", type=int, default=10)
-    p.add_argument("--method", default="best_trace",
-                   choices=("centroid", "trace", "best_trace", "nw_dtw", "sw_dtw"))
+    p.add_argument("--method", default=DEFAULT_METHOD, choices=METHODS)
     p.add_argument("--shortlist", type=int, default=1000)
     p.add_argument("--boundaries", help="your own cut points in seconds, e.g. 3.2,8,15.5")
     p.add_argument("--min-segment-s", type=float, default=None)

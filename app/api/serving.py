@@ -1,22 +1,21 @@
-"""Dependencies shared by the query routes: the active models and their indexes, query options."""
+"""Dependencies shared by the query routes: the active models and their indexes, query
+options, the uploaded query."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
+from enum import StrEnum
 from typing import Annotated
 
-from fastapi import Depends, Query, UploadFile
+from fastapi import Depends, Query
 from sqlalchemy.orm import Session
 
 from app.api.deps import get_db, get_runtime
 from app.api.errors import ApiError
+from app.api.uploads import query_store, upload_dependency
 from app.index.catalog import CatalogIndex
 from app.index.metadata import SearchFilters
+from app.media_store import MediaStore
 from app.runtime import Runtime
 from app.services.models import (
     ServingModel,
@@ -24,7 +23,12 @@ from app.services.models import (
     active_model,
     active_similarity_model,
 )
-from app.services.recommend import DEFAULT_METHOD, QueryOptions
+from app.services.costs import DEFAULT_METHOD, METHODS
+from app.services.recommend import QueryOptions
+
+
+#: The ranking costs a query may name (an enumeration in the OpenAPI spec).
+Method = StrEnum("Method", {name: name for name in METHODS})
 
 
 @dataclass(frozen=True)
@@ -78,8 +82,7 @@ def parse_seconds(text: str | None, name: str) -> tuple[float, ...] | None:
 
 def query_options(
     k: Annotated[int, Query(ge=1, le=100, description="results to return")] = 10,
-    method: Annotated[str, Query(pattern="^(centroid|trace|best_trace|nw_dtw|sw_dtw)$")] =
-        DEFAULT_METHOD,
+    method: Annotated[Method, Query(description="the ranking cost")] = Method(DEFAULT_METHOD),
     shortlist: Annotated[int, Query(ge=1, le=20000)] = 1000,
     license: Annotated[list[str] | None, Query(description="allowed licences")] = None,
     licence: Annotated[list[str] | None, Query(include_in_schema=False)] = None,
@@ -99,20 +102,24 @@ def query_options(
                             exclude_artists=frozenset(exclude_artist or ()),
                             tags_all=frozenset(tag or ()), tags_any=frozenset(any_tag or ()),
                             bpm_min=min_bpm, bpm_max=max_bpm, min_duration_s=min_duration_s)
-    return QueryOptions(k=k, method=method, shortlist=max(shortlist, k), filters=filters,
+    return QueryOptions(k=k, method=method.value, shortlist=max(shortlist, k), filters=filters,
                         boundaries_s=parse_seconds(boundaries, "boundaries"),
                         min_segment_s=min_segment_s)
 
 
-@contextmanager
-def spooled_upload(upload: UploadFile, runtime: Runtime) -> Iterator[Path]:
-    """The uploaded query as a temporary file (removed after the request)."""
-    tmp_root = runtime.settings.data_dir / "tmp"
-    tmp_root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=tmp_root) as folder:
-        path = Path(folder) / "query"
-        with open(path, "wb") as out:
-            shutil.copyfileobj(upload.file, out, 1 << 20)
-        if path.stat().st_size == 0:
-            raise ApiError(422, "empty_file", "the uploaded file is empty")
-        yield path
+def similar_serving(runtime: Runtime = Depends(get_runtime),
+                    db: Session = Depends(get_db)) -> Serving | SimilarityServing:
+    """The space ``/similar/track`` ranks in: the active MuSimNet's, else the video model's."""
+    return get_similarity_serving(runtime, db) or get_serving(runtime, db)
+
+
+def _query_store(runtime: Runtime) -> MediaStore:
+    return query_store(runtime.settings)
+
+
+#: The uploaded video of a query, staged in the query store; read once the key, the
+#: options and the model were checked (list it after ``get_serving``).
+query_video = upload_dependency(_query_store, after=query_options)
+
+#: An optional uploaded recording (``/similar/track`` also takes a track id).
+reference_audio = upload_dependency(_query_store, required=False, after=query_options)

@@ -28,6 +28,7 @@ from app.index.catalog import CatalogIndex
 from app.index.metadata import SearchFilters
 from app.index.search import Hit
 from app.services.catalog import track_summary
+from app.services.costs import DEFAULT_METHOD
 from app.services.ingest import embed_track_file
 from app.services.models import ServingModel, ServingMuSimNet
 from app.settings import Settings
@@ -35,8 +36,6 @@ from ml.edit import suggest_excerpt
 from ml.pipeline.timing import Timings
 from ml.pipeline.video import VideoAnalysis, analyse_video
 
-METHODS = ("centroid", "trace", "best_trace", "nw_dtw", "sw_dtw")
-DEFAULT_METHOD = "best_trace"
 # A MuSimNet track is one vector (a one-segment sequence): the centroid cost,
 # |u - v|^2 of unit vectors, is the only meaningful one, and ranks by cosine.
 SIMILARITY_METHOD = "centroid"
