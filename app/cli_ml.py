@@ -9,7 +9,10 @@
 ``--work`` holds everything a training run writes: the dataset (``work/dataset``,
 with its cache of per-clip features) and the run (``work/run``: checkpoints and
 ``metrics.jsonl``). Run the same command again after an interruption: the dataset
-builder skips the clips already done and training resumes from ``last.pt``.
+builder skips the clips already done and training resumes from ``last.pt``, if it was
+trained on the same data. When the data changed (videos added, removed or changed),
+the old run moves to ``work/run/superseded.<data fingerprint>/`` and a new run starts.
+The last line says which data the best model was trained on.
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ def _train_two_branch(args: argparse.Namespace) -> int:
     from ml.data.clips import BuildConfig, build_dataset
     from ml.data.dataset import load_dataset
     from ml.export import export_checkpoint
+    from ml.training.checkpoint import read_checkpoint
     from ml.training.config import TrainConfig
     from ml.training.trainer import train
 
@@ -116,9 +120,13 @@ def _train_two_branch(args: argparse.Namespace) -> int:
     )
     best = train(config)
     last = json.loads((config.out_dir / "metrics.jsonl").read_text().splitlines()[-1])
+    state = read_checkpoint(best)
+    n_clips = state["dataset"]["n_clips"]
     print(
-        f"best checkpoint {best} (epoch {last['best_epoch'] + 1}; "
-        f"validation mean rank / catalog {last['val_mean_rank_fraction']:.3f} at the last epoch)"
+        f"best checkpoint {best} (epoch {state['epoch'] + 1}; "
+        f"validation mean rank / catalog {last['val_mean_rank_fraction']:.3f} at the last epoch); "
+        f"trained on {n_clips['train']} train + {n_clips['val']} val clips "
+        f"(data {state['data_fingerprint'][:12]})"
     )
     if args.export is not None:
         print(f"exported {export_checkpoint(best, args.export)}")
@@ -169,6 +177,7 @@ def _train_musimnet(args: argparse.Namespace) -> int:
     from ml.export import export_checkpoint
     from ml.models.musimnet import MuSimNetConfig
     from ml.similarity.mining import MiningConfig
+    from ml.training.checkpoint import read_checkpoint
     from ml.training.musimnet import MuSimNetTrainConfig, TaggedTracks, train_musimnet
 
     if args.tracks is None or args.tags is None:
@@ -205,7 +214,13 @@ def _train_musimnet(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     result = train_musimnet(config)
-    print(f"best checkpoint {result.path} (epoch {result.best_epoch + 1})")
+    state = read_checkpoint(result.path)
+    trained_on = state["train_config"]
+    print(
+        f"best checkpoint {result.path} (epoch {result.best_epoch + 1}); trained on "
+        f"{trained_on['n_train_tracks']} training + {trained_on['n_validation_tracks']} "
+        f"validation tracks (data {state['data_fingerprint'][:12]})"
+    )
     if args.export is not None:
         print(f"exported {export_checkpoint(result.path, args.export)}")
     return 0
