@@ -31,7 +31,8 @@ def not_found(what: str, ident: object) -> ApiError:
 
 # Media errors carry a ``reason``; those that mean "this is not media at all"
 # are 415, a file too large is 413, everything else we could not use is 422.
-_MEDIA_STATUS = {"not_media": 415, "empty_file": 422, "too_long": 422}
+_MEDIA_STATUS = {"not_media": 415, "unsupported_container": 415, "empty_file": 422,
+                 "too_long": 422}
 
 
 def media_error_status(reason: str) -> int:
@@ -39,15 +40,18 @@ def media_error_status(reason: str) -> int:
 
 
 def public_message(exc: Exception) -> str:
-    """The error's sentence without server paths (uploads live under the data directory)."""
+    """The error's sentence without server paths (uploads live under the data directory)
+    and without the memory addresses of FFmpeg's log prefixes (``[wav @ 0x55d...]``)."""
     import os
+
+    from ml.media.decode import strip_log_addresses
 
     message = str(exc)
     path = getattr(exc, "path", None)
     if path:
         for form in (f"file:{path}", str(path), os.path.basename(str(path))):
             message = message.replace(form, "the file")
-    return message
+    return strip_log_addresses(message)
 
 
 def _json(status: int, code: str, detail: str, headers: dict | None = None) -> JSONResponse:

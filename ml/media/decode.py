@@ -8,6 +8,15 @@ Design choices, and why:
   an option and a name containing ``:`` is not read as a protocol, and only the
   ``file`` protocol is allowed, so a crafted playlist cannot make ffmpeg open
   network URLs.
+* **Only the file itself, only real containers.** The ``file`` protocol alone
+  would still let a playlist (HLS, ffconcat, DASH) or an image-sequence name
+  (``img%03d.png``) make ffmpeg read *other* local files. Three guards keep it
+  to the one file: its first bytes are checked for playlist markers before
+  ffmpeg sees it; every ffprobe / ffmpeg call gets a ``-format_whitelist`` of
+  real audio/video demuxers (:data:`ALLOWED_CONTAINERS`), so ffmpeg refuses any
+  other demuxer before it reads past the file's header (``image2``, which
+  expands name patterns, is not on it); and the probed ``format_name`` is
+  checked against the same list.
 * **Straight to the array.** Audio is decoded to 32-bit float PCM
   (``f32le``) and video to ``rgb24`` raw frames on a pipe; resampling, down-mixing
   and scaling happen inside ffmpeg. No temporary files.
@@ -27,6 +36,7 @@ import functools
 import json
 import math
 import os
+import re
 import subprocess
 import time
 from dataclasses import dataclass
@@ -46,9 +56,11 @@ from ml.media.errors import (
     NoVideoStreamError,
     SilentAudioError,
     UnsupportedCodecError,
+    UnsupportedContainerError,
 )
 
 __all__ = [
+    "ALLOWED_CONTAINERS",
     "DEFAULT_DECODE_TIMEOUT_S",
     "DURATION_TOLERANCE_S",
     "PROBE_TIMEOUT_S",
@@ -57,6 +69,7 @@ __all__ = [
     "load_audio",
     "load_video_frames",
     "probe",
+    "strip_log_addresses",
 ]
 
 FFMPEG = "ffmpeg"
@@ -79,6 +92,40 @@ DURATION_TOLERANCE_S = 0.05
 _TRUNCATION_RATIO = 0.9
 
 _MISSING_FFMPEG = "ffmpeg and ffprobe must be installed (Debian/Ubuntu: apt-get install ffmpeg)"
+
+#: FFmpeg demuxers (names as in ``ffmpeg -demuxers``) that read audio or video
+#: from the one file they are given. Everything else is refused, in particular
+#: those that open other files or devices: ``hls``, ``dash``, ``imf``,
+#: ``concat``, ``image2`` (name patterns), ``lavfi``, ``sdp``, ``rtp``, ``tee``,
+#: ``data``, the image ``*_pipe`` demuxers and the subtitle/text formats.
+ALLOWED_CONTAINERS = frozenset({
+    # Audio files and raw audio streams.
+    "wav", "w64", "aiff", "caf", "au", "voc", "flac", "mp3", "ogg", "aac", "loas", "ac3",
+    "eac3", "dts", "dtshd", "truehd", "amr", "amrnb", "amrwb", "ape", "wv", "tta", "tak",
+    "shn", "dsf", "mpc", "mpc8", "xwma",
+    # Audio/video containers ("mov" covers mp4/m4a/3gp, "matroska" covers webm).
+    "mov", "matroska", "avi", "asf", "flv", "mpegts", "mpeg", "nut", "mxf", "rm", "dv",
+    "ivf",
+    # Animated GIF is video; a still GIF is refused after probing.
+    "gif",
+})  # fmt: skip
+_FORMAT_WHITELIST = ",".join(sorted(ALLOWED_CONTAINERS))
+# What a refused demuxer reads, for the error message.
+_REFUSED_FORMATS = {
+    "hls": "an HLS playlist",
+    "dash": "a DASH manifest",
+    "imf": "an IMF composition playlist",
+    "concat": "an ffconcat list",
+    "image2": "an image sequence",
+}
+# How lists that name other files begin (after an optional UTF-8 byte order
+# mark and blank space). Refused before ffmpeg sees the file, whatever follows.
+_PLAYLIST_MARKERS = (b"#EXTM3U", b"#EXTINF", b"#EXT-X-", b"ffconcat", b"[playlist]")
+# ffmpeg's complaint when the probed demuxer is not on ``-format_whitelist``;
+# the log prefix names the demuxer.
+_NOT_ON_WHITELIST = re.compile(r"\[([\w,]+) @ [^\]]*\] Format not on whitelist")
+# The address in ffmpeg's log prefixes (``[wav @ 0x55d1c0a2b3c0]``).
+_LOG_ADDRESS = re.compile(r" @ (?:0x)?[0-9a-fA-F]+\]")
 
 # Demuxers that read a still image: for this service an image is not media.
 _IMAGE_FORMATS = frozenset({"image2", "image2pipe", "apng", "webp", "ico", "tiff", "alias_pix"})
@@ -366,12 +413,17 @@ def _probe(abspath: str, deadline: float) -> tuple[MediaInfo, _Streams]:
     if size == 0:
         raise EmptyFileError(f"{_name(abspath)} is empty (0 bytes)", path=abspath)
     head = _read_head(abspath)
+    if _looks_like_playlist(head):
+        raise UnsupportedContainerError(
+            f"{_name(abspath)} is a playlist or list of other files, not audio or video",
+            path=abspath,
+        )
     if _looks_like_text(head):
         raise NotMediaError(f"{_name(abspath)} is a text file, not audio or video", path=abspath)
 
     cmd = [
         FFPROBE, "-hide_banner", "-v", "error",
-        "-protocol_whitelist", "file",
+        *_input_restrictions(),
         "-print_format", "json", "-show_format", "-show_streams",
         _file_url(abspath),
     ]  # fmt: skip
@@ -382,6 +434,9 @@ def _probe(abspath: str, deadline: float) -> tuple[MediaInfo, _Streams]:
         data = {}
     if result.returncode != 0 or "format" not in data:
         message = result.stderr.decode("utf-8", "replace")
+        refused = _NOT_ON_WHITELIST.search(message)
+        if refused:
+            raise _refused_format_error(refused.group(1), abspath)
         # Decided from the leading bytes, not from ffmpeg's message: given a
         # ".mp4" name, ffmpeg reports random bytes as an MP4 without index.
         if _looks_like_container(head):
@@ -399,6 +454,8 @@ def _probe(abspath: str, deadline: float) -> tuple[MediaInfo, _Streams]:
 def _media_info(data: dict[str, Any], size: int, abspath: str) -> tuple[MediaInfo, _Streams]:
     fmt = data.get("format", {})
     format_name = str(fmt.get("format_name", ""))
+    if not set(format_name.split(",")) & ALLOWED_CONTAINERS:
+        raise _refused_format_error(format_name, abspath)
     streams = data.get("streams", [])
     audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
     video_streams = [s for s in streams if s.get("codec_type") == "video"]
@@ -438,6 +495,25 @@ def _media_info(data: dict[str, Any], size: int, abspath: str) -> tuple[MediaInf
         video_position,
         _float(audio.get("duration")) if audio else None,
         _float(video.get("duration")) if video else None,
+    )
+
+
+def _refused_format_error(demuxer: str, abspath: str) -> NotMediaError:
+    """The error for a file that ffmpeg reads with a demuxer that is not allowed.
+
+    Still images keep their own message (they are "not media"); every other
+    refused format (playlists, lists, image sequences...) is an
+    :class:`UnsupportedContainerError`.
+    """
+    names = set(demuxer.split(","))
+    if names & _IMAGE_FORMATS - {"image2"} or any(n.endswith("_pipe") for n in names):
+        return NotMediaError(
+            f"{_name(abspath)} is a still image ({demuxer}), not audio or video", path=abspath
+        )
+    what = next((_REFUSED_FORMATS[n] for n in names if n in _REFUSED_FORMATS), "in a format")
+    return UnsupportedContainerError(
+        f"{_name(abspath)} is {what} ({demuxer}), not a supported audio or video container",
+        path=abspath,
     )
 
 
@@ -581,9 +657,15 @@ def _output_limit(max_duration_s: float | None) -> list[str]:
 def _ffmpeg_input(abspath: str) -> list[str]:
     return [
         FFMPEG, "-nostdin", "-hide_banner", "-v", "error",
-        "-protocol_whitelist", "file",
+        *_input_restrictions(),
         "-i", _file_url(abspath),
     ]  # fmt: skip
+
+
+def _input_restrictions() -> list[str]:
+    """Input options for every ffprobe / ffmpeg call on a user's file: only the
+    ``file`` protocol, and only the demuxers of :data:`ALLOWED_CONTAINERS`."""
+    return ["-protocol_whitelist", "file", "-format_whitelist", _FORMAT_WHITELIST]
 
 
 # --------------------------------------------------------------------------- #
@@ -660,6 +742,12 @@ def _looks_like_text(head: bytes) -> bool:
     return controls == 0
 
 
+def _looks_like_playlist(head: bytes) -> bool:
+    """A playlist or list that names other files (HLS, ffconcat, PLS), even with
+    binary bytes appended so that it does not pass for text."""
+    return head.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(_PLAYLIST_MARKERS)
+
+
 def _looks_like_container(head: bytes) -> bool:
     if any(head[offset : offset + len(sig)] == sig for offset, sig in _CONTAINER_SIGNATURES):
         return True
@@ -668,8 +756,15 @@ def _looks_like_container(head: bytes) -> bool:
 
 
 def _first_line(message: str) -> str:
+    """``": <first line of ffmpeg's message>"``, without memory addresses, or ``""``."""
     lines = [line.strip() for line in message.splitlines() if line.strip()]
-    return f": {lines[0][:200]}" if lines else ""
+    return f": {strip_log_addresses(lines[0])[:200]}" if lines else ""
+
+
+def strip_log_addresses(text: str) -> str:
+    """Remove the memory addresses of ffmpeg's log prefixes: ``[wav @ 0x55d1...]``
+    becomes ``[wav]`` (they tell a client nothing and reveal the memory layout)."""
+    return _LOG_ADDRESS.sub("]", text)
 
 
 def _name(abspath: str) -> str:

@@ -23,6 +23,7 @@ __all__ = [
     "MediaError",
     "EmptyFileError",
     "NotMediaError",
+    "UnsupportedContainerError",
     "NoAudioStreamError",
     "NoVideoStreamError",
     "CorruptMediaError",
@@ -63,6 +64,14 @@ class NotMediaError(MediaError):
     """The file is not audio or video (text, random bytes, a still image...)."""
 
     reason = "not_media"
+
+
+class UnsupportedContainerError(NotMediaError):
+    """FFmpeg can read the file, but not as an audio or video container that is
+    accepted: a playlist or list that refers to other files (HLS, ffconcat, DASH),
+    an image sequence, or any format outside the allow-list of containers."""
+
+    reason = "unsupported_container"
 
 
 class NoAudioStreamError(MediaError):
