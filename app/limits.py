@@ -2,7 +2,12 @@
 
 Body size: a declared ``Content-Length`` over the limit is refused before a byte is
 read; a chunked body is counted as it arrives and cut off at the limit. Either way
-the client gets a JSON 413 and nothing is written.
+the client gets a JSON 413 and nothing is written. (The upload routes stop sooner: at
+the limit on the file itself, see :mod:`app.api.uploads`.)
+
+An answer given before the request's body was read to its end (a refused key, a body
+over the limit) closes the connection (``Connection: close``): the client stops
+sending, and the server does not read and throw away the rest, however large.
 
 Analyses: decoding, shot detection and feature extraction of an uploaded file each
 use every core already, so twenty of them side by side only multiply memory and make
@@ -19,9 +24,11 @@ from contextlib import contextmanager
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.media_store import UploadTooLargeError
 
-class _TooLarge(Exception):
-    pass
+
+class _TooLarge(UploadTooLargeError):
+    """The body passed the limit while it was read (answered 413 whoever catches it)."""
 
 
 class BodySizeLimitMiddleware:
@@ -33,21 +40,24 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             await self._refuse(send)
             return
         received = 0
         exceeded = responded = False
+        body_read = not has_body(headers)
 
         async def counting_receive() -> Message:
-            nonlocal received, exceeded
+            nonlocal received, exceeded, body_read
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
                     exceeded = True
-                    raise _TooLarge()
+                    raise _TooLarge(self.limit)
+                body_read = body_read or not message.get("more_body", False)
             return message
 
         async def guarded_send(message: Message) -> None:
@@ -59,7 +69,10 @@ class BodySizeLimitMiddleware:
                     responded = True
                     await self._refuse(send)
                 return
-            responded = responded or message["type"] == "http.response.start"
+            if message["type"] == "http.response.start":
+                responded = True
+                if not body_read:
+                    message = closing(message)
             await send(message)
 
         try:
@@ -74,8 +87,21 @@ class BodySizeLimitMiddleware:
                            "detail": f"the request body exceeds {self.limit} bytes"}).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
+                                (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})
+
+
+def has_body(headers: dict[bytes, bytes]) -> bool:
+    """The request (its lower-case header names and values) announces a body."""
+    length = headers.get(b"content-length", b"0").strip()
+    return b"transfer-encoding" in headers or not (length.isdigit() and int(length) == 0)
+
+
+def closing(start: Message) -> Message:
+    """An ``http.response.start`` message that also closes the connection."""
+    kept = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"connection"]
+    return {**start, "headers": [*kept, (b"connection", b"close")]}
 
 
 class ServiceBusy(Exception):

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from app.api.errors import install_error_handlers
 from app.api.routes import catalog, health, jobs, models, recommend
 from app.api.schemas import use_real_error_bodies
+from app.api.uploads import sweep_partial_uploads
 from app.limits import BodySizeLimitMiddleware
 from app.metrics import Metrics, MetricsMiddleware
 from app.runtime import Runtime
@@ -24,6 +25,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.runtime = runtime or Runtime(settings)
+        sweep_partial_uploads(app.state.runtime.settings)
         app.state.runtime.start()
         try:
             yield

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
@@ -21,15 +21,25 @@ from app.api.schemas import (
     error_responses,
 )
 from app.api.security import require_scope
+from app.api.uploads import Upload, multipart_body, upload_dependency
 from app.db.models import Track
 from app.runtime import Runtime
 from app.services import catalog
 from app.services.models import active_model
-from ml.media.errors import MediaError
 
 router = APIRouter(prefix="/catalog", tags=["catalog"], dependencies=DOCUMENTED_AUTH)
 write = Depends(require_scope("catalog:write"))
 read = Depends(require_scope("catalog:write", "recommend"))
+
+
+def ingest_model_ready(db: Session = Depends(get_db)) -> None:
+    """Ingestion needs an active model: said before an upload is read."""
+    if active_model(db) is None:
+        raise ApiError(503, "no_active_model",
+                       "no active model: register and activate one before ingesting")
+
+
+track_upload = upload_dependency(lambda runtime: runtime.media, after=ingest_model_ready)
 
 
 @router.post("/tracks", dependencies=[write], status_code=202, response_model=IngestAccepted,
@@ -37,28 +47,24 @@ read = Depends(require_scope("catalog:write", "recommend"))
              responses={200: {"model": IngestAccepted,
                               "description": "this content is already in the catalog: the "
                                              "existing track (duplicate: true)"},
-                        **error_responses(*PROTECTED, *UPLOAD, 503)})
+                        **error_responses(*PROTECTED, *UPLOAD, 503)},
+             openapi_extra=multipart_body(
+                 "audio, or a video whose soundtrack is the track",
+                 metadata_description="JSON: title, artist, license, tags, ..."))
 def upload_track(
-    file: Annotated[UploadFile, File(description="audio, or a video whose soundtrack is the track")],
-    metadata: Annotated[str | None, Form(description="JSON: title, artist, license, tags, ...")] = None,
+    upload: Annotated[Upload, Depends(track_upload)],
     runtime: Runtime = Depends(get_runtime),
     db: Session = Depends(get_db),
 ) -> JSONResponse:
+    # The upload was read after the key and the model were checked, straight into the
+    # media store's staging file: checked there, then kept under its hash (a rename).
     try:
-        meta = catalog.TrackMetadata.parse(metadata)
+        meta = catalog.TrackMetadata.parse(upload.fields.get("metadata"))
     except catalog.MetadataError as exc:
         raise ApiError(422, "invalid_metadata", str(exc)) from None
-    if active_model(db) is None:
-        raise ApiError(503, "no_active_model",
-                       "no active model: register and activate one before ingesting")
-    stored = runtime.media.put(file.file, runtime.settings.max_upload_bytes)
-    try:
-        info = catalog.check_track_media(stored.path, runtime.settings)
-    except MediaError:
-        if not catalog.media_in_use(db, stored.key):
-            runtime.media.delete(stored.key)
-        raise
-    added = catalog.add_track(db, stored, info, meta, file.filename or "upload")
+    info = catalog.check_track_media(upload.file.finish(), runtime.settings)
+    stored = upload.file.commit()
+    added = catalog.add_track(db, stored, info, meta, upload.filename or "upload")
     db.commit()
     if added.created:
         runtime.queue.submit(added.job.id)

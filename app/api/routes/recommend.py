@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Query, UploadFile
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
@@ -25,13 +25,16 @@ from app.api.schemas import (
 from app.api.security import require_scope
 from app.api.serving import (
     Serving,
+    SimilarityServing,
     get_serving,
-    get_similarity_serving,
     query_options,
-    spooled_upload,
+    query_video,
+    reference_audio,
+    similar_serving,
 )
+from app.api.uploads import Upload, multipart_body
 from app.db.models import Track
-from app.media_store import MediaStore
+from app.media_store import StagedFile
 from app.runtime import Runtime
 from app.services import recommend
 from app.services.catalog import check_track_media
@@ -46,20 +49,21 @@ router = APIRouter(tags=["recommend"],
              responses={202: {"model": JobAccepted,
                               "description": "a long video: the answer comes as the job's "
                                              "result (GET /jobs/{id})"},
-                        **error_responses(*PROTECTED, *UPLOAD, *ANALYSIS)})
+                        **error_responses(*PROTECTED, *UPLOAD, *ANALYSIS)},
+             openapi_extra=multipart_body("the video to find music for"))
 def recommend_video(
-    file: Annotated[UploadFile, File(description="the video to find music for")],
     options: recommend.QueryOptions = Depends(query_options),
     runtime: Runtime = Depends(get_runtime),
     db: Session = Depends(get_db),
     serving: Serving = Depends(get_serving),
+    upload: Upload = Depends(query_video),
 ) -> JSONResponse:
-    with spooled_upload(file, runtime) as path:
-        if probe(path).duration_s > runtime.settings.async_video_seconds:
-            return _queue_long_video(path, options, runtime, db)
-        with analysing(runtime, db):
-            body = recommend.recommend_for_video(path, db, serving.model, serving.index,
-                                                 options, runtime.settings)
+    path = upload.file.finish()
+    if probe(path).duration_s > runtime.settings.async_video_seconds:
+        return _queue_long_video(upload.file, options, runtime, db)
+    with analysing(runtime, db):
+        body = recommend.recommend_for_video(path, db, serving.model, serving.index,
+                                             options, runtime.settings)
     return JSONResponse(body)
 
 
@@ -73,10 +77,11 @@ def analysing(runtime: Runtime, db: Session) -> Iterator[None]:
         yield
 
 
-def _queue_long_video(path, options: recommend.QueryOptions, runtime: Runtime,
+def _queue_long_video(staged: StagedFile, options: recommend.QueryOptions, runtime: Runtime,
                       db: Session) -> JSONResponse:
-    """Long videos are answered by a job: 202 now, the result at ``GET /jobs/{id}``."""
-    stored = MediaStore(runtime.settings.data_dir / "queries").put_path(path)
+    """Long videos are answered by a job: 202 now, the result at ``GET /jobs/{id}``. The
+    upload, staged in the query store, is kept there for the job (a rename)."""
+    stored = staged.commit()
     job = new_job(db, "recommend", {"media_key": stored.key,
                                     "options": recommend.options_to_params(options)})
     db.commit()
@@ -86,13 +91,15 @@ def _queue_long_video(path, options: recommend.QueryOptions, runtime: Runtime,
 
 
 @router.post("/similar/track", response_model=SimilarList,
-             responses=error_responses(*PROTECTED, *UPLOAD, 404, *ANALYSIS))
+             responses=error_responses(*PROTECTED, *UPLOAD, 404, *ANALYSIS),
+             openapi_extra=multipart_body("audio of a reference track", required=False))
 def similar_track(
     track_id: Annotated[int | None, Query(description="a catalog track")] = None,
-    file: Annotated[UploadFile | None, File(description="audio of a reference track")] = None,
     options: recommend.QueryOptions = Depends(query_options),
     runtime: Runtime = Depends(get_runtime),
     db: Session = Depends(get_db),
+    serving: Serving | SimilarityServing = Depends(similar_serving),
+    upload: Upload = Depends(reference_audio),
 ) -> dict:
     """Tracks like a catalog track or an uploaded recording, the track itself excluded.
 
@@ -101,8 +108,7 @@ def similar_track(
     apply); otherwise by the music branch's segment sequences with ``method``. The
     answer's ``space`` says which.
     """
-    serving = get_similarity_serving(runtime, db) or get_serving(runtime, db)
-    if (track_id is None) == (file is None):
+    if (track_id is None) == (upload.file is None):
         raise ApiError(422, "invalid_request", "give exactly one of track_id or file")
     if track_id is not None:
         if db.get(Track, track_id) is None:
@@ -111,7 +117,8 @@ def similar_track(
             return recommend.similar_to_track(db, serving.model, serving.index, track_id, options)
         except recommend.QueryError as exc:
             raise ApiError(409, "track_not_ready", str(exc)) from None
-    with spooled_upload(file, runtime) as path, analysing(runtime, db):
+    path = upload.file.finish()
+    with analysing(runtime, db):
         check_track_media(path, runtime.settings)
         embeddings = recommend.embed_reference_track(path, serving.model)
     return recommend.similar_to_embeddings(db, serving.model, serving.index, embeddings, options)
