@@ -26,7 +26,9 @@ class TrainConfig:
 
     ``dataset_dir`` is a directory written by :func:`ml.data.clips.build_dataset`;
     checkpoints and ``metrics.jsonl`` go to ``out_dir``. With ``resume`` (default) a
-    run whose ``out_dir`` already holds ``last.pt`` continues from it.
+    run whose ``out_dir`` already holds ``last.pt`` continues from it if it was trained
+    on the same data (else that run is set aside and a new one starts; see
+    :mod:`ml.training.trainer`).
     Loss weights left at None take the kind's default.
     """
 

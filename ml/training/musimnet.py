@@ -152,7 +152,8 @@ class TaggedTracks:
 @dataclass(eq=False)
 class MuSimNetTrainConfig:
     """Everything that determines a MuSimNet run. Checkpoints go to ``out_dir`` when set;
-    with ``resume`` a run finding ``musimnet_last.pt`` there continues from it."""
+    with ``resume`` a run finding ``musimnet_last.pt`` there continues from it, if that
+    run was trained on the same data (else it is set aside and a new run starts)."""
 
     train: TaggedTracks
     validation: TaggedTracks
