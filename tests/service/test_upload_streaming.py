@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import stat
 import struct
 import tempfile
@@ -24,7 +25,7 @@ import httpx
 import pytest
 
 from app.db.models import Model
-from app.db.session import session_scope
+from app.db.session import get_engine, session_scope
 from app.demo import LocalServer
 from app.migrate import upgrade
 from app.settings import Settings
@@ -260,6 +261,29 @@ def test_a_metadata_field_over_its_limit_gets_413(service) -> None:
     assert response.status_code == 413 and error_of(response) == "too_large"
     assert "metadata" in response.json()["detail"]
     assert service.media_entries() == []
+
+
+@pytest.mark.slow
+def test_no_database_connection_is_held_while_an_upload_arrives(service) -> None:
+    # The key and the model are looked up before the body is read: the session's
+    # connection must go back to the pool before a slow client's upload, or a few
+    # of them would hold every connection.
+    size = 4 * MiB
+    body = b"".join(LazyBody(size, wav_header(size - 44)))
+    head = (f"POST /catalog/tracks HTTP/1.1\r\nHost: x\r\nX-API-Key: w-secret\r\n"
+            f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    engine = get_engine(service.settings.sqlalchemy_url)
+    with socket.create_connection(("127.0.0.1", service.server.port), timeout=60) as sock:
+        sock.sendall(head + body[:len(body) // 2])
+        deadline = time.monotonic() + 30
+        while not list(service.settings.media_dir.glob(".upload-*")):  # being written
+            assert time.monotonic() < deadline, "the upload never reached the store"
+            time.sleep(0.01)
+        assert engine.pool.checkedout() == 0
+        sock.sendall(body[len(body) // 2:])
+        answer = sock.recv(1 << 16)
+    assert answer.startswith(b"HTTP/1.1 202"), answer[:200]
 
 
 def test_a_body_that_is_not_multipart_is_refused(service) -> None:
