@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["check_times", "check_positive", "check_likelihood"]
+__all__ = ["check_likelihood", "check_positive", "check_times"]
 
 
 def check_times(times_s: object, name: str) -> np.ndarray:
@@ -42,11 +42,13 @@ def check_positive(value: object, name: str) -> float:
 
     Raises
     ------
+    TypeError
+        Not a real number.
     ValueError
-        Not a real number, or not finite and positive.
+        Not finite and positive.
     """
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
+        raise TypeError(f"{name} must be a positive number, got {value!r}")
     value = float(value)
     if not (np.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be a finite positive number, got {value!r}")

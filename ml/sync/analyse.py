@@ -35,20 +35,27 @@ from scipy import stats
 
 from ml.sync._checks import check_likelihood, check_positive, check_times
 from ml.sync.cooccurrence import DEFAULT_SIGMA_S, cooccurrence_score
-from ml.sync.tempo import LEVELS, ShotTempo, dominant_shot_length, median_period, shot_durations, shot_tempo
+from ml.sync.tempo import (
+    LEVELS,
+    ShotTempo,
+    dominant_shot_length,
+    median_period,
+    shot_durations,
+    shot_tempo,
+)
 
 __all__ = [
     "VIDEO_EXTENSIONS",
-    "VideoSync",
     "StudySummary",
-    "transition_to_cut_likelihood",
-    "video_sync",
+    "VideoSync",
+    "analyse_folder",
     "analyse_video",
     "find_videos",
-    "analyse_folder",
+    "format_table",
     "mean_ci",
     "summarise",
-    "format_table",
+    "transition_to_cut_likelihood",
+    "video_sync",
 ]
 
 #: File extensions taken as videos when a folder is analysed (case-insensitive).
@@ -342,10 +349,10 @@ def format_table(results: Sequence[VideoSync], summary: StudySummary | None = No
     n = summary.n_videos
     lines += [
         "",
-        f"S segment boundaries: mean {_num(summary.boundary_mean)}, 95% CI "
-        f"[{_num(summary.boundary_ci[0])}, {_num(summary.boundary_ci[1])}]",
-        f"S downbeats:          mean {_num(summary.downbeat_mean)}, 95% CI "
-        f"[{_num(summary.downbeat_ci[0])}, {_num(summary.downbeat_ci[1])}]",
+        (f"S segment boundaries: mean {_num(summary.boundary_mean)}, 95% CI "
+         f"[{_num(summary.boundary_ci[0])}, {_num(summary.boundary_ci[1])}]"),
+        (f"S downbeats:          mean {_num(summary.downbeat_mean)}, 95% CI "
+         f"[{_num(summary.downbeat_ci[0])}, {_num(summary.downbeat_ci[1])}]"),
         "dominant shot length: " + ", ".join(
             f"{level} level {summary.level_counts[level]}/{n}" for level in (*LEVELS, "none")),
     ]

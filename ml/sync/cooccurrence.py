@@ -40,12 +40,12 @@ __all__ = [
     "DEFAULT_SIGMA_S",
     "HIT_WEIGHT",
     "EventMatches",
-    "gaussian_window",
-    "cut_likelihood",
-    "window_sums",
-    "event_scores",
     "cooccurrence_score",
+    "cut_likelihood",
+    "event_scores",
+    "gaussian_window",
     "match_events",
+    "window_sums",
 ]
 
 #: TransNetV2's frame rate in the thesis' study (Hz).
@@ -111,7 +111,7 @@ def cut_likelihood(cut_times_s: np.ndarray, duration_s: float,
     if cuts.size and cuts[-1] > duration_s:
         raise ValueError(f"cut_times_s has a cut at {cuts[-1]:g} s, after the video's end "
                          f"({duration_s:g} s)")
-    n_frames = max(1, int(round(duration_s * rate_hz)))
+    n_frames = max(1, round(duration_s * rate_hz))
     f = np.zeros(n_frames, dtype=np.float64)
     f[np.minimum(np.rint(cuts * rate_hz).astype(np.int64), n_frames - 1)] = 1.0
     return f

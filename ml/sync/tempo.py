@@ -40,15 +40,15 @@ import numpy as np
 from ml.sync._checks import check_positive, check_times
 
 __all__ = [
+    "DEFAULT_BANDWIDTH_OCT",
     "LEVELS",
     "LEVEL_RANGE",
-    "DEFAULT_BANDWIDTH_OCT",
     "ShotTempo",
-    "shot_durations",
     "dominant_shot_length",
     "median_period",
-    "sync_level",
+    "shot_durations",
     "shot_tempo",
+    "sync_level",
 ]
 
 #: Synchronisation levels, in the order they are tested.

@@ -17,6 +17,8 @@ from ml.sync.offset import (
 )
 
 VIDEO_S = 30.0
+#: Offsets are scored from a table of the cuts' window sum: accurate to 2e-5 per cut.
+TOL = 3e-5
 
 
 def rubato_track(rng: np.random.Generator, duration: float = 180.0) -> TrackEvents:
@@ -46,11 +48,12 @@ def test_the_best_offset_recovers_a_known_shift() -> None:
     cuts = edit_on(track, truth, rng)
     result = best_offset(cuts, VIDEO_S, track, prior_offset_s=77.7)
     assert result.offset_s == truth
-    assert result.downbeat_score == pytest.approx(cuts.size / len(result.downbeat_matches))
-    assert result.boundary_score == pytest.approx(1.0)
+    assert result.downbeat_score == pytest.approx(cuts.size / len(result.downbeat_matches), abs=TOL)
+    assert result.boundary_score == pytest.approx(1.0, abs=TOL)
     n_d, n_b = len(result.downbeat_matches), len(result.boundary_matches)
     assert n_b >= 1
-    assert result.score == pytest.approx((n_d * result.downbeat_score + n_b) / (n_d + n_b))
+    assert result.score == pytest.approx((n_d * result.downbeat_score + n_b * result.boundary_score)
+                                         / (n_d + n_b), rel=1e-12)
     assert result.offsets_s[0] == 77.7 and result.offsets_s.size == result.scores.size
     others = np.delete(result.scores, np.flatnonzero(result.offsets_s == truth))
     assert np.nanmax(others) < result.score - 0.2
@@ -67,7 +70,7 @@ def test_a_prior_between_downbeats_is_found_when_it_is_right() -> None:
     without = best_offset(cuts, VIDEO_S, track)
     assert without.score < 0.5  # downbeat offsets put every cut 0.37 s off its downbeat
     result = best_offset(cuts, VIDEO_S, track, prior_offset_s=truth)
-    assert result.offset_s == truth and result.score == pytest.approx(1.0)
+    assert result.offset_s == truth and result.score == pytest.approx(1.0, abs=TOL)
 
 
 def test_ties_go_to_the_prior() -> None:
@@ -75,8 +78,8 @@ def test_ties_go_to_the_prior() -> None:
     track = TrackEvents(downbeats, np.array([0.0, 120.0]), 120.0)
     cuts = np.arange(2.0, VIDEO_S, 2.0)
     result = best_offset(cuts, VIDEO_S, track, prior_offset_s=40.0)
-    assert result.offset_s == 40.0 and result.score == pytest.approx(1.0)
-    assert np.allclose(result.scores, 1.0)
+    assert result.offset_s == 40.0 and result.score == pytest.approx(1.0, abs=TOL)
+    assert np.all(result.scores == result.score)  # exact ties
     assert best_offset(cuts, VIDEO_S, track).offset_s == 0.0  # else the earliest downbeat
 
 
@@ -87,7 +90,7 @@ def test_the_score_falls_smoothly_as_the_offset_moves_off() -> None:
     cuts = edit_on(track, truth, rng, keep=1.0)
     shifts = np.linspace(0.0, 0.3, 31)
     scores, counts = offset_scores(cuts, VIDEO_S, track.downbeats_s, truth + shifts)
-    assert scores[0] == pytest.approx(1.0)
+    assert scores[0] == pytest.approx(1.0, abs=TOL)
     assert np.all(np.diff(scores) < 0)
     assert np.max(np.abs(np.diff(scores))) < 0.1
     assert scores[-1] < 0.02
@@ -107,7 +110,8 @@ def test_offset_scores_are_the_mean_window_sum_of_the_events_inside() -> None:
         if n == 0:
             assert np.isnan(s)
         else:
-            assert s == pytest.approx(window_sums(cuts, rel, sigma_s=0.3).mean(), abs=1e-12)
+            # 12 cuts in 30 s and sigma 0.3 s: up to a few cuts within reach of an event
+            assert s == pytest.approx(window_sums(cuts, rel, sigma_s=0.3).mean(), abs=4 * TOL)
 
 
 def test_a_shortlist_at_once_equals_one_track_at_a_time() -> None:
@@ -178,7 +182,7 @@ def test_bad_input_is_refused() -> None:
         best_offsets([1.0], VIDEO_S, [track, track], prior_offsets_s=[1.0])
     with pytest.raises(ValueError, match="finite"):
         best_offsets([1.0], VIDEO_S, [track], prior_offsets_s=[np.inf])
-    with pytest.raises(ValueError, match="TrackEvents"):
+    with pytest.raises(TypeError, match="TrackEvents"):
         best_offsets([1.0], VIDEO_S, [(np.zeros(1), np.zeros(1), 1.0)])
     with pytest.raises(ValueError, match="boundary_weight"):
         best_offsets([1.0], VIDEO_S, [track], boundary_weight=-0.1)
