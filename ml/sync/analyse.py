@@ -172,7 +172,8 @@ def video_sync(name: str, f_shot: np.ndarray, rate_hz: float, shot_boundaries_s:
     rate_hz : float
         Frame rate of ``f_shot``.
     shot_boundaries_s : np.ndarray
-        ``(n_shots + 1,)`` strictly increasing shot boundaries including 0 and the end.
+        ``(n_shots + 1,)`` strictly increasing shot boundaries including 0 and the end;
+        every shot counts in the dominant shot length, the first and the last too.
     beats_s, downbeats_s : np.ndarray
         Sorted beat and downbeat times, seconds.
     segment_boundaries_s : np.ndarray

@@ -315,8 +315,10 @@ def best_offsets(cut_times_s: np.ndarray, video_duration_s: float,
 
     Raises
     ------
+    TypeError
+        A track is not a :class:`TrackEvents`.
     ValueError
-        Bad query, tracks, priors, sigma or weight.
+        Bad query, priors, sigma or weight.
     """
     cuts, duration, sigma_s = _checked_query(cut_times_s, video_duration_s, sigma_s)
     _checked_weight(boundary_weight)
@@ -350,8 +352,10 @@ def best_offset(cut_times_s: np.ndarray, video_duration_s: float, track: TrackEv
 
     Raises
     ------
+    TypeError
+        ``track`` is not a :class:`TrackEvents`.
     ValueError
-        Bad query, track, prior, sigma or weight.
+        Bad query, prior, sigma or weight.
     """
     cuts, duration, sigma_s = _checked_query(cut_times_s, video_duration_s, sigma_s)
     _checked_weight(boundary_weight)
