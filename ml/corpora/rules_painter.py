@@ -203,7 +203,7 @@ def edit(a: Analysis, fps: float, rng: np.random.Generator) -> tuple[list[Cut], 
             marks[math.ceil(a.beats_s[b0] * fps - 1e-6)] = "section"
         bars = _bars_per_shot(a.section_features[s]["harmonic_change"])
         loud = top - sec_db[s] < 1.0
-        i = b0
+        i = b0 + int(np.argmax(np.r_[a.is_downbeat[b0:b1], True]))  # the section's first one
         while True:
             n_beats = bars * a.meter
             r = rng.random()

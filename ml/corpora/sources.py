@@ -270,14 +270,15 @@ def _recordings_of(source: SourcePackage, files: list[tuple[str, str]]) -> list[
     return found
 
 
-def find_recordings(packages: list[str] | None = None) -> list[Recording]:
+def find_recordings(packages: list[str | SourcePackage] | None = None) -> list[Recording]:
     """The installed recordings of the given source packages, sorted by :attr:`Recording.id`.
 
     Parameters
     ----------
-    packages : list of str or None
-        Keys of :data:`PACKAGES`. ``None`` means every installed one (those not
-        installed are skipped: :func:`missing_packages` names them).
+    packages : list of str or SourcePackage, or None
+        Keys of :data:`PACKAGES` (or package descriptions of one's own). ``None``
+        means every installed one of :data:`PACKAGES` (those not installed are
+        skipped: :func:`missing_packages` names them).
 
     Raises
     ------
@@ -286,24 +287,26 @@ def find_recordings(packages: list[str] | None = None) -> list[Recording]:
     MissingPackageError
         A named package is not installed, or (``packages=None``) none is.
     """
-    names = list(PACKAGES) if packages is None else list(packages)
-    unknown = [n for n in names if n not in PACKAGES]
+    chosen = list(PACKAGES) if packages is None else list(packages)
+    unknown = [n for n in chosen if isinstance(n, str) and n not in PACKAGES]
     if unknown:
         raise KeyError(f"unknown source packages {unknown}; known: {sorted(PACKAGES)}")
+    sources = [PACKAGES[n] if isinstance(n, str) else n for n in chosen]
     recordings: list[Recording] = []
     missing = []
-    for name in names:
-        files = installed_files(PACKAGES[name])
+    for source in sources:
+        files = installed_files(source)
         if files is None:
-            missing.append(name)
+            missing.append(source.name)
             continue
-        recordings += _recordings_of(PACKAGES[name], files)
+        recordings += _recordings_of(source, files)
     if packages is not None and missing:
         raise MissingPackageError(
             f"Debian package(s) {missing} not installed; install them with: "
             f"{_install_hint(missing)}"
         )
     if not recordings:
+        names = [s.name for s in sources]
         raise MissingPackageError(
             "no recordings installed: none of the Debian packages "
             f"{names} is installed; install one or more with: {_install_hint(names)}"
