@@ -89,9 +89,13 @@ def run_job(job_id: str, settings: Settings | None = None) -> str:
         return _finish(sessions, job_id, JobStatus.failed, error=str(exc))
     except Exception as exc:  # noqa: BLE001  (a job must never die silently)
         log.error("job %s (%s) crashed:\n%s", job_id, kind, traceback.format_exc())
-        return _finish(sessions, job_id, JobStatus.failed,
-                       error=f"internal error: {type(exc).__name__}: {exc}")
+        return _finish(sessions, job_id, JobStatus.failed, error=internal_error(exc))
     return _finish(sessions, job_id, JobStatus.succeeded, result=result)
+
+
+def internal_error(exc: BaseException) -> str:
+    """How an unexpected exception is reported on its job (and on its track)."""
+    return f"internal error: {type(exc).__name__}: {exc}"
 
 
 def _finish(sessions: sessionmaker[Session], job_id: str, status: JobStatus,

@@ -1,22 +1,26 @@
 """Catalog operations: add a track (idempotent on content), list, delete.
 
 Every write is one transaction. A track's file is checked (probed) before any
-row is written, so a bad upload leaves the catalog exactly as it was.
+row is written, so a bad upload leaves the catalog exactly as it was. A track and
+its ingest job are written in the same transaction: no track without a job to
+ingest it, and a database failure leaves no stored file that no row names.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import select
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sqlalchemy import ColumnElement, exists, false, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db.models import IndexChange, Job, Track, TrackEmbedding, TrackStatus
+from app.db.models import IndexChange, Job, JobStatus, Track, TrackEmbedding, TrackStatus
+from app.db.session import begin_write
 from app.media_store import StoredFile
 from app.settings import Settings
 from ml.media.decode import MediaInfo, probe
@@ -26,6 +30,35 @@ from worker.jobs import new_job
 
 class MetadataError(ValueError):
     """The ``metadata`` form field is not a valid JSON object of track metadata."""
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def unstorable_text(value: Any) -> str | None:
+    """The first string in ``value`` (a JSON-like tree, keys included) that no database
+    can store, or None: PostgreSQL refuses NUL characters in text, and neither database
+    encodes a lone UTF-16 surrogate."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return value
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value
+        return None
+    if isinstance(value, dict):
+        value = [*value.keys(), *value.values()]
+    if isinstance(value, (list, tuple)):
+        return next((bad for item in value if (bad := unstorable_text(item)) is not None), None)
+    return None
+
+
+def clean_filename(name: str | None) -> str:
+    """An uploaded file's name as kept for display: control characters (NUL included)
+    and characters that cannot be encoded are dropped, at most 512 characters."""
+    text = (name or "").encode("utf-8", "replace").decode("utf-8")
+    return _CONTROL.sub("", text).strip()[:512] or "upload"
 
 
 class TrackMetadata(BaseModel):
@@ -48,6 +81,13 @@ class TrackMetadata(BaseModel):
             problems = "; ".join(
                 f"{'.'.join(map(str, e['loc'])) or 'metadata'}: {e['msg']}" for e in exc.errors())
             raise MetadataError(f"metadata must be a JSON object ({problems})") from None
+
+    @model_validator(mode="after")
+    def _storable(self) -> TrackMetadata:
+        if unstorable_text(self.model_dump()) is not None:
+            raise ValueError("text must not contain NUL characters (\\u0000) or unpaired "
+                             "surrogates")
+        return self
 
     def extra_fields(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
@@ -76,27 +116,72 @@ def check_track_media(path: Path, settings: Settings) -> MediaInfo:
 
 def add_track(db: Session, stored: StoredFile, info: MediaInfo, metadata: TrackMetadata,
               filename: str) -> Added:
-    """Create the track and its ingest job, or return the track with this content."""
-    existing = db.scalar(select(Track).where(Track.content_hash == stored.key))
-    if existing is not None and existing.status is TrackStatus.failed:
-        existing.status, existing.error = TrackStatus.pending, None  # a retry
-        job = new_job(db, "ingest", {"track_id": existing.id}, track_id=existing.id)
-        return Added(existing, job, created=True)
-    if existing is not None:
-        return Added(existing, latest_job(db, existing.id), created=False)
-    track = Track(title=metadata.title or Path(filename).stem[:512], artist=metadata.artist,
-                  license=metadata.license, tags=metadata.tags, extra=metadata.extra_fields(),
-                  duration_s=info.duration_s, content_hash=stored.key, media_key=stored.key,
-                  original_filename=filename[:512], status=TrackStatus.pending)
+    """Create the track and its ingest job in one transaction, committed here; or return
+    the track with this content, with a new ingest job when it was left pending, running
+    or failed without a live one (a retry).
+
+    Concurrent uploads of the same content all get the one track and its job. If the
+    write fails, it is rolled back and the stored file removed unless a track uses it.
+    """
     try:
-        with db.begin_nested():
-            db.add(track)
-            db.flush()
-    except IntegrityError:  # the same content uploaded concurrently: theirs wins
-        existing = db.scalar(select(Track).where(Track.content_hash == stored.key))
-        return Added(existing, latest_job(db, existing.id), created=False)
+        added = _add_or_reuse(db, stored, info, metadata, clean_filename(filename))
+        db.commit()
+    except BaseException:
+        db.rollback()
+        _forget_unused_file(db, stored)
+        raise
+    return added
+
+
+def _add_or_reuse(db: Session, stored: StoredFile, info: MediaInfo, metadata: TrackMetadata,
+                  filename: str) -> Added:
+    begin_write(db)  # SQLite: one writer at a time from here, reading the latest rows
+    existing = _track_with_content(db, stored.key)
+    if existing is None:
+        track = Track(title=metadata.title or Path(filename).stem[:512], artist=metadata.artist,
+                      license=metadata.license, tags=metadata.tags,
+                      extra=metadata.extra_fields(), duration_s=info.duration_s,
+                      content_hash=stored.key, media_key=stored.key,
+                      original_filename=filename, status=TrackStatus.pending)
+        try:
+            with db.begin_nested():
+                db.add(track)
+                db.flush()
+        except IntegrityError:  # PostgreSQL: the same content committed concurrently
+            existing = _track_with_content(db, stored.key)
+        else:
+            return Added(track, _queue_ingest(db, track), created=True)
+    return _reuse(db, existing)
+
+
+def _track_with_content(db: Session, key: str) -> Track | None:
+    # FOR UPDATE (PostgreSQL): two re-uploads of a failed track queue one retry, not two.
+    return db.scalar(select(Track).where(Track.content_hash == key).with_for_update())
+
+
+def _reuse(db: Session, track: Track) -> Added:
+    """The existing track; re-queued when it is not ready and no job is working on it."""
+    live = live_ingest_job(db, track.id)
+    if live is None and track.status is not TrackStatus.ready:
+        track.status, track.error = TrackStatus.pending, None  # a retry
+        return Added(track, _queue_ingest(db, track), created=True)
+    return Added(track, live or latest_job(db, track.id), created=False)
+
+
+def _queue_ingest(db: Session, track: Track) -> Job:
     job = new_job(db, "ingest", {"track_id": track.id}, track_id=track.id)
-    return Added(track, job, created=True)
+    db.flush()  # a failing write fails here, inside add_track's clean-up
+    return job
+
+
+def _forget_unused_file(db: Session, stored: StoredFile) -> None:
+    """After a failed write: remove the stored file unless a committed track uses it."""
+    try:
+        in_use = media_in_use(db, stored.key)
+    except Exception:  # noqa: BLE001  (the database is unreachable: keeping it is safe)
+        return
+    if not in_use:
+        stored.path.unlink(missing_ok=True)
 
 
 def media_in_use(db: Session, key: str) -> bool:
@@ -105,6 +190,13 @@ def media_in_use(db: Session, key: str) -> bool:
 
 def latest_job(db: Session, track_id: int) -> Job | None:
     return db.scalar(select(Job).where(Job.track_id == track_id)
+                     .order_by(Job.created_at.desc()).limit(1))
+
+
+def live_ingest_job(db: Session, track_id: int) -> Job | None:
+    """The track's ingest job that is queued or running, if any."""
+    return db.scalar(select(Job).where(Job.track_id == track_id, Job.kind == "ingest",
+                                       Job.status.in_([JobStatus.queued, JobStatus.running]))
                      .order_by(Job.created_at.desc()).limit(1))
 
 
@@ -120,19 +212,39 @@ class TrackQuery:
 
 
 def list_tracks(db: Session, query: TrackQuery) -> tuple[list[Track], int]:
-    stmt = select(Track)
+    """One page of the tracks that match, in id order, and how many match in all: both
+    counted and sliced by the database (LIMIT/OFFSET and COUNT), never in memory."""
+    conditions = track_conditions(query, db.get_bind().dialect.name)
+    total = db.scalar(select(func.count()).select_from(Track).where(*conditions))
+    rows = db.scalars(select(Track).where(*conditions).order_by(Track.id)
+                      .limit(query.limit).offset(query.offset)).all()
+    return list(rows), int(total or 0)
+
+
+def track_conditions(query: TrackQuery, dialect: str) -> list[ColumnElement[bool]]:
+    """The WHERE conditions of a track listing's filters. A filter holding text that no
+    row can hold (a NUL, which PostgreSQL would refuse to even compare) matches nothing."""
+    if unstorable_text([query.artist, query.license, query.tag, query.q]) is not None:
+        return [false()]
+    conditions: list[ColumnElement[bool]] = []
     if query.status:
-        stmt = stmt.where(Track.status == TrackStatus(query.status))
+        conditions.append(Track.status == TrackStatus(query.status))
     if query.artist:
-        stmt = stmt.where(Track.artist == query.artist)
+        conditions.append(Track.artist == query.artist)
     if query.license:
-        stmt = stmt.where(Track.license == query.license)
+        conditions.append(Track.license == query.license)
     if query.q:
-        stmt = stmt.where(Track.title.ilike(f"%{query.q}%"))
-    rows = db.scalars(stmt.order_by(Track.id)).all()
-    if query.tag:  # JSON containment differs between SQLite and Postgres: filter here
-        rows = [t for t in rows if query.tag in (t.tags or [])]
-    return rows[query.offset:query.offset + query.limit], len(rows)
+        conditions.append(Track.title.ilike(f"%{query.q}%"))
+    if query.tag:
+        conditions.append(has_tag(query.tag, dialect))
+    return conditions
+
+
+def has_tag(tag: str, dialect: str) -> ColumnElement[bool]:
+    """``tag`` is one of the track's tags (a JSON array), on SQLite and PostgreSQL."""
+    elements = (func.json_each(Track.tags) if dialect == "sqlite"
+                else func.json_array_elements_text(Track.tags)).table_valued("value")
+    return exists(select(1).select_from(elements).where(elements.c.value == tag))
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,12 @@
 """``ingest``: analyse and embed one catalog track with the active model (and with the
 active similarity model, MuSimNet, when there is one: same decoded audio, same
-transaction)."""
+transaction).
+
+However it fails (bad media, a model that does not load, a bug, a database error),
+the track ends ``failed`` with the reason and the job ``failed`` with the same one:
+never ``processing`` for good. Its results are written in one transaction, so a
+failure leaves nothing of them behind; a later upload of the same file retries.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ from app.media_store import MediaStore
 from app.services.ingest import embed_track_file, is_ingested, save_embedded_track
 from app.services.models import ServingModels, active_model, active_similarity_model
 from ml.media.errors import MediaError
-from worker.jobs import JobContext, JobFailed, handler
+from worker.jobs import JobContext, JobFailed, handler, internal_error
 
 
 @lru_cache(maxsize=4)
@@ -25,6 +31,28 @@ def serving_models(device: str) -> ServingModels:
 @handler("ingest")
 def ingest_track(context: JobContext) -> dict:
     track_id = int(context.params["track_id"])
+    try:
+        return _ingest(context, track_id)
+    except JobFailed as exc:
+        _mark_failed(context, track_id, str(exc))
+        raise
+    except MediaError as exc:
+        _mark_failed(context, track_id, public_message(exc))
+        raise JobFailed(public_message(exc)) from exc
+    except Exception as exc:
+        _mark_failed(context, track_id, internal_error(exc))
+        raise  # the job runner logs the traceback and fails the job with the same text
+
+
+def _mark_failed(context: JobContext, track_id: int, error: str) -> None:
+    """The track this job was ingesting failed (a ready track keeps its earlier state)."""
+    with context.sessions.begin() as db:
+        track = db.get(Track, track_id)
+        if track is not None and track.status is not TrackStatus.ready:
+            track.status, track.error = TrackStatus.failed, error
+
+
+def _ingest(context: JobContext, track_id: int) -> dict:
     with context.sessions.begin() as db:
         track = db.get(Track, track_id)
         if track is None:
@@ -41,14 +69,7 @@ def ingest_track(context: JobContext) -> dict:
         similarity_row = active_similarity_model(db)
         similarity = models.similarity(similarity_row) if similarity_row is not None else None
     path = MediaStore(context.settings.media_dir).path_for(media_key)
-    try:
-        result = embed_track_file(path, model, context.report, similarity)
-    except MediaError as exc:
-        with context.sessions.begin() as db:
-            track = db.get(Track, track_id)
-            if track is not None:
-                track.status, track.error = TrackStatus.failed, public_message(exc)
-        raise JobFailed(public_message(exc)) from exc
+    result = embed_track_file(path, model, context.report, similarity)
     context.report("saving", 0.95)
     with context.sessions.begin() as db:
         track = db.get(Track, track_id)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.api.deps import get_db, get_runtime
 from app.api.errors import ApiError, not_found
+from app.api.params import IdPath, OffsetQuery
 from app.api.schemas import (
     DOCUMENTED_AUTH,
     PROTECTED,
@@ -85,7 +86,7 @@ def list_tracks(
     tag: str | None = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: OffsetQuery = 0,
     db: Session = Depends(get_db),
 ) -> dict:
     rows, total = catalog.list_tracks(db, catalog.TrackQuery(status, artist, license, tag, q,
@@ -96,7 +97,7 @@ def list_tracks(
 
 @router.get("/tracks/{track_id}", dependencies=[read], response_model=TrackOut,
             responses=error_responses(*PROTECTED, 404, 422))
-def get_track(track_id: int, db: Session = Depends(get_db)) -> dict:
+def get_track(track_id: IdPath, db: Session = Depends(get_db)) -> dict:
     track = db.get(Track, track_id)
     if track is None:
         raise not_found("track", track_id)
@@ -105,7 +106,7 @@ def get_track(track_id: int, db: Session = Depends(get_db)) -> dict:
 
 @router.delete("/tracks/{track_id}", dependencies=[write], response_model=TrackDeleted,
                responses=error_responses(*PROTECTED, 404, 422))
-def delete_track(track_id: int, runtime: Runtime = Depends(get_runtime),
+def delete_track(track_id: IdPath, runtime: Runtime = Depends(get_runtime),
                  db: Session = Depends(get_db)) -> dict:
     track = db.get(Track, track_id)
     if track is None:

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from app.api.deps import get_db
 from app.api.errors import not_found
+from app.api.params import JobIdPath
 from app.api.schemas import DOCUMENTED_AUTH, PROTECTED, JobOut, error_responses
 from app.api.security import require_scope
 from app.db.models import Job
@@ -24,7 +25,7 @@ def job_out(job: Job) -> JobOut:
 
 @router.get("/jobs/{job_id}", response_model=JobOut,
             responses=error_responses(*PROTECTED, 404, 422))
-def get_job(job_id: str, db: Session = Depends(get_db)) -> JobOut:
+def get_job(job_id: JobIdPath, db: Session = Depends(get_db)) -> JobOut:
     job = db.get(Job, job_id)
     if job is None:
         raise not_found("job", job_id)

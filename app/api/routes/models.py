@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.api.deps import get_db, get_runtime
 from app.api.errors import not_found
+from app.api.params import IdPath
 from app.api.schemas import (
     DOCUMENTED_AUTH,
     PROTECTED,
@@ -35,7 +36,7 @@ def list_models(db: Session = Depends(get_db)) -> dict[str, list[ModelOut]]:
 @router.post("/models/{model_id}/activate", status_code=202, response_model=JobAccepted,
              response_description="the re-embedding job, queued",
              responses=error_responses(*PROTECTED, 404, 422))
-def activate(model_id: int, runtime: Runtime = Depends(get_runtime),
+def activate(model_id: IdPath, runtime: Runtime = Depends(get_runtime),
              db: Session = Depends(get_db)) -> JSONResponse:
     """Re-embed the catalog with the model in the background, then make it active.
 

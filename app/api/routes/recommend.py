@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from app.api.deps import get_db, get_runtime
 from app.api.errors import ApiError, not_found
+from app.api.params import IdQuery
 from app.api.schemas import (
     ANALYSIS,
     DOCUMENTED_AUTH,
@@ -94,7 +94,7 @@ def _queue_long_video(staged: StagedFile, options: recommend.QueryOptions, runti
              responses=error_responses(*PROTECTED, *UPLOAD, 404, *ANALYSIS),
              openapi_extra=multipart_body("audio of a reference track", required=False))
 def similar_track(
-    track_id: Annotated[int | None, Query(description="a catalog track")] = None,
+    track_id: IdQuery = None,
     options: recommend.QueryOptions = Depends(query_options),
     runtime: Runtime = Depends(get_runtime),
     db: Session = Depends(get_db),
