@@ -23,6 +23,7 @@ import json
 import sys
 from pathlib import Path
 
+from app.services.costs import METHODS as QUERY_METHODS
 from ml.features import DEFAULT_AUDIO_EXTRACTOR, DEFAULT_VIDEO_EXTRACTOR
 
 __all__ = ["add_ml_verbs", "read_tags_csv"]
@@ -243,6 +244,13 @@ def _baseline(text: str) -> tuple[str, Path]:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    """The served path by default (``--model`` + ``--videos``); the published protocol
+    with ``--dataset`` + ``--checkpoint``."""
+    if args.model is not None:
+        return _evaluate_served(args)
+    if args.dataset is None or args.checkpoint is None:
+        raise SystemExit("v2m evaluate: give --model and --videos (the served path), or "
+                         "--dataset and --checkpoint (the protocol)")
     from ml.evaluation.experiment import evaluate_checkpoint
 
     report = evaluate_checkpoint(
@@ -255,6 +263,26 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(report.to_markdown())
     if args.out is not None:
         print(f"wrote {args.out / 'evaluation.md'} and {args.out / 'evaluation.json'}")
+    return 0
+
+
+def _evaluate_served(args: argparse.Namespace) -> int:
+    from ml.data.clips import find_videos
+    from ml.evaluation.served import evaluate_model_on_videos, served_table
+
+    if args.videos is None:
+        raise SystemExit("v2m evaluate: --model needs --videos (the test videos)")
+    cuts = json.loads(args.cuts.read_text()) if args.cuts is not None else None
+    report = evaluate_model_on_videos(
+        args.model, find_videos(args.videos), args.methods, cut_points=cuts,
+        bank_videos=find_videos(args.bank) if args.bank is not None else (),
+        cache_dir=args.cache, progress=lambda path: print(f"analysed {path.name}", file=sys.stderr))
+    print(served_table(report))
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "served.md").write_text(served_table(report) + "\n")
+        (args.out / "served.json").write_text(json.dumps(report.to_dict(), indent=2))
+        print(f"wrote {args.out / 'served.md'} and {args.out / 'served.json'}")
     return 0
 
 
@@ -345,18 +373,31 @@ def add_ml_verbs(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_run_guarded(cmd_train))
 
     p = subparsers.add_parser(
-        "evaluate", help="the published protocol on a dataset's test split (METHOD.md §6)"
+        "evaluate",
+        help="how well a model finds each test video's own music: the served path (--model "
+             "--videos), or the published protocol (--dataset --checkpoint, METHOD.md §6)",
     )
-    p.add_argument("--dataset", type=Path, required=True, help="a dataset built by v2m train")
-    p.add_argument("--checkpoint", type=Path, required=True, help="the model (best.pt)")
+    p.add_argument("--model", type=Path, help="served path: an exported model directory")
+    p.add_argument("--videos", type=Path,
+                   help="served path: test music videos; their soundtracks are the catalog")
+    p.add_argument("--cuts", type=Path,
+                   help="served path: JSON {video file stem: [cut times in s]}, the users' cut "
+                        "points; videos without them are cut by their shots")
+    p.add_argument("--bank", type=Path,
+                   help="served path: reference videos (e.g. the training clips): also score "
+                        "every cost with the CSLS hubness correction")
+    p.add_argument("--methods", nargs="+", default=list(QUERY_METHODS), choices=QUERY_METHODS)
+    p.add_argument("--cache", type=Path, help="served path: keep each clip's analysis here")
+    p.add_argument("--dataset", type=Path, help="protocol: a dataset built by v2m train")
+    p.add_argument("--checkpoint", type=Path, help="protocol: the model (best.pt)")
     p.add_argument(
         "--baseline",
         type=_baseline,
         action="append",
-        help="a clip-level baseline as NAME=CHECKPOINT (repeatable)",
+        help="protocol: a clip-level baseline as NAME=CHECKPOINT (repeatable)",
     )
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
-    p.add_argument("--out", type=Path, help="write evaluation.md and evaluation.json here")
+    p.add_argument("--out", type=Path, help="write the tables (markdown and JSON) here")
     p.set_defaults(run=_run_guarded(cmd_evaluate))
 
     p = subparsers.add_parser(

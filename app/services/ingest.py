@@ -29,10 +29,9 @@ from app.db.models import (
 )
 from app.services.models import ServingModel, ServingMuSimNet
 from ml.features.registry import get_extractor
-from ml.media.analysis import DECODE_SAMPLE_RATE, analyse_track
+from ml.media.analysis import DECODE_SAMPLE_RATE
 from ml.media.analysis import TrackAnalysis as Analysis
-from ml.media.decode import load_audio
-from ml.segments import segment_vectors
+from ml.pipeline.track import analyse_track_file
 
 Report = Callable[[str, float], None]
 
@@ -55,20 +54,16 @@ class EmbeddedTrack:
 
 def embed_track_file(path, model: ServingModel, report: Report,
                      similarity: ServingMuSimNet | None = None) -> EmbeddedTrack:
-    """Decode, segment, find downbeats, extract features and embed one track; with a
+    """Analyse one track through the one track pipeline and embed it; with a
     ``similarity`` model, also its MuSimNet embedding from the same decoded audio."""
     report("analysing", 0.1)
-    # Decoded here, once, at the analysis rate (44.1 kHz, also MuSimNet's CQT rate).
-    y = load_audio(path, sr=DECODE_SAMPLE_RATE)
-    analysis = analyse_track((y, DECODE_SAMPLE_RATE), segmenter=model.music_segmenter,
-                             audio_extractors=[model.audio_extractor])
-    extractor = get_extractor(model.audio_extractor, "audio")
-    features = analysis.features[extractor.spec.key]
+    track = analyse_track_file(path, model.music_segmenter, model.audio_extractor)
     report("embedding", 0.8)
-    vectors = segment_vectors(features, analysis.boundaries_s[model.music_segmenter])
-    extra = (SimilarityEmbedding(similarity.row_id, similarity.embed_signal(y, DECODE_SAMPLE_RATE))
+    extra = (SimilarityEmbedding(similarity.row_id,
+                                 similarity.embed_signal(track.signal, DECODE_SAMPLE_RATE))
              if similarity is not None else None)
-    return EmbeddedTrack(analysis, features, model.embed_music(vectors), extra)
+    return EmbeddedTrack(track.analysis, track.features, model.embed_music(track.segment_vectors),
+                         extra)
 
 
 def ready_tracks_without_embedding(db: Session, model_id: int) -> list[int]:

@@ -47,8 +47,10 @@ from ml.data.dataset import (
 from ml.data.splits import split_by_clip
 from ml.features import DEFAULT_AUDIO_EXTRACTOR, DEFAULT_VIDEO_EXTRACTOR
 from ml.features.registry import AudioExtractor, VideoExtractor, get_extractor
-from ml.media.decode import load_audio, load_video_frames, probe
+from ml.media.analysis import DECODE_SAMPLE_RATE
 from ml.media.errors import MediaError
+from ml.pipeline.track import decode_soundtrack, soundtrack_frame_features
+from ml.pipeline.video import video_frame_features
 from ml.segments import segment_vectors, transfer_boundaries
 
 if TYPE_CHECKING:  # TransNetV2 loads torch weights: imported only when shots are used
@@ -69,7 +71,9 @@ __all__ = [
 ]
 
 # Bump when the builder's output changes for the same inputs and versions.
-BUILDER_VERSION = "1"
+# 2: both streams go through ml.pipeline, as served (44.1 kHz decode, ingestion's
+#    resampling and music structure).
+BUILDER_VERSION = "2"
 MUSIC_STRUCTURE_METHODS = ("foote", "sf", "olda")
 SEGMENTATION_METHODS = (*MUSIC_STRUCTURE_METHODS, "transnet")
 VIDEO_SUFFIXES = frozenset(
@@ -162,13 +166,14 @@ def _shot_detector() -> ShotDetector:
 def segment_clip(path: Path, y: np.ndarray, sr: int, method: str) -> np.ndarray:
     """Boundaries in seconds (0 and the segmented stream's duration included).
 
-    Music-structure methods cut the soundtrack ``y``; "transnet" cuts the picture of
-    the file at ``path`` by shots.
+    Music-structure methods cut the soundtrack ``y`` (decoded at ``sr``) exactly as
+    ingestion cuts a catalog track; "transnet" cuts the picture of the file at ``path``
+    by shots.
     """
     if method in MUSIC_STRUCTURE_METHODS:
-        from ml.media.structure import segment_structure  # MSAF: import only when used
+        from ml.media.analysis import music_boundaries  # MSAF: import only when used
 
-        return np.asarray(segment_structure(y, sr, method), dtype=np.float64)
+        return np.asarray(music_boundaries(y, sr, (method,))[method], dtype=np.float64)
     if method == "transnet":
         from ml.media.shots import detect_shots  # TransNetV2: import only when used
 
@@ -185,42 +190,23 @@ class FrameFeatures:
     duration_s: float
 
 
-def _load_soundtrack(path: Path, config: BuildConfig, audio: AudioExtractor) -> np.ndarray:
-    return load_audio(
-        path,
-        sr=int(audio.sample_rate),
-        min_duration_s=config.min_duration_s,
-        max_duration_s=config.max_duration_s,
-        timeout_s=config.timeout_s,
-    )
+def _load_soundtrack(path: Path, config: BuildConfig) -> np.ndarray:
+    return decode_soundtrack(path, min_duration_s=config.min_duration_s,
+                             max_duration_s=config.max_duration_s, timeout_s=config.timeout_s)
 
 
 def extract_frame_features(
     path: Path, config: BuildConfig, audio: AudioExtractor, video: VideoExtractor
 ) -> tuple[FrameFeatures, np.ndarray]:
-    """Decode both streams and extract their frame features; also return the audio."""
-    sr = int(audio.sample_rate)
-    y = _load_soundtrack(path, config, audio)
-    width, height = video.frame_size
-    frames = load_video_frames(
-        path,
-        video.frame_rate,
-        width,
-        height,
-        max_duration_s=config.max_duration_s,
-        timeout_s=config.timeout_s,
-    )
-    if len(frames) == 0:
-        raise DatasetError(f"{path.name}: no video frames decoded")
-    # Extractors without a rate of their own (TransNetV2) read the video's native frames.
-    fps = video.frame_rate or probe(path, timeout_s=config.timeout_s).fps
-    if not fps:
-        raise DatasetError(f"{path.name}: the video stream has no frame rate")
-    music_frames = audio.extract(y, sr)
-    video_frames = video.extract(frames, fps)
+    """Decode both streams and extract their frame features through the one pipeline of
+    serving (:mod:`ml.pipeline`); also return the soundtrack at ``DECODE_SAMPLE_RATE``."""
+    y = _load_soundtrack(path, config)
+    music_frames = soundtrack_frame_features(y, audio)
+    video_frames, video_duration_s = video_frame_features(
+        path, video, max_duration_s=config.max_duration_s, timeout_s=config.timeout_s)
     # The two streams of a file rarely end on the same millisecond: keep the
     # stretch both cover, on whole rows of the 1 Hz grid.
-    duration_s = min(len(y) / sr, len(frames) / float(fps))
+    duration_s = min(len(y) / DECODE_SAMPLE_RATE, video_duration_s)
     n_rows = min(len(music_frames), len(video_frames), int(np.ceil(duration_s)))
     if duration_s < config.min_duration_s or n_rows < 1:
         raise DatasetError(f"{path.name}: the streams overlap for only {duration_s:.2f} s")
@@ -262,8 +248,8 @@ def analyse_clip(
     if features is None:
         features, y = extract_frame_features(path, config, audio, video)
     else:
-        y = _load_soundtrack(path, config, audio)
-    source = segmenter(path, y, int(audio.sample_rate), config.segmentation)
+        y = _load_soundtrack(path, config)
+    source = segmenter(path, y, DECODE_SAMPLE_RATE, config.segmentation)
     return pair_segments(clip_id, features, source, config.min_segment_s), features
 
 

@@ -52,6 +52,8 @@ COST_LABELS: dict[str, str] = {
     "sw_dtw": "SW-DTW",
     "trace": "trace",
     "best_trace": "best trace",
+    "trace_mean": "trace, mean per pair",
+    "best_trace_mean": "best trace, mean per pair",
 }
 SCENARIO_LABELS: dict[str, str] = {
     "vanilla": "vanilla",

@@ -43,7 +43,18 @@ from ml.media.structure import (
     structure_features,
 )
 
-__all__ = ["TrackAnalysis", "analyse_track", "shutdown_worker", "DECODE_SAMPLE_RATE"]
+__all__ = [
+    "DECODE_SAMPLE_RATE",
+    "TrackAnalysis",
+    "analyse_track",
+    "analysis_rate_features",
+    "music_boundaries",
+    "shutdown_worker",
+    "to_analysis_rate",
+]
+
+#: Shortest music segment kept (s): shorter ones merge into a neighbour.
+DEFAULT_MIN_SEGMENT_S = 2.0
 
 #: The one rate a file is decoded at (madmom's); MSAF and features get a resampled copy.
 DECODE_SAMPLE_RATE = MODEL_SAMPLE_RATE
@@ -89,7 +100,7 @@ def analyse_track(
     segmenter: str | Sequence[str] = METHODS,
     audio_extractors: Sequence[str] = ("handcrafted",),
     *,
-    min_segment_s: float = 2.0,
+    min_segment_s: float = DEFAULT_MIN_SEGMENT_S,
     beats_per_bar: Sequence[int] = (3, 4),
     max_duration_s: float | None = None,
     timeout_s: float | None = None,
@@ -145,20 +156,17 @@ def analyse_track(
         pending = _worker().submit(_timed_beats, y_model, sr_model, tuple(beats_per_bar))
 
     with _timer(timings, "resample"):
-        y = _resample(y_model, sr_model, ANALYSIS_SAMPLE_RATE)
+        y = to_analysis_rate(y_model, sr_model)
     with _timer(timings, "structure_features"):
         structure = structure_features(y, ANALYSIS_SAMPLE_RATE)
     with _timer(timings, "segmentation"):
-        raw = msaf_boundaries_all(structure, methods)
-        boundaries = {m: merge_short_segments(b, min_segment_s) for m, b in raw.items()}
+        boundaries = _boundaries_from_structure(structure, methods, min_segment_s)
 
     features: dict[str, np.ndarray] = {}
     for extractor in extractors:
         key = extractor.spec.key
         with _timer(timings, key):
-            features[key] = extractor.extract(
-                _resample(y, ANALYSIS_SAMPLE_RATE, extractor.sample_rate), extractor.sample_rate
-            )
+            features[key] = analysis_rate_features(y, extractor)
 
     if pending is None:
         beats, timings["downbeats"] = _timed_beats(y_model, sr_model, tuple(beats_per_bar))
@@ -173,6 +181,34 @@ def analyse_track(
         extractors=tuple(e.spec for e in extractors),
         timings_s=timings,
     )
+
+
+def _boundaries_from_structure(structure, methods: Sequence[str],
+                               min_segment_s: float) -> dict[str, np.ndarray]:
+    raw = msaf_boundaries_all(structure, methods)
+    return {m: merge_short_segments(b, min_segment_s) for m, b in raw.items()}
+
+
+def music_boundaries(y: np.ndarray, sr: int, methods: Sequence[str],
+                     min_segment_s: float = DEFAULT_MIN_SEGMENT_S) -> dict[str, np.ndarray]:
+    """Music-structure boundaries (seconds, 0 and the duration included) of a decoded
+    signal, by each MSAF method in ``methods``, exactly as :func:`analyse_track` finds them
+    (one feature pass at the analysis rate, segments shorter than ``min_segment_s``
+    merged)."""
+    structure = structure_features(to_analysis_rate(y, sr), ANALYSIS_SAMPLE_RATE)
+    return _boundaries_from_structure(structure, tuple(methods), min_segment_s)
+
+
+def to_analysis_rate(y: np.ndarray, sr: int = DECODE_SAMPLE_RATE) -> np.ndarray:
+    """A decoded signal resampled to the analysis rate of MSAF and the extractors."""
+    return _resample(y, sr, ANALYSIS_SAMPLE_RATE)
+
+
+def analysis_rate_features(y: np.ndarray, extractor) -> np.ndarray:
+    """``(T, D)`` frame features of a signal at :data:`ANALYSIS_SAMPLE_RATE`, resampled to
+    the extractor's own rate exactly as :func:`analyse_track` does."""
+    return extractor.extract(_resample(y, ANALYSIS_SAMPLE_RATE, extractor.sample_rate),
+                             extractor.sample_rate)
 
 
 def shutdown_worker() -> None:

@@ -96,17 +96,29 @@ def check_video(info: MediaInfo, min_duration_s: float, max_duration_s: float | 
 
 def video_frame_features(path, extractor: VideoExtractor, *, fps: float | None = None,
                          max_duration_s: float | None = None,
-                         timeout_s: float | None = None) -> np.ndarray:
-    """``(T, D)`` float32 frame features at 1 Hz of a video file's picture.
+                         timeout_s: float | None = None) -> tuple[np.ndarray, float]:
+    """Frame features at 1 Hz of a video file's picture, and the picture's duration.
 
     ``fps`` is the file's native rate, used by extractors without a rate of their own
     (probed when not given).
+
+    Returns
+    -------
+    features : np.ndarray, shape (T, D)
+        float32, ``T = ceil(duration_s)``.
+    duration_s : float
+        ``n_frames / rate`` of the decoded frames.
     """
     width, height = extractor.frame_size
     frames = load_video_frames(path, extractor.frame_rate, width, height,
                                max_duration_s=max_duration_s, timeout_s=timeout_s)
+    if len(frames) == 0:
+        raise NoVideoStreamError("no video frame could be decoded")
     rate = extractor.frame_rate or fps or probe(path, timeout_s=timeout_s).fps
-    return np.asarray(extractor.extract(frames, rate), dtype=np.float32)
+    if not rate:
+        raise NoVideoStreamError("the video stream has no frame rate")
+    features = np.asarray(extractor.extract(frames, rate), dtype=np.float32)
+    return features, len(frames) / float(rate)
 
 
 def analyse_video(path, video_extractor: str, *, cut_points_s: Sequence[float] | None = None,
@@ -157,8 +169,9 @@ def analyse_video(path, video_extractor: str, *, cut_points_s: Sequence[float] |
 
             features = transnet_features(shots.result, shots.fps, layer)
         else:
-            features = video_frame_features(path, extractor, fps=info.fps,
-                                            max_duration_s=max_duration_s, timeout_s=timeout_s)
+            features, _ = video_frame_features(path, extractor, fps=info.fps,
+                                               max_duration_s=max_duration_s,
+                                               timeout_s=timeout_s)
     return VideoAnalysis(
         duration_s=float(info.duration_s), boundaries_s=boundaries, segmentation=how,
         features=np.asarray(features, dtype=np.float32),

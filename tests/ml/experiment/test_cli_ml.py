@@ -89,7 +89,8 @@ def test_evaluate_writes_and_prints_the_tables(trained_runs, tmp_path, capsys):
     report = json.loads((tmp_path / "evaluation.json").read_text())
     assert report["n_clips"] == 3  # 30% of nine clips
     assert set(report["segment_level"]["vanilla"]) == {
-        "centroid", "single", "complete", "trace", "best_trace", "nw_dtw", "sw_dtw"
+        "centroid", "single", "complete", "trace", "best_trace", "nw_dtw", "sw_dtw",
+        "trace_mean", "best_trace_mean",
     }  # fmt: skip
     assert (tmp_path / "evaluation.md").read_text().startswith("Mean rank")
 

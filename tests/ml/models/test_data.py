@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from ml.data.cache import cache_key
-from ml.data.clips import BuildConfig, build_dataset, find_videos
+from ml.data.clips import BUILDER_VERSION, BuildConfig, build_dataset, find_videos
 from ml.data.dataset import DatasetError, load_dataset
 from ml.data.splits import split_by_clip
 from ml.features import DEFAULT_AUDIO_EXTRACTOR, DEFAULT_VIDEO_EXTRACTOR, get_extractor
@@ -120,7 +120,7 @@ def test_manifest_records_provenance(built_dataset):
     assert data["segmentation"] == "foote"
     assert data["audio_extractor"]["name"] == DEFAULT_AUDIO_EXTRACTOR
     assert data["video_extractor"]["name"] == DEFAULT_VIDEO_EXTRACTOR
-    assert data["versions"]["builder"] == "1"
+    assert data["versions"]["builder"] == BUILDER_VERSION
 
 
 def test_native_rate_video_features_follow_the_file_frame_rate(music_video_folder, tmp_path):

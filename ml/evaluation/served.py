@@ -1,0 +1,301 @@
+"""Evaluate the path users get: what ``POST /recommend/video`` does, on held-out clips.
+
+The protocol of METHOD.md §6 (:mod:`ml.evaluation.protocol`) cuts a test clip's
+picture and music with the *same* boundaries. A user's query is not cut that way: the
+video is cut by its shots (or by the user's own cut points) and each catalog track by
+its own music structure, at ingestion. This module evaluates that path:
+
+1. each test clip's picture goes through :func:`ml.pipeline.video.analyse_video`
+   (shots, or the clip's known cut points) and the model's exported video branch;
+2. each test clip's soundtrack goes through :func:`ml.pipeline.track.analyse_track_file`
+   (the ingestion code: the model's music segmenter) and the exported music branch;
+3. every query ranks all C test tracks under each cost, optionally corrected for
+   hubness with a bank of reference queries (:mod:`ml.ranking.hubness`, CSLS);
+4. the scores: mean rank of the right track, as a share of C too, Recall@k, and the
+   hubness of the ranking (skewness of the 10-occurrence, top-1 share ratio).
+
+The analysis of a clip (before the model) is cached in a folder, keyed by the file's
+bytes and what analysed it, so comparing models or costs re-uses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ml.evaluation.retrieval import EvaluationError, answer_ranks, evaluate_ranks
+from ml.ranking import PackedSegments, batch_distances
+from ml.ranking.hubness import csls_distances, hub_radius, hubness_skewness, k_occurrence
+
+__all__ = [
+    "ANALYSIS_VERSION",
+    "ServedClip",
+    "ServedReport",
+    "ServedScores",
+    "analyse_served_clip",
+    "analyse_served_query",
+    "analyse_served_track",
+    "cost_matrix",
+    "evaluate_model_on_videos",
+    "evaluate_served",
+    "model_pipeline",
+    "served_table",
+]
+
+#: Bump when the cached analysis of a clip changes for the same inputs.
+ANALYSIS_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class ServedClip:
+    """One clip through the served pipelines, before any model.
+
+    ``query_vectors`` ``(Kq, Dv)``: the picture cut by shots or cut points;
+    ``track_vectors`` ``(Kc, Da)``: the soundtrack cut by the music segmenter.
+    """
+
+    clip_id: str
+    query_boundaries_s: np.ndarray
+    query_vectors: np.ndarray
+    track_boundaries_s: np.ndarray
+    track_vectors: np.ndarray
+    downbeats_s: np.ndarray
+
+
+def _cache_key(path: Path, parts: Mapping[str, object]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    digest.update(json.dumps(dict(parts), sort_keys=True).encode())
+    return digest.hexdigest()[:32]
+
+
+def _cached(cache_dir: Path | None, path: Path, parts: Mapping[str, object], compute):
+    """``compute()`` (a dict of arrays), kept in ``cache_dir`` under the file's bytes and
+    ``parts``."""
+    if cache_dir is None:
+        return compute()
+    file = Path(cache_dir) / f"{_cache_key(path, parts)}.npz"
+    if file.is_file():
+        with np.load(file, allow_pickle=False) as z:
+            return {key: z[key] for key in z.files}
+    arrays = compute()
+    file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = file.with_suffix(".tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(file)
+    return arrays
+
+
+def analyse_served_query(path: Path, video_extractor: str,
+                         cut_points_s: Sequence[float] | None = None,
+                         cache_dir: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A video as the service analyses a query: ``(boundaries_s, segment vectors)``."""
+    from ml.pipeline.video import analyse_video
+
+    parts = {"version": ANALYSIS_VERSION, "video": video_extractor,
+             "cuts": None if cut_points_s is None else [round(float(t), 3) for t in cut_points_s]}
+
+    def compute() -> dict[str, np.ndarray]:
+        video = analyse_video(path, video_extractor, cut_points_s=cut_points_s)
+        return {"boundaries": video.boundaries_s, "vectors": video.segment_vectors}
+
+    out = _cached(cache_dir, Path(path), parts, compute)
+    return out["boundaries"], out["vectors"]
+
+
+def analyse_served_track(path: Path, music_segmenter: str, audio_extractor: str,
+                         cache_dir: Path | None = None) -> dict[str, np.ndarray]:
+    """A soundtrack as ingestion analyses a catalog track: its ``boundaries``,
+    segment ``vectors`` and ``downbeats`` (seconds)."""
+    from ml.pipeline.track import analyse_track_file
+
+    parts = {"version": ANALYSIS_VERSION, "audio": audio_extractor, "segmenter": music_segmenter}
+
+    def compute() -> dict[str, np.ndarray]:
+        track = analyse_track_file(path, music_segmenter, audio_extractor)
+        return {"boundaries": track.boundaries_s, "vectors": track.segment_vectors,
+                "downbeats": track.downbeats_s}
+
+    return _cached(cache_dir, Path(path), parts, compute)
+
+
+def analyse_served_clip(path: Path, *, video_extractor: str, audio_extractor: str,
+                        music_segmenter: str, cut_points_s: Sequence[float] | None = None,
+                        cache_dir: Path | None = None) -> ServedClip:
+    """Analyse one clip as the service analyses a query (its picture) and a catalog
+    track (its soundtrack); cached under ``cache_dir`` when given."""
+    boundaries, vectors = analyse_served_query(path, video_extractor, cut_points_s, cache_dir)
+    track = analyse_served_track(path, music_segmenter, audio_extractor, cache_dir)
+    return ServedClip(Path(path).stem, boundaries, vectors, track["boundaries"], track["vectors"],
+                      track["downbeats"])
+
+
+def cost_matrix(queries: Sequence[np.ndarray], tracks: Sequence[np.ndarray],
+                method: str) -> np.ndarray:
+    """``(n_queries, n_tracks)`` distances of every query sequence to every track
+    sequence under ``method`` (the kernel the service reranks with)."""
+    packed = PackedSegments.from_sequences([np.asarray(t, np.float32) for t in tracks])
+    rows = np.arange(packed.n_tracks)
+    return np.stack([batch_distances(np.asarray(q, np.float32), packed, rows, method)
+                     for q in queries]).astype(np.float64)
+
+
+@dataclass(frozen=True)
+class ServedScores:
+    """One cost's scores on the served path."""
+
+    method: str
+    hubness: str  # "none" or "csls"
+    mean_rank: float
+    rank_ci95: tuple[float, float]
+    recall: dict[int, float]
+    n_queries: int
+    n_candidates: int
+    skewness_10: float  # skewness of the 10-occurrence (0 = fair)
+    top1_share_ratio: float  # most frequent top-1 track's share / fair share
+
+    @property
+    def rank_share(self) -> float:
+        """Mean rank as a share of the catalog (chance is about 0.5)."""
+        return self.mean_rank / self.n_candidates
+
+    def to_dict(self) -> dict:
+        return {"method": self.method, "hubness": self.hubness, "mean_rank": self.mean_rank,
+                "rank_share": self.rank_share, "rank_ci95": list(self.rank_ci95),
+                "recall": {f"R@{k}": v for k, v in self.recall.items()},
+                "n_queries": self.n_queries, "n_candidates": self.n_candidates,
+                "skewness_10": self.skewness_10, "top1_share_ratio": self.top1_share_ratio}
+
+
+def _scores(method: str, hubness: str, distances: np.ndarray) -> ServedScores:
+    ranks = answer_ranks(distances)
+    summary = evaluate_ranks(ranks, distances.shape[1])
+    top1 = k_occurrence(distances, 1)
+    return ServedScores(
+        method, hubness, summary.mean_rank, summary.rank_ci95, summary.recall,
+        summary.n_queries, summary.n_candidates,
+        hubness_skewness(k_occurrence(distances, min(10, distances.shape[1]))),
+        float(top1.max() / (distances.shape[0] / distances.shape[1])))
+
+
+@dataclass
+class ServedReport:
+    """Scores per (cost, hubness correction), with what was evaluated."""
+
+    scores: list[ServedScores] = field(default_factory=list)
+    metadata: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"metadata": self.metadata, "scores": [s.to_dict() for s in self.scores]}
+
+
+def evaluate_served(queries: Sequence[np.ndarray], tracks: Sequence[np.ndarray],
+                    methods: Sequence[str], *, bank: Sequence[np.ndarray] | None = None,
+                    csls_k: int = 10) -> ServedReport:
+    """Rank the ``C`` tracks for every query (query ``i``'s answer is track ``i``).
+
+    Parameters
+    ----------
+    queries : sequence of np.ndarray, each (Kq_i, d)
+        Embedded query videos (video branch).
+    tracks : sequence of np.ndarray, each (Kc_i, d)
+        Embedded catalog tracks (music branch), ``len(tracks) >= len(queries)``.
+    methods : sequence of str
+        Costs of :mod:`ml.ranking`.
+    bank : sequence of np.ndarray, optional
+        Embedded reference queries (clips that are not among the test clips); with a
+        bank, every cost is also scored with the CSLS correction.
+    """
+    if len(queries) == 0 or len(tracks) < len(queries):
+        raise EvaluationError("need at least one query and one track per query")
+    report = ServedReport(metadata={"n_queries": len(queries), "n_candidates": len(tracks),
+                                    "bank": len(bank) if bank else 0, "csls_k": csls_k})
+    for method in methods:
+        distances = cost_matrix(queries, tracks, method)
+        report.scores.append(_scores(method, "none", distances))
+        if bank:
+            radius = hub_radius(cost_matrix(bank, tracks, method), csls_k)
+            report.scores.append(_scores(method, "csls", csls_distances(distances, radius)))
+    return report
+
+
+def served_table(report: ServedReport) -> str:
+    """The report as a markdown table, one row per (cost, correction)."""
+    lines = ["| cost | hubness | mean rank | % of C | R@1 | R@10 | skew N10 | top-1 share |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for s in report.scores:
+        lines.append(f"| {s.method} | {s.hubness} | {s.mean_rank:.2f} | {100 * s.rank_share:.1f}% "
+                     f"| {100 * s.recall[1]:.0f}% | {100 * s.recall[10]:.0f}% "
+                     f"| {s.skewness_10:.2f} | {s.top1_share_ratio:.1f}x |")
+    return "\n".join(lines)
+
+
+#: Music structure used on tracks when a model was trained on shots (as the service).
+DEFAULT_MUSIC_SEGMENTER = "olda"
+
+
+def model_pipeline(entry) -> dict[str, str]:
+    """What a registered model's catalog and queries are analysed with: its audio and
+    video extractors and its music segmenter (its own segmentation when that is a
+    music structure, else :data:`DEFAULT_MUSIC_SEGMENTER`)."""
+    extractors = entry.data.get("extractors") or {}
+
+    def name(modality: str) -> str:
+        identity = extractors.get(modality)
+        if not identity:
+            raise EvaluationError(f"the model records no {modality} extractor")
+        return identity if isinstance(identity, str) else identity["name"]
+
+    segmentation = entry.segmentation
+    segmenter = segmentation if segmentation in ("foote", "sf", "olda") else DEFAULT_MUSIC_SEGMENTER
+    return {"audio": name("audio"), "video": name("video"), "segmenter": segmenter}
+
+
+def evaluate_model_on_videos(model_dir: Path, videos: Sequence[Path], methods: Sequence[str], *,
+                             cut_points: Mapping[str, Sequence[float]] | None = None,
+                             bank_videos: Sequence[Path] = (), cache_dir: Path | None = None,
+                             progress=None) -> ServedReport:
+    """The served path end to end: an exported model (ONNX, as served), test videos
+    whose own soundtracks form the catalog, and optional bank videos for CSLS.
+
+    ``cut_points[stem]`` are a video's known cut points in seconds (the user's
+    ``boundaries=``); a video without them is cut by its shots.
+    """
+    from ml.export import load_registry_entry
+
+    entry = load_registry_entry(model_dir)
+    pipe = model_pipeline(entry)
+    music, video = entry.encoder("music", "cpu"), entry.encoder("video", "cpu")
+    cut_points = cut_points or {}
+
+    def clips(paths: Sequence[Path]) -> list[ServedClip]:
+        out = []
+        for path in paths:
+            out.append(analyse_served_clip(
+                path, video_extractor=pipe["video"], audio_extractor=pipe["audio"],
+                music_segmenter=pipe["segmenter"], cut_points_s=cut_points.get(Path(path).stem),
+                cache_dir=cache_dir))
+            if progress is not None:
+                progress(path)
+        return out
+
+    test = clips(videos)
+    bank = [analyse_served_query(path, pipe["video"], cut_points.get(Path(path).stem),
+                                 cache_dir)[1] for path in bank_videos]
+    report = evaluate_served([video.embed(c.query_vectors) for c in test],
+                             [music.embed(c.track_vectors) for c in test], methods,
+                             bank=[video.embed(vectors) for vectors in bank] or None)
+    report.metadata.update({
+        "model": entry.data.get("name"), "kind": entry.kind, **pipe,
+        "query_segmentation": "cut points" if all(c.clip_id in cut_points for c in test)
+        else "shots" if not any(c.clip_id in cut_points for c in test) else "mixed",
+        "mean_query_segments": float(np.mean([len(c.query_vectors) for c in test])),
+        "mean_track_segments": float(np.mean([len(c.track_vectors) for c in test]))})
+    return report

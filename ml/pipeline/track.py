@@ -1,0 +1,104 @@
+"""The one path from a recording to its segment vectors: ingestion and evaluation.
+
+A catalog track (ingestion) and a test clip's soundtrack (evaluation of the served
+path) both go through :func:`analyse_track_file`: decoded once at the analysis rate,
+cut by the model's music segmenter (MSAF), its downbeats found (madmom), its 1 Hz
+frame features extracted, and the features averaged per segment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ml.features.registry import AudioExtractor, get_extractor
+from ml.media.analysis import (
+    DECODE_SAMPLE_RATE,
+    TrackAnalysis,
+    analyse_track,
+    analysis_rate_features,
+    music_boundaries,
+    to_analysis_rate,
+)
+from ml.media.decode import load_audio
+from ml.segments import segment_vectors
+
+__all__ = [
+    "AnalysedTrack",
+    "analyse_track_file",
+    "decode_soundtrack",
+    "soundtrack_boundaries",
+    "soundtrack_frame_features",
+]
+
+
+def decode_soundtrack(path, *, min_duration_s: float = 1.0,
+                      max_duration_s: float | None = None,
+                      timeout_s: float | None = None) -> np.ndarray:
+    """A file's soundtrack, mono float32 at :data:`DECODE_SAMPLE_RATE` (the one rate every
+    path decodes at)."""
+    return load_audio(path, sr=DECODE_SAMPLE_RATE, min_duration_s=min_duration_s,
+                      max_duration_s=max_duration_s, timeout_s=timeout_s)
+
+
+def soundtrack_frame_features(y: np.ndarray, extractor: AudioExtractor) -> np.ndarray:
+    """``(T, D)`` float32 frame features at 1 Hz of a signal from :func:`decode_soundtrack`,
+    computed exactly as ingestion computes a catalog track's."""
+    return np.asarray(analysis_rate_features(to_analysis_rate(y), extractor), dtype=np.float32)
+
+
+def soundtrack_boundaries(y: np.ndarray, music_segmenter: str) -> np.ndarray:
+    """``(K + 1,)`` music-structure boundaries in seconds of a signal from
+    :func:`decode_soundtrack`, exactly as ingestion cuts a catalog track."""
+    return music_boundaries(y, DECODE_SAMPLE_RATE, (music_segmenter,))[music_segmenter]
+
+
+@dataclass(frozen=True)
+class AnalysedTrack:
+    """A recording analysed for one model's music branch.
+
+    Attributes
+    ----------
+    analysis : TrackAnalysis
+        Structure, downbeats, tempo and frame features (:mod:`ml.media.analysis`).
+    signal : np.ndarray, shape (n,)
+        The decoded mono signal at :data:`DECODE_SAMPLE_RATE` (for models that read audio).
+    features : np.ndarray, shape (T, D)
+        float32 frame features at 1 Hz of the model's audio extractor.
+    boundaries_s : np.ndarray, shape (K + 1,)
+        The music segmenter's boundaries, 0 and the duration included.
+    """
+
+    analysis: TrackAnalysis
+    signal: np.ndarray
+    features: np.ndarray
+    boundaries_s: np.ndarray
+
+    @property
+    def segment_vectors(self) -> np.ndarray:
+        """``(K, D)`` float32: the mean frame feature of each music segment."""
+        return segment_vectors(self.features, self.boundaries_s)
+
+    @property
+    def downbeats_s(self) -> np.ndarray:
+        return np.asarray(self.analysis.beats.downbeats_s, dtype=np.float64)
+
+
+def analyse_track_file(path, music_segmenter: str, audio_extractor: str, *,
+                       max_duration_s: float | None = None,
+                       timeout_s: float | None = None) -> AnalysedTrack:
+    """Decode, segment, find downbeats and extract features of one recording (an audio
+    file, or a video whose soundtrack is the track).
+
+    Raises
+    ------
+    ml.media.errors.MediaError
+        The file cannot be used (a subclass says why).
+    """
+    y = decode_soundtrack(path, max_duration_s=max_duration_s, timeout_s=timeout_s)
+    analysis = analyse_track((y, DECODE_SAMPLE_RATE), segmenter=music_segmenter,
+                             audio_extractors=[audio_extractor])
+    key = get_extractor(audio_extractor, "audio").spec.key
+    return AnalysedTrack(analysis, y, np.asarray(analysis.features[key], dtype=np.float32),
+                         np.asarray(analysis.boundaries_s[music_segmenter], dtype=np.float64))
