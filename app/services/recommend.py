@@ -32,7 +32,7 @@ from app.services.costs import DEFAULT_METHOD
 from app.services.ingest import embed_track_file
 from app.services.models import ServingModel, ServingMuSimNet
 from app.settings import Settings
-from ml.edit import suggest_excerpt
+from ml.edit import synced_excerpt
 from ml.pipeline.timing import Timings
 from ml.pipeline.video import VideoAnalysis, analyse_video
 
@@ -166,11 +166,13 @@ def describe_hits(db: Session, hits: Sequence[Hit], segmenter: str, query_bounda
                         else np.array([0.0, track.duration_s or 0.0]))
         downbeats = from_blob(analysis.downbeats, -1) if analysis else np.zeros(0)
         alignment, anchor = align_in_seconds(hit.alignment, track_bounds, query_boundaries)
-        excerpt = suggest_excerpt(anchor, video_duration_s,
-                                  float(track.duration_s or track_bounds[-1]), downbeats)
+        synced = synced_excerpt(anchor, query_boundaries[1:-1], video_duration_s,
+                                float(track.duration_s or track_bounds[-1]), downbeats,
+                                track_bounds[1:-1])
         results.append({**_track_fields(track), "track_id": track.id, "rank": len(results) + 1,
                         "score": round(hit.score, 6), "distance": round(hit.distance, 6),
-                        "alignment": alignment, "excerpt": excerpt.as_dict()})
+                        "alignment": alignment, "excerpt": synced.excerpt.as_dict(),
+                        "sync": synced.sync_dict()})
     return results
 
 
