@@ -10,8 +10,8 @@ quirks. Everything here is librosa plus a few plain rules:
 * :func:`downbeats`: meter (3 or 4) and bar phase chosen where harmony changes and
   low-frequency onsets concentrate.
 * :func:`agglomerative_sections` (clustering of successive beats) and
-  :func:`novelty_sections` (novelty of the smoothed recurrence-lag matrix, after
-  Serrà et al.'s structure features): two independent structure segmentations.
+  :func:`novelty_sections` (where the beats' recurrence profiles change): two
+  independent structure segmentations.
 * :func:`section_labels`: recurring sections get the same label.
 
 Conventions: mono ``float32`` signals; frame-wise features at ``hop`` samples; times
@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import librosa
 import numpy as np
-import scipy.ndimage
 import scipy.signal
+import scipy.spatial.distance
 
 __all__ = [
     "HOP",
@@ -190,15 +190,17 @@ def agglomerative_sections(features: np.ndarray, n_sections: int, min_len: int =
 
 
 def novelty_sections(
-    features: np.ndarray, *, min_len: int = 8, smooth: float = 4.0, threshold: float = 0.3
+    features: np.ndarray, *, min_len: int = 8, threshold: float = 0.3
 ) -> tuple[list[int], np.ndarray]:
-    """Section starts (beat indices) from the novelty of the recurrence-lag matrix.
+    """Section starts (beat indices) where the beats' recurrence profiles change.
 
-    A k-nearest-neighbour recurrence matrix of the beat-synchronous ``features``
-    is sheared into lag coordinates and smoothed along time (Gaussian, ``smooth``
-    beats); the novelty of beat ``t`` is the distance between lag columns ``t-1``
-    and ``t``. Starts are novelty peaks above ``threshold`` (after scaling the
-    novelty to [0, 1]) at least ``min_len`` beats apart.
+    Each beat's recurrence profile is its row of a Gaussian affinity matrix over
+    the beat-synchronous ``features`` (d, n_beats), the width being the median
+    distance: which beats of the excerpt sound like this one. The novelty of beat
+    ``t`` is the distance between the mean profiles of the ``min_len // 2`` beats
+    from ``t`` and of those before it: high where the music starts to recur with
+    other parts of the excerpt. Starts are novelty peaks above ``threshold``
+    (novelty scaled to [0, 1]) at least ``min_len`` beats apart.
 
     Returns
     -------
@@ -208,14 +210,16 @@ def novelty_sections(
         ``(n_beats,)`` in [0, 1].
     """
     n = features.shape[1]
-    if n < 2 * min_len:
+    w = max(min_len // 2, 2)
+    if n < 2 * w + 1:
         return [0], np.zeros(n)
-    k = max(2, int(np.ceil(np.sqrt(n) / 2)))
-    rec = librosa.segment.recurrence_matrix(features, k=k, width=3, mode="affinity", sym=True)
-    lag = librosa.segment.recurrence_to_lag(rec, pad=False)
-    lag = scipy.ndimage.gaussian_filter1d(lag, smooth, axis=1)
-    nov = np.r_[0.0, np.linalg.norm(np.diff(lag, axis=1), axis=0)]
-    nov[:min_len] = 0.0
+    dist = scipy.spatial.distance.squareform(scipy.spatial.distance.pdist(features.T))
+    affinity = np.exp(-((dist / (np.median(dist) + 1e-12)) ** 2))
+    acc = np.cumsum(np.pad(affinity, ((0, 0), (1, 0))), axis=1)
+    t = np.arange(w, n - w + 1)
+    change = (acc[:, t + w] - 2 * acc[:, t] + acc[:, t - w]) / w
+    nov = np.zeros(n)
+    nov[t] = np.linalg.norm(change, axis=0)
     nov = nov / (nov.max() + 1e-12)
     peaks, _ = scipy.signal.find_peaks(nov, height=threshold, distance=min_len)
     return _merge_short([int(p) for p in peaks], min_len, n), nov

@@ -23,13 +23,14 @@ some cuts dissolve.
 gratings or rings, picked by the section's spectral centroid), a motion (drift,
 pan, zoom or rotation, picked by its onset rate) and the texture's constants. The
 colour follows the harmony: the hue is the circular mean of the pitch classes of
-the (slowly smoothed) chromagram, the palette spreads up or down the colour wheel
-by the section's mode (major / minor template), its saturation follows tonalness
-(1 - spectral flatness). Brightness follows loudness with a small flash on each
-beat; the motion's speed follows onset strength; the texture's detail follows the
-spectral centroid. Each shot frames its look from a new camera (offset, scale,
-angle), chosen so that consecutive shots differ visibly. Per-clip hue offset and
-gamma, and per-frame sensor noise, blur the mapping.
+the (slowly smoothed) chromagram, turning at most a quarter turn a second; the
+palette spreads up or down the colour wheel by the section's mode (major / minor
+template), its saturation follows tonalness (spectral flatness, in decades).
+Brightness follows loudness with a small flash on each beat; the motion's speed
+follows onset strength; the texture's detail follows the spectral centroid. Each
+shot frames its look from a new camera (offset, scale, angle), chosen so that
+consecutive shots differ visibly. Per-clip hue offset and gamma, and per-frame
+sensor noise, blur the mapping.
 """
 
 from __future__ import annotations
@@ -279,6 +280,20 @@ def _hsv_to_rgb(h: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
     )
 
 
+def _follow_angle(turns: np.ndarray, max_step: float) -> np.ndarray:
+    """Follow an angle (in turns) no faster than ``max_step`` turns per sample.
+
+    The circular mean of a flat chromagram swings fast and means little; the
+    colour then turns slowly instead of flashing.
+    """
+    out = np.empty_like(turns)
+    out[0] = turns[0]
+    for i in range(1, len(turns)):
+        step = (turns[i] - out[i - 1] + 0.5) % 1.0 - 0.5
+        out[i] = out[i - 1] + min(max(step, -max_step), max_step)
+    return out
+
+
 def _smooth(curve: np.ndarray, seconds: float, rate: float) -> np.ndarray:
     return scipy.ndimage.gaussian_filter1d(curve, max(seconds * rate, 1e-3), mode="nearest")
 
@@ -388,9 +403,8 @@ class _Painter:
         )
         chroma = _smooth(a.chroma, 2.0, rate)
         angle = np.angle(np.exp(2j * np.pi * np.arange(12) / 12) @ chroma) / (2 * np.pi)
-        self.hue = np.interp(t, music.frames_to_s(len(angle)), np.unwrap(angle * 2 * np.pi)) / (
-            2 * np.pi
-        ) + rng.uniform(-0.04, 0.04)
+        self.hue = _follow_angle(music.resample_curve(np.unwrap(angle, period=1.0), t), 0.25 / fps)
+        self.hue = self.hue + rng.uniform(-0.04, 0.04)
         self.gamma = rng.uniform(0.85, 1.15)
         self.grain = rng.normal(0, 2.0 / 255, (17, 3, *self.X.shape)).astype(np.float32)
         self.looks = _looks(a, rng)

@@ -6,9 +6,11 @@ grid tools of :mod:`ml.corpora.music` and the frame compositing.
 
 **Listening.** The mel spectrogram is split into harmonic and percussive parts
 (median-filter HPSS). Beats are tracked on the *percussive* onsets with a stiff
-tempo (tightness 300); the bar is where bass energy and chroma change peak. Sections come from the novelty of a smoothed recurrence-lag matrix of
-beat-synchronous timbre (MFCC and spectral contrast), snapped to downbeats; sections
-of similar timbre share a label.
+tempo (tightness 300); the bar is where bass energy and chroma change peak.
+Sections start where the beats' recurrence profiles change (which other parts of
+the excerpt they sound like), computed on beat-synchronous timbre (MFCC and
+spectral contrast) and snapped to downbeats; sections of similar timbre share a
+label.
 
 **Cutting.** Cuts fall exactly on downbeats (the first frame at or after the one),
 never early. A section's shot length in bars follows its rate of harmonic change:
@@ -28,9 +30,9 @@ local onset rate, their speed the percussive energy, their size the bass, their
 spin the spectral flux; their hue runs from violet to orange with the spectral
 centroid (not the pitch), their saturation with how concentrated the chroma is; the
 background's lightness follows the harmonic share of the energy, the exposure a
-little the loudness. Each shot has its own layout, gradient direction, zoom and key light,
-chosen so that consecutive shots differ visibly. Per-clip colour offset, film
-grain and a vignette blur the mapping.
+little the loudness. Each shot has its own layout, gradient direction, zoom and
+key light, chosen so that consecutive shots differ visibly. Per-clip colour offset,
+film grain and a vignette blur the mapping.
 """
 
 from __future__ import annotations
