@@ -9,12 +9,12 @@ wire names; models of free metadata or of per-deployment details allow extra key
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal
 
 from fastapi import Security
 from fastapi.security import APIKeyHeader, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 # --- errors -------------------------------------------------------------------------
 
@@ -147,6 +147,14 @@ class JobAccepted(BaseModel):
 # --- models -------------------------------------------------------------------------
 
 
+def _in_utc(moment: datetime) -> datetime:
+    # Stored in UTC; SQLite hands it back without its offset, PostgreSQL with it.
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_in_utc)]
+
+
 class ModelOut(BaseModel):
     id: int
     name: str
@@ -157,7 +165,7 @@ class ModelOut(BaseModel):
     dim: int
     checksum: str
     active: bool
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class ModelList(BaseModel):
