@@ -26,13 +26,14 @@ dissolve over two beats; inside quiet sections half the cuts dissolve over a bea
 **Painting.** A dark-to-light gradient background with up to twelve flat shapes. A
 section label sets the shape (circle, square, triangle, ring or cross), the motion
 (orbit, drift or bounce) and a colour offset. The number of shapes follows the
-local onset rate, their speed the percussive energy, their size the bass, their
-spin the spectral flux; their hue runs from violet to orange with the spectral
-centroid (not the pitch), their saturation with how concentrated the chroma is; the
-background's lightness follows the harmonic share of the energy, the exposure a
-little the loudness. Each shot has its own layout, gradient direction, zoom and
-key light, chosen so that consecutive shots differ visibly. Per-clip colour offset,
-film grain and a vignette blur the mapping.
+local onset rate, their speed the percussive energy, their size the bass (growing
+by at most 8 % of the frame height a second), their spin the spectral flux; their
+hue runs from violet to orange with the spectral centroid (not the pitch), their
+saturation with how concentrated the chroma is; the background's lightness follows
+the harmonic share of the energy, the exposure a little the loudness. Each shot has
+its own layout, gradient direction, zoom and key light, chosen so that consecutive
+shots differ visibly. Per-clip colour offset, film grain and a vignette blur the
+mapping.
 """
 
 from __future__ import annotations
@@ -290,6 +291,15 @@ def _smooth(curve: np.ndarray, seconds: float, rate: float) -> np.ndarray:
     return scipy.ndimage.gaussian_filter1d(curve, max(seconds * rate, 1e-3), mode="nearest")
 
 
+def _slew(curve: np.ndarray, max_step: float) -> np.ndarray:
+    """The curve, changing by at most ``max_step`` per sample (shapes swell, never jump)."""
+    out = np.empty_like(curve)
+    out[0] = curve[0]
+    for i in range(1, len(curve)):
+        out[i] = out[i - 1] + min(max(curve[i] - out[i - 1], -max_step), max_step)
+    return out
+
+
 def _unit(curve: np.ndarray) -> np.ndarray:
     lo, hi = np.quantile(curve, [0.05, 0.95])
     return np.clip((curve - lo) / (hi - lo + 1e-9), 0, 1)
@@ -376,7 +386,7 @@ class _Painter:
         )
         self.travel = np.cumsum(0.4 + 2.0 * at(_smooth(_unit(a.perc_env), 0.2, rate))) / fps
         self.spin = np.cumsum(0.2 + 1.5 * at(_smooth(_unit(a.flux), 0.3, rate))) / fps
-        self.size = 0.07 + 0.18 * at(_smooth(_unit(a.bass_db), 0.15, rate))
+        self.size = _slew(0.07 + 0.18 * at(_smooth(_unit(a.bass_db), 0.15, rate)), 0.15 / fps)
         share = at(_smooth(np.log2(np.maximum(a.centroid_hz, 1.0) / 300), 0.5, rate))
         self.hue = 0.72 - 0.6 * np.clip(share / math.log2(4000 / 300), 0, 1)
         chroma = _smooth(a.chroma, 1.0, rate)
