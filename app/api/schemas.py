@@ -245,6 +245,16 @@ class Excerpt(BaseModel):
     covers_video: bool
 
 
+class Sync(BaseModel):
+    """How the video's cuts meet the track's music at the excerpt (docs/method.md §9)."""
+
+    score: float | None = Field(
+        None, description="co-occurrence S of cuts and downbeats, 0..1 (1: a cut on every "
+                          "downbeat inside the video); null without cuts or downbeats")
+    events: list[str] = Field(description="each section change and downbeat inside the video, "
+                                          "with the nearest cut, in video time")
+
+
 class TrackFields(BaseModel):
     track_id: int
     rank: int = Field(description="1 for the best")
@@ -261,6 +271,7 @@ class Recommendation(TrackFields):
     distance: float = Field(description="the method's cost (lower is better)")
     alignment: Alignment
     excerpt: Excerpt
+    sync: Sync
 
 
 class Segment(BaseModel):
