@@ -15,9 +15,10 @@ common. A beat in the loudest tenth of the excerpt halves the shot, the bar befo
 the loudest section is cut on every beat (the run-up to the climax), and one shot
 in ten ends a beat early. Every section change is a cut. Cuts on downbeats often
 come 1-3 frames early (cutting "just before the one"), other cuts are a frame off
-half the time. Into a section more than 2 dB quieter the cut is a dissolve of one
-beat, more than 5 dB quieter a fade through black of one bar; inside quiet sections
-some cuts dissolve.
+half the time. Into a section more than 5 dB quieter the cut is a fade through
+black of one bar; into one more than 2 dB quieter, and at three other section
+changes in ten, a dissolve of one beat; inside quieter sections some cuts dissolve
+(15 % in middle, 40 % in quiet ones).
 
 **Painting.** A section label is a *look*: a procedural texture (blobs, bands,
 gratings or rings, picked by the section's spectral centroid), a motion (drift,
@@ -27,8 +28,9 @@ the (slowly smoothed) chromagram, turning at most a quarter turn a second; the
 palette spreads up or down the colour wheel by the section's mode (major / minor
 template), its saturation follows tonalness (spectral flatness, in decades).
 Brightness follows loudness with a small flash on each beat; the motion's speed
-follows onset strength; the texture's detail follows the spectral centroid. Each
-shot frames its look from a new camera (offset, scale, angle), chosen so that
+follows onset strength (pans slow down over finer textures, zooms breathe in and
+out); the texture's detail follows the spectral centroid. Each shot frames its look
+from a new camera (offset, scale, angle, sometimes inverted tones), chosen so that
 consecutive shots differ visibly. Per-clip hue offset and gamma, and per-frame
 sensor noise, blur the mapping.
 """
@@ -246,9 +248,9 @@ def edit(a: Analysis, fps: float, rng: np.random.Generator) -> tuple[list[Cut], 
             drop = sec_db[s - 1] - sec_db[s]
             if drop > 5:
                 kind, length = "fade", int(np.clip(a.meter * beat_period * fps, 12, 40))
-            elif drop > 2:
+            elif drop > 2 or rng.random() < 0.3:
                 kind, length = "dissolve", int(np.clip(beat_period * fps, 8, 25))
-        elif _level(top - sec_db[s]) == 2 and rng.random() < 0.4:
+        elif rng.random() < (0.0, 0.15, 0.4)[_level(top - sec_db[s])]:
             kind, length = "dissolve", int(np.clip(beat_period * fps, 8, 20))
         cuts.append(Cut(frame, kind, length, "section" if is_section else "beat"))
 
@@ -359,7 +361,7 @@ def _texture(look: _Look, u: np.ndarray, v: np.ndarray, detail: float, phase: fl
 
 
 def _camera(rng: np.random.Generator) -> np.ndarray:
-    """offset x, offset y, log scale, angle, direction (radians)."""
+    """offset x, offset y, log scale, angle, direction (radians), inverted tones (0/1)."""
     return np.array(
         [
             rng.uniform(-2, 2),
@@ -367,6 +369,7 @@ def _camera(rng: np.random.Generator) -> np.ndarray:
             rng.uniform(-0.5, 0.5),
             rng.uniform(0, np.pi),
             rng.uniform(0, 2 * np.pi),
+            float(rng.random() < 0.3),
         ]
     )
 
@@ -396,7 +399,7 @@ class _Painter:
         since = t - a.beats_s[np.clip(np.searchsorted(a.beats_s, t, side="right") - 1, 0, None)]
         self.gain = self.gain * (1 + 0.06 * np.exp(-np.maximum(since, 0) / 0.12))
         onset = a.onset_env / (np.quantile(a.onset_env, 0.95) + 1e-9)
-        speed = 0.15 + music.resample_curve(_smooth(onset, 0.3, rate), t)
+        speed = 0.15 + np.clip(music.resample_curve(_smooth(onset, 0.3, rate), t), 0, 1.2)
         self.travel = np.cumsum(speed) / fps
         self.detail = 1 + 1.5 * np.clip(
             (music.resample_curve(_smooth(a.centroid_hz, 1.0, rate), t) - 800) / 3000, 0, 1
@@ -419,7 +422,7 @@ class _Painter:
         f = self.shot_start[k]
         before = self.draw(k - 1, f - 1)
         best = (-1.0, self.cameras[k])
-        for _ in range(12):
+        for _ in range(24):
             diff = mean_abs_diff(before, self.draw(k, f))
             if diff >= MIN_CUT_CONTRAST:
                 return
@@ -431,12 +434,16 @@ class _Painter:
         look, cam = self.shot_look[k], self.cameras[k]
         f = min(max(f, 0), self.n_frames - 1)
         w = self.travel[f] - self.travel[min(self.shot_start[k], self.n_frames - 1)]
-        ox, oy, log_s, ang, heading = cam
+        ox, oy, log_s, ang, heading, invert = cam
+        detail = self.detail[f]
         phase = 0.0
-        if look.motion == "pan":
-            ox, oy = ox + 0.35 * w * np.cos(heading), oy + 0.35 * w * np.sin(heading)
-        elif look.motion == "zoom":
-            log_s += 0.25 * w * (1 if heading < np.pi else -1)
+        if look.motion == "pan":  # slower over finer textures
+            ox, oy = (
+                ox + 0.35 * w * np.cos(heading) / detail,
+                oy + 0.35 * w * np.sin(heading) / detail,
+            )
+        elif look.motion == "zoom":  # the camera breathes in and out
+            log_s += 0.35 * np.sin(0.5 * w + heading)
         elif look.motion == "rotate":
             ang += 0.3 * w
         else:
@@ -445,7 +452,9 @@ class _Painter:
         ca, sa = np.float32(np.cos(ang) / s), np.float32(np.sin(ang) / s)
         u = ca * self.X + sa * self.Y + np.float32(ox)
         v = ca * self.Y - sa * self.X + np.float32(oy)
-        val = _texture(look, u, v, self.detail[f], phase).astype(np.float32)[None]
+        val = _texture(look, u, v, detail, phase).astype(np.float32)[None]
+        if invert:
+            val = 1 - val
         h, g = self.hue[f], self.gain[f]
         c0 = _hsv_to_rgb(h + 0.5, look.saturation * 0.8, 0.25) ** self.gamma * g
         c1 = _hsv_to_rgb(h, look.saturation, 0.8) ** self.gamma * g
