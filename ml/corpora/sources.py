@@ -15,7 +15,6 @@ Conventions: times in seconds; audio ``float32`` in [-1, 1], shape
 from __future__ import annotations
 
 import fnmatch
-import functools
 import glob
 import io
 import os
@@ -221,15 +220,13 @@ def _install_hint(names: list[str]) -> str:
     return "apt-get install -y --no-install-recommends " + " ".join(names)
 
 
-@functools.lru_cache(maxsize=16)
-def _archive(path: str) -> zipfile.ZipFile:
-    return zipfile.ZipFile(path)
-
-
 def _open(path: str, member: str) -> str | io.BytesIO:
     if not member:
         return path
-    return io.BytesIO(_archive(path).read(member))
+    # A fresh handle each time: a cached one shared with forked workers would share
+    # its file offset with them, and their reads would interleave.
+    with zipfile.ZipFile(path) as archive:
+        return io.BytesIO(archive.read(member))
 
 
 def _recordings_of(source: SourcePackage, files: list[tuple[str, str]]) -> list[Recording]:
@@ -238,11 +235,10 @@ def _recordings_of(source: SourcePackage, files: list[tuple[str, str]]) -> list[
         if os.path.islink(path) or not os.path.isfile(path):
             continue  # e.g. drascula's per-language folders only link to audio/
         if source.archive_member_glob:
-            names = [
-                m
-                for m in _archive(path).namelist()
-                if fnmatch.fnmatch(m, source.archive_member_glob)
-            ]
+            with zipfile.ZipFile(path) as archive:
+                names = [
+                    m for m in archive.namelist() if fnmatch.fnmatch(m, source.archive_member_glob)
+                ]
         elif path.lower().endswith(AUDIO_EXTENSIONS):
             names = [""]
         else:
