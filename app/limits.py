@@ -131,3 +131,12 @@ class AnalysisSlots:
             yield
         finally:
             self._free.release()
+
+    def close(self) -> None:
+        """Stop the child process that analyses run in (madmom's downbeat worker, spawned on
+        first use), after the analysis in progress. Called when the API shuts down: uvicorn
+        then ends the process with the very signal that stopped it (SIGTERM, re-raised),
+        which skips ``atexit``, so a worker not stopped here would outlive the server."""
+        from ml.media.analysis import shutdown_worker
+
+        shutdown_worker()

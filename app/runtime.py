@@ -106,6 +106,7 @@ class Runtime:
         if self._subscription is not None:
             self._subscription.close()
         self.queue.close()
+        self.analysis.close()  # after the jobs: no child process outlives the server
         for holder in self.index_holders():
             try:
                 holder.save()

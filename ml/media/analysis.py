@@ -298,15 +298,35 @@ def _worker() -> ProcessPoolExecutor:
                 max_workers=1,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_warm_up,
+                initargs=(os.getpid(),),
             )
         return _executor
 
 
-def _warm_up() -> None:
-    """Load madmom's networks once per worker, before the first track arrives."""
+def _warm_up(parent_pid: int) -> None:
+    """In the worker: follow the parent's life, then load madmom's networks once, before
+    the first track arrives."""
+    exit_with_parent(parent_pid)
     from ml.media.beats import _rnn_processor
 
     _rnn_processor()
+
+
+def exit_with_parent(parent_pid: int, every_s: float = 0.5) -> threading.Thread:
+    """End this process as soon as ``parent_pid`` is no longer its parent.
+
+    A parent killed outright (SIGKILL, the OOM killer, a signal that skips its clean-up)
+    cannot stop its worker, and a worker blocked on its task queue never notices: it
+    would live on, holding its networks' memory. A daemon thread watches instead."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(every_s)
+        os._exit(1)
+
+    watcher = threading.Thread(target=watch, name="exit-with-parent", daemon=True)
+    watcher.start()
+    return watcher
 
 
 atexit.register(shutdown_worker)
