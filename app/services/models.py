@@ -30,7 +30,7 @@ from app.db.models import Model
 
 if TYPE_CHECKING:  # ml.export imports torch: loaded with the first model, not at import
     from ml.export import OnnxEncoder, RegistryEntry
-    from ml.export_musimnet import OnnxMuSimNet
+    from ml.export.musimnet import OnnxMuSimNet
 
 # Music structure used on catalog tracks when the model was trained on shots
 # (a shot segmentation has no meaning for audio alone; see METHOD.md §2).
@@ -99,7 +99,7 @@ class ServingModel:
 @dataclass(frozen=True)
 class ServingMuSimNet:
     """An activated MuSimNet: one embedding per track (the mean of its patch
-    embeddings, see :class:`ml.export_musimnet.OnnxMuSimNet`)."""
+    embeddings, see :class:`ml.export.musimnet.OnnxMuSimNet`)."""
 
     space: ClassVar[str] = "musimnet"
 
@@ -140,7 +140,7 @@ def check_extractors(entry: RegistryEntry) -> None:
 
     if is_similarity_kind(entry.kind):
         from ml.export import ExportError
-        from ml.export_musimnet import check_cqt
+        from ml.export.musimnet import check_cqt
 
         try:
             check_cqt(entry)
@@ -266,7 +266,7 @@ class ServingModels:
                             video)
 
     def _musimnet(self, model: Model, entry: RegistryEntry) -> ServingMuSimNet:
-        from ml.export_musimnet import OnnxMuSimNet
+        from ml.export.musimnet import OnnxMuSimNet
 
         return ServingMuSimNet(model.id, model.name, entry,
                                OnnxMuSimNet.from_entry(entry, self.device))

@@ -51,7 +51,7 @@ def tiny_musimnet(tmp_path_factory) -> Path:
     songs): a real similarity model that takes seconds to make."""
     import torch
 
-    from ml.export_musimnet import export_musimnet
+    from ml.export.musimnet import export_musimnet
     from ml.features.cqt import log_cqt
     from ml.models.musimnet import MuSimNet, MuSimNetConfig, input_statistics
     from ml.synth import timbre_sections

@@ -27,7 +27,7 @@ from app.services.models import (
 )
 from app.settings import Settings
 from ml.export import load_registry_entry
-from ml.export_musimnet import OnnxMuSimNet
+from ml.export.musimnet import OnnxMuSimNet
 from ml.features.cqt import CQT_VERSION
 from ml.synth import timbre_sections
 

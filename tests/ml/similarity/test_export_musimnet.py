@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ml.export import PARITY_TOLERANCE, ExportError, export_checkpoint, load_registry_entry
-from ml.export_musimnet import MUSIMNET_FILE, OnnxMuSimNet, export_musimnet
+from ml.export.musimnet import MUSIMNET_FILE, OnnxMuSimNet, export_musimnet
 from ml.features.cqt import CQT_VERSION, HOP_LENGTH, N_BINS, SAMPLE_RATE, load_log_cqt, log_cqt
 from ml.models.musimnet import MuSimNet, MuSimNetConfig, embed_track, input_statistics
 from ml.similarity.mining import MiningConfig

@@ -15,7 +15,7 @@ norm are all inside it, so serving needs no PyTorch and no side file.
   (``track_embedding``) and the CQT parameters (``cqt``); :class:`OnnxMuSimNet`
   follows them.
 - :func:`export_musimnet` checks that ONNX Runtime reproduces PyTorch to
-  :data:`~ml.export.PARITY_TOLERANCE` before it writes the entry.
+  :data:`~ml.export.common.PARITY_TOLERANCE` before it writes the entry.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from ml.data.cache import file_sha256
-from ml.export import (
+from ml.export.common import (
     ExportError,
     OnnxEncoder,
     RegistryEntry,

@@ -1,24 +1,15 @@
-"""ONNX export of a trained VM-Net / Seg-VM-Net and the model-registry entry.
+"""What every exported model shares: ONNX writing, the parity check, ONNX Runtime
+sessions, and the model-registry entry (its provenance, the file, its verification).
 
-(MuSimNet's export, :mod:`ml.export_musimnet`, builds on the helpers here: ONNX
-writing, parity check, provenance, the entry file and its verification.)
-
-Each branch becomes one ONNX file that maps raw features to L2-normalised
-embeddings: the input normalisation, (for pooled VM-Net) the pooling layer, the MLP,
-the batch norm (frozen to its running statistics) and the L2 norm are all inside the
-graph, so serving needs no PyTorch and no side files.
-
-- input ``features``: float32 ``(batch, dim)``, or ``(batch, time, dim)`` for a
-  pooled branch; output ``embedding``: float32 ``(batch, d)``.
-- :func:`export_checkpoint` writes ``music.onnx``, ``video.onnx`` and
-  ``model.json``; before it writes the entry it checks that ONNX Runtime reproduces
-  PyTorch to ``PARITY_TOLERANCE`` and records the worst difference it saw.
 - ``model.json`` (the registry entry) holds what serving and reproduction need:
   kind, segmentation method, extractor names, versions and dims, embedding dim,
   input layout, normalisation statistics, the SHA-256 of each ``.onnx`` file, the
   training configuration and metrics, and library versions.
-- :class:`OnnxEncoder` runs one branch with ONNX Runtime (CUDA provider when asked
+- :class:`OnnxEncoder` runs one ONNX file with ONNX Runtime (CUDA provider when asked
   for and present, CPU otherwise); :func:`load_registry_entry` verifies checksums.
+
+The exporters build on this module: :mod:`ml.export.twobranch` (VM-Net, Seg-VM-Net)
+and :mod:`ml.export.musimnet` (MuSimNet).
 """
 
 from __future__ import annotations
@@ -40,11 +31,10 @@ import torch
 
 from ml.data.cache import file_sha256
 from ml.models.musimnet import MUSIMNET_KIND
-from ml.models.vmnet import ProjectionBranch, TwoBranchNet
-from ml.training.checkpoint import load_model, read_checkpoint
 
 __all__ = [
     "ONNX_OPSET",
+    "OUTPUT_NAME",
     "PARITY_TOLERANCE",
     "REGISTRY_FILE",
     "REGISTRY_FORMAT",
@@ -52,9 +42,6 @@ __all__ = [
     "OnnxEncoder",
     "RegistryEntry",
     "entry_provenance",
-    "export_branch",
-    "export_checkpoint",
-    "export_model",
     "load_registry_entry",
     "parity_error",
     "require_parity",
@@ -67,7 +54,6 @@ ONNX_OPSET = 17
 PARITY_TOLERANCE = 1e-4
 REGISTRY_FORMAT = 1
 REGISTRY_FILE = "model.json"
-INPUT_NAME = "features"
 OUTPUT_NAME = "embedding"
 
 
@@ -92,12 +78,6 @@ def select_providers(device: str = "auto") -> list[str]:
     if device == "auto":
         return ["CPUExecutionProvider"]
     raise ExportError(f"device must be auto, cpu or cuda, got {device!r}")
-
-
-def _example_input(branch: ProjectionBranch, batch: int = 2, time: int = 5) -> torch.Tensor:
-    dim = branch.config.input_dim
-    shape = (batch, time, dim) if branch.takes_sequences else (batch, dim)
-    return torch.zeros(shape)
 
 
 def write_onnx(
@@ -145,13 +125,6 @@ def write_onnx(
     return path
 
 
-def export_branch(branch: ProjectionBranch, path: Path | str) -> Path:
-    """Write one branch (in eval mode) as an ONNX file with dynamic batch (and time)."""
-    dynamic = {0: "batch", 1: "time"} if branch.takes_sequences else {0: "batch"}
-    return write_onnx(branch, _example_input(branch), path, input_name=INPUT_NAME,
-                      dynamic_axes=dynamic)
-
-
 class OnnxEncoder:
     """One exported branch served by ONNX Runtime."""
 
@@ -193,16 +166,6 @@ class OnnxEncoder:
         return self.session.run(None, {self.input_name: x})[0]
 
 
-def _parity_inputs(branch: ProjectionBranch, rng: np.random.Generator) -> np.ndarray:
-    """Inputs spread like the training data (from the stored statistics) plus outliers."""
-    mean = branch.normalizer.mean.detach().cpu().numpy()
-    std = branch.normalizer.std.detach().cpu().numpy()
-    shape = (16, 7, len(mean)) if branch.takes_sequences else (16, len(mean))
-    x = mean + std * rng.normal(size=shape)
-    x[0] = mean + 4.0 * std  # far tail: the batch norm / L2 path at large activations
-    return x.astype(np.float32)
-
-
 def parity_error(module: torch.nn.Module, encoder: OnnxEncoder, inputs: np.ndarray) -> float:
     """Largest absolute difference between ONNX Runtime and PyTorch (eval mode) on ``inputs``."""
     module.eval()
@@ -220,10 +183,6 @@ def require_parity(error: float, what: str) -> float:
     return error
 
 
-def _max_parity_error(branch: ProjectionBranch, encoder: OnnxEncoder, seed: int = 0) -> float:
-    return parity_error(branch, encoder, _parity_inputs(branch, np.random.default_rng(seed)))
-
-
 def _package_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for package in ("torch", "onnx", "onnxruntime", "numpy"):
@@ -232,73 +191,6 @@ def _package_versions() -> dict[str, str]:
         except PackageNotFoundError:
             continue
     return versions
-
-
-def _branch_entry(branch: ProjectionBranch, file: Path, parity: float) -> dict[str, Any]:
-    config = branch.config
-    return {
-        "file": file.name,
-        "sha256": file_sha256(file),
-        "input_name": INPUT_NAME,
-        "output_name": OUTPUT_NAME,
-        "input_dim": config.input_dim,
-        "input_layout": "batch,time,dim" if branch.takes_sequences else "batch,dim",
-        "pooling": config.pooling,
-        "hidden_dims": list(config.hidden_dims),
-        "output_dim": config.output_dim,
-        "normalisation": {
-            "mean": branch.normalizer.mean.detach().cpu().double().tolist(),
-            "std": branch.normalizer.std.detach().cpu().double().tolist(),
-        },
-        "parity_max_abs_error": parity,
-    }
-
-
-def export_model(
-    model: TwoBranchNet,
-    out_dir: Path | str,
-    *,
-    name: str,
-    provenance: dict[str, Any] | None = None,
-    training: dict[str, Any] | None = None,
-    frames_per_clip: int | None = None,
-) -> Path:
-    """Export both branches of ``model`` to ``out_dir`` and write its registry entry.
-
-    ``provenance`` describes the data (segmentation, extractors: what a dataset
-    manifest or checkpoint records); ``training`` the run; ``frames_per_clip`` how
-    many frames a pooled branch was trained with (serving should draw as many). Raises
-    :class:`ExportError` when ONNX Runtime and PyTorch differ by more than
-    ``PARITY_TOLERANCE`` on either branch.
-    """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    model.eval()
-    branches: dict[str, Any] = {}
-    for modality, branch in (("music", model.music), ("video", model.video)):
-        path = export_branch(branch, out / f"{modality}.onnx")
-        parity = require_parity(
-            _max_parity_error(branch, OnnxEncoder(path, device="cpu")), f"{modality} branch"
-        )
-        branches[modality] = _branch_entry(branch, path, parity)
-    provenance = dict(provenance or {})
-    entry = {
-        "name": name,
-        "kind": model.kind,
-        "embedding_dim": model.embedding_dim,
-        "segmentation": provenance.get("segmentation"),
-        "extractors": {
-            "audio": provenance.get("audio_extractor"),
-            "video": provenance.get("video_extractor"),
-        },
-        "branches": branches,
-        "frames_per_clip": frames_per_clip if model.music.takes_sequences else None,
-        "model_config": model.config.to_dict(),
-        "dataset": provenance,
-        "training": training or {},
-        **entry_provenance(),
-    }
-    return write_registry_entry(out, entry)
 
 
 def entry_provenance() -> dict[str, Any]:
@@ -320,44 +212,12 @@ def write_registry_entry(out_dir: Path, entry: dict[str, Any]) -> Path:
     return path
 
 
-def export_checkpoint(
-    checkpoint: Path | str, out_dir: Path | str, *, name: str | None = None
-) -> Path:
-    """Export a training checkpoint: the ``best.pt`` of ``train`` (VM-Net, Seg-VM-Net)
-    or the ``musimnet_best.pt`` of ``train_musimnet`` (see :mod:`ml.export_musimnet`)."""
-    checkpoint = Path(checkpoint)
-    state = read_checkpoint(checkpoint)
-    if state.get("kind") == MUSIMNET_KIND:
-        from ml.export_musimnet import export_musimnet_checkpoint  # it builds on this module
-
-        return export_musimnet_checkpoint(checkpoint, out_dir, name=name, state=state)
-    model = load_model(checkpoint)
-    training = {
-        "checkpoint_sha256": file_sha256(checkpoint),
-        "epoch": state["epoch"],
-        "best_epoch": state["best_epoch"],
-        "monitor": state["monitor"],
-        "metrics": state["metrics"],
-        "config": state["train_config"],
-    }
-    dataset = state.get("dataset", {})
-    default_name = f"{state['kind']}-{dataset.get('segmentation', 'unknown')}-{training['checkpoint_sha256'][:12]}"
-    return export_model(
-        model,
-        out_dir,
-        name=name or default_name,
-        provenance=dataset,
-        training=training,
-        frames_per_clip=state["train_config"].get("frames_per_clip"),
-    )
-
-
 @dataclass(frozen=True)
 class RegistryEntry:
     """A verified registry entry and its directory.
 
     A two-branch model (VM-Net, Seg-VM-Net) has ``branches`` ("music", "video"); a
-    MuSimNet has one ``network`` and no branch (see :mod:`ml.export_musimnet`).
+    MuSimNet has one ``network`` and no branch (see :mod:`ml.export.musimnet`).
     """
 
     path: Path
