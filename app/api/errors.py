@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.errors import public_message
 from app.limits import ServiceBusy
 from app.media_store import EmptyUploadError, UploadTooLargeError
 
@@ -37,21 +38,6 @@ _MEDIA_STATUS = {"not_media": 415, "unsupported_container": 415, "empty_file": 4
 
 def media_error_status(reason: str) -> int:
     return _MEDIA_STATUS.get(reason, 422)
-
-
-def public_message(exc: Exception) -> str:
-    """The error's sentence without server paths (uploads live under the data directory)
-    and without the memory addresses of FFmpeg's log prefixes (``[wav @ 0x55d...]``)."""
-    import os
-
-    from ml.media.decode import strip_log_addresses
-
-    message = str(exc)
-    path = getattr(exc, "path", None)
-    if path:
-        for form in (f"file:{path}", str(path), os.path.basename(str(path))):
-            message = message.replace(form, "the file")
-    return strip_log_addresses(message)
 
 
 def _json(status: int, code: str, detail: str, headers: dict | None = None) -> JSONResponse:

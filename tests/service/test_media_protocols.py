@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from app.api.errors import public_message
 from app.db.session import session_scope
 from app.demo import LocalServer
+from app.errors import public_message
 from app.migrate import upgrade
 from app.services.models import register_model
 from app.settings import Settings

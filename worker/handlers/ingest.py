@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from app.api.errors import public_message
 from app.db.models import Track, TrackStatus
+from app.errors import public_message
 from app.events import announce_catalog_change
 from app.media_store import MediaStore
 from app.services.ingest import embed_track_file, is_ingested, save_embedded_track

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from app.api.errors import public_message
+from app.errors import public_message
 from app.media_store import MediaStore
 from ml.media.decode import probe
 from ml.media.errors import MediaError

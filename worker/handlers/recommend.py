@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from app.api.errors import public_message
+from app.errors import public_message
 from app.media_store import MediaStore
 from app.services.models import active_model
 from app.services.recommend import options_from_params, recommend_for_video
