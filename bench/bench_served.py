@@ -36,6 +36,8 @@ from ml.export import export_checkpoint
 from ml.training.config import TrainConfig
 from ml.training.trainer import train
 
+#: The recorded worlds by name (docs/corpora.md): B cuts, C paints.
+WORLD_KEYS = {"cutter": "b", "painter": "c"}
 COSTS = ("centroid", "trace", "best_trace", "trace_mean", "best_trace_mean", "nw_dtw", "sw_dtw")
 
 
@@ -55,14 +57,15 @@ def synth_corpus(root: Path, n_train: int, n_test: int, seed: int) -> dict:
 
 
 def recorded_corpus(root: Path, world: str, n_train: int, n_test: int, seed: int) -> dict:
-    """A world of real recordings (ml.corpora), split by recording."""
+    """A world of real recordings (ml.corpora): one excerpt per recording, so the catalog
+    holds no two excerpts of one piece; split by recording."""
     from ml.corpora.build import build_corpus
 
     corpus = root / "corpus"
-    build_corpus(world, corpus, n_clips=n_train + n_test + max(4, n_test // 4), seed=seed,
-                 fractions=(n_train, max(4, n_test // 4), n_test))
-    truth = json.loads((corpus / "truth.json").read_text())
-    cuts = {Path(c["file"]).stem: c["cuts_s"] for c in truth["clips"]}
+    build_corpus(corpus, WORLD_KEYS[world], None, seed, max_per_recording=1, jobs=2, log=None)
+    cuts = {}
+    for truth in corpus.glob("*/*.json"):
+        cuts[truth.stem] = [cut["time"] for cut in json.loads(truth.read_text())["cuts"]]
     train = sorted((corpus / "train").glob("*.mp4"))[:n_train]
     test = sorted((corpus / "test").glob("*.mp4"))[:n_test]
     return {"train": train, "test": test, "cuts": cuts}
