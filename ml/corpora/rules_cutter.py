@@ -27,9 +27,9 @@ colour follows the harmony: the hue is the circular mean of the pitch classes of
 the (slowly smoothed) chromagram, turning at most a quarter turn a second; the
 palette spreads up or down the colour wheel by the section's mode (major / minor
 template), its saturation follows tonalness (spectral flatness, in decades).
-Brightness follows loudness with a small flash on each beat; the motion's speed
-follows onset strength (pans slow down over finer textures, zooms breathe in and
-out); the texture's detail follows the spectral centroid. Each shot frames its look
+Brightness follows loudness with a small flash (3.5 %) on each beat; the motion's
+speed follows onset strength (pans slow down over finer textures, zooms breathe in
+and out); the texture's detail follows the spectral centroid. Each shot frames its look
 from a new camera (offset, scale, angle, sometimes inverted tones), chosen so that
 consecutive shots differ visibly. Per-clip hue offset and gamma, and per-frame
 sensor noise, blur the mapping.
@@ -397,7 +397,7 @@ class _Painter:
         loud = music.resample_curve(_smooth(a.loudness_db, 0.15, rate), t)
         self.gain = 0.45 + 0.55 * np.clip((loud + 45) / 40, 0, 1)
         since = t - a.beats_s[np.clip(np.searchsorted(a.beats_s, t, side="right") - 1, 0, None)]
-        self.gain = self.gain * (1 + 0.06 * np.exp(-np.maximum(since, 0) / 0.12))
+        self.gain = self.gain * (1 + 0.035 * np.exp(-np.maximum(since, 0) / 0.12))
         onset = a.onset_env / (np.quantile(a.onset_env, 0.95) + 1e-9)
         speed = 0.15 + np.clip(music.resample_curve(_smooth(onset, 0.3, rate), t), 0, 1.2)
         self.travel = np.cumsum(speed) / fps
