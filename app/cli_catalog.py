@@ -53,11 +53,11 @@ def read_metadata_csv(path: Path | None) -> dict[str, dict]:
 def ingest_paths(settings: Settings, paths: list[Path], metadata_csv: Path | None = None,
                  progress: bool = True) -> dict[str, int]:
     """Add files to the catalog and ingest them (through the broker when configured)."""
+    from app.jobs.queue import make_queue
+    from app.jobs.runner import run_job
     from app.services.catalog import TrackMetadata, add_track, check_track_media
     from app.services.models import active_model
     from ml.media.errors import MediaError
-    from worker.jobs import run_job
-    from worker.queue import make_queue
 
     with session_scope(settings.sqlalchemy_url) as db:
         if active_model(db) is None:
@@ -119,17 +119,19 @@ def activate_model_id(settings: Settings, model_id: int) -> str:
     track has an embedding under it, otherwise through the re-embed job, which embeds
     the missing tracks and then activates it (here, or on a worker with a broker)."""
     from app.db.models import Job, Model
+    from app.jobs.kinds import REEMBED
+    from app.jobs.queue import make_queue
+    from app.jobs.records import new_job
+    from app.jobs.runner import run_job
     from app.services.ingest import ready_tracks_without_embedding
     from app.services.models import activate_model
-    from worker.jobs import new_job, run_job
-    from worker.queue import make_queue
 
     with session_scope(settings.sqlalchemy_url) as db:
         missing = len(ready_tracks_without_embedding(db, model_id))
         if missing == 0:
             activate_model(db, db.get(Model, model_id))
             return "active"
-        job_id = new_job(db, "reembed", {"model_id": model_id, "activate": True}).id
+        job_id = new_job(db, REEMBED, {"model_id": model_id, "activate": True}).id
     if settings.broker_url:
         queue = make_queue(settings)
         queue.submit(job_id)

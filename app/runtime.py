@@ -14,12 +14,12 @@ from sqlalchemy.orm import Session
 from app.db.models import ApiKey
 from app.db.session import session_factory
 from app.events import BrokerSubscription, add_local_listener, remove_local_listener
+from app.jobs.queue import JobQueue, make_queue
 from app.limits import AnalysisSlots
 from app.media_store import MediaStore
 from app.services.models import ServingModels
 from app.services.search_index import SIMILARITY_INDEX_OPTIONS, SearchIndexHolder
 from app.settings import Settings
-from worker.queue import JobQueue, make_queue
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,7 @@
-"""Background work: the Celery application and the job handlers it runs.
+"""The Celery worker and the job handlers it runs.
 
-Every job is a row in ``jobs``; ``run_job(job_id)`` is the single entry point,
-executed by a Celery worker when a broker is configured and by a thread pool
-inside the API process otherwise: the same code in both modes.
+Jobs themselves (records, kinds, the handler registry, the queue and the runner) live
+in :mod:`app.jobs`; ``worker/handlers/`` registers one handler per job kind there, and
+``worker/celery_app.py`` runs :func:`app.jobs.runner.run_job` for each message. Nothing
+in ``app/`` imports this package except the runner.
 """

@@ -1,4 +1,6 @@
-"""The Celery application: Redis as broker and result backend.
+"""The Celery worker's application: Redis as broker and result backend, one task that
+runs a job by id (configured as :func:`app.jobs.queue.celery_application` says, the
+same configuration the API sends with).
 
 ``acks_late`` + ``reject_on_worker_lost`` give at-least-once delivery: a worker
 killed mid-task leaves the message unacknowledged and another worker runs it.
@@ -8,29 +10,19 @@ from __future__ import annotations
 
 from celery import Celery
 
+import worker.handlers  # noqa: F401  (importing the package registers every handler)
+from app.jobs.queue import RUN_JOB, celery_application
 from app.settings import get_settings
 
-RUN_JOB = "v2m.run_job"
+__all__ = ["RUN_JOB", "app", "make_celery"]
 
 
 def make_celery(broker_url: str, visibility_timeout_s: int = 3600) -> Celery:
-    app = Celery("v2m", broker=broker_url, backend=broker_url)
-    app.conf.update(
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
-        task_serializer="json",
-        result_serializer="json",
-        accept_content=["json"],
-        result_expires=24 * 3600,
-        broker_connection_retry_on_startup=True,
-        # Redelivery after a lost worker: longer than any job takes.
-        broker_transport_options={"visibility_timeout": visibility_timeout_s},
-    )
+    app = celery_application(broker_url, visibility_timeout_s)
 
     @app.task(name=RUN_JOB, bind=True, max_retries=3)
     def run_job_task(self, job_id: str) -> str:
-        from worker.jobs import run_job
+        from app.jobs.runner import run_job
 
         return run_job(job_id)
 

@@ -21,11 +21,12 @@ from sqlalchemy.orm import Session
 
 from app.db.models import IndexChange, Job, JobStatus, Track, TrackEmbedding, TrackStatus
 from app.db.session import begin_write
+from app.jobs.kinds import INGEST
+from app.jobs.records import new_job
 from app.media_store import StoredFile
 from app.settings import Settings
 from ml.media.decode import MediaInfo, probe
 from ml.media.errors import MediaTooLongError, MediaTooShortError, NoAudioStreamError
-from worker.jobs import new_job
 
 
 class MetadataError(ValueError):
@@ -169,7 +170,7 @@ def _reuse(db: Session, track: Track) -> Added:
 
 
 def _queue_ingest(db: Session, track: Track) -> Job:
-    job = new_job(db, "ingest", {"track_id": track.id}, track_id=track.id)
+    job = new_job(db, INGEST, {"track_id": track.id}, track_id=track.id)
     db.flush()  # a failing write fails here, inside add_track's clean-up
     return job
 

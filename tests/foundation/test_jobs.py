@@ -12,11 +12,12 @@ import pytest
 
 from app.db.models import Job
 from app.db.session import session_scope
+from app.jobs.queue import CeleryQueue, InProcessQueue
+from app.jobs.records import new_job
+from app.jobs.runner import run_job
 from app.media_store import MediaStore
 from app.migrate import upgrade
 from app.settings import Settings
-from worker.jobs import new_job, run_job
-from worker.queue import CeleryQueue, InProcessQueue
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -97,3 +98,23 @@ def test_celery_worker_round_trip_through_redis(tmp_path, postgres_url, redis_se
         worker.terminate()
         _, stderr = worker.communicate(timeout=30)
     assert worker.returncode == 0, stderr.decode()[-2000:]
+
+
+def test_every_job_kind_has_one_handler_and_recording_a_job_loads_none(tmp_path, sqlite_url):
+    """Recording a job checks its kind against a fixed list (no handler import); the
+    runner loads the handlers, and each kind of that list has one."""
+    from app.jobs.kinds import JOB_KINDS
+    from app.jobs.registry import handler, handler_for, registered_kinds
+    from app.jobs.runner import load_handlers
+
+    upgrade(sqlite_url)
+    with session_scope(sqlite_url) as db:
+        with pytest.raises(ValueError, match="unknown job kind"):
+            new_job(db, "no-such-kind", {})
+    with pytest.raises(ValueError, match="unknown job kind"):
+        handler("no-such-kind")
+    load_handlers()
+    assert registered_kinds() == frozenset(JOB_KINDS)
+    assert all(callable(handler_for(kind)) for kind in JOB_KINDS)
+    with pytest.raises(LookupError):
+        handler_for("no-such-kind")

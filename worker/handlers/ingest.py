@@ -15,11 +15,12 @@ from functools import lru_cache
 from app.db.models import Track, TrackStatus
 from app.errors import public_message
 from app.events import announce_catalog_change
+from app.jobs.kinds import INGEST
+from app.jobs.registry import JobContext, JobFailed, handler, internal_error
 from app.media_store import MediaStore
 from app.services.ingest import embed_track_file, is_ingested, save_embedded_track
 from app.services.models import ServingModels, active_model, active_similarity_model
 from ml.media.errors import MediaError
-from worker.jobs import JobContext, JobFailed, handler, internal_error
 
 
 @lru_cache(maxsize=4)
@@ -28,7 +29,7 @@ def serving_models(device: str) -> ServingModels:
     return ServingModels(device)
 
 
-@handler("ingest")
+@handler(INGEST)
 def ingest_track(context: JobContext) -> dict:
     track_id = int(context.params["track_id"])
     try:

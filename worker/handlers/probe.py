@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 
 from app.errors import public_message
+from app.jobs.kinds import PROBE
+from app.jobs.registry import JobContext, JobFailed, handler
 from app.media_store import MediaStore
 from ml.media.decode import probe
 from ml.media.errors import MediaError
-from worker.jobs import JobContext, JobFailed, handler
 
 
-@handler("probe")
+@handler(PROBE)
 def probe_media(context: JobContext) -> dict:
     store = MediaStore(context.settings.media_dir)
     context.report("probing", 0.1)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from functools import lru_cache
 
 from app.errors import public_message
+from app.jobs.kinds import RECOMMEND
+from app.jobs.registry import JobContext, JobFailed, handler
 from app.media_store import MediaStore
 from app.services.models import active_model
 from app.services.recommend import options_from_params, recommend_for_video
 from app.services.search_index import SearchIndexHolder
 from ml.media.errors import MediaError
 from worker.handlers.ingest import serving_models
-from worker.jobs import JobContext, JobFailed, handler
 
 
 @lru_cache(maxsize=2)
@@ -22,7 +23,7 @@ def index_holder(index_dir: str) -> SearchIndexHolder:
     return SearchIndexHolder(Path(index_dir))
 
 
-@handler("recommend")
+@handler(RECOMMEND)
 def recommend_long_video(context: JobContext) -> dict:
     store = MediaStore(context.settings.data_dir / "queries")
     path = store.path_for(context.params["media_key"])

@@ -25,6 +25,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.db.arrays import from_blob
 from app.db.models import Model, Track, TrackAnalysis, TrackFeatures
 from app.events import announce_catalog_change
+from app.jobs.kinds import REEMBED
+from app.jobs.registry import JobContext, JobFailed, handler
 from app.media_store import MediaStore
 from app.services.ingest import (
     embed_track_file,
@@ -37,7 +39,6 @@ from ml.features.registry import get_extractor
 from ml.media.errors import MediaError
 from ml.segments import segment_vectors
 from worker.handlers.ingest import serving_models
-from worker.jobs import JobContext, JobFailed, handler
 
 #: Embeds one track; returns "from_cache", "analysed", "failed", or None (track gone).
 EmbedOne = Callable[[int], str | None]
@@ -108,7 +109,7 @@ def musimnet_embedder(sessions: sessionmaker[Session], store: MediaStore,
     return embed
 
 
-@handler("reembed")
+@handler(REEMBED)
 def reembed_catalog(context: JobContext) -> dict:
     model_id = int(context.params["model_id"])
     store = MediaStore(context.settings.media_dir)

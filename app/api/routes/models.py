@@ -20,8 +20,9 @@ from app.api.schemas import (
 )
 from app.api.security import require_scope
 from app.db.models import Model
+from app.jobs.kinds import REEMBED
+from app.jobs.records import new_job
 from app.runtime import Runtime
-from worker.jobs import new_job
 
 router = APIRouter(tags=["models"],
                    dependencies=[Depends(require_scope("admin")), *DOCUMENTED_AUTH])
@@ -48,7 +49,7 @@ def activate(model_id: IdPath, runtime: Runtime = Depends(get_runtime),
     model = db.get(Model, model_id)
     if model is None:
         raise not_found("model", model_id)
-    job = new_job(db, "reembed", {"model_id": model_id, "activate": True})
+    job = new_job(db, REEMBED, {"model_id": model_id, "activate": True})
     db.commit()
     runtime.queue.submit(job.id)
     return JSONResponse({"job_id": job.id, "job_url": f"/jobs/{job.id}", "status": "queued"},

@@ -34,12 +34,13 @@ from app.api.serving import (
 )
 from app.api.uploads import Upload, multipart_body
 from app.db.models import Track
+from app.jobs.kinds import RECOMMEND
+from app.jobs.records import new_job
 from app.media_store import StagedFile
 from app.runtime import Runtime
 from app.services import recommend
 from app.services.catalog import check_track_media
 from ml.media.decode import probe
-from worker.jobs import new_job
 
 router = APIRouter(tags=["recommend"],
                    dependencies=[Depends(require_scope("recommend")), *DOCUMENTED_AUTH])
@@ -82,7 +83,7 @@ def _queue_long_video(staged: StagedFile, options: recommend.QueryOptions, runti
     """Long videos are answered by a job: 202 now, the result at ``GET /jobs/{id}``. The
     upload, staged in the query store, is kept there for the job (a rename)."""
     stored = staged.commit()
-    job = new_job(db, "recommend", {"media_key": stored.key,
+    job = new_job(db, RECOMMEND, {"media_key": stored.key,
                                     "options": recommend.options_to_params(options)})
     db.commit()
     runtime.queue.submit(job.id)
