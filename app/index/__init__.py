@@ -9,7 +9,7 @@ rebuild and change-log replay (:mod:`.database`)::
 
     with session_scope(url) as session:
         index = CatalogIndex.from_db(session, model_id)
-    hits = index.search(query_embeddings, k=10, method="best_trace", shortlist=1000,
+    hits = index.search(query_embeddings, k=10, method="nw_dtw", shortlist=1000,
                         filters=SearchFilters(licenses={"cc-by"}, bpm_min=90, bpm_max=130))
 """
 

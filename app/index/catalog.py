@@ -253,7 +253,7 @@ class CatalogIndex:
             self._state.metadata = self._state.metadata.take(kept)
 
     # -- search ------------------------------------------------------------------------
-    def search(self, query: np.ndarray, k: int = 10, method: str = "best_trace",
+    def search(self, query: np.ndarray, k: int = 10, method: str = "nw_dtw",
                shortlist: int = 1000, filters: SearchFilters | None = None, *,
                indel: float | None = None, with_alignment: bool = True) -> list[Hit]:
         """Rank the catalog for a query's ``(Kq, d)`` segment embeddings.

@@ -93,7 +93,7 @@ def allowed_track_ids(store: SegmentStore, metadata: MetadataColumns,
 
 
 def two_stage_search(query: np.ndarray, *, centroids: CentroidIndex, store: SegmentStore,
-                     metadata: MetadataColumns, k: int = 10, method: str = "best_trace",
+                     metadata: MetadataColumns, k: int = 10, method: str = "nw_dtw",
                      shortlist: int = 1000, filters: SearchFilters | None = None,
                      indel: float | None = None, with_alignment: bool = True) -> list[Hit]:
     """Rank the catalog for one query sequence of segment embeddings ``(Kq, d)``.

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from app.db.models import Model, TrackEmbedding
 from app.db.session import session_scope
+from app.services.costs import DEFAULT_METHOD
 from app.services.models import register_model
 
 
@@ -53,10 +54,10 @@ def test_similar_track_ranks_the_musimnet_space_exactly(tiny_musimnet, tmp_path,
     files needed: the video-to-music row is only there to stay active)."""
     from fastapi.testclient import TestClient
 
-    from app.cli_catalog import register
     from app.main import create_app
     from app.migrate import upgrade
     from app.settings import Settings
+    from cli.catalog import register
     from ml.synth import timbre_sections, write_audio
 
     settings = Settings(data_dir=tmp_path / "var")
@@ -121,7 +122,7 @@ def test_similar_track_answers_from_the_musimnet_space(make_service, driver, tin
 
     # Without a MuSimNet: the music branch's segment sequences, as before.
     body = similar(client, track_id=first, k=2)
-    assert (body["space"], body["method"]) == ("music_branch", "best_trace")
+    assert (body["space"], body["method"]) == ("music_branch", DEFAULT_METHOD)
     assert len(body["results"]) == 2 and first not in ranked(body)
 
     # Activated without embedding the catalog: no vector yet, a precise 409.
