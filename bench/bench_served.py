@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -38,6 +37,12 @@ from ml.training.trainer import train
 
 #: The recorded worlds by name (docs/corpora.md): B cuts, C paints.
 WORLD_KEYS = {"cutter": "b", "painter": "c"}
+#: Training recipes compared (TrainConfig fields); "published" is v2m train's recipe.
+RECIPES: dict[str, dict] = {
+    "published": {},
+    "small": {"embedding_dim": 64, "music_hidden": (256,), "video_hidden": (256,),
+              "dropout": 0.5, "weight_decay": 1e-4},
+}
 COSTS = ("centroid", "trace", "best_trace", "trace_mean", "best_trace_mean", "nw_dtw", "sw_dtw")
 
 
@@ -73,7 +78,8 @@ def recorded_corpus(root: Path, world: str, n_train: int, n_test: int, seed: int
 
 def train_model(work: Path, videos: list[Path], n_clips: int, args: argparse.Namespace) -> Path:
     """``v2m train segvmnet``'s recipe on the first ``n_clips`` videos; the export."""
-    model_dir = work / f"model-{n_clips}"
+    tag = f"{n_clips}" if args.recipe == "published" else f"{n_clips}-{args.recipe}"
+    model_dir = work / f"model-{tag}"
     if (model_dir / "model.json").is_file():
         return model_dir
     pool = work / "train-videos"
@@ -96,11 +102,10 @@ def train_model(work: Path, videos: list[Path], n_clips: int, args: argparse.Nam
         if item.name != "manifest.json" and not (subset / item.name).exists():
             (subset / item.name).symlink_to(item.resolve())
     write_manifest(subset, replace(manifest, clips=keep))
-    config = TrainConfig("segvmnet", subset, work / f"run-{n_clips}", seed=args.seed,
-                         device="cpu", progress=False)
+    config = TrainConfig("segvmnet", subset, work / f"run-{tag}", seed=args.seed,
+                         device="cpu", progress=False, **RECIPES[args.recipe])
     best = train(config)
-    export_checkpoint(best, model_dir, name=f"{work.name}-{n_clips}")
-    shutil.rmtree(work / f"run-{n_clips}" / "checkpoints", ignore_errors=True)
+    export_checkpoint(best, model_dir, name=f"{work.name}-{tag}")
     return model_dir
 
 
@@ -115,6 +120,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--audio", default="handcrafted")
     parser.add_argument("--video", default="handcrafted")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--recipe", default="published", choices=sorted(RECIPES))
+    parser.add_argument("--bank", default="cuts", choices=("cuts", "dataset"),
+                        help="CSLS bank: the training videos cut at their cut points, or the "
+                             "training set's own segments (what an export can carry)")
     parser.add_argument("--results", type=Path)
     args = parser.parse_args(argv)
 
@@ -126,21 +135,27 @@ def main(argv: list[str] | None = None) -> None:
                   else recorded_corpus(root, name, n_train, args.test_clips, args.seed))
         for n in sorted(args.train_clips):
             model = train_model(root, corpus["train"], n, args)
+            bank = dict(bank_videos=corpus["train"][:n]) if args.bank == "cuts" else dict(
+                bank_vectors=[r.video_segments for split in ("train", "val")
+                              for r in load_dataset(root / f"dataset-{n}").records(split)])
             report = evaluate_model_on_videos(
                 model, corpus["test"], COSTS, cut_points=corpus["cuts"],
-                bank_videos=corpus["train"][:n], cache_dir=root / "served-cache")
-            title = (f"### {name}: {n} training clips, C = {len(corpus['test'])} "
+                cache_dir=root / "served-cache", **bank)
+            title = (f"### {name}: {n} training clips ({args.recipe} recipe, bank: {args.bank}), "
+                     f"C = {len(corpus['test'])} "
                      f"(queries cut at their cut points; tracks by {report.metadata['segmenter']})")
             sections.append(f"{title}\n\n{served_table(report)}\n")
-            rows.append({"corpus": name, "train_clips": n, **report.to_dict()})
+            rows.append({"corpus": name, "train_clips": n, "recipe": args.recipe,
+                         **report.to_dict()})
             print(sections[-1], flush=True)
     if args.results is not None:
         args.results.mkdir(parents=True, exist_ok=True)
         command = "python -m bench.bench_served " + " ".join(sys.argv[1:] if argv is None else argv)
-        (args.results / "served.md").write_text(
+        stem = f"served-{'-'.join(args.corpora)}-{args.recipe}-bank-{args.bank}"
+        (args.results / f"{stem}.md").write_text(
             "# The served path on several worlds\n\nProduced by `" + command.strip() + "`.\n\n"
             + "\n".join(sections))
-        (args.results / "served.json").write_text(json.dumps(rows, indent=2))
+        (args.results / f"{stem}.json").write_text(json.dumps(rows, indent=2))
 
 
 if __name__ == "__main__":

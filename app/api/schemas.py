@@ -269,6 +269,10 @@ class TrackFields(BaseModel):
 
 class Recommendation(TrackFields):
     distance: float = Field(description="the method's cost (lower is better)")
+    match: float | None = Field(
+        None, description="0-100: the share of the model's reference videos (its training "
+                          "clips) that fit this track worse than the query; null for a model "
+                          "exported without them")
     alignment: Alignment
     excerpt: Excerpt
     sync: Sync
@@ -291,6 +295,7 @@ class RecommendationList(BaseModel):
     method: str
     k: int
     shortlist: int
+    hubness: str = Field(description="csls: ranked with the hubness correction; none: without")
     model: str
     catalog_size: int
     timings_s: dict[str, float] = Field(description="seconds per stage, and total")

@@ -44,6 +44,7 @@ from app.index.metadata import MetadataColumns, SearchFilters, TrackMetadata
 from app.index.search import Hit, two_stage_search
 from app.index.segment_store import SegmentStore, normalize_rows, validate_packed, validate_rows
 from app.index.snapshot import read_snapshot, write_snapshot
+from ml.ranking import PackedSegments
 
 __all__ = ["CatalogIndex", "IndexOptions"]
 
@@ -255,13 +256,15 @@ class CatalogIndex:
     # -- search ------------------------------------------------------------------------
     def search(self, query: np.ndarray, k: int = 10, method: str = "nw_dtw",
                shortlist: int = 1000, filters: SearchFilters | None = None, *,
-               indel: float | None = None, with_alignment: bool = True) -> list[Hit]:
+               indel: float | None = None, with_alignment: bool = True,
+               bank: PackedSegments | None = None, csls: bool = True) -> list[Hit]:
         """Rank the catalog for a query's ``(Kq, d)`` segment embeddings.
 
         Two stages: the ``shortlist`` tracks with the closest centroids among
         those passing ``filters``, reranked by ``method`` (one of
         :data:`ml.ranking.METHODS`); the best ``k`` come back, with their
-        alignment when ``with_alignment``. See
+        alignment when ``with_alignment``; with a ``bank`` of reference queries, a match
+        score, and with ``csls`` the hubness correction. See
         :func:`app.index.search.two_stage_search` for the details and errors.
         """
         with self._lock.read():
@@ -269,7 +272,7 @@ class CatalogIndex:
             return two_stage_search(query, centroids=s.centroids, store=s.store,
                                     metadata=s.metadata, k=k, method=method,
                                     shortlist=shortlist, filters=filters, indel=indel,
-                                    with_alignment=with_alignment)
+                                    with_alignment=with_alignment, bank=bank, csls=csls)
 
     # -- snapshots ---------------------------------------------------------------------
     def snapshot(self, root: str | Path) -> Path:

@@ -10,6 +10,13 @@ lies under which query segment), which is the costly part to explain.
 
 The shortlist size trades speed for recall: the rerank cost grows linearly with
 it, and a true match whose centroid ranks beyond it is lost.
+
+With a bank of reference queries (the model's training videos), the rerank is
+corrected for hubness (CSLS, :mod:`ml.ranking.hubness`): each shortlisted track's
+distance is lowered by half its hub radius, the mean of its ``CSLS_K`` smallest
+distances to the bank queries under the same cost, so a track that is near every
+video stops coming first for all of them. The same bank distances give each hit a
+0-100 match: the share of the reference videos that fit the track worse than the query.
 """
 
 from __future__ import annotations
@@ -22,7 +29,8 @@ from app.index.centroids import CentroidIndex
 from app.index.errors import DimensionMismatchError, InvalidSearchError
 from app.index.metadata import MetadataColumns, SearchFilters
 from app.index.segment_store import SegmentStore, normalize_rows
-from ml.ranking import METHODS, Alignment, align, batch_distances
+from ml.ranking import METHODS, Alignment, PackedSegments, align, batch_distances
+from ml.ranking.hubness import DEFAULT_CSLS_K, bank_percentile, csls_distances, hub_radius
 
 __all__ = ["METHODS", "Hit", "two_stage_search", "validate_search"]
 
@@ -47,6 +55,9 @@ class Hit:
         :func:`ml.ranking.align`'s answer for this track: (track segment, query
         segment) pairs, best-trace offset, the spans used (Smith-Waterman's local
         match), or None when not requested.
+    match
+        0-100: the share of the bank's reference videos that fit this track worse than
+        the query (None without a bank).
     """
 
     track_id: int
@@ -55,6 +66,7 @@ class Hit:
     distance: float
     centroid_similarity: float
     alignment: Alignment | None = None
+    match: float | None = None
 
 
 def validate_search(query: np.ndarray, dim: int, k: int, method: str,
@@ -95,12 +107,14 @@ def allowed_track_ids(store: SegmentStore, metadata: MetadataColumns,
 def two_stage_search(query: np.ndarray, *, centroids: CentroidIndex, store: SegmentStore,
                      metadata: MetadataColumns, k: int = 10, method: str = "nw_dtw",
                      shortlist: int = 1000, filters: SearchFilters | None = None,
-                     indel: float | None = None, with_alignment: bool = True) -> list[Hit]:
+                     indel: float | None = None, with_alignment: bool = True,
+                     bank: PackedSegments | None = None, csls: bool = True) -> list[Hit]:
     """Rank the catalog for one query sequence of segment embeddings ``(Kq, d)``.
 
     Returns at most ``k`` hits, fewer only when fewer tracks pass the filters.
     ``shortlist`` is raised to ``k`` if smaller. Ties in the cost keep the
-    shortlist's order (best centroid first).
+    shortlist's order (best centroid first). With a ``bank`` of reference queries,
+    hits get a match score, and with ``csls`` the rerank is corrected for hubness.
     """
     query = validate_search(query, store.dim, k, method, shortlist)
     allowed = allowed_track_ids(store, metadata, filters)
@@ -109,17 +123,38 @@ def two_stage_search(query: np.ndarray, *, centroids: CentroidIndex, store: Segm
     ids, sims = centroids.search(query.mean(axis=0), max(shortlist, k), allowed)
     if len(ids) == 0:
         return []
-    distances = batch_distances(query, store.packed(), store.slots(ids), method, indel=indel)
-    best = np.argsort(distances, kind="stable")[:k]
+    slots = store.slots(ids)
+    distances = batch_distances(query, store.packed(), slots, method, indel=indel)
+    ranked = distances.astype(np.float64)
+    bank_distances = None
+    if bank is not None and bank.n_tracks > 0:
+        bank_distances = bank_cost_matrix(bank, store.packed(), slots, method, indel)
+        if csls:
+            ranked = csls_distances(ranked, hub_radius(bank_distances, CSLS_K))
+    best = np.argsort(ranked, kind="stable")[:k]
+    matches = (bank_percentile(distances[best], bank_distances[:, best])
+               if bank_distances is not None else None)
     hits = []
     for rank, i in enumerate(best, start=1):
         track_id = int(ids[i])
         alignment = (_align(query, store.segments(track_id), method, indel)
                      if with_alignment else None)
-        hits.append(Hit(track_id=track_id, rank=rank, score=-float(distances[i]),
+        hits.append(Hit(track_id=track_id, rank=rank, score=-float(ranked[i]),
                         distance=float(distances[i]), centroid_similarity=float(sims[i]),
-                        alignment=alignment))
+                        alignment=alignment,
+                        match=None if matches is None else round(float(matches[rank - 1]), 1)))
     return hits
+
+
+#: Neighbourhood of the hub radius: the bank queries nearest to a track.
+CSLS_K = DEFAULT_CSLS_K
+
+
+def bank_cost_matrix(bank: PackedSegments, packed: PackedSegments, slots: np.ndarray,
+                     method: str, indel: float | None = None) -> np.ndarray:
+    """``(n_bank, n_candidates)`` cost of every bank query to every candidate track."""
+    return np.stack([batch_distances(bank.track(q), packed, slots, method, indel=indel)
+                     for q in range(bank.n_tracks)]).astype(np.float64)
 
 
 def _align(query: np.ndarray, segments: np.ndarray, method: str,

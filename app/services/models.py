@@ -28,6 +28,8 @@ from sqlalchemy.orm import Session
 
 from app.db.models import Model
 
+from ml.ranking import PackedSegments
+
 if TYPE_CHECKING:  # ml.export imports torch: loaded with the first model, not at import
     from ml.export import OnnxEncoder, RegistryEntry
     from ml.export.musimnet import OnnxMuSimNet
@@ -69,6 +71,9 @@ class ServingModel:
     entry: RegistryEntry
     music: OnnxEncoder
     video: OnnxEncoder | None
+    #: Reference queries (its training videos, embedded) for the hubness correction and
+    #: the match score; None for a model exported without them.
+    bank: PackedSegments | None = None
 
     @property
     def segmentation(self) -> str:
@@ -262,8 +267,9 @@ class ServingModels:
     def _two_branch(self, model: Model, entry: RegistryEntry) -> ServingModel:
         branches = entry.data["branches"]
         video = entry.encoder("video", self.device) if "video" in branches else None
+        bank = entry.query_bank()
         return ServingModel(model.id, model.name, entry, entry.encoder("music", self.device),
-                            video)
+                            video, PackedSegments.from_sequences(bank) if bank else None)
 
     def _musimnet(self, model: Model, entry: RegistryEntry) -> ServingMuSimNet:
         from ml.export.musimnet import OnnxMuSimNet

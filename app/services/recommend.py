@@ -55,6 +55,7 @@ class QueryOptions:
     filters: SearchFilters | None = None
     boundaries_s: tuple[float, ...] | None = None  # the user's own cut points
     min_segment_s: float | None = None  # merge shots shorter than this
+    hubness: str = "csls"  # "csls" (when the model has a query bank) or "none"
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,8 @@ def recommend_for_video(path: Path, db: Session, model: ServingModel, index: Cat
     query = embed_video(path, model, options, settings, timings)
     with timings.stage("search"):
         hits = index.search(query.embeddings, k=options.k, method=options.method,
-                            shortlist=options.shortlist, filters=options.filters)
+                            shortlist=options.shortlist, filters=options.filters,
+                            bank=model.bank, csls=options.hubness == "csls")
     with timings.stage("results"):
         results = describe_hits(db, hits, model.music_segmenter, query.analysis.boundaries_s,
                                 query.analysis.duration_s)
@@ -93,6 +95,7 @@ def recommend_for_video(path: Path, db: Session, model: ServingModel, index: Cat
                   "segmentation": query.analysis.segmentation,
                   "segments": _segments(query.analysis.boundaries_s)},
         "method": options.method, "k": options.k, "shortlist": options.shortlist,
+        "hubness": options.hubness if model.bank is not None else "none",
         "model": model.name, "catalog_size": int(len(index.track_ids())),
         "timings_s": timings.stages,
     }
@@ -171,6 +174,7 @@ def describe_hits(db: Session, hits: Sequence[Hit], segmenter: str, query_bounda
                                 track_bounds[1:-1])
         results.append({**_track_fields(track), "track_id": track.id, "rank": len(results) + 1,
                         "score": round(hit.score, 6), "distance": round(hit.distance, 6),
+                        "match": hit.match,
                         "alignment": alignment, "excerpt": synced.excerpt.as_dict(),
                         "sync": synced.sync_dict()})
     return results
@@ -213,7 +217,7 @@ def options_to_params(options: QueryOptions) -> dict[str, Any]:
     f = options.filters or SearchFilters()
     return {"k": options.k, "method": options.method, "shortlist": options.shortlist,
             "boundaries_s": list(options.boundaries_s) if options.boundaries_s else None,
-            "min_segment_s": options.min_segment_s,
+            "min_segment_s": options.min_segment_s, "hubness": options.hubness,
             "filters": {"licenses": sorted(f.licenses) if f.licenses is not None else None,
                         "exclude_artists": sorted(f.exclude_artists),
                         "tags_all": sorted(f.tags_all), "tags_any": sorted(f.tags_any),
@@ -231,4 +235,5 @@ def options_from_params(params: dict[str, Any]) -> QueryOptions:
     bounds = params["boundaries_s"]
     return QueryOptions(k=params["k"], method=params["method"], shortlist=params["shortlist"],
                         filters=filters, boundaries_s=tuple(bounds) if bounds else None,
-                        min_segment_s=params["min_segment_s"])
+                        min_segment_s=params["min_segment_s"],
+                        hubness=params.get("hubness", "csls"))

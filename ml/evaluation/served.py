@@ -260,13 +260,16 @@ def model_pipeline(entry) -> dict[str, str]:
 
 def evaluate_model_on_videos(model_dir: Path, videos: Sequence[Path], methods: Sequence[str], *,
                              cut_points: Mapping[str, Sequence[float]] | None = None,
-                             bank_videos: Sequence[Path] = (), cache_dir: Path | None = None,
+                             bank_videos: Sequence[Path] = (),
+                             bank_vectors: Sequence[np.ndarray] = (),
+                             cache_dir: Path | None = None,
                              progress=None) -> ServedReport:
     """The served path end to end: an exported model (ONNX, as served), test videos
     whose own soundtracks form the catalog, and optional bank videos for CSLS.
 
     ``cut_points[stem]`` are a video's known cut points in seconds (the user's
-    ``boundaries=``); a video without them is cut by its shots.
+    ``boundaries=``); a video without them is cut by its shots. ``bank_vectors`` are
+    more bank queries given as ``(K, D)`` segment vectors (before the video branch).
     """
     from ml.export import load_registry_entry
 
@@ -288,7 +291,7 @@ def evaluate_model_on_videos(model_dir: Path, videos: Sequence[Path], methods: S
 
     test = clips(videos)
     bank = [analyse_served_query(path, pipe["video"], cut_points.get(Path(path).stem),
-                                 cache_dir)[1] for path in bank_videos]
+                                 cache_dir)[1] for path in bank_videos] + list(bank_vectors)
     report = evaluate_served([video.embed(c.query_vectors) for c in test],
                              [music.embed(c.track_vectors) for c in test], methods,
                              bank=[video.embed(vectors) for vectors in bank] or None)

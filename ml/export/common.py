@@ -256,6 +256,16 @@ class RegistryEntry:
     def encoder(self, modality: str, device: str = "auto") -> OnnxEncoder:
         return OnnxEncoder(self.branch_path(modality), device=device)
 
+    def query_bank(self) -> list[np.ndarray] | None:
+        """The reference queries the model was exported with (``(K_i, d)`` embeddings of
+        its training videos, for the hubness correction and the match score), or None."""
+        described = self.data.get("bank")
+        if not described:
+            return None
+        with np.load(self.path.parent / described["file"], allow_pickle=False) as z:
+            vectors, offsets = z["vectors"], z["offsets"]
+        return [vectors[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+
 
 def load_registry_entry(path: Path | str, *, verify: bool = True) -> RegistryEntry:
     """Read ``model.json`` (or its directory); with ``verify``, check every checksum."""
@@ -280,4 +290,8 @@ def load_registry_entry(path: Path | str, *, verify: bool = True) -> RegistryEnt
                 raise ExportError(f"{role} ONNX file {file} is missing")
             if file_sha256(file) != described["sha256"]:
                 raise ExportError(f"{file} does not match the checksum in {path}")
+        if bank := data.get("bank"):
+            file = path.parent / bank["file"]
+            if not file.is_file() or file_sha256(file) != bank["sha256"]:
+                raise ExportError(f"the query bank {file} is missing or does not match {path}")
     return entry

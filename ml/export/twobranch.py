@@ -85,6 +85,30 @@ def _branch_entry(branch: ProjectionBranch, file: Path, parity: float) -> dict[s
     }
 
 
+#: The reference queries an export carries for the hubness correction (CSLS) and the
+#: 0-100 match score: at most this many, the first of the training set's order.
+MAX_BANK_QUERIES = 256
+BANK_FILE = "bank.npz"
+
+
+def embed_query_bank(model: TwoBranchNet, sequences: list[np.ndarray]) -> list[np.ndarray]:
+    """The video branch's ``(K_i, d)`` embeddings of ``(K_i, D)`` segment-vector sequences
+    (at most :data:`MAX_BANK_QUERIES` of them)."""
+    model.eval()
+    with torch.no_grad():
+        return [model.embed_video(torch.from_numpy(np.asarray(x, np.float32))).numpy()
+                for x in sequences[:MAX_BANK_QUERIES]]
+
+
+def _write_bank(out: Path, bank: list[np.ndarray], source: str) -> dict[str, Any]:
+    vectors = np.concatenate(bank).astype(np.float32)
+    offsets = np.concatenate([[0], np.cumsum([len(q) for q in bank])]).astype(np.int64)
+    path = out / BANK_FILE
+    np.savez(path, vectors=vectors, offsets=offsets)
+    return {"file": BANK_FILE, "sha256": file_sha256(path), "queries": len(bank),
+            "source": source}
+
+
 def export_model(
     model: TwoBranchNet,
     out_dir: Path | str,
@@ -93,12 +117,16 @@ def export_model(
     provenance: dict[str, Any] | None = None,
     training: dict[str, Any] | None = None,
     frames_per_clip: int | None = None,
+    bank: list[np.ndarray] | None = None,
+    bank_source: str = "",
 ) -> Path:
     """Export both branches of ``model`` to ``out_dir`` and write its registry entry.
 
     ``provenance`` describes the data (segmentation, extractors: what a dataset
     manifest or checkpoint records); ``training`` the run; ``frames_per_clip`` how
-    many frames a pooled branch was trained with (serving should draw as many). Raises
+    many frames a pooled branch was trained with (serving should draw as many);
+    ``bank`` the embedded reference queries (:func:`embed_query_bank`), written to
+    ``bank.npz`` and described by ``bank_source``. Raises
     :class:`ExportError` when ONNX Runtime and PyTorch differ by more than
     ``PARITY_TOLERANCE`` on either branch.
     """
@@ -129,6 +157,8 @@ def export_model(
         "training": training or {},
         **entry_provenance(),
     }
+    if bank:
+        entry["bank"] = _write_bank(out, bank, bank_source)
     return write_registry_entry(out, entry)
 
 
@@ -164,4 +194,22 @@ def export_twobranch_checkpoint(
         provenance=dataset,
         training=training,
         frames_per_clip=state["train_config"].get("frames_per_clip"),
+        bank=_training_bank(model, state),
+        bank_source="the video segments of the training and validation clips, cut as the "
+                    "training set was",
     )
+
+
+def _training_bank(model: TwoBranchNet, state: dict[str, Any]) -> list[np.ndarray] | None:
+    """The training and validation clips' video sequences, embedded, when the model ranks
+    segment sequences (Seg-VM-Net) and its training set is still where it was built."""
+    from ml.data.dataset import DatasetError, load_dataset
+
+    if model.kind != "segvmnet":
+        return None
+    try:
+        dataset = load_dataset(state["train_config"]["dataset_dir"])
+    except (DatasetError, KeyError, OSError):
+        return None
+    sequences = [r.video_segments for split in ("train", "val") for r in dataset.records(split)]
+    return embed_query_bank(model, sequences) or None

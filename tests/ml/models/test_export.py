@@ -119,3 +119,21 @@ def test_encoder_input_checks_and_providers(trained_segvmnet, tmp_path):
         assert select_providers("auto") == ["CPUExecutionProvider"]
         with pytest.raises(ExportError, match="CUDA"):
             select_providers("cuda")
+
+
+def test_the_export_carries_the_training_videos_as_a_query_bank(trained_segvmnet, latent_dataset,
+                                                                tmp_path):
+    manifest = export_checkpoint(trained_segvmnet, tmp_path / "model")
+    entry = load_registry_entry(manifest)
+    dataset = load_dataset(latent_dataset)
+    records = dataset.records("train") + dataset.records("val")
+    bank = entry.query_bank()
+    assert entry.data["bank"]["queries"] == len(bank) == min(len(records), 256)
+    assert [len(q) for q in bank] == [len(r.video_segments) for r in records][: len(bank)]
+    # The bank is the video branch's embedding of those clips, as served.
+    video = entry.encoder("video", device="cpu")
+    assert np.abs(bank[0] - video.embed(records[0].video_segments)).max() <= PARITY_TOLERANCE
+    with open(tmp_path / "model" / "bank.npz", "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(ExportError, match="query bank"):
+        load_registry_entry(manifest)
