@@ -25,7 +25,7 @@ from ml.media.decode import load_audio, load_video_frames, probe
 pytestmark = pytest.mark.slow
 
 #: Frame difference (mean absolute, 8-bit levels) above which a frame starts a new shot.
-CUT_LEVEL = 14.0
+CUT_LEVEL = 15.0
 SR = 22050
 
 
