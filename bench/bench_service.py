@@ -29,7 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from app.db.session import session_scope
-from app.demo import (
+from app.migrate import upgrade
+from app.services.models import register_model
+from app.settings import Settings
+from cli.demo import (
     DemoConfig,
     LocalServer,
     build_demo_model,
@@ -37,9 +40,6 @@ from app.demo import (
     upload_track,
     wait_for_jobs,
 )
-from app.migrate import upgrade
-from app.services.models import register_model
-from app.settings import Settings
 
 WORK = Path("var/bench-service")
 

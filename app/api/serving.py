@@ -14,18 +14,17 @@ from app.api.deps import get_db, get_runtime
 from app.api.errors import ApiError
 from app.api.uploads import query_store, upload_dependency
 from app.index.catalog import CatalogIndex
-from app.index.metadata import SearchFilters
 from app.media_store import MediaStore
 from app.runtime import Runtime
+from app.services import options
+from app.services.costs import DEFAULT_METHOD, METHODS
 from app.services.models import (
     ServingModel,
     ServingMuSimNet,
     active_model,
     active_similarity_model,
 )
-from app.services.costs import DEFAULT_METHOD, METHODS
-from app.services.recommend import QueryOptions
-
+from app.services.recommend import QueryError, QueryOptions
 
 #: The ranking costs a query may name (an enumeration in the OpenAPI spec).
 Method = StrEnum("Method", {name: name for name in METHODS})
@@ -67,19 +66,6 @@ def get_similarity_serving(runtime: Runtime, db: Session) -> SimilarityServing |
     return SimilarityServing(runtime.models.similarity(row), index)
 
 
-def parse_seconds(text: str | None, name: str) -> tuple[float, ...] | None:
-    if text is None or not text.strip():
-        return None
-    try:
-        values = tuple(float(part) for part in text.replace(";", ",").split(",") if part.strip())
-    except ValueError:
-        raise ApiError(422, "invalid_request",
-                       f"{name}: expected comma-separated seconds, e.g. 2.5,7,12.25") from None
-    if any(v != v or v < 0 or v == float("inf") for v in values):
-        raise ApiError(422, "invalid_request", f"{name}: seconds must be finite and >= 0")
-    return values
-
-
 def query_options(
     k: Annotated[int, Query(ge=1, le=100, description="results to return")] = 10,
     method: Annotated[Method, Query(description="the ranking cost")] = Method(DEFAULT_METHOD),
@@ -95,16 +81,15 @@ def query_options(
     boundaries: Annotated[str | None, Query(description="your own cut points, in seconds")] = None,
     min_segment_s: Annotated[float | None, Query(ge=0, le=120)] = None,
 ) -> QueryOptions:
-    licenses = (license or []) + (licence or [])
-    if min_bpm is not None and max_bpm is not None and min_bpm > max_bpm:
-        raise ApiError(422, "invalid_request", f"min_bpm ({min_bpm}) > max_bpm ({max_bpm})")
-    filters = SearchFilters(licenses=frozenset(licenses) if licenses else None,
-                            exclude_artists=frozenset(exclude_artist or ()),
-                            tags_all=frozenset(tag or ()), tags_any=frozenset(any_tag or ()),
-                            bpm_min=min_bpm, bpm_max=max_bpm, min_duration_s=min_duration_s)
-    return QueryOptions(k=k, method=method.value, shortlist=max(shortlist, k), filters=filters,
-                        boundaries_s=parse_seconds(boundaries, "boundaries"),
-                        min_segment_s=min_segment_s)
+    """The query parameters, as :func:`app.services.options.query_options` reads them."""
+    try:
+        return options.query_options(
+            k=k, method=method.value, shortlist=shortlist,
+            licenses=(license or []) + (licence or []), exclude_artists=exclude_artist or (),
+            tags=tag or (), any_tags=any_tag or (), min_bpm=min_bpm, max_bpm=max_bpm,
+            min_duration_s=min_duration_s, boundaries=boundaries, min_segment_s=min_segment_s)
+    except QueryError as exc:
+        raise ApiError(422, "invalid_request", str(exc)) from None
 
 
 def similar_serving(runtime: Runtime = Depends(get_runtime),

@@ -7,10 +7,10 @@ import logging
 import pytest
 
 from app.api.security import hash_key
-from app.cli import main
 from app.db.models import ApiKey
 from app.db.session import session_scope
 from app.settings import get_settings
+from cli.main import main
 
 PROBE_ROUTES = ("/jobs/x", "/models", "/catalog/tracks")  # job status, admin, catalog read
 BOOLEANS_ONLY = {"ready": False, "checks": {"database": {"ok": True}, "model": {"ok": False},

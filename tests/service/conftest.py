@@ -15,10 +15,10 @@ import pytest
 from filelock import FileLock
 
 from app.db.session import session_scope
-from app.demo import DemoConfig, LocalServer, build_demo_model, upload_track, wait_for_jobs
 from app.migrate import upgrade
 from app.services.models import register_model
 from app.settings import Settings
+from cli.demo import DemoConfig, LocalServer, build_demo_model, upload_track, wait_for_jobs
 
 ROOT = Path(__file__).resolve().parents[2]
 # A tiny corpus: its validation split is too small to stop on, so train to the end.

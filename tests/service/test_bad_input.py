@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from app.db.session import session_scope
-from app.demo import LocalServer
 from app.migrate import upgrade
 from app.services.models import register_model
 from app.settings import Settings
+from cli.demo import LocalServer
 
 MAX_UPLOAD = 3 * 1024 * 1024
 

@@ -19,7 +19,7 @@ def test_parallel_ingests_and_recommendations(make_service, driver) -> None:
         answers = list(pool.map(lambda ic: driver.upload(client, ic[1], ic[0]),
                                 enumerate(ids)))
     assert len({a["track_id"] for a in answers}) == 8
-    from app.demo import wait_for_jobs
+    from cli.demo import wait_for_jobs
 
     jobs = wait_for_jobs(client, [a["job_id"] for a in answers], timeout_s=900)
     assert all(j["status"] == "succeeded" for j in jobs)

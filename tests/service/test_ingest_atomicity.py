@@ -14,8 +14,8 @@ from sqlalchemy import func, select, text
 from app.db.models import Job, JobStatus, Track, TrackAnalysis, TrackEmbedding, TrackFeatures
 from app.db.models import TrackStatus
 from app.db.session import get_engine, session_scope
-from app.demo import wait_for_jobs
 from app.media_store import MediaStore
+from cli.demo import wait_for_jobs
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ import httpx
 import numpy as np
 import pytest
 
-from app.demo import wait_for_jobs
+from cli.demo import wait_for_jobs
 
 CLIENTS = 50
 N_TRACKS = 4

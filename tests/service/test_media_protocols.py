@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 
 from app.db.session import session_scope
-from app.demo import LocalServer
 from app.errors import public_message
 from app.migrate import upgrade
 from app.services.models import register_model
 from app.settings import Settings
+from cli.demo import LocalServer
 from ml.media.errors import CorruptMediaError
 
 BINARY_TAIL = b"\n\x00\x01\x02\xff binary bytes, so that the list does not pass for text\n"

@@ -127,8 +127,8 @@ def test_a_musimnet_of_another_cqt_is_refused(sqlite_url, tiny_musimnet, tmp_pat
 
 def test_activating_a_musimnet_from_the_cli_embeds_the_catalog_first(tiny_musimnet, tmp_path,
                                                                     rows):
-    from app.cli_catalog import activate, register
     from app.media_store import MediaStore
+    from cli.catalog import activate, register
     from ml.synth import write_audio
 
     settings = Settings(data_dir=tmp_path / "var")
@@ -169,8 +169,8 @@ def test_activating_a_musimnet_from_the_cli_embeds_the_catalog_first(tiny_musimn
 
 
 def test_the_cli_recommends_with_the_video_model_only(tiny_musimnet, tmp_path, rows):
-    from app.cli_catalog import recommend_file, register
     from app.services.recommend import QueryOptions
+    from cli.catalog import recommend_file, register
     from ml.synth import write_audio
 
     settings = Settings(data_dir=tmp_path / "var")

@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.demo import wait_for_jobs
 from app.main import create_app
 from app.settings import Settings
+from cli.demo import wait_for_jobs
 
 ADMIN, WRITER, READER = "contract-admin-key", "contract-writer-key", "contract-reader-key"
 KEYS = f"{ADMIN}=admin;{WRITER}=catalog:write;{READER}=recommend"

@@ -59,7 +59,7 @@ def served(tiny_demo, tmp_path, unused_port):
     env = {k: v for k, v in os.environ.items() if not k.startswith("V2M_")}
     env["V2M_DATA_DIR"] = str(settings.data_dir)
     with open(tmp_path / "serve.log", "wb") as log:
-        server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port",
+        server = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port",
                                    str(unused_port)], cwd=ROOT, env=env, stdout=log,
                                   stderr=subprocess.STDOUT)
     client = httpx.Client(base_url=f"http://127.0.0.1:{unused_port}", timeout=60)

@@ -26,9 +26,9 @@ import pytest
 
 from app.db.models import Model
 from app.db.session import get_engine, session_scope
-from app.demo import LocalServer
 from app.migrate import upgrade
 from app.settings import Settings
+from cli.demo import LocalServer
 
 MiB = 1 << 20
 KEYS = "w-secret=catalog:write;r-secret=recommend"

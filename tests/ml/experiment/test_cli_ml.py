@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from app.cli import main
-from app.cli_ml import CliInputError, read_tags_csv
+from cli.main import main
+from cli.ml_verbs import CliInputError, read_tags_csv
 from ml.export import load_registry_entry
 from ml.training.checkpoint import read_checkpoint
 from ml.training.config import TrainConfig

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.cli import main
+from cli.main import main
 from ml.data.dataset import load_dataset
 from ml.data.latent_pairs import write_latent_paired_dataset
 from ml.training.checkpoint import read_checkpoint

@@ -138,7 +138,7 @@ def test_entries_that_cannot_be_served_are_refused(checkpoint, tmp_path):
 
 
 def test_export_verb_exports_a_musimnet_checkpoint(checkpoint, tmp_path, capsys):
-    from app.cli import main
+    from cli.main import main
 
     path, _ = checkpoint
     with pytest.raises(SystemExit) as exit_info:

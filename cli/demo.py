@@ -26,8 +26,8 @@ from pathlib import Path
 
 import httpx
 
-from app.report import results_table
 from app.settings import Settings
+from cli.report import results_table
 from ml.features import DEFAULT_AUDIO_EXTRACTOR
 
 WESNOTH_MUSIC = Path("/usr/share/games/wesnoth")

@@ -123,8 +123,8 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from app import cli_catalog
     from app.migrate import upgrade
+    from cli import catalog as cli_catalog
 
     settings = get_settings()
     upgrade(settings.sqlalchemy_url)
@@ -138,8 +138,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from app import cli_catalog
     from app.migrate import upgrade
+    from cli import catalog as cli_catalog
 
     settings = get_settings()
     upgrade(settings.sqlalchemy_url)
@@ -149,19 +149,23 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
-    from app import cli_catalog
-    from app.api.serving import query_options
-    from app.report import results_table
+    from app.services.options import query_options
+    from app.services.recommend import QueryError
+    from cli import catalog as cli_catalog
+    from cli.report import results_table
 
-    options = query_options(k=args.k, method=args.method, shortlist=args.shortlist,
-                            boundaries=args.boundaries, min_segment_s=args.min_segment_s)
+    try:
+        options = query_options(k=args.k, method=args.method, shortlist=args.shortlist,
+                                boundaries=args.boundaries, min_segment_s=args.min_segment_s)
+    except QueryError as exc:
+        raise SystemExit(f"v2m recommend: {exc}") from None
     body = cli_catalog.recommend_file(get_settings(), args.video, options)
     print(cli_catalog.dump_json(body) if args.json else results_table(body))
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from app.demo import DemoConfig, run_demo
+    from cli.demo import DemoConfig, run_demo
 
     return run_demo(get_settings(), DemoConfig(n_clips=args.clips, seed=args.seed))
 
@@ -217,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=2026)
     p.set_defaults(run=cmd_demo)
 
-    from app.cli_ml import add_ml_verbs
+    from cli.ml_verbs import add_ml_verbs
 
     add_ml_verbs(verbs)
 

@@ -1,0 +1,67 @@
+"""A query's options from plain values: what ``GET``/``POST`` query parameters and the
+command line's flags both become (the HTTP layer adds its bounds and status codes)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+from app.index.metadata import SearchFilters
+from app.services.costs import DEFAULT_METHOD, METHODS
+from app.services.recommend import QueryError, QueryOptions
+
+
+def parse_seconds(text: str | Sequence[float] | None, name: str) -> tuple[float, ...] | None:
+    """Seconds from ``"2.5,7,12.25"`` (``;`` also separates) or a sequence of numbers;
+    None when empty. Raises :class:`QueryError` on anything else, negative or not finite."""
+    if text is None:
+        return None
+    if isinstance(text, str):
+        if not text.strip():
+            return None
+        try:
+            values = tuple(float(part) for part in text.replace(";", ",").split(",")
+                           if part.strip())
+        except ValueError:
+            raise QueryError(
+                f"{name}: expected comma-separated seconds, e.g. 2.5,7,12.25") from None
+    else:
+        values = tuple(float(v) for v in text)
+        if not values:
+            return None
+    if not all(math.isfinite(v) and v >= 0 for v in values):
+        raise QueryError(f"{name}: seconds must be finite and >= 0")
+    return values
+
+
+def query_options(
+    *,
+    k: int = 10,
+    method: str = DEFAULT_METHOD,
+    shortlist: int = 1000,
+    licenses: Iterable[str] = (),
+    exclude_artists: Iterable[str] = (),
+    tags: Iterable[str] = (),
+    any_tags: Iterable[str] = (),
+    min_bpm: float | None = None,
+    max_bpm: float | None = None,
+    min_duration_s: float | None = None,
+    boundaries: str | Sequence[float] | None = None,
+    min_segment_s: float | None = None,
+) -> QueryOptions:
+    """The :class:`QueryOptions` of a query; :class:`QueryError` when they contradict
+    themselves (an unknown cost, ``min_bpm > max_bpm``, unreadable cut points)."""
+    if method not in METHODS:
+        raise QueryError(f"method: {method!r} is not one of {', '.join(METHODS)}")
+    if k < 1 or shortlist < 1:
+        raise QueryError(f"k ({k}) and shortlist ({shortlist}) must be >= 1")
+    if min_bpm is not None and max_bpm is not None and min_bpm > max_bpm:
+        raise QueryError(f"min_bpm ({min_bpm}) > max_bpm ({max_bpm})")
+    licenses = frozenset(licenses)
+    filters = SearchFilters(licenses=licenses or None,
+                            exclude_artists=frozenset(exclude_artists),
+                            tags_all=frozenset(tags), tags_any=frozenset(any_tags),
+                            bpm_min=min_bpm, bpm_max=max_bpm, min_duration_s=min_duration_s)
+    return QueryOptions(k=k, method=method, shortlist=max(shortlist, k), filters=filters,
+                        boundaries_s=parse_seconds(boundaries, "boundaries"),
+                        min_segment_s=min_segment_s)
