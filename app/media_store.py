@@ -139,13 +139,7 @@ class MediaStore:
 
     def delete(self, key: str) -> None:
         """Remove the file and the hash directories it leaves empty."""
-        path = self.path_for(key)
-        path.unlink(missing_ok=True)
-        for folder in (path.parent, path.parent.parent):
-            try:
-                folder.rmdir()
-            except OSError:  # not empty (another file lives there), or already gone
-                break
+        remove_stored_file(self.path_for(key))
 
     def sweep_partial(self) -> int:
         """Remove the staging files no live writer holds (what a killed process left
@@ -199,3 +193,15 @@ def _same_file(path: Path, fd: int) -> bool:
         return False
     opened = os.fstat(fd)
     return (info.st_dev, info.st_ino) == (opened.st_dev, opened.st_ino)
+
+
+def remove_stored_file(path: Path) -> None:
+    """Remove a stored file (``root/ab/cd/abcd...``) and the hash directories it leaves
+    empty."""
+    path = Path(path)
+    path.unlink(missing_ok=True)
+    for folder in (path.parent, path.parent.parent):
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (another file lives there), or already gone
+            break

@@ -94,7 +94,39 @@ def install_error_handlers(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return _json(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return _json(500, "internal_error", "internal error; the server log has the details")
+    app.add_middleware(UnexpectedErrors)
+
+
+class UnexpectedErrors:
+    """ASGI middleware: any other exception is logged once and answered 500 JSON.
+
+    Starlette's own handler for ``Exception`` sends the 500 and then re-raises, so the
+    server logs the error a second time and may reset the connection before the client
+    has read the answer; this middleware answers and ends the request normally. After
+    the answer has started, nothing can be sent: the error is logged and the connection
+    ends as the server decides.
+    """
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:  # noqa: BLE001  (the one place that turns any error into a 500)
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                return
+            response = _json(500, "internal_error",
+                             "internal error; the server log has the details")
+            await response(scope, receive, send)

@@ -23,7 +23,7 @@ from app.db.models import IndexChange, Job, JobStatus, Track, TrackEmbedding, Tr
 from app.db.session import begin_write
 from app.jobs.kinds import INGEST
 from app.jobs.records import new_job
-from app.media_store import StoredFile
+from app.media_store import StoredFile, remove_stored_file
 from app.settings import Settings
 from ml.media.decode import MediaInfo, probe
 from ml.media.errors import MediaTooLongError, MediaTooShortError, NoAudioStreamError
@@ -182,7 +182,7 @@ def _forget_unused_file(db: Session, stored: StoredFile) -> None:
     except Exception:  # noqa: BLE001  (the database is unreachable: keeping it is safe)
         return
     if not in_use:
-        stored.path.unlink(missing_ok=True)
+        remove_stored_file(stored.path)
 
 
 def media_in_use(db: Session, key: str) -> bool:

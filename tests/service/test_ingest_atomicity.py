@@ -46,7 +46,9 @@ def count(url: str, model) -> int:
 
 
 def stored_files(settings) -> list[Path]:
-    return [p for p in settings.media_dir.rglob("*") if p.is_file()]
+    """The media store's files, and its hash folders left empty (none should be)."""
+    return [p for p in settings.media_dir.rglob("*")
+            if p.is_file() or (p.is_dir() and not p.name.startswith(".") and not any(p.iterdir()))]
 
 
 def upload(client, path: Path, name: str | None = None, metadata: dict | None = None):
