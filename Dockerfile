@@ -18,6 +18,7 @@ WORKDIR /srv/v2m
 COPY pyproject.toml README.md ./
 COPY requirements/ requirements/
 COPY scripts/ scripts/
+COPY cli/ cli/
 COPY app/ app/
 COPY worker/ worker/
 COPY ml/ ml/
