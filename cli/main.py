@@ -156,7 +156,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
     try:
         options = query_options(k=args.k, method=args.method, shortlist=args.shortlist,
-                                boundaries=args.boundaries, min_segment_s=args.min_segment_s)
+                                boundaries=args.boundaries, min_segment_s=args.min_segment_s,
+                                hubness=args.hubness)
     except QueryError as exc:
         raise SystemExit(f"v2m recommend: {exc}") from None
     body = cli_catalog.recommend_file(get_settings(), args.video, options)
@@ -213,6 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shortlist", type=int, default=1000)
     p.add_argument("--boundaries", help="your own cut points in seconds, e.g. 3.2,8,15.5")
     p.add_argument("--min-segment-s", type=float, default=None)
+    p.add_argument("--hubness", default="csls", choices=("csls", "none"),
+                   help="correct the cost for hubness against the model's reference videos")
     p.add_argument("--json", action="store_true", help="print the API's JSON instead of a table")
     p.set_defaults(run=cmd_recommend)
 

@@ -28,6 +28,8 @@ from app.services.recommend import QueryError, QueryOptions
 
 #: The ranking costs a query may name (an enumeration in the OpenAPI spec).
 Method = StrEnum("Method", {name: name for name in METHODS})
+#: The hubness corrections a query may name.
+Hubness = StrEnum("Hubness", {name: name for name in options.HUBNESS})
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,10 @@ def query_options(
     min_duration_s: Annotated[float | None, Query(ge=0)] = None,
     boundaries: Annotated[str | None, Query(description="your own cut points, in seconds")] = None,
     min_segment_s: Annotated[float | None, Query(ge=0, le=120)] = None,
+    hubness: Annotated[Hubness, Query(
+        description="csls: correct the cost for hubness against the model's reference "
+                    "videos (tracks near every video stop coming first); none: the raw "
+                    "cost")] = Hubness("csls"),
 ) -> QueryOptions:
     """The query parameters, as :func:`app.services.options.query_options` reads them."""
     try:
@@ -87,7 +93,8 @@ def query_options(
             k=k, method=method.value, shortlist=shortlist,
             licenses=(license or []) + (licence or []), exclude_artists=exclude_artist or (),
             tags=tag or (), any_tags=any_tag or (), min_bpm=min_bpm, max_bpm=max_bpm,
-            min_duration_s=min_duration_s, boundaries=boundaries, min_segment_s=min_segment_s)
+            min_duration_s=min_duration_s, boundaries=boundaries, min_segment_s=min_segment_s,
+            hubness=hubness.value)
     except QueryError as exc:
         raise ApiError(422, "invalid_request", str(exc)) from None
 

@@ -34,6 +34,11 @@ def parse_seconds(text: str | Sequence[float] | None, name: str) -> tuple[float,
     return values
 
 
+#: Hubness corrections a query may ask for: CSLS against the model's reference videos
+#: (the default; a model exported without them ranks by the raw cost), or none.
+HUBNESS: tuple[str, ...] = ("csls", "none")
+
+
 def query_options(
     *,
     k: int = 10,
@@ -48,11 +53,14 @@ def query_options(
     min_duration_s: float | None = None,
     boundaries: str | Sequence[float] | None = None,
     min_segment_s: float | None = None,
+    hubness: str = "csls",
 ) -> QueryOptions:
     """The :class:`QueryOptions` of a query; :class:`QueryError` when they contradict
     themselves (an unknown cost, ``min_bpm > max_bpm``, unreadable cut points)."""
     if method not in METHODS:
         raise QueryError(f"method: {method!r} is not one of {', '.join(METHODS)}")
+    if hubness not in HUBNESS:
+        raise QueryError(f"hubness: {hubness!r} is not one of {', '.join(HUBNESS)}")
     if k < 1 or shortlist < 1:
         raise QueryError(f"k ({k}) and shortlist ({shortlist}) must be >= 1")
     if min_bpm is not None and max_bpm is not None and min_bpm > max_bpm:
@@ -64,4 +72,4 @@ def query_options(
                             bpm_min=min_bpm, bpm_max=max_bpm, min_duration_s=min_duration_s)
     return QueryOptions(k=k, method=method, shortlist=max(shortlist, k), filters=filters,
                         boundaries_s=parse_seconds(boundaries, "boundaries"),
-                        min_segment_s=min_segment_s)
+                        min_segment_s=min_segment_s, hubness=hubness)

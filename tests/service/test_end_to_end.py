@@ -36,6 +36,15 @@ def scenario(client, driver) -> None:
     assert {"track_id", "rank", "score", "title", "artist", "alignment", "excerpt"} <= set(top)
     assert 0 <= top["excerpt"]["start_s"] < top["excerpt"]["end_s"]
     assert body["query"]["segments"] and body["timings_s"]["total"] > 0
+    # The served default: NW-DTW corrected for hubness against the model's training
+    # videos, each result with its 0-100 match and its synchronisation with the cuts.
+    assert (body["method"], body["hubness"]) == ("nw_dtw", "csls")
+    assert all(0.0 <= r["match"] <= 100.0 for r in body["results"])
+    assert "score" in top["sync"] and isinstance(top["sync"]["events"], list)
+    raw = driver.recommend(client, query, k=5, hubness="none",
+                           boundaries=driver.music_cuts(query))
+    assert raw["hubness"] == "none"
+    assert sorted(r["distance"] for r in raw["results"]) == [r["distance"] for r in raw["results"]]
 
     similar = client.post("/similar/track", params={"track_id": tracks[query], "k": 4}).json()
     assert len(similar["results"]) == 4
