@@ -1,4 +1,4 @@
-"""Benchmark: the published evaluation pattern (METHOD.md §6-§7) on a synthetic corpus.
+"""Benchmark: the published evaluation pattern (docs/method.md §6-§7) on a synthetic corpus.
 
 One command runs the whole experiment, resumably (every stage skips what is done):
 
@@ -236,7 +236,7 @@ def write_results(
         "",
         headline,
         "",
-        "## Vanilla: mean rank per cost and segmentation (METHOD.md §7, first table)",
+        "## Vanilla: mean rank per cost and segmentation (docs/method.md §7, first table)",
         "",
         f"C = {n} test tracks; chance = {(n + 1) / 2:.1f}. Best per column in bold.",
         "",
@@ -247,7 +247,7 @@ def write_results(
         "## Vanilla: Recall@k (%) and mean rank with its 95% confidence interval",
         "",
         _recall_table(reports),
-        f"## Scenarios with {SEGMENTATION_LABELS[scenario_method]} (METHOD.md §7, second table)",
+        f"## Scenarios with {SEGMENTATION_LABELS[scenario_method]} (docs/method.md §7, second table)",
         "",
         reports[scenario_method].to_markdown(),
         "## The published pattern, checked",

@@ -1,4 +1,4 @@
-"""Benchmark: which frame features make the best Seg-VM-Net (METHOD.md §7, third table).
+"""Benchmark: which frame features make the best Seg-VM-Net (docs/method.md §7, third table).
 
 A controlled comparison: the same synthetic clips, the same OLDA segments, the same
 train / validation / test split and the same training recipe for every row; only the

@@ -6,7 +6,7 @@ video), and their tags are the ones the generator derives from each clip's style
 Jaccard of those tags (:func:`ml.similarity.tags.tag_similarity`). The tracks are split
 into train / validation / test; one MuSimNet is trained per mining strategy
 (neighbours, uniform, distance-based) with the same seed, data and budget, and each is
-scored on the test tracks with MAP@20, Recall@20, RR@20 and nDCG@20 (METHOD.md §6).
+scored on the test tracks with MAP@20, Recall@20, RR@20 and nDCG@20 (docs/method.md §6).
 Baselines measured in the same run: a random ranking (mean of 100 draws) and the same
 network untrained (random weights, fitted input statistics). Ratios are against the
 untrained network.

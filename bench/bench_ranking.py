@@ -31,7 +31,7 @@ import numpy as np
 
 from ml.ranking import METHODS, PackedSegments, batch_distances, warm_up
 
-#: Published seconds to rank 1,000 queries against 1,000 tracks (METHOD.md §7).
+#: Published seconds to rank 1,000 queries against 1,000 tracks (docs/method.md §7).
 PUBLISHED_MS_PER_QUERY = {"trace": 53.0, "best_trace": 95.0, "nw_dtw": 821.0, "sw_dtw": 1274.0}
 GOALS = {"trace": 1.2, "best_trace": 1.2, "nw_dtw": 1.5, "sw_dtw": 1.5}
 

@@ -375,7 +375,7 @@ def add_ml_verbs(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "evaluate",
         help="how well a model finds each test video's own music: the served path (--model "
-             "--videos), or the published protocol (--dataset --checkpoint, METHOD.md §6)",
+             "--videos), or the published protocol (--dataset --checkpoint, docs/method.md §6)",
     )
     p.add_argument("--model", type=Path, help="served path: an exported model directory")
     p.add_argument("--videos", type=Path,

@@ -8,7 +8,7 @@ ends at the duration, so ``K + 1`` boundaries make ``K`` segments
 
 **Segment vector = time-weighted mean.** Each row weighs by how much of its
 interval lies inside the segment. For boundaries on whole seconds this is the
-plain mean of the rows inside the segment (METHOD.md); for boundaries inside a
+plain mean of the rows inside the segment (docs/method.md); for boundaries inside a
 second it splits that row between the two segments instead of giving it to one
 of them. It also settles **segments shorter than one frame**: a 0.3 s segment
 is the row (or the two rows) it overlaps, never empty. A segment lying beyond
@@ -16,7 +16,7 @@ the last row (the other modality of a clip can be a little longer) takes the
 last row.
 
 **Boundary transfer.** In training, one modality's boundaries cut the other
-modality of the same clip (METHOD.md §2); the two streams rarely have the same
+modality of the same clip (docs/method.md §2); the two streams rarely have the same
 duration to the millisecond. :func:`transfer_boundaries` keeps the interior
 boundaries that fall inside the target, ends the segmentation at the target's
 duration, and can snap boundaries to a grid of the target (downbeats, frame

@@ -3,7 +3,7 @@
 Stage 1 asks the :class:`~app.index.centroids.CentroidIndex` for the
 ``shortlist`` tracks whose centroid is closest to the query's centroid, among the
 tracks passing the metadata filters. Stage 2 computes the chosen cost of
-METHOD.md §5 (:func:`ml.ranking.batch_distances`, a parallel Numba
+docs/method.md §5 (:func:`ml.ranking.batch_distances`, a parallel Numba
 kernel) between the query's segments and each shortlisted track's segments, and
 keeps the ``k`` lowest. Only those ``k`` get an alignment (which track segment
 lies under which query segment), which is the costly part to explain.

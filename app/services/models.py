@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # ml.export imports torch: loaded with the first model, not a
     from ml.export.musimnet import OnnxMuSimNet
 
 # Music structure used on catalog tracks when the model was trained on shots
-# (a shot segmentation has no meaning for audio alone; see METHOD.md §2).
+# (a shot segmentation has no meaning for audio alone; see docs/method.md §2).
 DEFAULT_MUSIC_SEGMENTER = "olda"
 MUSIC_SEGMENTERS = ("foote", "sf", "olda")
 

@@ -4,7 +4,7 @@ For each clip (any container ffmpeg reads):
 
 1. decode the soundtrack and the picture at the rates the frame-feature extractors
    ask for, and extract 1 Hz frame features for both (cut to a common length);
-2. segment *one* modality with the chosen method S (METHOD.md §2): the music with
+2. segment *one* modality with the chosen method S (docs/method.md §2): the music with
    MSAF ("foote", "sf", "olda") or the picture by shots ("transnet");
 3. transfer those boundaries to the clip's common time axis, so the *same*
    boundaries cut the other modality (segments shorter than ``min_segment_s``
@@ -92,7 +92,7 @@ VIDEO_SUFFIXES = frozenset(
         ".wmv",
     }
 )
-FRAME_RATE_HZ = 1.0  # the frame-feature grid (METHOD.md §1)
+FRAME_RATE_HZ = 1.0  # the frame-feature grid (docs/method.md §1)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@
 - :mod:`ml.evaluation.similarity`: MAP@20, Recall@20, RR@20 and nDCG@20;
 - :mod:`ml.evaluation.scenarios`: vanilla, crop query, stretch targets, crop+stretch;
 - :mod:`ml.evaluation.protocol`: every ranking cost under every scenario, written as a
-  markdown table shaped like METHOD.md §7 and as JSON.
+  markdown table shaped like docs/method.md §7 and as JSON.
 
 The protocol module imports the ranking kernels; import it explicitly.
 """

@@ -1,6 +1,6 @@
 """The end-to-end experiment: a trained model, a dataset's test split, the protocol.
 
-What ``v2m evaluate`` runs (METHOD.md §6):
+What ``v2m evaluate`` runs (docs/method.md §6):
 
 1. load the dataset written by :func:`ml.data.clips.build_dataset` and a training
    checkpoint (``best.pt``) of a model trained on it;
@@ -45,7 +45,7 @@ __all__ = [
     "segment_embeddings",
 ]
 
-# Frames drawn per clip when a pooled branch embeds a whole clip (METHOD.md §3: the
+# Frames drawn per clip when a pooled branch embeds a whole clip (docs/method.md §3: the
 # sampling used in training is used at inference), and the seed that fixes the draw.
 INFERENCE_SEED = 0
 

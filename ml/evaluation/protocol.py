@@ -1,4 +1,4 @@
-"""The published video-to-music evaluation protocol (METHOD.md §6), end to end.
+"""The published video-to-music evaluation protocol (docs/method.md §6), end to end.
 
 Input: the test clips' segment embeddings, one (Kq, d) video sequence (the query) and
 one (Kc, d) music sequence (the target) per clip; clip i's answer is target i. For
@@ -8,7 +8,7 @@ music gives Recall@1/10/25 and the mean rank with a 95% confidence interval. Cli
 baselines (one vector per clip, e.g. VM-Net) are ranked by squared Euclidean distance.
 
 Output: a :class:`ProtocolReport` that renders as markdown tables shaped like
-METHOD.md §7 and as JSON.
+docs/method.md §7 and as JSON.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ __all__ = [
     "write_report",
 ]
 
-# Row labels and order of the published tables (METHOD.md §7).
+# Row labels and order of the published tables (docs/method.md §7).
 COST_LABELS: dict[str, str] = {
     "centroid": "centroid",
     "single": "single",
@@ -92,7 +92,7 @@ class ProtocolReport:
 
     def to_markdown(self) -> str:
         """Two tables: mean rank per cost x scenario (best per column in bold, as in
-        METHOD.md §7), then Recall@k and the 95% interval of the mean rank."""
+        docs/method.md §7), then Recall@k and the 95% interval of the mean rank."""
         scenarios = [s for s in SCENARIOS if s in self.segment_level]
         methods = [m for m in COST_LABELS if any(m in self.segment_level[s] for s in scenarios)]
         chance = chance_scores(self.n_clips)
@@ -160,7 +160,7 @@ def segment_level_distances(
 ) -> np.ndarray:
     """(n_queries, n_targets) matrix of one ranking cost (lower is better).
 
-    ``indel`` is the gap penalty of the DTWs (None: METHOD.md's 0.05 / 0.01).
+    ``indel`` is the gap penalty of the DTWs (None: docs/method.md's 0.05 / 0.01).
     Malformed sequences raise the :class:`ml.ranking.RankingInputError` subclasses.
     """
     if method not in METHODS:
@@ -239,7 +239,7 @@ def run_protocol(
 
 
 def vanilla_table_by_segmentation(reports: Mapping[str, ProtocolReport]) -> str:
-    """The first table of METHOD.md §7: vanilla mean rank, one column per segmentation
+    """The first table of docs/method.md §7: vanilla mean rank, one column per segmentation
     method (``{"Foote": report, "OLDA": report, ...}``), best per column in bold."""
     if not reports:
         raise EvaluationError("no reports")

@@ -1,4 +1,4 @@
-"""Cross-modal retrieval metrics: one correct answer per query (METHOD.md §6).
+"""Cross-modal retrieval metrics: one correct answer per query (docs/method.md §6).
 
 Each test clip's video is a query; its own music is the single correct answer among
 the C catalog tracks. The protocol reports Recall@k for k in {1, 10, 25} and the mean
@@ -142,7 +142,7 @@ def mean_rank(ranks: np.ndarray, confidence: float = 0.95) -> tuple[float, tuple
 def evaluate_ranks(
     ranks: np.ndarray, n_candidates: int, ks: tuple[int, ...] = DEFAULT_KS
 ) -> RetrievalScores:
-    """All retrieval metrics of METHOD.md §6 from the answer ranks."""
+    """All retrieval metrics of docs/method.md §6 from the answer ranks."""
     ranks = _check_ranks(ranks)
     if ranks.max() > n_candidates:
         raise EvaluationError("a rank exceeds the number of candidates")

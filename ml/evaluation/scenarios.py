@@ -1,4 +1,4 @@
-"""The four evaluation scenarios of METHOD.md §6, as transformations of segment sequences.
+"""The four evaluation scenarios of docs/method.md §6, as transformations of segment sequences.
 
 - ``vanilla``: query and target as they are (they share boundaries);
 - ``crop_query``: the first two segments of the query are dropped (a video that starts

@@ -1,6 +1,6 @@
 """Evaluate the path users get: what ``POST /recommend/video`` does, on held-out clips.
 
-The protocol of METHOD.md §6 (:mod:`ml.evaluation.protocol`) cuts a test clip's
+The protocol of docs/method.md §6 (:mod:`ml.evaluation.protocol`) cuts a test clip's
 picture and music with the *same* boundaries. A user's query is not cut that way: the
 video is cut by its shots (or by the user's own cut points) and each catalog track by
 its own music structure, at ingestion. This module evaluates that path:

@@ -1,4 +1,4 @@
-"""Music-similarity metrics at a cut-off k (METHOD.md §6).
+"""Music-similarity metrics at a cut-off k (docs/method.md §6).
 
 Every test track is a query in turn. Its relevant tracks are its ``n_relevant`` (5)
 most similar tracks under the ground-truth similarity S, in order; the system's list
@@ -149,7 +149,7 @@ def relevant_lists(similarity: np.ndarray, n_relevant: int = 5) -> np.ndarray:
 def evaluate_similarity(
     distances: np.ndarray, similarity: np.ndarray, k: int = 20, n_relevant: int = 5
 ) -> SimilarityScores:
-    """The four metrics of METHOD.md §6 for a system's distance matrix against S.
+    """The four metrics of docs/method.md §6 for a system's distance matrix against S.
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""The constant-Q input of MuSimNet (METHOD.md §3).
+"""The constant-Q input of MuSimNet (docs/method.md §3).
 
 A log-power constant-Q transform with 96 bins (8 octaves of 12 semitones from C1,
 32.7 Hz, up to B8, about 7.9 kHz), a hop of 1024 samples at 44.1 kHz (about 23 ms per

@@ -1,4 +1,4 @@
-"""The triplet loss on squared Euclidean distances (METHOD.md §4).
+"""The triplet loss on squared Euclidean distances (docs/method.md §4).
 
 ``L(a, p, n) = max(||f(a) - f(p)||^2 - ||f(a) - f(n)||^2 + margin, 0)``
 """

@@ -1,4 +1,4 @@
-"""The VM-Net loss: two cross-modal and two intra-modal triplet terms (METHOD.md §4).
+"""The VM-Net loss: two cross-modal and two intra-modal triplet terms (docs/method.md §4).
 
 ``L = l1 L_VM + l2 L_MV + l3 L_VV + l4 L_MM``
 

@@ -56,7 +56,7 @@ __all__ = [
     "detect_shots",
 ]
 
-#: The transition threshold of the method (METHOD.md §2).
+#: The transition threshold of the method (docs/method.md §2).
 DEFAULT_THRESHOLD = 0.5
 
 

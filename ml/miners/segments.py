@@ -1,4 +1,4 @@
-"""Segment-level triplet mining for Seg-VM-Net and VM-Net (METHOD.md §4).
+"""Segment-level triplet mining for Seg-VM-Net and VM-Net (docs/method.md §4).
 
 Rows ``i`` of a batch are paired items: ``music[i]`` and ``video[i]`` come from the
 same segment (same clip, same time) - or the same clip at clip level. The rules:

@@ -1,4 +1,4 @@
-"""Intra-modal structure triplets for VM-Net's L_VV and L_MM (METHOD.md §4).
+"""Intra-modal structure triplets for VM-Net's L_VV and L_MM (docs/method.md §4).
 
 Three rows from three *different* clips of one modality; the one whose input
 features are closer to the anchor becomes the positive, the farther one the

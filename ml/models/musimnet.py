@@ -1,6 +1,6 @@
 """MuSimNet: a convolutional network that embeds music for track-to-track similarity.
 
-METHOD.md §3. Input: a log-power constant-Q patch of 96 bins x 512 frames
+docs/method.md §3. Input: a log-power constant-Q patch of 96 bins x 512 frames
 (:mod:`ml.features.cqt`), seen as a one-channel image (frequency x time). Two variants:
 
 - ``"vgg"``: five blocks of 3x3 convolution, batch normalisation, ReLU and max pooling

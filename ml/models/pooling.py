@@ -1,6 +1,6 @@
 """Temporal pooling layers: turn a sequence of frame features into one clip vector.
 
-METHOD.md §3: clip-level models improve when the mean over time is replaced by a
+docs/method.md §3: clip-level models improve when the mean over time is replaced by a
 learned aggregation. Both layers here map ``(batch, time, dim) -> (batch, dim)`` and
 accept an optional boolean ``mask`` of shape ``(batch, time)`` (True = a real frame)
 so that clips of different lengths can share a padded batch.

@@ -1,6 +1,6 @@
 """The two-branch projection of VM-Net (clip level) and Seg-VM-Net (segment level).
 
-METHOD.md §3. Each modality has its own fully connected branch that maps an input
+docs/method.md §3. Each modality has its own fully connected branch that maps an input
 vector (a segment's mean frame features, or a whole clip's) to a point on the unit
 sphere of a shared space:
 

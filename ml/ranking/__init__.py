@@ -1,4 +1,4 @@
-"""Ranking a catalog for a query: the costs of METHOD.md §5 (and length-normalised traces).
+"""Ranking a catalog for a query: the costs of docs/method.md §5 (and length-normalised traces).
 
 Serving ranks in two stages: a centroid shortlist from the vector index, then
 one of these costs on the shortlist::

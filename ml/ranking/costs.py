@@ -1,4 +1,4 @@
-"""The ranking costs of METHOD.md §5 and two length-normalised variants, batched in Numba.
+"""The ranking costs of docs/method.md §5 and two length-normalised variants, batched in Numba.
 
 A query is a ``(Kq, d)`` sequence of segment embeddings (video branch); a catalog
 track is a ``(Kc, d)`` sequence (music branch). ``m_i`` are track segments,
@@ -65,7 +65,7 @@ __all__ = [
     "warm_up",
 ]
 
-#: Cost names: those of METHOD.md §5 in its order, then the length-normalised variants.
+#: Cost names: those of docs/method.md §5 in its order, then the length-normalised variants.
 METHODS: tuple[str, ...] = (
     "centroid",
     "single",

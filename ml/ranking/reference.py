@@ -1,7 +1,7 @@
 """Reference implementations of the ranking costs, written from the formulas.
 
 Plain Python loops in float64, one function per cost, with the notation of
-METHOD.md §5: track ``m`` has ``Kc`` segments ``m_i``, query ``v`` has ``Kq``
+docs/method.md §5: track ``m`` has ``Kc`` segments ``m_i``, query ``v`` has ``Kq``
 segments ``v_j``. Nothing here is fast or clever on purpose: these functions
 are the specification the Numba kernels in :mod:`ml.ranking.costs` are tested
 against, so they compute squared distances directly (not through norms), keep

@@ -1,4 +1,4 @@
-"""Ranked-list triplet mining for MuSimNet (METHOD.md §4), done offline.
+"""Ranked-list triplet mining for MuSimNet (docs/method.md §4), done offline.
 
 For each anchor track t, the other tracks are ranked by decreasing ground-truth
 similarity S(t, .). The positives are the ``n_positives`` (Np = 15) most similar tracks

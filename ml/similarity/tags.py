@@ -1,4 +1,4 @@
-"""A tag-based ground-truth similarity S between music tracks (METHOD.md §4).
+"""A tag-based ground-truth similarity S between music tracks (docs/method.md §4).
 
 S(t, u) is a weighted Jaccard index between the two tracks' tag sets:
 

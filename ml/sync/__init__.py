@@ -1,4 +1,4 @@
-"""Synchronisation of cuts and music, a training-free measure (METHOD.md §9).
+"""Synchronisation of cuts and music, a training-free measure (docs/method.md §9).
 
 How music videos are edited to their music, measured as the thesis does, and turned
 into evidence a recommender can use without training:

@@ -1,4 +1,4 @@
-"""The thesis' study of music videos, reproduced on a folder of videos (METHOD.md §9).
+"""The thesis' study of music videos, reproduced on a folder of videos (docs/method.md §9).
 
 For every video:
 

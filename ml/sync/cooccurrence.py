@@ -1,4 +1,4 @@
-"""The co-occurrence score S of cuts and music events (METHOD.md §9).
+"""The co-occurrence score S of cuts and music events (docs/method.md §9).
 
 For a per-frame cut likelihood ``f_shot`` sampled at ``rate_hz`` (TransNetV2's
 transition probability at 25 Hz in the thesis) and music events ``t_i`` (downbeats,
@@ -7,7 +7,7 @@ or music-segment boundaries), each event scores
     S_i = sum_n w(n / rate_hz - t_i) f_shot[n],    w(x) = exp(-x^2 / (2 sigma^2)),
 
 a Gaussian window of peak 1 and standard deviation ``sigma_s`` (2 frames at 25 Hz,
-0.08 s, by default; ``+-3 sigma`` spans the "about 0.5 s" of METHOD.md), and the clip
+0.08 s, by default; ``+-3 sigma`` spans the "about 0.5 s" of docs/method.md), and the clip
 scores ``S``, the mean of ``S_i`` over the events
 that lie inside the video. One cut exactly on an event gives ``S_i = 1``, a cut
 0.08 s away ``exp(-1/2) = 0.61``, 0.24 s away ``0.011``: S is a precision-like

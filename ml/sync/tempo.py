@@ -1,4 +1,4 @@
-"""Shot length against bar and beat length (METHOD.md §9, first measure).
+"""Shot length against bar and beat length (docs/method.md §9, first measure).
 
 The *dominant shot length* of a video is the peak of the distribution of its shot
 durations. A histogram's peak depends on where its bins fall; here the histogram is a

@@ -1,4 +1,4 @@
-"""Training of MuSimNet on triplets mined from a ground-truth similarity (METHOD.md §3-§4).
+"""Training of MuSimNet on triplets mined from a ground-truth similarity (docs/method.md §3-§4).
 
 :func:`train_musimnet` is the whole run:
 

@@ -1,4 +1,4 @@
-"""Training of Seg-VM-Net (segment pairs) and VM-Net (clip pairs) - METHOD.md §3-§4.
+"""Training of Seg-VM-Net (segment pairs) and VM-Net (clip pairs) - docs/method.md §3-§4.
 
 :func:`train` is the whole run: load the dataset, build the model, fit the input
 normalisation on the training split, then epochs of Adam on the VM-Net loss with

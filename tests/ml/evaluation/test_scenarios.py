@@ -1,4 +1,4 @@
-"""The evaluation scenarios transform segment sequences as METHOD.md §6 says."""
+"""The evaluation scenarios transform segment sequences as docs/method.md §6 says."""
 
 import numpy as np
 import pytest

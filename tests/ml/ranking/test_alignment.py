@@ -1,4 +1,4 @@
-"""Alignment details, and the scenarios of METHOD.md §6 on constructed catalogs."""
+"""Alignment details, and the scenarios of docs/method.md §6 on constructed catalogs."""
 
 from __future__ import annotations
 
@@ -161,7 +161,7 @@ def test_float16_alignments_use_the_stored_values():
 
 
 # --------------------------------------------------------------------------------------
-# The realistic scenarios of METHOD.md §6, on constructed catalogs (see conftest.py).
+# The realistic scenarios of docs/method.md §6, on constructed catalogs (see conftest.py).
 # --------------------------------------------------------------------------------------
 def rank_of(catalog, method: str) -> int:
     ranked, _ = rerank(catalog.query, catalog.packed, np.arange(catalog.packed.n_tracks), method)

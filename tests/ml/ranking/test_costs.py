@@ -1,4 +1,4 @@
-"""The batched Numba kernel against the plain-Python definitions of METHOD.md §5."""
+"""The batched Numba kernel against the plain-Python definitions of docs/method.md §5."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Ranked-list triplet mining obeys the rules of METHOD.md §4."""
+"""Ranked-list triplet mining obeys the rules of docs/method.md §4."""
 
 from dataclasses import asdict
 
