@@ -54,8 +54,9 @@ class BrokerSubscription:
 
         self._pubsub = redis.Redis.from_url(broker_url).pubsub(ignore_subscribe_messages=True)
         self._pubsub.subscribe(**{CHANNEL: lambda _message: callback()})
-        self._thread = self._pubsub.run_in_thread(sleep_time=0.5, daemon=True,
-                                                  exception_handler=self._on_error)
+        self._thread = self._pubsub.run_in_thread(
+            sleep_time=0.5, daemon=True, exception_handler=self._on_error
+        )
 
     @staticmethod
     def _on_error(exc: BaseException, pubsub, thread) -> None:

@@ -83,12 +83,20 @@ class BodySizeLimitMiddleware:
             await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps({"error": "too_large",
-                           "detail": f"the request body exceeds {self.limit} bytes"}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
+        body = json.dumps(
+            {"error": "too_large", "detail": f"the request body exceeds {self.limit} bytes"}
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 
@@ -108,8 +116,10 @@ class ServiceBusy(Exception):
     """No analysis slot freed up within the allowed wait."""
 
     def __init__(self, waited_s: float):
-        super().__init__(f"the service is analysing other uploads; nothing freed up in "
-                         f"{waited_s:g} s, try again shortly")
+        super().__init__(
+            f"the service is analysing other uploads; nothing freed up in "
+            f"{waited_s:g} s, try again shortly"
+        )
         self.waited_s = waited_s
 
 

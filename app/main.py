@@ -32,8 +32,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         finally:
             app.state.runtime.close()
 
-    app = FastAPI(title="v2m", version="0.1.0", lifespan=lifespan,
-                  summary="Video-to-music recommendation over your own catalog.")
+    app = FastAPI(
+        title="v2m",
+        version="0.1.0",
+        lifespan=lifespan,
+        summary="Video-to-music recommendation over your own catalog.",
+    )
     app.state.metrics = Metrics()
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

@@ -11,14 +11,26 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("v2m_http_requests_total", "HTTP requests",
-                                ["method", "route", "status"], registry=self.registry)
-        self.latency = Histogram("v2m_http_request_seconds", "HTTP request latency",
-                                 ["method", "route"], registry=self.registry,
-                                 buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30))
-        self.stage = Histogram("v2m_stage_seconds", "Time per processing stage",
-                               ["stage"], registry=self.registry,
-                               buckets=(.001, .005, .01, .05, .1, .5, 1, 5, 10, 60))
+        self.requests = Counter(
+            "v2m_http_requests_total",
+            "HTTP requests",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "v2m_http_request_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
+        self.stage = Histogram(
+            "v2m_stage_seconds",
+            "Time per processing stage",
+            ["stage"],
+            registry=self.registry,
+            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60),
+        )
 
 
 class MetricsMiddleware:
@@ -46,4 +58,5 @@ class MetricsMiddleware:
             template = getattr(route, "path", "unmatched")
             self.metrics.requests.labels(scope["method"], template, status["code"]).inc()
             self.metrics.latency.labels(scope["method"], template).observe(
-                time.perf_counter() - started)
+                time.perf_counter() - started
+            )

@@ -62,22 +62,29 @@ class Runtime:
     def warn_if_open(self) -> None:
         with self.session() as db:
             if not self.auth_enabled(db):
-                log.warning("NO API KEYS CONFIGURED: the service is open to anyone who can "
-                            "reach it. Set V2M_API_KEYS='secret=scope,...' or "
-                            "V2M_REQUIRE_API_KEYS=true to require keys.")
-            elif not self.static_keys and db.scalar(
-                    select(ApiKey.id).where(ApiKey.revoked.is_(False)).limit(1)) is None:
-                log.warning("API keys are required but none is valid: every request but "
-                            "/healthz, /readyz and /metrics gets 401. Issue one with "
-                            "`v2m keys issue NAME --scopes admin`.")
+                log.warning(
+                    "NO API KEYS CONFIGURED: the service is open to anyone who can "
+                    "reach it. Set V2M_API_KEYS='secret=scope,...' or "
+                    "V2M_REQUIRE_API_KEYS=true to require keys."
+                )
+            elif (
+                not self.static_keys
+                and db.scalar(select(ApiKey.id).where(ApiKey.revoked.is_(False)).limit(1)) is None
+            ):
+                log.warning(
+                    "API keys are required but none is valid: every request but "
+                    "/healthz, /readyz and /metrics gets 401. Issue one with "
+                    "`v2m keys issue NAME --scopes admin`."
+                )
 
     def start(self) -> None:
         """Follow catalog changes: from in-process jobs directly, from workers via the broker."""
         add_local_listener(self.catalog_changed)
         if self.settings.broker_url:
             try:
-                self._subscription = BrokerSubscription(self.settings.broker_url,
-                                                        self.catalog_changed)
+                self._subscription = BrokerSubscription(
+                    self.settings.broker_url, self.catalog_changed
+                )
             except Exception as exc:  # noqa: BLE001  (the change log still catches us up)
                 log.warning("not subscribed to catalog changes: %s", exc)
         if hasattr(self.queue, "resume_unfinished"):

@@ -39,12 +39,15 @@ class Settings(BaseSettings):
     async_video_seconds: float = 300.0
     shortlist: int = 1000
     analysis_slots: int = Field(
-        2, ge=1, description="Uploads analysed at once per API process; the others queue.")
+        2, ge=1, description="Uploads analysed at once per API process; the others queue."
+    )
     request_timeout_s: float = Field(
-        300.0, gt=0, description="Longest wait for an analysis slot before a 503 busy.")
+        300.0, gt=0, description="Longest wait for an analysis slot before a 503 busy."
+    )
     inprocess_workers: int = 2
     broker_visibility_timeout_s: int = Field(
-        3600, description="An unacknowledged job is redelivered after this long (a worker died).")
+        3600, description="An unacknowledged job is redelivered after this long (a worker died)."
+    )
 
     @field_validator("data_dir")
     @classmethod
@@ -75,8 +78,11 @@ class Settings(BaseSettings):
             parsed = frozenset(s.strip() for s in scopes.split(",") if s.strip())
             unknown = parsed - set(SCOPES)
             if not secret or not parsed or unknown:
-                raise ValueError(f"V2M_API_KEYS: bad entry (unknown scopes {sorted(unknown)})"
-                                 if unknown else "V2M_API_KEYS: expected 'secret=scope,...'")
+                raise ValueError(
+                    f"V2M_API_KEYS: bad entry (unknown scopes {sorted(unknown)})"
+                    if unknown
+                    else "V2M_API_KEYS: expected 'secret=scope,...'"
+                )
             keys[secret.strip()] = parsed
         return keys
 

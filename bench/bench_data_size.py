@@ -71,8 +71,9 @@ def _link_cache(dataset_dir: Path, cache: Path) -> None:
         (dataset_dir / "cache").symlink_to(cache.resolve(), target_is_directory=True)
 
 
-def _generate_and_build(root: Path, seed: int, n_clips: int, audio: str, video: str,
-                        cache: Path) -> None:
+def _generate_and_build(
+    root: Path, seed: int, n_clips: int, audio: str, video: str, cache: Path
+) -> None:
     """One worker's share of the extra pool: its own corpus seed, then its clips analysed
     (OLDA segments, ``audio``/``video`` frames) into the shared ``cache``."""
     corpus = root / f"seed{seed}"
@@ -84,8 +85,9 @@ def _generate_and_build(root: Path, seed: int, n_clips: int, audio: str, video: 
                               split_fractions=(1.0, 0.0, 0.0), progress=False))  # fmt: skip
 
 
-def build_extra_pool(root: Path, n_clips: int, audio: str, video: str, cache: Path,
-                     workers: int) -> Path:
+def build_extra_pool(
+    root: Path, n_clips: int, audio: str, video: str, cache: Path, workers: int
+) -> Path:
     """A dataset of ``n_clips`` more synthetic clips, all for training, drawn from corpus
     seeds 1, 2, ... (the evaluation corpus is seed 0, so no clip repeats one of its test
     clips). Each of ``workers`` processes generates and analyses one seed's share; a

@@ -77,7 +77,9 @@ class FrameCache:
 
     def rows(self, modality: str, name: str, clip_id: str, video: Path) -> np.ndarray:
         if CONCATENATION in name:
-            parts = [self.rows(modality, part, clip_id, video) for part in name.split(CONCATENATION)]
+            parts = [
+                self.rows(modality, part, clip_id, video) for part in name.split(CONCATENATION)
+            ]
             n = min(len(p) for p in parts)
             return np.concatenate([p[:n] for p in parts], axis=1)
         if self.base_extractors[modality] == name:
@@ -106,7 +108,12 @@ def _info(name: str, modality: str) -> ExtractorInfo:
 
 
 def build_pair_dataset(
-    base_dir: Path, videos: Path, out: Path, audio: str, video: str, cache: FrameCache,
+    base_dir: Path,
+    videos: Path,
+    out: Path,
+    audio: str,
+    video: str,
+    cache: FrameCache,
     train_fraction: float = 1.0,
 ) -> Path:
     """The OLDA dataset with its frames replaced by ``audio`` and ``video`` rows (and
@@ -165,10 +172,12 @@ def markdown(rows: dict[tuple[str, str], dict], costs: dict[str, float], setup: 
     lines = [
         f"# Frame features for Seg-VM-Net, compared (OLDA segments, {setup['material']})",
         "",
-        (f"Produced by `python -m bench.bench_extractors {setup['command']}`. Same clips, "
-         f"segments, split and recipe for every row ({setup['recipe']}); "
-         f"{setup['training_clips']} training clips; test catalog C = {n}, "
-         f"chance = {(n + 1) / 2:.1f}. Mean rank of the correct track (lower is better)."),
+        (
+            f"Produced by `python -m bench.bench_extractors {setup['command']}`. Same clips, "
+            f"segments, split and recipe for every row ({setup['recipe']}); "
+            f"{setup['training_clips']} training clips; test catalog C = {n}, "
+            f"chance = {(n + 1) / 2:.1f}. Mean rank of the correct track (lower is better)."
+        ),
         "",
         "| audio | video | dims | " + " | ".join(COST_LABELS[m] for m in COSTS) + " | R@1 NW-DTW |",
         "| --- | --- | --- | " + " | ".join("---" for _ in COSTS) + " | --- |",
@@ -178,11 +187,17 @@ def markdown(rows: dict[tuple[str, str], dict], costs: dict[str, float], setup: 
         dims = f"{_info(audio, 'audio').dim} + {_info(video, 'video').dim}"
         ranks = " | ".join(f"{r['mean_rank'][m]:.1f}" for m in COSTS)
         mark = " **(best)**" if (audio, video) == best else ""
-        lines.append(f"| {audio}{mark} | {video} | {dims} | {ranks} "
-                     f"| {100 * r['recall']['nw_dtw']['1']:.1f}% |")
+        lines.append(
+            f"| {audio}{mark} | {video} | {dims} | {ranks} "
+            f"| {100 * r['recall']['nw_dtw']['1']:.1f}% |"
+        )
     if costs:
-        lines += ["", "Extraction cost measured in this run (s of CPU per minute of media): "
-                  + ", ".join(f"{k} {v:.1f}" for k, v in sorted(costs.items())) + "."]
+        lines += [
+            "",
+            "Extraction cost measured in this run (s of CPU per minute of media): "
+            + ", ".join(f"{k} {v:.1f}" for k, v in sorted(costs.items()))
+            + ".",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -192,8 +207,12 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=240)
     parser.add_argument("--videos", type=Path, help="compare on these music videos instead")
     parser.add_argument("--seed", type=int, default=0, help="of the synthetic corpus")
-    parser.add_argument("--training-seed", type=int, default=0,
-                        help="model initialisation and batches; another seed, other rows")
+    parser.add_argument(
+        "--training-seed",
+        type=int,
+        default=0,
+        help="model initialisation and batches; another seed, other rows",
+    )
     parser.add_argument("--audio", nargs="+", default=list(DEFAULT_AUDIO))
     parser.add_argument("--video", nargs="+", default=list(DEFAULT_VIDEO))
     parser.add_argument("--epochs", type=int, default=150)
@@ -213,8 +232,14 @@ def main() -> None:
     for name in args.video:
         get_extractor(name, "video")
     if args.videos is None:
-        generate_corpus(args.work / "corpus", args.clips, args.seed, min_duration_s=20.0,
-                        max_duration_s=40.0, track_format=None)
+        generate_corpus(
+            args.work / "corpus",
+            args.clips,
+            args.seed,
+            min_duration_s=20.0,
+            max_duration_s=40.0,
+            track_format=None,
+        )
         videos = args.work / "corpus" / "videos"
     else:
         videos = args.videos
@@ -241,21 +266,25 @@ def main() -> None:
                 result_file.write_text(json.dumps(train_and_evaluate(dataset, out, args)))
             rows[(audio, video)] = json.loads(result_file.read_text())
             r = rows[(audio, video)]
-            print(f"{audio:>22} x {video:<12} NW-DTW {r['mean_rank']['nw_dtw']:5.1f}  "
-                  f"centroid {r['mean_rank']['centroid']:5.1f}  (val {r['val_mean_rank']:.1f}, "
-                  f"{time.perf_counter() - began:.0f} s)", flush=True)
+            print(
+                f"{audio:>22} x {video:<12} NW-DTW {r['mean_rank']['nw_dtw']:5.1f}  "
+                f"centroid {r['mean_rank']['centroid']:5.1f}  (val {r['val_mean_rank']:.1f}, "
+                f"{time.perf_counter() - began:.0f} s)",
+                flush=True,
+            )
     costs = cache.cost_per_minute()
     setup = {
         "material": "synthetic corpus" if args.videos is None else f"the videos in {videos.name}",
         "command": (f"--videos {videos}" if args.videos else f"--clips {args.clips}")
-                   + f" --work {args.work} --audio {' '.join(args.audio)} "
-                   f"--video {' '.join(args.video)}"
-                   + (f" --train-fraction {args.train_fraction:g}" if args.train_fraction != 1.0 else "")
-                   + (f" --training-seed {args.training_seed}" if args.training_seed else ""),
+        + f" --work {args.work} --audio {' '.join(args.audio)} "
+        f"--video {' '.join(args.video)}"
+        + (f" --train-fraction {args.train_fraction:g}" if args.train_fraction != 1.0 else "")
+        + (f" --training-seed {args.training_seed}" if args.training_seed else ""),
         "training_clips": n_train,
         "recipe": f"Adam lr {args.learning_rate:g}, at most {args.epochs} epochs, early stop on "
-                  f"the validation mean rank after {args.patience}, seed {args.training_seed}",
-        "split_fractions": SPLIT_FRACTIONS, "frame_rate_hz": FRAME_RATE_HZ,
+        f"the validation mean rank after {args.patience}, seed {args.training_seed}",
+        "split_fractions": SPLIT_FRACTIONS,
+        "frame_rate_hz": FRAME_RATE_HZ,
     }
     text = markdown(rows, costs, setup)
     print("\n" + text)
@@ -263,8 +292,11 @@ def main() -> None:
         args.results.mkdir(parents=True, exist_ok=True)
         stem = f"extractors{suffix.replace('__', '-')}"
         (args.results / f"{stem}.md").write_text(text)
-        payload = {"setup": setup, "extraction_s_per_min": costs,
-                   "rows": [{"audio": a, "video": v, **r} for (a, v), r in rows.items()]}
+        payload = {
+            "setup": setup,
+            "extraction_s_per_min": costs,
+            "rows": [{"audio": a, "video": v, **r} for (a, v), r in rows.items()],
+        }
         (args.results / f"{stem}.json").write_text(json.dumps(payload, indent=2))
 
 

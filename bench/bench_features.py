@@ -45,8 +45,9 @@ NAIVE_TEMPOGRAM_WINDOW = 384
 
 def cpu_seconds() -> float:
     """CPU time of this process and of its finished children (ffmpeg)."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
-        resource.RUSAGE_CHILDREN
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
     )
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
@@ -89,7 +90,9 @@ def synthetic_track(path: Path, seconds: float, sr: int = 44100) -> Path:
     return path
 
 
-def synthetic_video(path: Path, seconds: float, fps: int = 25, size: tuple[int, int] = (320, 180)) -> Path:
+def synthetic_video(
+    path: Path, seconds: float, fps: int = 25, size: tuple[int, int] = (320, 180)
+) -> Path:
     """Shots of 5 s: a moving gradient in a new colour each shot (H.264)."""
     w, h = size
     xx = np.arange(w)[None, :]
@@ -206,7 +209,9 @@ def main(argv: list[str] | None = None) -> None:
     video_x = get_extractor("handcrafted", "video")
     results: list[tuple[str, float, float, float, float, float, float]] = []
 
-    def compare(stage: str, minutes: float, ours: Callable[[], object], naive: Callable[[], object]):
+    def compare(
+        stage: str, minutes: float, ours: Callable[[], object], naive: Callable[[], object]
+    ):
         ours_s, ours_cpu, ours_mb = measure(ours, args.repeats)
         naive_s, naive_cpu, naive_mb = measure(naive, args.repeats)
         results.append((stage, ours_s / minutes, naive_s / minutes, ours_cpu / minutes,
@@ -262,8 +267,10 @@ def main(argv: list[str] | None = None) -> None:
           "| ours peak MiB | naive peak MiB |")  # fmt: skip
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for stage, ours, naive, ours_cpu, naive_cpu, ours_mb, naive_mb in results:
-        print(f"| {stage} | {ours:.3f} | {naive:.3f} | {naive / ours:.1f}x | {ours_cpu:.3f} "
-              f"| {naive_cpu:.3f} | {naive_cpu / ours_cpu:.1f}x | {ours_mb:.0f} | {naive_mb:.0f} |")
+        print(
+            f"| {stage} | {ours:.3f} | {naive:.3f} | {naive / ours:.1f}x | {ours_cpu:.3f} "
+            f"| {naive_cpu:.3f} | {naive_cpu / ours_cpu:.1f}x | {ours_mb:.0f} | {naive_mb:.0f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -87,8 +87,10 @@ def report_environment(device: str) -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
-        print(f"CUDA {torch.version.cuda}: {props.name}, {props.total_memory / 2**30:.0f} GiB, "
-              f"{props.multi_processor_count} SMs")
+        print(
+            f"CUDA {torch.version.cuda}: {props.name}, {props.total_memory / 2**30:.0f} GiB, "
+            f"{props.multi_processor_count} SMs"
+        )
     else:
         print("CUDA: not available")
     if importlib.util.find_spec("onnxruntime"):
@@ -131,21 +133,29 @@ def check_shots(frames: np.ndarray, device: str, repeats: int) -> dict[str, floa
         "max_embedding_diff": _max_abs(cpu.embeddings, other.embeddings),
         "identical_boundaries": float(same),
     }
-    print(f"shots: {len(frames)} frames ({seconds:.0f} s), {len(cpu.boundaries)} boundaries, "
-          f"identical on both devices: {'yes' if same else 'NO'}")
+    print(
+        f"shots: {len(frames)} frames ({seconds:.0f} s), {len(cpu.boundaries)} boundaries, "
+        f"identical on both devices: {'yes' if same else 'NO'}"
+    )
     for name in (CPU, device):
-        print(f"  {name:<5} {len(frames) / timings[name]:9.0f} frames/s "
-              f"({60 * timings[name] / seconds:.2f} s per minute of video)")
-    print(f"  speed-up x{row['speedup']:.1f}; max |p_cpu - p_dev| {row['max_probability_diff']:.1e}, "
-          f"max |emb_cpu - emb_dev| {row['max_embedding_diff']:.1e}")
+        print(
+            f"  {name:<5} {len(frames) / timings[name]:9.0f} frames/s "
+            f"({60 * timings[name] / seconds:.2f} s per minute of video)"
+        )
+    print(
+        f"  speed-up x{row['speedup']:.1f}; max |p_cpu - p_dev| {row['max_probability_diff']:.1e}, "
+        f"max |emb_cpu - emb_dev| {row['max_embedding_diff']:.1e}"
+    )
     if torch.device(device).type == "cuda":
         detector = ShotDetector(device=device)
         row["full_float32_cost"], tf32 = _tf32_cost(
             lambda: detector.detect(frames, return_features=True), timings[device], repeats
         )
-        print(f"  with TF32: full float32 takes x{row['full_float32_cost']:.2f} the time; "
-              f"TF32 max |p_cpu - p_tf32| {_max_abs(cpu.probabilities, tf32.probabilities):.1e}, "
-              f"max |emb_cpu - emb_tf32| {_max_abs(cpu.embeddings, tf32.embeddings):.1e}")
+        print(
+            f"  with TF32: full float32 takes x{row['full_float32_cost']:.2f} the time; "
+            f"TF32 max |p_cpu - p_tf32| {_max_abs(cpu.probabilities, tf32.probabilities):.1e}, "
+            f"max |emb_cpu - emb_tf32| {_max_abs(cpu.embeddings, tf32.embeddings):.1e}"
+        )
     print()
     return row
 
@@ -155,8 +165,16 @@ def _train(data: Path, out: Path, device: str, epochs: int) -> tuple[Path, float
     from ml.training.trainer import train
 
     # patience = epochs: both devices run every epoch, so their times compare
-    config = TrainConfig("segvmnet", data, out, max_epochs=epochs, patience=epochs,
-                         device=device, progress=False, resume=False)
+    config = TrainConfig(
+        "segvmnet",
+        data,
+        out,
+        max_epochs=epochs,
+        patience=epochs,
+        device=device,
+        progress=False,
+        resume=False,
+    )
     began = time.perf_counter()
     best = train(config)
     seconds = time.perf_counter() - began
@@ -168,17 +186,23 @@ def check_training(work: Path, device: str, clips: int, epochs: int) -> tuple[Pa
     from ml.data.latent_pairs import write_latent_paired_dataset
 
     data = work / "data"
-    write_latent_paired_dataset(data, n_clips=clips, music_dim=324, video_dim=45,
-                                split_fractions=(0.7, 0.1, 0.2), seed=0)
+    write_latent_paired_dataset(
+        data, n_clips=clips, music_dim=324, video_dim=45, split_fractions=(0.7, 0.1, 0.2), seed=0
+    )
     runs = {name: _train(data, work / f"run-{name}", name, epochs) for name in (CPU, device)}
     print(f"training: Seg-VM-Net, {clips} latent clips (324-d music, 45-d video), {epochs} epochs")
     for name, (_, per_epoch, last) in runs.items():
-        print(f"  {name:<5} {per_epoch:7.3f} s/epoch; last epoch: train loss "
-              f"{last['train_loss']:.4f}, val mean rank {last['val_mean_rank']:.2f}")
+        print(
+            f"  {name:<5} {per_epoch:7.3f} s/epoch; last epoch: train loss "
+            f"{last['train_loss']:.4f}, val mean rank {last['val_mean_rank']:.2f}"
+        )
     speedup = runs[CPU][1] / runs[device][1]
     print(f"  speed-up x{speedup:.1f}\n")
-    return runs[device][0], {"cpu_s_per_epoch": runs[CPU][1],
-                             "device_s_per_epoch": runs[device][1], "speedup": speedup}
+    return runs[device][0], {
+        "cpu_s_per_epoch": runs[CPU][1],
+        "device_s_per_epoch": runs[device][1],
+        "speedup": speedup,
+    }
 
 
 def check_inference(checkpoint: Path, work: Path, device: str, batch: int) -> dict[str, float]:
@@ -201,8 +225,11 @@ def check_inference(checkpoint: Path, work: Path, device: str, batch: int) -> di
 
         return run
 
-    runners = {"torch cpu": torch_on(CPU), f"torch {device}": torch_on(device),
-               "onnxruntime cpu": OnnxEncoder(registry.parent / "music.onnx", device=CPU).embed}
+    runners = {
+        "torch cpu": torch_on(CPU),
+        f"torch {device}": torch_on(device),
+        "onnxruntime cpu": OnnxEncoder(registry.parent / "music.onnx", device=CPU).embed,
+    }
     if "CUDAExecutionProvider" in ort.get_available_providers():
         cuda = OnnxEncoder(registry.parent / "music.onnx", device="cuda")
         runners["onnxruntime cuda"] = cuda.embed
@@ -217,8 +244,10 @@ def check_inference(checkpoint: Path, work: Path, device: str, batch: int) -> di
     row = {}
     for name, (seconds, out) in results.items():
         row[name] = batch / seconds
-        print(f"  {name:<18} {batch / seconds:12,.0f} segments/s  x{reference_s / seconds:5.1f}  "
-              f"max |diff to torch cpu| {_max_abs(out, reference):.1e}")
+        print(
+            f"  {name:<18} {batch / seconds:12,.0f} segments/s  x{reference_s / seconds:5.1f}  "
+            f"max |diff to torch cpu| {_max_abs(out, reference):.1e}"
+        )
     print()
     return row
 
@@ -257,8 +286,10 @@ def check_musicnn(device: str, seconds: float, repeats: int) -> dict[str, float]
     print(f"musicnn: {len(patches)} patches of 3 s (PyTorch port)")
     for name in (CPU, device):
         print(f"  {name:<5} {len(patches) / timings[name]:9.1f} patches/s")
-    print(f"  speed-up x{row['speedup']:.1f}; max taggram diff {row['max_taggram_diff']:.1e}, "
-          f"max penultimate diff {row['max_penultimate_diff']:.1e}")
+    print(
+        f"  speed-up x{row['speedup']:.1f}; max taggram diff {row['max_taggram_diff']:.1e}, "
+        f"max penultimate diff {row['max_penultimate_diff']:.1e}"
+    )
     if torch.device(device).type == "cuda":
         # predict() turns TF32 off on every call: time the module itself instead
         module, x = models[device].torch_module(), torch.from_numpy(patches).to(device)
@@ -270,8 +301,10 @@ def check_musicnn(device: str, seconds: float, repeats: int) -> dict[str, float]
         row["full_float32_cost"], tf32_penultimate = _tf32_cost(
             penultimate, timings[device], repeats
         )
-        print(f"  with TF32: full float32 takes x{row['full_float32_cost']:.2f} the time; "
-              f"TF32 max penultimate diff {_max_abs(pen_cpu, tf32_penultimate):.1e}")
+        print(
+            f"  with TF32: full float32 takes x{row['full_float32_cost']:.2f} the time; "
+            f"TF32 max penultimate diff {_max_abs(pen_cpu, tf32_penultimate):.1e}"
+        )
     print()
     return row
 

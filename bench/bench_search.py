@@ -62,7 +62,7 @@ def _exact_shortlists(index: CatalogIndex, queries: list[np.ndarray], n: int) ->
     qc = np.stack([q.mean(0) / np.linalg.norm(q.mean(0)) for q in queries]).astype(np.float32)
     sims = np.empty((len(queries), len(ids)), np.float32)
     for start in range(0, len(ids), 200_000):
-        sims[:, start: start + 200_000] = qc @ centroids[start: start + 200_000].T
+        sims[:, start : start + 200_000] = qc @ centroids[start : start + 200_000].T
     top = np.argpartition(-sims, min(n, len(ids) - 1), axis=1)[:, :n]
     return [set(ids[row].tolist()) for row in top]
 
@@ -88,38 +88,54 @@ def _timed_search(index, queries, **kwargs) -> tuple[list[float], list[list[int]
 
 
 def bench_size(n_tracks: int, args: argparse.Namespace) -> dict:
-    report: dict = {"tracks": n_tracks, "dim": args.dim, "dtype": args.dtype,
-                    "method": args.method, "threads": args.threads}
+    report: dict = {
+        "tracks": n_tracks,
+        "dim": args.dim,
+        "dtype": args.dtype,
+        "method": args.method,
+        "threads": args.threads,
+    }
     start = time.perf_counter()
     catalog = clustered_catalog(n_tracks, args.dim, dtype=args.dtype, seed=args.seed)
     report["generate_s"] = time.perf_counter() - start
     report["segments_per_track"] = float(len(catalog.vectors) / n_tracks)
 
     ivf = IvfParams(args.nlist, args.nprobe) if args.nlist else None
-    index = CatalogIndex(args.dim, dtype=args.dtype, exact_max=args.exact_max, ivf=ivf,
-                         device=args.device)
+    index = CatalogIndex(
+        args.dim, dtype=args.dtype, exact_max=args.exact_max, ivf=ivf, device=args.device
+    )
     rss_before = _rss_gib()
     start = time.perf_counter()
     index.add_tracks(catalog.track_ids, catalog.vectors, catalog.offsets, catalog.metadata)
     report["build_s"] = time.perf_counter() - start
     stats = index.stats()
-    report.update(centroid_index=stats["centroid_index"], nlist=stats["nlist"],
-                  nprobe=stats["nprobe"], bytes_per_track=stats["bytes_per_track"],
-                  index_gib=stats["memory_bytes"] / 1024**3,
-                  peak_rss_gib=_rss_gib(), rss_growth_gib=_rss_gib() - rss_before)
+    report.update(
+        centroid_index=stats["centroid_index"],
+        nlist=stats["nlist"],
+        nprobe=stats["nprobe"],
+        bytes_per_track=stats["bytes_per_track"],
+        index_gib=stats["memory_bytes"] / 1024**3,
+        peak_rss_gib=_rss_gib(),
+        rss_growth_gib=_rss_gib() - rss_before,
+    )
 
     rng = np.random.default_rng(args.seed + 1)
     sources = rng.integers(0, n_tracks, args.queries)
     queries = [make_query(catalog, int(i), n_segments=10, seed=int(i)) for i in sources]
     del catalog  # the index holds its own copy
 
-    search = {"k": args.k, "method": args.method, "shortlist": args.shortlist,
-              "with_alignment": False}
+    search = {
+        "k": args.k,
+        "method": args.method,
+        "shortlist": args.shortlist,
+        "with_alignment": False,
+    }
     index.search(queries[0], **search)  # compile / load the Numba kernels
     times, results = _timed_search(index, queries, **search)
     report["p50_ms"], report["p99_ms"] = _percentiles(times)
-    report["source_track_in_top_k"] = float(np.mean(
-        [int(src) + 1 in res for src, res in zip(sources, results)]))
+    report["source_track_in_top_k"] = float(
+        np.mean([int(src) + 1 in res for src, res in zip(sources, results)])
+    )
 
     # Stage timings: the shortlist alone, then the rerank of its candidates.
     state = index._state
@@ -132,8 +148,10 @@ def bench_size(n_tracks: int, args: argparse.Namespace) -> dict:
     report["shortlist_p50_ms"], report["shortlist_p99_ms"] = _percentiles(shortlist_times)
 
     exact = _exact_shortlists(index, queries, args.shortlist)
-    recall = [len(set(state.centroids.search(q.mean(0), args.shortlist)[0].tolist()) & e)
-              / len(e) for q, e in zip(queries, exact)]
+    recall = [
+        len(set(state.centroids.search(q.mean(0), args.shortlist)[0].tolist()) & e) / len(e)
+        for q, e in zip(queries, exact)
+    ]
     report[f"recall@{args.shortlist}_shortlist_vs_exact"] = float(np.mean(recall))
 
     # Baseline: exhaustive rerank of the whole catalog (quality ceiling and speed-up).
@@ -145,22 +163,35 @@ def bench_size(n_tracks: int, args: argparse.Namespace) -> dict:
         exh_times.append(time.perf_counter() - start)
     report["exhaustive_p50_ms"] = _percentiles(exh_times)[0]
     report["speedup_vs_exhaustive"] = report["exhaustive_p50_ms"] / report["p50_ms"]
-    report[f"recall@{args.k}_vs_exhaustive"] = float(np.mean(
-        [len(set(r) & e) / args.k for r, e in zip(results[:n_exh], exhaustive)]))
+    report[f"recall@{args.k}_vs_exhaustive"] = float(
+        np.mean([len(set(r) & e) / args.k for r, e in zip(results[:n_exh], exhaustive)])
+    )
 
     curve = []
     for size in args.shortlist_curve:
         t, res = _timed_search(index, queries[:n_exh], **{**search, "shortlist": size})
-        curve.append({"shortlist": size, "p50_ms": _percentiles(t)[0],
-                      f"recall@{args.k}": float(np.mean(
-                          [len(set(r) & e) / args.k for r, e in zip(res, exhaustive)]))})
+        curve.append(
+            {
+                "shortlist": size,
+                "p50_ms": _percentiles(t)[0],
+                f"recall@{args.k}": float(
+                    np.mean([len(set(r) & e) / args.k for r, e in zip(res, exhaustive)])
+                ),
+            }
+        )
     report["shortlist_curve"] = curve
 
     if state.centroids.kind == "ivf":
         default = state.centroids.nprobe
         sweep = []
-        for nprobe in sorted({max(1, default // 4), max(1, default // 2), default,
-                              min(default * 2, state.centroids.nlist)}):
+        for nprobe in sorted(
+            {
+                max(1, default // 4),
+                max(1, default // 2),
+                default,
+                min(default * 2, state.centroids.nlist),
+            }
+        ):
             state.centroids.set_nprobe(nprobe)
             t, rec = [], []
             for q, e in zip(queries, exact):
@@ -169,14 +200,16 @@ def bench_size(n_tracks: int, args: argparse.Namespace) -> dict:
                 t.append(time.perf_counter() - start)
                 rec.append(len(set(got.tolist()) & e) / len(e))
             p50, p99 = _percentiles(t)
-            sweep.append({"nprobe": nprobe, "recall": float(np.mean(rec)), "p50_ms": p50,
-                          "p99_ms": p99})
+            sweep.append(
+                {"nprobe": nprobe, "recall": float(np.mean(rec)), "p50_ms": p50, "p99_ms": p99}
+            )
         state.centroids.set_nprobe(default)
         report["nprobe_curve"] = sweep
 
     # A selective brief (about 1% of the catalog qualifies): still k results?
-    brief = SearchFilters(licenses={"cc-by"}, tags_any={"tag-01", "tag-02"}, bpm_min=80,
-                          bpm_max=140)
+    brief = SearchFilters(
+        licenses={"cc-by"}, tags_any={"tag-01", "tag-02"}, bpm_min=80, bpm_max=140
+    )
     t, res = _timed_search(index, queries[:n_exh], **{**search, "filters": brief})
     report["filtered_p50_ms"] = _percentiles(t)[0]
     report["filtered_min_results"] = min(len(r) for r in res)
@@ -185,37 +218,60 @@ def bench_size(n_tracks: int, args: argparse.Namespace) -> dict:
 
 def _print(report: dict) -> None:
     n = report["tracks"]
-    print(f"\n== {n:,} tracks, d={report['dim']} {report['dtype']}, "
-          f"{report['segments_per_track']:.1f} segments/track, method={report['method']}, "
-          f"{report['threads']} threads ==")
-    print(f"centroid index: {report['centroid_index']} (nlist={report['nlist']}, "
-          f"nprobe={report['nprobe']})")
-    print(f"build {report['build_s']:.1f} s | memory {report['bytes_per_track']:,.0f} B/track "
-          f"= {report['index_gib']:.2f} GiB | peak RSS {report['peak_rss_gib']:.1f} GiB")
-    print(f"search p50 {report['p50_ms']:.2f} ms, p99 {report['p99_ms']:.2f} ms "
-          f"(shortlist stage p50 {report['shortlist_p50_ms']:.2f} ms, "
-          f"p99 {report['shortlist_p99_ms']:.2f} ms)")
+    print(
+        f"\n== {n:,} tracks, d={report['dim']} {report['dtype']}, "
+        f"{report['segments_per_track']:.1f} segments/track, method={report['method']}, "
+        f"{report['threads']} threads =="
+    )
+    print(
+        f"centroid index: {report['centroid_index']} (nlist={report['nlist']}, "
+        f"nprobe={report['nprobe']})"
+    )
+    print(
+        f"build {report['build_s']:.1f} s | memory {report['bytes_per_track']:,.0f} B/track "
+        f"= {report['index_gib']:.2f} GiB | peak RSS {report['peak_rss_gib']:.1f} GiB"
+    )
+    print(
+        f"search p50 {report['p50_ms']:.2f} ms, p99 {report['p99_ms']:.2f} ms "
+        f"(shortlist stage p50 {report['shortlist_p50_ms']:.2f} ms, "
+        f"p99 {report['shortlist_p99_ms']:.2f} ms)"
+    )
     key_s = next(k for k in report if k.endswith("_shortlist_vs_exact"))
     key_k = next(k for k in report if k.endswith("_vs_exhaustive") and k.startswith("recall"))
-    print(f"{key_s}: {report[key_s]:.4f} | {key_k}: {report[key_k]:.3f} | "
-          f"source track in top-k: {report['source_track_in_top_k']:.3f}")
-    print(f"baseline exhaustive rerank p50 {report['exhaustive_p50_ms']:.1f} ms -> two-stage "
-          f"is {report['speedup_vs_exhaustive']:.1f}x faster")
-    print("shortlist curve: " + ", ".join(
-        f"{c['shortlist']}: {c['p50_ms']:.2f} ms / R={list(c.values())[2]:.3f}"
-        for c in report["shortlist_curve"]))
+    print(
+        f"{key_s}: {report[key_s]:.4f} | {key_k}: {report[key_k]:.3f} | "
+        f"source track in top-k: {report['source_track_in_top_k']:.3f}"
+    )
+    print(
+        f"baseline exhaustive rerank p50 {report['exhaustive_p50_ms']:.1f} ms -> two-stage "
+        f"is {report['speedup_vs_exhaustive']:.1f}x faster"
+    )
+    print(
+        "shortlist curve: "
+        + ", ".join(
+            f"{c['shortlist']}: {c['p50_ms']:.2f} ms / R={list(c.values())[2]:.3f}"
+            for c in report["shortlist_curve"]
+        )
+    )
     if "nprobe_curve" in report:
-        print("nprobe curve: " + ", ".join(
-            f"{c['nprobe']}: R={c['recall']:.4f} p50 {c['p50_ms']:.2f} p99 {c['p99_ms']:.2f} ms"
-            for c in report["nprobe_curve"]))
-    print(f"filtered brief (~1%): p50 {report['filtered_p50_ms']:.2f} ms, "
-          f"min results {report['filtered_min_results']}")
+        print(
+            "nprobe curve: "
+            + ", ".join(
+                f"{c['nprobe']}: R={c['recall']:.4f} p50 {c['p50_ms']:.2f} p99 {c['p99_ms']:.2f} ms"
+                for c in report["nprobe_curve"]
+            )
+        )
+    print(
+        f"filtered brief (~1%): p50 {report['filtered_p50_ms']:.2f} ms, "
+        f"min results {report['filtered_min_results']}"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", default="10000",
-                        help="comma-separated catalog sizes (default 10000)")
+    parser.add_argument(
+        "--sizes", default="10000", help="comma-separated catalog sizes (default 10000)"
+    )
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--dtype", default="float32", choices=("float32", "float16"))
     parser.add_argument("--method", default="best_trace")
@@ -235,8 +291,10 @@ def main(argv: list[str] | None = None) -> None:
     args.shortlist_curve = [int(s) for s in args.shortlist_curve.split(",") if s]
     faiss.omp_set_num_threads(args.threads)
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
-    print(f"bench_search: {os.cpu_count()} CPUs visible, {args.threads} threads used, "
-          f"faiss {faiss.__version__}, numba {numba.__version__}")
+    print(
+        f"bench_search: {os.cpu_count()} CPUs visible, {args.threads} threads used, "
+        f"faiss {faiss.__version__}, numba {numba.__version__}"
+    )
     reports = []
     for size in (int(s) for s in args.sizes.split(",")):
         report = bench_size(size, args)

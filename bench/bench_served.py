@@ -40,8 +40,13 @@ WORLD_KEYS = {"cutter": "b", "painter": "c"}
 #: Training recipes compared (TrainConfig fields); "published" is v2m train's recipe.
 RECIPES: dict[str, dict] = {
     "published": {},
-    "small": {"embedding_dim": 64, "music_hidden": (256,), "video_hidden": (256,),
-              "dropout": 0.5, "weight_decay": 1e-4},
+    "small": {
+        "embedding_dim": 64,
+        "music_hidden": (256,),
+        "video_hidden": (256,),
+        "dropout": 0.5,
+        "weight_decay": 1e-4,
+    },
 }
 COSTS = ("centroid", "trace", "best_trace", "trace_mean", "best_trace_mean", "nw_dtw", "sw_dtw")
 
@@ -51,14 +56,21 @@ def synth_corpus(root: Path, n_train: int, n_test: int, seed: int) -> dict:
     from ml.synth import generate_corpus
 
     corpus = root / "corpus"
-    generate_corpus(corpus, n_train + n_test, seed, min_duration_s=20.0, max_duration_s=40.0,
-                    workers=2, track_format=None)
+    generate_corpus(
+        corpus,
+        n_train + n_test,
+        seed,
+        min_duration_s=20.0,
+        max_duration_s=40.0,
+        workers=2,
+        track_format=None,
+    )
     videos = sorted((corpus / "videos").glob("*.mp4"))
     cuts = {}
     for truth in sorted((corpus / "truth").glob("*.json")):
         shots = json.loads(truth.read_text())["truth"]["shot_boundaries_s"]
         cuts[truth.stem] = shots[1:-1]
-    return {"train": videos[:n_train], "test": videos[n_train:n_train + n_test], "cuts": cuts}
+    return {"train": videos[:n_train], "test": videos[n_train : n_train + n_test], "cuts": cuts}
 
 
 def recorded_corpus(root: Path, world: str, n_train: int, n_test: int, seed: int) -> dict:
@@ -90,9 +102,18 @@ def train_model(work: Path, videos: list[Path], n_clips: int, args: argparse.Nam
             link.symlink_to(video.resolve())
     # One dataset of every training clip (cached analyses), then the first N for this row.
     full = work / "dataset"
-    build_dataset(BuildConfig(pool, full, segmentation=args.segmentation,
-                              audio_extractor=args.audio, video_extractor=args.video,
-                              split_fractions=(0.85, 0.15, 0.0), seed=0, progress=False))
+    build_dataset(
+        BuildConfig(
+            pool,
+            full,
+            segmentation=args.segmentation,
+            audio_extractor=args.audio,
+            video_extractor=args.video,
+            split_fractions=(0.85, 0.15, 0.0),
+            seed=0,
+            progress=False,
+        )
+    )
     manifest = load_dataset(full).manifest
     order = {v.stem: i for i, v in enumerate(videos)}
     keep = sorted(manifest.clips, key=lambda c: order.get(Path(c.source).stem, 1 << 30))[:n_clips]
@@ -102,8 +123,15 @@ def train_model(work: Path, videos: list[Path], n_clips: int, args: argparse.Nam
         if item.name != "manifest.json" and not (subset / item.name).exists():
             (subset / item.name).symlink_to(item.resolve())
     write_manifest(subset, replace(manifest, clips=keep))
-    config = TrainConfig("segvmnet", subset, work / f"run-{tag}", seed=args.seed,
-                         device="cpu", progress=False, **RECIPES[args.recipe])
+    config = TrainConfig(
+        "segvmnet",
+        subset,
+        work / f"run-{tag}",
+        seed=args.seed,
+        device="cpu",
+        progress=False,
+        **RECIPES[args.recipe],
+    )
     best = train(config)
     export_checkpoint(best, model_dir, name=f"{work.name}-{tag}")
     return model_dir
@@ -112,8 +140,9 @@ def train_model(work: Path, videos: list[Path], n_clips: int, args: argparse.Nam
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=Path("var/served"))
-    parser.add_argument("--corpora", nargs="+", default=["synth", "cutter"],
-                        choices=("synth", "cutter", "painter"))
+    parser.add_argument(
+        "--corpora", nargs="+", default=["synth", "cutter"], choices=("synth", "cutter", "painter")
+    )
     parser.add_argument("--train-clips", type=int, nargs="+", default=[25, 60])
     parser.add_argument("--test-clips", type=int, default=30)
     parser.add_argument("--segmentation", default="olda")
@@ -121,9 +150,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--video", default="handcrafted")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--recipe", default="published", choices=sorted(RECIPES))
-    parser.add_argument("--bank", default="cuts", choices=("cuts", "dataset"),
-                        help="CSLS bank: the training videos cut at their cut points, or the "
-                             "training set's own segments (what an export can carry)")
+    parser.add_argument(
+        "--bank",
+        default="cuts",
+        choices=("cuts", "dataset"),
+        help="CSLS bank: the training videos cut at their cut points, or the "
+        "training set's own segments (what an export can carry)",
+    )
     parser.add_argument("--results", type=Path)
     args = parser.parse_args(argv)
 
@@ -131,30 +164,52 @@ def main(argv: list[str] | None = None) -> None:
     for name in args.corpora:
         root = args.work / name
         n_train = max(args.train_clips)
-        corpus = (synth_corpus(root, n_train, args.test_clips, args.seed) if name == "synth"
-                  else recorded_corpus(root, name, n_train, args.test_clips, args.seed))
+        corpus = (
+            synth_corpus(root, n_train, args.test_clips, args.seed)
+            if name == "synth"
+            else recorded_corpus(root, name, n_train, args.test_clips, args.seed)
+        )
         for n in sorted(args.train_clips):
             model = train_model(root, corpus["train"], n, args)
-            bank = dict(bank_videos=corpus["train"][:n]) if args.bank == "cuts" else dict(
-                bank_vectors=[r.video_segments for split in ("train", "val")
-                              for r in load_dataset(root / f"dataset-{n}").records(split)])
+            bank = (
+                dict(bank_videos=corpus["train"][:n])
+                if args.bank == "cuts"
+                else dict(
+                    bank_vectors=[
+                        r.video_segments
+                        for split in ("train", "val")
+                        for r in load_dataset(root / f"dataset-{n}").records(split)
+                    ]
+                )
+            )
             report = evaluate_model_on_videos(
-                model, corpus["test"], COSTS, cut_points=corpus["cuts"],
-                cache_dir=root / "served-cache", **bank)
-            title = (f"### {name}: {n} training clips ({args.recipe} recipe, bank: {args.bank}), "
-                     f"C = {len(corpus['test'])} "
-                     f"(queries cut at their cut points; tracks by {report.metadata['segmenter']})")
+                model,
+                corpus["test"],
+                COSTS,
+                cut_points=corpus["cuts"],
+                cache_dir=root / "served-cache",
+                **bank,
+            )
+            title = (
+                f"### {name}: {n} training clips ({args.recipe} recipe, bank: {args.bank}), "
+                f"C = {len(corpus['test'])} "
+                f"(queries cut at their cut points; tracks by {report.metadata['segmenter']})"
+            )
             sections.append(f"{title}\n\n{served_table(report)}\n")
-            rows.append({"corpus": name, "train_clips": n, "recipe": args.recipe,
-                         **report.to_dict()})
+            rows.append(
+                {"corpus": name, "train_clips": n, "recipe": args.recipe, **report.to_dict()}
+            )
             print(sections[-1], flush=True)
     if args.results is not None:
         args.results.mkdir(parents=True, exist_ok=True)
         command = "python -m bench.bench_served " + " ".join(sys.argv[1:] if argv is None else argv)
         stem = f"served-{'-'.join(args.corpora)}-{args.recipe}-bank-{args.bank}"
         (args.results / f"{stem}.md").write_text(
-            "# The served path on several worlds\n\nProduced by `" + command.strip() + "`.\n\n"
-            + "\n".join(sections))
+            "# The served path on several worlds\n\nProduced by `"
+            + command.strip()
+            + "`.\n\n"
+            + "\n".join(sections)
+        )
         (args.results / f"{stem}.json").write_text(json.dumps(rows, indent=2))
 
 

@@ -65,15 +65,18 @@ def main() -> None:
     parser.add_argument("--concurrent-video-s", type=float, default=20.0)
     args = parser.parse_args()
 
-    model_dir = build_demo_model(WORK / "model-work", DemoConfig(n_clips=40, epochs=30),
-                                 progress=False)
+    model_dir = build_demo_model(
+        WORK / "model-work", DemoConfig(n_clips=40, epochs=30), progress=False
+    )
     data = WORK / f"run-{int(time.time())}"
     settings = Settings(data_dir=data, inprocess_workers=1)
     upgrade(settings.sqlalchemy_url)
     with session_scope(settings.sqlalchemy_url) as db:
         register_model(db, model_dir, settings.model_dir, activate=True)
-    tracks = real_recordings(args.tracks) or sorted(
-        (WORK / "model-work" / "corpus" / "tracks").glob("*.flac"))[: args.tracks]
+    tracks = (
+        real_recordings(args.tracks)
+        or sorted((WORK / "model-work" / "corpus" / "tracks").glob("*.flac"))[: args.tracks]
+    )
     video = query_video(WORK, 60.0)
     short_video = query_video(WORK, args.concurrent_video_s)
     from ml.media.decode import probe
@@ -86,14 +89,19 @@ def main() -> None:
         done = wait_for_jobs(client, jobs)
         ingest_s = time.perf_counter() - started
         ok = sum(j["status"] == "succeeded" for j in done)
-        print(f"ingestion: {ok}/{len(tracks)} tracks, {audio_s:.0f} s of audio in {ingest_s:.1f} s"
-              f" = {60 * ok / ingest_s:.2f} tracks/min per worker,"
-              f" {ingest_s / audio_s:.3f} s per s of audio")
+        print(
+            f"ingestion: {ok}/{len(tracks)} tracks, {audio_s:.0f} s of audio in {ingest_s:.1f} s"
+            f" = {60 * ok / ingest_s:.2f} tracks/min per worker,"
+            f" {ingest_s / audio_s:.3f} s per s of audio"
+        )
 
         def recommend(video: Path) -> tuple[float, dict]:
             began = time.perf_counter()
-            response = client.post("/recommend/video", params={"k": 10},
-                                   files={"file": ("query.mp4", video.read_bytes(), "video/mp4")})
+            response = client.post(
+                "/recommend/video",
+                params={"k": 10},
+                files={"file": ("query.mp4", video.read_bytes(), "video/mp4")},
+            )
             response.raise_for_status()
             return time.perf_counter() - began, response.json()
 
@@ -101,20 +109,25 @@ def main() -> None:
         single = [recommend(video) for _ in range(3)]
         base = statistics.median(t for t, _ in single)
         stages = single[-1][1]["timings_s"]
-        print(f"\nPOST /recommend/video, {video_s:.0f} s video, one client: "
-              f"{base:.2f} s = {base / video_s:.3f} x the video's duration")
+        print(
+            f"\nPOST /recommend/video, {video_s:.0f} s video, one client: "
+            f"{base:.2f} s = {base / video_s:.3f} x the video's duration"
+        )
         for stage, seconds in stages.items():
             print(f"  {stage:<14} {seconds:8.3f} s  {seconds / video_s:.4f} x duration")
 
         short_s = probe(short_video).duration_s
         short_base = statistics.median(recommend(short_video)[0] for _ in range(3))
         with ThreadPoolExecutor(args.clients) as pool:
-            latencies = [t for t, _ in pool.map(lambda _: recommend(short_video),
-                                                range(args.requests))]
+            latencies = [
+                t for t, _ in pool.map(lambda _: recommend(short_video), range(args.requests))
+            ]
         p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
-        print(f"\n{short_s:.0f} s video, one client (baseline) {short_base:.2f} s; "
-              f"{args.clients} concurrent clients, {args.requests} requests: p50 {p50:.2f} s"
-              f" ({p50 / short_base:.1f}x baseline), p99 {p99:.2f} s ({p99 / short_base:.1f}x baseline)")
+        print(
+            f"\n{short_s:.0f} s video, one client (baseline) {short_base:.2f} s; "
+            f"{args.clients} concurrent clients, {args.requests} requests: p50 {p50:.2f} s"
+            f" ({p50 / short_base:.1f}x baseline), p99 {p99:.2f} s ({p99 / short_base:.1f}x baseline)"
+        )
 
 
 if __name__ == "__main__":

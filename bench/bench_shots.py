@@ -56,8 +56,10 @@ def main() -> None:
         cuts = write_shot_video(path, args.seconds, 25.0, seed=7)
         frames = load_video_frames(path, None, 48, 27)
     n = len(frames)
-    print(f"{n} frames ({args.seconds:.0f} s at 25 fps), {len(cuts)} cuts, device {args.device}, "
-          f"{torch.get_num_threads()} torch threads")
+    print(
+        f"{n} frames ({args.seconds:.0f} s at 25 fps), {len(cuts)} cuts, device {args.device}, "
+        f"{torch.get_num_threads()} torch threads"
+    )
 
     reference = TransNetV2(device=args.device)
     package_flag = torch.are_deterministic_algorithms_enabled()
@@ -87,14 +89,22 @@ def main() -> None:
     assert np.array_equal(ours.scenes, expected), "boundaries differ from the package's"
     assert np.array_equal(with_features.scenes, expected)
     found = set(ours.boundaries.tolist())
-    print(f"package predict_frames : {n / t_pkg:7.1f} frames/s ({t_pkg / args.seconds * 60:.1f} s per minute)")
-    print(f"ours                   : {n / t_ours:7.1f} frames/s ({t_ours / args.seconds * 60:.1f} s per minute)"
-          f"  x{t_pkg / t_ours:.2f}")
-    print(f"ours + features        : {n / t_feat:7.1f} frames/s  features cost "
-          f"{100 * (t_feat / t_ours - 1):+.1f}%")
-    print(f"max |p_ours - p_pkg|   : {np.abs(ours.probabilities - probabilities).max():.2e}; "
-          f"identical boundaries: yes ({len(ours.boundaries)}); "
-          f"true cuts found exactly: {len(found & set(cuts.tolist()))}/{len(cuts)}")
+    print(
+        f"package predict_frames : {n / t_pkg:7.1f} frames/s ({t_pkg / args.seconds * 60:.1f} s per minute)"
+    )
+    print(
+        f"ours                   : {n / t_ours:7.1f} frames/s ({t_ours / args.seconds * 60:.1f} s per minute)"
+        f"  x{t_pkg / t_ours:.2f}"
+    )
+    print(
+        f"ours + features        : {n / t_feat:7.1f} frames/s  features cost "
+        f"{100 * (t_feat / t_ours - 1):+.1f}%"
+    )
+    print(
+        f"max |p_ours - p_pkg|   : {np.abs(ours.probabilities - probabilities).max():.2e}; "
+        f"identical boundaries: yes ({len(ours.boundaries)}); "
+        f"true cuts found exactly: {len(found & set(cuts.tolist()))}/{len(cuts)}"
+    )
 
 
 if __name__ == "__main__":

@@ -38,8 +38,10 @@ def main() -> None:
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     tracks = shortlist(args.tracks, rng)
-    print(f"{args.tracks} tracks, {sum(t.downbeats_s.size for t in tracks) / args.tracks:.0f} "
-          "downbeats each on average")
+    print(
+        f"{args.tracks} tracks, {sum(t.downbeats_s.size for t in tracks) / args.tracks:.0f} "
+        "downbeats each on average"
+    )
     print(f"{'video s':>8}  {'cuts':>5}  {'offsets':>8}  {'cpu ms':>7}  {'wall ms':>7}")
     for video_s in (15.0, 30.0, 60.0):
         cuts = np.sort(rng.uniform(0.0, video_s, int(video_s / 2.5)))
@@ -50,8 +52,10 @@ def main() -> None:
             result = best_offsets(cuts, video_s, tracks, prior_offsets_s=priors)
             cpu.append(time.process_time() - start_cpu)
             wall.append(time.perf_counter() - start_wall)
-        print(f"{video_s:8.0f}  {cuts.size:5d}  {int(result.n_candidates.sum()):8d}  "
-              f"{1000 * float(np.median(cpu)):7.1f}  {1000 * float(np.median(wall)):7.1f}")
+        print(
+            f"{video_s:8.0f}  {cuts.size:5d}  {int(result.n_candidates.sum()):8d}  "
+            f"{1000 * float(np.median(cpu)):7.1f}  {1000 * float(np.median(wall)):7.1f}"
+        )
 
 
 if __name__ == "__main__":

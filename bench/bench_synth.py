@@ -77,17 +77,23 @@ def main() -> None:
         costs = stage_costs(args.clips, spec, tmp / "stages")
         media_s = costs.pop("media_s")
         total = sum(costs.values())
-        print(f"{args.clips} clips, {media_s:.0f} s of media, {spec.width}x{spec.height} @ {spec.fps:g} fps, "
-              f"{spec.sr} Hz")
+        print(
+            f"{args.clips} clips, {media_s:.0f} s of media, {spec.width}x{spec.height} @ {spec.fps:g} fps, "
+            f"{spec.sr} Hz"
+        )
         print(f"{'stage':<12} {'CPU s / 10 s of clip':>22} {'share':>7}")
         for stage, seconds in costs.items():
             print(f"{stage:<12} {10 * seconds / media_s:>22.3f} {seconds / total:>7.1%}")
-        print(f"{'total':<12} {10 * total / media_s:>22.3f}   (real time x{media_s / total:.1f} on one core)")
+        print(
+            f"{'total':<12} {10 * total / media_s:>22.3f}   (real time x{media_s / total:.1f} on one core)"
+        )
 
         serial = corpus_wall(args.clips, spec, tmp / "serial", 1)
         parallel = corpus_wall(args.clips, spec, tmp / "parallel", args.workers)
-        print(f"generate_corpus wall: 1 worker {serial:.2f} s, {args.workers} workers {parallel:.2f} s "
-              f"(speed-up x{serial / parallel:.2f}, includes process start-up)")
+        print(
+            f"generate_corpus wall: 1 worker {serial:.2f} s, {args.workers} workers {parallel:.2f} s "
+            f"(speed-up x{serial / parallel:.2f}, includes process start-up)"
+        )
 
 
 if __name__ == "__main__":

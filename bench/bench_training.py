@@ -49,7 +49,10 @@ def _clip_level_ranks(model: TwoBranchNet, dataset, split: str) -> tuple[dict, d
         video = model.embed_video(torch.from_numpy(pairs.video))
     index = torch.from_numpy(pairs.clip_index)
     n = len(pairs.clip_ids)
-    centroid = lambda e: torch.stack([e[index == c].mean(0) for c in range(n)])
+
+    def centroid(e):
+        return torch.stack([e[index == c].mean(0) for c in range(n)])
+
     clips = retrieval_summary(paired_retrieval_ranks(centroid(video), centroid(music)))
     segments = retrieval_summary(paired_retrieval_ranks(video, music))
     return clips, segments
@@ -147,7 +150,10 @@ def main(argv: list[str] | None = None) -> None:
         rng = np.random.default_rng(0)
         x = train_pairs.music[rng.integers(0, len(train_pairs), size=args.batch)]
         with torch.no_grad():
-            torch_fn = lambda a: trained.embed_music(torch.from_numpy(a)).numpy()
+
+            def torch_fn(a):
+                return trained.embed_music(torch.from_numpy(a)).numpy()
+
             torch_rate = _throughput(torch_fn, x, repeats=5)
             onnx_rate = _throughput(encoder.embed, x, repeats=5)
             diff = float(np.abs(torch_fn(x) - encoder.embed(x)).max())

@@ -18,17 +18,36 @@ from app.db.session import session_scope
 from app.media_store import MediaStore
 from app.settings import Settings
 
-MEDIA_SUFFIXES = frozenset({".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac",
-                            ".aiff", ".aif", ".wma", ".mp4", ".m4v", ".mkv", ".mov", ".webm",
-                            ".avi"})
+MEDIA_SUFFIXES = frozenset(
+    {
+        ".wav",
+        ".flac",
+        ".mp3",
+        ".ogg",
+        ".oga",
+        ".opus",
+        ".m4a",
+        ".aac",
+        ".aiff",
+        ".aif",
+        ".wma",
+        ".mp4",
+        ".m4v",
+        ".mkv",
+        ".mov",
+        ".webm",
+        ".avi",
+    }
+)
 
 
 def media_files(paths: Iterable[Path]) -> Iterator[Path]:
     """Files named, and media files under folders named (sorted, recursively)."""
     for path in paths:
         if path.is_dir():
-            yield from sorted(p for p in path.rglob("*")
-                              if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES)
+            yield from sorted(
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES
+            )
         else:
             yield path
 
@@ -50,8 +69,9 @@ def read_metadata_csv(path: Path | None) -> dict[str, dict]:
     return table
 
 
-def ingest_paths(settings: Settings, paths: list[Path], metadata_csv: Path | None = None,
-                 progress: bool = True) -> dict[str, int]:
+def ingest_paths(
+    settings: Settings, paths: list[Path], metadata_csv: Path | None = None, progress: bool = True
+) -> dict[str, int]:
     """Add files to the catalog and ingest them (through the broker when configured)."""
     from app.jobs.queue import make_queue
     from app.jobs.runner import run_job
@@ -136,15 +156,19 @@ def activate_model_id(settings: Settings, model_id: int) -> str:
         queue = make_queue(settings)
         queue.submit(job_id)
         queue.close()
-        return (f"{missing} ready tracks have no embedding under it: job {job_id} embeds "
-                "them, then activates it")
+        return (
+            f"{missing} ready tracks have no embedding under it: job {job_id} embeds "
+            "them, then activates it"
+        )
     status = run_job(job_id, settings)
     with session_scope(settings.sqlalchemy_url) as db:
         result = db.get(Job, job_id).result or {}
     if status == "succeeded" and result.get("activated"):
         return f"active ({missing} tracks embedded)"
-    raise SystemExit(f"not activated: re-embedding {missing} tracks ended {status} "
-                     f"({result.get('failed', '?')} failed); see `GET /jobs/{job_id}`")
+    raise SystemExit(
+        f"not activated: re-embedding {missing} tracks ended {status} "
+        f"({result.get('failed', '?')} failed); see `GET /jobs/{job_id}`"
+    )
 
 
 def list_models(settings: Settings) -> str:
@@ -154,9 +178,15 @@ def list_models(settings: Settings) -> str:
 
     with session_scope(settings.sqlalchemy_url) as db:
         rows = db.scalars(select(Model).order_by(Model.id)).all()
-        return "\n".join(f"{'*' if m.active else ' '} {m.id:>3} {m.name:<40} {m.kind:<9} "
-                         f"seg={m.segmentation or '-':<8} audio={m.audio_extractor} "
-                         f"video={m.video_extractor} d={m.dim}" for m in rows) or "no models"
+        return (
+            "\n".join(
+                f"{'*' if m.active else ' '} {m.id:>3} {m.name:<40} {m.kind:<9} "
+                f"seg={m.segmentation or '-':<8} audio={m.audio_extractor} "
+                f"video={m.video_extractor} d={m.dim}"
+                for m in rows
+            )
+            or "no models"
+        )
 
 
 def recommend_file(settings: Settings, video: Path, options) -> dict:

@@ -69,11 +69,20 @@ def build_demo_model(work: Path, config: DemoConfig, progress: bool = True) -> P
     from ml.training.trainer import train
 
     model_dir, training_dir, stamp = work / "model", work / "training", work / "model-recipe.json"
-    training = TrainConfig(kind="segvmnet", dataset_dir=work / "dataset", out_dir=training_dir,
-                           embedding_dim=128, music_hidden=(512, 256), video_hidden=(256,),
-                           max_epochs=config.epochs, patience=config.patience,
-                           monitor=config.monitor, batch_size=128, seed=config.seed,
-                           progress=progress)
+    training = TrainConfig(
+        kind="segvmnet",
+        dataset_dir=work / "dataset",
+        out_dir=training_dir,
+        embedding_dim=128,
+        music_hidden=(512, 256),
+        video_hidden=(256,),
+        max_epochs=config.epochs,
+        patience=config.patience,
+        monitor=config.monitor,
+        batch_size=128,
+        seed=config.seed,
+        progress=progress,
+    )
     recipe = json.dumps(
         {"demo": {k: v for k, v in asdict(config).items() if k not in _SERVING_ONLY},
          "training": {k: v for k, v in training.to_dict().items() if k not in _RUN_ONLY}},
@@ -85,15 +94,31 @@ def build_demo_model(work: Path, config: DemoConfig, progress: bool = True) -> P
     shutil.rmtree(model_dir, ignore_errors=True)
     shutil.rmtree(training_dir, ignore_errors=True)
     say(f"generating {config.n_clips} synthetic music videos")
-    generate_corpus(work / "corpus", config.n_clips, config.seed, min_duration_s=config.min_clip_s,
-                    max_duration_s=config.max_clip_s, workers=2, progress=progress)
-    say(f"building the training set (OLDA music segments, features: audio "
-        f"{config.audio_extractor}, video {config.video_extractor})")
-    build_dataset(BuildConfig(videos_dir=work / "corpus" / "videos", out_dir=work / "dataset",
-                              segmentation="olda", audio_extractor=config.audio_extractor,
-                              video_extractor=config.video_extractor,
-                              split_fractions=(0.7, 0.1, 0.2), seed=config.seed,
-                              progress=progress))
+    generate_corpus(
+        work / "corpus",
+        config.n_clips,
+        config.seed,
+        min_duration_s=config.min_clip_s,
+        max_duration_s=config.max_clip_s,
+        workers=2,
+        progress=progress,
+    )
+    say(
+        f"building the training set (OLDA music segments, features: audio "
+        f"{config.audio_extractor}, video {config.video_extractor})"
+    )
+    build_dataset(
+        BuildConfig(
+            videos_dir=work / "corpus" / "videos",
+            out_dir=work / "dataset",
+            segmentation="olda",
+            audio_extractor=config.audio_extractor,
+            video_extractor=config.video_extractor,
+            split_fractions=(0.7, 0.1, 0.2),
+            seed=config.seed,
+            progress=progress,
+        )
+    )
     say("training Seg-VM-Net")
     checkpoint = train(training)
     export_checkpoint(checkpoint, model_dir, name=f"demo-segvmnet-olda-{config.seed}")
@@ -113,8 +138,11 @@ def real_recordings(limit: int) -> list[Path]:
     if not WESNOTH_MUSIC.is_dir():
         return []
     # The shortest real pieces (not the jingles under 1 MB): the demo stays quick.
-    music = [p for p in WESNOTH_MUSIC.rglob("*.ogg")
-             if p.parent.name == "music" and p.stat().st_size > 1_000_000]
+    music = [
+        p
+        for p in WESNOTH_MUSIC.rglob("*.ogg")
+        if p.parent.name == "music" and p.stat().st_size > 1_000_000
+    ]
     return sorted(music, key=lambda p: (p.stat().st_size, p.name))[:limit]
 
 
@@ -131,8 +159,11 @@ class LocalServer:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1",
-                                                    port=self.port, log_level="warning"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(settings), host="127.0.0.1", port=self.port, log_level="warning"
+            )
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> httpx.Client:
@@ -153,8 +184,11 @@ class LocalServer:
 
 def upload_track(client: httpx.Client, path: Path, metadata: dict) -> dict:
     with open(path, "rb") as handle:
-        response = client.post("/catalog/tracks", files={"file": (path.name, handle)},
-                               data={"metadata": json.dumps(metadata)})
+        response = client.post(
+            "/catalog/tracks",
+            files={"file": (path.name, handle)},
+            data={"metadata": json.dumps(metadata)},
+        )
     response.raise_for_status()
     return response.json()
 
@@ -191,37 +225,64 @@ def run_demo(settings: Settings, config: DemoConfig = DemoConfig()) -> int:
         if db.scalar(select(Model).where(Model.name == name)) is None:
             register_model(db, model_dir, settings.model_dir, activate=True)
     clips = held_out_clips(work)
-    tags = {c: json.loads((work / "corpus" / "truth" / f"{c}.json").read_text())["truth"]["tags"]
-            for c in clips}
+    tags = {
+        c: json.loads((work / "corpus" / "truth" / f"{c}.json").read_text())["truth"]["tags"]
+        for c in clips
+    }
     with LocalServer(settings) as client:
-        say(f"ingesting {len(clips)} held-out soundtracks"
-            f"{' and real recordings from wesnoth-music' if real_recordings(1) else ''} via HTTP")
+        say(
+            f"ingesting {len(clips)} held-out soundtracks"
+            f"{' and real recordings from wesnoth-music' if real_recordings(1) else ''} via HTTP"
+        )
         answers = {}
         for clip_id in clips:
-            answers[clip_id] = upload_track(client, work / "corpus" / "tracks" / f"{clip_id}.flac",
-                                            {"title": f"synthetic {clip_id}", "artist": "v2m synth",
-                                             "license": "CC0", "tags": sorted(tags[clip_id])})
-        real = [upload_track(client, path, {"title": path.stem.replace("_", " "),
-                                            "artist": "Wesnoth soundtrack", "license": "GPL-2+"})
-                for path in real_recordings(config.real_tracks)]
+            answers[clip_id] = upload_track(
+                client,
+                work / "corpus" / "tracks" / f"{clip_id}.flac",
+                {
+                    "title": f"synthetic {clip_id}",
+                    "artist": "v2m synth",
+                    "license": "CC0",
+                    "tags": sorted(tags[clip_id]),
+                },
+            )
+        real = [
+            upload_track(
+                client,
+                path,
+                {
+                    "title": path.stem.replace("_", " "),
+                    "artist": "Wesnoth soundtrack",
+                    "license": "GPL-2+",
+                },
+            )
+            for path in real_recordings(config.real_tracks)
+        ]
         jobs = [a["job_id"] for a in [*answers.values(), *real] if a.get("job_id")]
         finished = wait_for_jobs(client, jobs)
         failed = [j for j in finished if j["status"] != "succeeded"]
-        print(f"{len(finished) - len(failed)} tracks ready, {len(failed)} failed "
-              f"({time.perf_counter() - started:.0f} s so far)")
+        print(
+            f"{len(finished) - len(failed)} tracks ready, {len(failed)} failed "
+            f"({time.perf_counter() - started:.0f} s so far)"
+        )
         query = clips[0]
         say(f"recommending music for the video {query}.mp4 (its own soundtrack is in the catalog)")
         with open(work / "corpus" / "videos" / f"{query}.mp4", "rb") as handle:
-            response = client.post("/recommend/video", params={"k": config.k},
-                                   files={"file": (f"{query}.mp4", handle)})
+            response = client.post(
+                "/recommend/video", params={"k": config.k}, files={"file": (f"{query}.mp4", handle)}
+            )
         response.raise_for_status()
         body = response.json()
     print(results_table(body, highlight_track=answers[query]["track_id"]))
-    print(f"\nquery: {len(body['query']['segments'])} shots over {body['query']['duration_s']} s; "
-          f"method {body['method']}; catalog of {body['catalog_size']} tracks; "
-          f"demo took {time.perf_counter() - started:.0f} s")
-    print("\nThis model was trained on synthetic music videos: it demonstrates the machinery, "
-          "not taste.\nTrain on your own music videos with `v2m train segvmnet --videos DIR`, "
-          "register the export with `v2m models register DIR --activate`, then `v2m ingest` "
-          "your catalog.")
+    print(
+        f"\nquery: {len(body['query']['segments'])} shots over {body['query']['duration_s']} s; "
+        f"method {body['method']}; catalog of {body['catalog_size']} tracks; "
+        f"demo took {time.perf_counter() - started:.0f} s"
+    )
+    print(
+        "\nThis model was trained on synthetic music videos: it demonstrates the machinery, "
+        "not taste.\nTrain on your own music videos with `v2m train segvmnet --videos DIR`, "
+        "register the export with `v2m models register DIR --activate`, then `v2m ingest` "
+        "your catalog."
+    )
     return 0

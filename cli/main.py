@@ -31,20 +31,39 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = get_settings()
     if settings.sqlalchemy_url.startswith("sqlite") or args.migrate:
         upgrade(settings.sqlalchemy_url)  # embedded default: no separate migrate step
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info",
-                timeout_graceful_shutdown=10)
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_level="info",
+        timeout_graceful_shutdown=10,
+    )
     return 0
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
     settings = get_settings()
     if not settings.broker_url:
-        print("v2m worker needs a broker: set V2M_BROKER_URL=redis://host:6379/0 "
-              "(without one, jobs run inside `v2m serve`)", file=sys.stderr)
+        print(
+            "v2m worker needs a broker: set V2M_BROKER_URL=redis://host:6379/0 "
+            "(without one, jobs run inside `v2m serve`)",
+            file=sys.stderr,
+        )
         return 2
-    argv = [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
-            "--loglevel", "INFO", "--concurrency", str(args.concurrency),
-            "--hostname", args.hostname]
+    argv = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "worker.celery_app",
+        "worker",
+        "--loglevel",
+        "INFO",
+        "--concurrency",
+        str(args.concurrency),
+        "--hostname",
+        args.hostname,
+    ]
     return subprocess.call(argv, env=os.environ.copy())
 
 
@@ -72,8 +91,10 @@ def cmd_keys_issue(args: argparse.Namespace) -> int:
         db.flush()
         key_id = key.id
     print(secret)
-    print(f"key {key_id} '{args.name}' with scopes {', '.join(scopes)}; shown once, store it now",
-          file=sys.stderr)
+    print(
+        f"key {key_id} '{args.name}' with scopes {', '.join(scopes)}; shown once, store it now",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -83,9 +104,16 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
     from app.db.models import ApiKey
 
     with _keys_db() as db:
-        rows = [(str(k.id), k.name, k.scopes, k.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-                 "revoked" if k.revoked else "active")
-                for k in db.scalars(select(ApiKey).order_by(ApiKey.id))]
+        rows = [
+            (
+                str(k.id),
+                k.name,
+                k.scopes,
+                k.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                "revoked" if k.revoked else "active",
+            )
+            for k in db.scalars(select(ApiKey).order_by(ApiKey.id))
+        ]
     if not rows:
         print("no key issued", file=sys.stderr)
         return 0
@@ -117,8 +145,11 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
     for key_id in missing:
         print(f"no key with id {key_id} (see `v2m keys list`)", file=sys.stderr)
     if valid_left is None and not get_settings().static_api_keys():
-        print("no valid key is left: the API refuses every request until one is issued "
-              "(`v2m keys issue NAME --scopes admin`)", file=sys.stderr)
+        print(
+            "no valid key is left: the API refuses every request until one is issued "
+            "(`v2m keys issue NAME --scopes admin`)",
+            file=sys.stderr,
+        )
     return 1 if missing else 0
 
 
@@ -155,9 +186,14 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     from cli.report import results_table
 
     try:
-        options = query_options(k=args.k, method=args.method, shortlist=args.shortlist,
-                                boundaries=args.boundaries, min_segment_s=args.min_segment_s,
-                                hubness=args.hubness)
+        options = query_options(
+            k=args.k,
+            method=args.method,
+            shortlist=args.shortlist,
+            boundaries=args.boundaries,
+            min_segment_s=args.min_segment_s,
+            hubness=args.hubness,
+        )
     except QueryError as exc:
         raise SystemExit(f"v2m recommend: {exc}") from None
     body = cli_catalog.recommend_file(get_settings(), args.video, options)
@@ -180,8 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = verbs.add_parser("serve", help="run the HTTP API")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--migrate", action="store_true",
-                   help="apply migrations first (always done for SQLite)")
+    p.add_argument(
+        "--migrate", action="store_true", help="apply migrations first (always done for SQLite)"
+    )
     p.set_defaults(run=cmd_serve)
 
     p = verbs.add_parser("worker", help="run a Celery worker (needs V2M_BROKER_URL)")
@@ -196,15 +233,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verbs.add_parser("models", help="list, register or activate models")
     p.add_argument("action", choices=("list", "register", "activate"), nargs="?", default="list")
-    p.add_argument("target", nargs="?", type=Path,
-                   help="register: an exported model directory; activate: a model name")
+    p.add_argument(
+        "target",
+        nargs="?",
+        type=Path,
+        help="register: an exported model directory; activate: a model name",
+    )
     p.add_argument("--activate", action="store_true", help="register: also activate it")
     p.set_defaults(run=cmd_models)
 
-    p = verbs.add_parser("ingest", help="add audio (or music-video) files or folders to the catalog")
+    p = verbs.add_parser(
+        "ingest", help="add audio (or music-video) files or folders to the catalog"
+    )
     p.add_argument("paths", nargs="+", type=Path)
-    p.add_argument("--metadata", type=Path,
-                   help="CSV with a 'file' column and title, artist, license, tags (a;b), ...")
+    p.add_argument(
+        "--metadata",
+        type=Path,
+        help="CSV with a 'file' column and title, artist, license, tags (a;b), ...",
+    )
     p.set_defaults(run=cmd_ingest)
 
     p = verbs.add_parser("recommend", help="recommend catalog tracks for a video file")
@@ -214,8 +260,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shortlist", type=int, default=1000)
     p.add_argument("--boundaries", help="your own cut points in seconds, e.g. 3.2,8,15.5")
     p.add_argument("--min-segment-s", type=float, default=None)
-    p.add_argument("--hubness", default="csls", choices=("csls", "none"),
-                   help="correct the cost for hubness against the model's reference videos")
+    p.add_argument(
+        "--hubness",
+        default="csls",
+        choices=("csls", "none"),
+        help="correct the cost for hubness against the model's reference videos",
+    )
     p.add_argument("--json", action="store_true", help="print the API's JSON instead of a table")
     p.set_defaults(run=cmd_recommend)
 
@@ -229,10 +279,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_ml_verbs(verbs)
 
     p = verbs.add_parser(
-        "keys", help="issue, list or revoke API keys",
+        "keys",
+        help="issue, list or revoke API keys",
         description="Issue, list or revoke the API keys stored in the database. Once a key "
         "has been issued the API requires keys, even after every key is revoked. "
-        "`v2m keys NAME --scopes ...` (without `issue`) still issues a key.")
+        "`v2m keys NAME --scopes ...` (without `issue`) still issues a key.",
+    )
     actions = p.add_subparsers(dest="action", required=True)
 
     def action(name: str, text: str) -> argparse.ArgumentParser:
@@ -242,11 +294,16 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("name", help="a label for the key (shown by `v2m keys list`)")
     a.add_argument("--scopes", nargs="+", choices=SCOPES, required=True)
     a.set_defaults(run=cmd_keys_issue)
-    a = action("list", "id, name, scopes, creation time and status of every issued key "
-               "(never the secret or its hash)")
+    a = action(
+        "list",
+        "id, name, scopes, creation time and status of every issued key "
+        "(never the secret or its hash)",
+    )
     a.set_defaults(run=cmd_keys_list)
-    a = action("revoke", "revoke keys by id (the id column of `v2m keys list`); "
-               "a revoked key is refused at once")
+    a = action(
+        "revoke",
+        "revoke keys by id (the id column of `v2m keys list`); a revoked key is refused at once",
+    )
     a.add_argument("ids", nargs="+", type=int, metavar="ID")
     a.set_defaults(run=cmd_keys_revoke)
     return parser
@@ -260,9 +317,10 @@ def _legacy_keys_argv(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("alembic.runtime.plugins", "alembic.runtime.migration", "httpx",
-                  "faiss.loader"):
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for noisy in ("alembic.runtime.plugins", "alembic.runtime.migration", "httpx", "faiss.loader"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     args = build_parser().parse_args(_legacy_keys_argv(sys.argv[1:] if argv is None else argv))
     raise SystemExit(args.run(args))

@@ -249,8 +249,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.model is not None:
         return _evaluate_served(args)
     if args.dataset is None or args.checkpoint is None:
-        raise SystemExit("v2m evaluate: give --model and --videos (the served path), or "
-                         "--dataset and --checkpoint (the protocol)")
+        raise SystemExit(
+            "v2m evaluate: give --model and --videos (the served path), or "
+            "--dataset and --checkpoint (the protocol)"
+        )
     from ml.evaluation.experiment import evaluate_checkpoint
 
     report = evaluate_checkpoint(
@@ -274,9 +276,14 @@ def _evaluate_served(args: argparse.Namespace) -> int:
         raise SystemExit("v2m evaluate: --model needs --videos (the test videos)")
     cuts = json.loads(args.cuts.read_text()) if args.cuts is not None else None
     report = evaluate_model_on_videos(
-        args.model, find_videos(args.videos), args.methods, cut_points=cuts,
+        args.model,
+        find_videos(args.videos),
+        args.methods,
+        cut_points=cuts,
         bank_videos=find_videos(args.bank) if args.bank is not None else (),
-        cache_dir=args.cache, progress=lambda path: print(f"analysed {path.name}", file=sys.stderr))
+        cache_dir=args.cache,
+        progress=lambda path: print(f"analysed {path.name}", file=sys.stderr),
+    )
     print(served_table(report))
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -302,8 +309,15 @@ def _run_guarded(command):
     from ml.training.checkpoint import CheckpointError
     from ml.training.musimnet import MuSimNetTrainingError
 
-    expected = (CliInputError, DatasetError, EvaluationError, CheckpointError, MediaError,
-                ExportError, MuSimNetTrainingError)
+    expected = (
+        CliInputError,
+        DatasetError,
+        EvaluationError,
+        CheckpointError,
+        MediaError,
+        ExportError,
+        MuSimNetTrainingError,
+    )
 
     def run(args: argparse.Namespace) -> int:
         try:
@@ -330,8 +344,11 @@ def add_ml_verbs(subparsers: argparse._SubParsersAction) -> None:
         "--dataset", type=Path, help="segvmnet/vmnet: a dataset built before, instead of --videos"
     )
     p.add_argument("--segmentation", default="olda", choices=("olda", "foote", "sf", "transnet"))
-    p.add_argument("--audio-extractor", default=DEFAULT_AUDIO_EXTRACTOR,
-                   help="audio frame features; names joined by + are concatenated")
+    p.add_argument(
+        "--audio-extractor",
+        default=DEFAULT_AUDIO_EXTRACTOR,
+        help="audio frame features; names joined by + are concatenated",
+    )
     p.add_argument("--video-extractor", default=DEFAULT_VIDEO_EXTRACTOR)
     p.add_argument(
         "--split", type=_fractions, default=(0.8, 0.1, 0.1), help="train,val,test fractions by clip"
@@ -356,7 +373,9 @@ def add_ml_verbs(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=100, help="at most this many epochs")
     p.add_argument("--patience", type=int, default=10, help="early stopping")
     p.add_argument(
-        "--monitor", choices=("val_mean_rank", "val_loss"), default=None,
+        "--monitor",
+        choices=("val_mean_rank", "val_loss"),
+        default=None,
         help="segvmnet/vmnet: what early stopping watches (default val_mean_rank; the "
         "validation loss kept Seg-VM-Net's second epoch while its validation rank still "
         "improved for 30)",
@@ -375,17 +394,26 @@ def add_ml_verbs(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "evaluate",
         help="how well a model finds each test video's own music: the served path (--model "
-             "--videos), or the published protocol (--dataset --checkpoint, docs/method.md §6)",
+        "--videos), or the published protocol (--dataset --checkpoint, docs/method.md §6)",
     )
     p.add_argument("--model", type=Path, help="served path: an exported model directory")
-    p.add_argument("--videos", type=Path,
-                   help="served path: test music videos; their soundtracks are the catalog")
-    p.add_argument("--cuts", type=Path,
-                   help="served path: JSON {video file stem: [cut times in s]}, the users' cut "
-                        "points; videos without them are cut by their shots")
-    p.add_argument("--bank", type=Path,
-                   help="served path: reference videos (e.g. the training clips): also score "
-                        "every cost with the CSLS hubness correction")
+    p.add_argument(
+        "--videos",
+        type=Path,
+        help="served path: test music videos; their soundtracks are the catalog",
+    )
+    p.add_argument(
+        "--cuts",
+        type=Path,
+        help="served path: JSON {video file stem: [cut times in s]}, the users' cut "
+        "points; videos without them are cut by their shots",
+    )
+    p.add_argument(
+        "--bank",
+        type=Path,
+        help="served path: reference videos (e.g. the training clips): also score "
+        "every cost with the CSLS hubness correction",
+    )
     p.add_argument("--methods", nargs="+", default=list(QUERY_METHODS), choices=QUERY_METHODS)
     p.add_argument("--cache", type=Path, help="served path: keep each clip's analysis here")
     p.add_argument("--dataset", type=Path, help="protocol: a dataset built by v2m train")
@@ -405,6 +433,9 @@ def add_ml_verbs(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("checkpoint", type=Path)
     p.add_argument("out", type=Path)
-    p.add_argument("--name", help="registry name (default: kind-segmentation-checksum, "
-                   "musimnet-variant-checksum for MuSimNet)")
+    p.add_argument(
+        "--name",
+        help="registry name (default: kind-segmentation-checksum, "
+        "musimnet-variant-checksum for MuSimNet)",
+    )
     p.set_defaults(run=_run_guarded(cmd_export))

@@ -14,8 +14,10 @@ def _clock(seconds: float | None) -> str:
 
 def results_table(body: dict[str, Any], highlight_track: int | None = None) -> str:
     """A ranked table: rank, score, title, artist, tempo, excerpt and how it aligns."""
-    header = f"{'#':>3}  {'score':>8}  {'title':<34} {'artist':<18} {'bpm':>5}  " \
-             f"{'excerpt':<17} aligned segments"
+    header = (
+        f"{'#':>3}  {'score':>8}  {'title':<34} {'artist':<18} {'bpm':>5}  "
+        f"{'excerpt':<17} aligned segments"
+    )
     lines = [header, "-" * len(header)]
     for result in body["results"]:
         excerpt = result.get("excerpt") or {}
@@ -24,10 +26,13 @@ def results_table(body: dict[str, Any], highlight_track: int | None = None) -> s
         aligned += " ..." if len(pairs) > 4 else ""
         marker = " <== its own soundtrack" if result["track_id"] == highlight_track else ""
         bpm = f"{result['bpm']:.0f}" if result.get("bpm") else "-"
-        span = (f"{_clock(excerpt.get('start_s'))}-{_clock(excerpt.get('end_s'))}"
-                if excerpt else "-")
-        lines.append(f"{result['rank']:>3}  {result['score']:>8.4f}  {result['title'][:34]:<34} "
-                     f"{result['artist'][:18]:<18} {bpm:>5}  {span:<17} {aligned}{marker}")
+        span = (
+            f"{_clock(excerpt.get('start_s'))}-{_clock(excerpt.get('end_s'))}" if excerpt else "-"
+        )
+        lines.append(
+            f"{result['rank']:>3}  {result['score']:>8.4f}  {result['title'][:34]:<34} "
+            f"{result['artist'][:18]:<18} {bpm:>5}  {span:<17} {aligned}{marker}"
+        )
     timings = body.get("timings_s") or {}
     if timings:
         lines.append("")

@@ -16,14 +16,17 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
 
 
 def database_url() -> str:
-    return (context.get_x_argument(as_dictionary=True).get("url")
-            or config.attributes.get("url")
-            or get_settings().sqlalchemy_url)
+    return (
+        context.get_x_argument(as_dictionary=True).get("url")
+        or config.attributes.get("url")
+        or get_settings().sqlalchemy_url
+    )
 
 
 def run_migrations_offline() -> None:
-    context.configure(url=database_url(), target_metadata=Base.metadata,
-                      literal_binds=True, render_as_batch=True)
+    context.configure(
+        url=database_url(), target_metadata=Base.metadata, literal_binds=True, render_as_batch=True
+    )
     with context.begin_transaction():
         context.run_migrations()
 
@@ -39,8 +42,9 @@ def run_migrations_online() -> None:
     # A dedicated engine without pooling: migrations run once and exit.
     engine = create_engine(url, poolclass=pool.NullPool)
     with engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=Base.metadata,
-                          render_as_batch=True)  # SQLite needs batch ALTERs
+        context.configure(
+            connection=connection, target_metadata=Base.metadata, render_as_batch=True
+        )  # SQLite needs batch ALTERs
         with context.begin_transaction():
             context.run_migrations()
 

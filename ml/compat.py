@@ -201,4 +201,3 @@ def _patch_msaf_private_feature_cache() -> None:
     process._v2m_patched = True  # type: ignore[attr-defined]
     msaf.run.process = process
     msaf.process = process
-

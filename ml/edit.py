@@ -26,14 +26,18 @@ class Excerpt:
     covers_video: bool  # end - start >= the video's duration
 
     def as_dict(self) -> dict:
-        return {"start_s": round(self.start_s, 3), "end_s": round(self.end_s, 3),
-                "duration_s": round(self.end_s - self.start_s, 3),
-                "snapped_to_downbeats": self.snapped_start and self.snapped_end,
-                "covers_video": self.covers_video}
+        return {
+            "start_s": round(self.start_s, 3),
+            "end_s": round(self.end_s, 3),
+            "duration_s": round(self.end_s - self.start_s, 3),
+            "snapped_to_downbeats": self.snapped_start and self.snapped_end,
+            "covers_video": self.covers_video,
+        }
 
 
-def snap_back(time_s: float, downbeats_s: np.ndarray, tolerance_s: float = SNAP_TOLERANCE_S
-              ) -> float | None:
+def snap_back(
+    time_s: float, downbeats_s: np.ndarray, tolerance_s: float = SNAP_TOLERANCE_S
+) -> float | None:
     """The last downbeat at or before ``time_s`` (within tolerance), else the first after."""
     before = downbeats_s[downbeats_s <= time_s + 1e-6]
     if before.size and time_s - before[-1] <= tolerance_s:
@@ -44,8 +48,9 @@ def snap_back(time_s: float, downbeats_s: np.ndarray, tolerance_s: float = SNAP_
     return None
 
 
-def snap_forward(time_s: float, downbeats_s: np.ndarray,
-                 tolerance_s: float = SNAP_TOLERANCE_S) -> float | None:
+def snap_forward(
+    time_s: float, downbeats_s: np.ndarray, tolerance_s: float = SNAP_TOLERANCE_S
+) -> float | None:
     """The first downbeat at or after ``time_s`` (within tolerance)."""
     after = downbeats_s[downbeats_s >= time_s - 1e-6]
     if after.size and after[0] - time_s <= tolerance_s:
@@ -53,8 +58,9 @@ def snap_forward(time_s: float, downbeats_s: np.ndarray,
     return None
 
 
-def suggest_excerpt(anchor_s: float, video_duration_s: float, track_duration_s: float,
-                    downbeats_s: np.ndarray) -> Excerpt:
+def suggest_excerpt(
+    anchor_s: float, video_duration_s: float, track_duration_s: float, downbeats_s: np.ndarray
+) -> Excerpt:
     """An excerpt of the track, starting near ``anchor_s``, as long as the video.
 
     Parameters
@@ -105,13 +111,21 @@ class SyncedExcerpt:
     events: tuple[str, ...]
 
     def sync_dict(self) -> dict:
-        return {"score": None if self.score is None else round(self.score, 4),
-                "events": list(self.events)}
+        return {
+            "score": None if self.score is None else round(self.score, 4),
+            "events": list(self.events),
+        }
 
 
-def synced_excerpt(anchor_s: float, cut_times_s: np.ndarray, video_duration_s: float,
-                   track_duration_s: float, downbeats_s: np.ndarray, boundaries_s: np.ndarray,
-                   window_s: float = SYNC_WINDOW_S) -> SyncedExcerpt:
+def synced_excerpt(
+    anchor_s: float,
+    cut_times_s: np.ndarray,
+    video_duration_s: float,
+    track_duration_s: float,
+    downbeats_s: np.ndarray,
+    boundaries_s: np.ndarray,
+    window_s: float = SYNC_WINDOW_S,
+) -> SyncedExcerpt:
     """:func:`suggest_excerpt`, then the start moved to the downbeat within ``window_s``
     of it where the video's cuts best meet the track's downbeats and section changes
     (S, every event counting once; ties to the nearest); the content match decides the
@@ -137,8 +151,10 @@ def synced_excerpt(anchor_s: float, cut_times_s: np.ndarray, video_duration_s: f
     downbeats = np.asarray(downbeats_s, dtype=np.float64)
     if cuts.size == 0 or downbeats.size == 0 or not base.covers_video:
         return SyncedExcerpt(base, None, ())
-    near = downbeats[(np.abs(downbeats - base.start_s) <= window_s)
-                     & (downbeats + video_duration_s <= track_duration_s)]
+    near = downbeats[
+        (np.abs(downbeats - base.start_s) <= window_s)
+        & (downbeats + video_duration_s <= track_duration_s)
+    ]
     candidates = np.unique(np.concatenate([[base.start_s], near]))
     on_downbeats, n_downbeats = offset_scores(cuts, video_duration_s, downbeats, candidates)
     boundaries = np.asarray(boundaries_s, dtype=np.float64)
@@ -151,8 +167,13 @@ def synced_excerpt(anchor_s: float, cut_times_s: np.ndarray, video_duration_s: f
     score = float(combined[order[0]]) if scores[order[0]] >= 0 else None
     end = snap_forward(start + video_duration_s, downbeats)
     snapped_end = end is not None and end <= track_duration_s
-    excerpt = Excerpt(start, float(end) if snapped_end else start + video_duration_s,
-                      bool(np.any(np.isclose(downbeats, start))), bool(snapped_end), True)
+    excerpt = Excerpt(
+        start,
+        float(end) if snapped_end else start + video_duration_s,
+        bool(np.any(np.isclose(downbeats, start))),
+        bool(snapped_end),
+        True,
+    )
 
     def explained(events: np.ndarray, name: str) -> list[str]:
         rel = np.asarray(events, dtype=np.float64) - start

@@ -52,8 +52,9 @@ def wait_for_port(port: int, timeout_s: float = 30.0) -> None:
 def _postgres_bin() -> Path:
     candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
     if not candidates:
-        raise RuntimeError("PostgreSQL server not installed (Debian package 'postgresql'); "
-                           "run scripts/install.sh")
+        raise RuntimeError(
+            "PostgreSQL server not installed (Debian package 'postgresql'); run scripts/install.sh"
+        )
     return Path(candidates[-1]).parent
 
 
@@ -73,19 +74,51 @@ def postgres_server() -> Iterator[str]:
         shutil.chown(root, "postgres", "postgres")
         root.chmod(0o700)
     port = free_port()
-    subprocess.run(_as_postgres_user([str(bindir / "initdb"), "-D", str(data), "-U", "v2m",
-                                      "-A", "trust", "-E", "UTF8", "--no-sync"]),
-                   check=True, capture_output=True)
+    subprocess.run(
+        _as_postgres_user(
+            [
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "v2m",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ]
+        ),
+        check=True,
+        capture_output=True,
+    )
     log = root / "server.log"
-    subprocess.run(_as_postgres_user([
-        str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60", "start",
-        "-o", f"-p {port} -h 127.0.0.1 -k {root} -F -c max_connections=200",
-    ]), check=True, capture_output=True)
+    subprocess.run(
+        _as_postgres_user(
+            [
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(log),
+                "-w",
+                "-t",
+                "60",
+                "start",
+                "-o",
+                f"-p {port} -h 127.0.0.1 -k {root} -F -c max_connections=200",
+            ]
+        ),
+        check=True,
+        capture_output=True,
+    )
     try:
         yield f"postgresql+psycopg://v2m@127.0.0.1:{port}/{{db}}"
     finally:
-        subprocess.run(_as_postgres_user([str(bindir / "pg_ctl"), "-D", str(data), "-m",
-                                          "immediate", "stop"]), capture_output=True)
+        subprocess.run(
+            _as_postgres_user([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
+            capture_output=True,
+        )
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -111,14 +144,30 @@ def redis_server() -> Iterator[str]:
     """A Redis server on loopback, in memory only; yields its base URL."""
     binary = shutil.which("redis-server")
     if binary is None:
-        raise RuntimeError("redis-server not installed (Debian package 'redis-server'); "
-                           "run scripts/install.sh")
+        raise RuntimeError(
+            "redis-server not installed (Debian package 'redis-server'); run scripts/install.sh"
+        )
     root = Path(tempfile.mkdtemp(prefix="v2m-redis-"))
     port = free_port()
     process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(root), "--protected-mode", "yes"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(root),
+            "--protected-mode",
+            "yes",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for_port(port)
         yield f"redis://127.0.0.1:{port}"

@@ -19,7 +19,13 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_import_contracts_are_kept() -> None:
     script = Path(sys.executable).with_name("lint-imports")
     assert script.is_file(), "import-linter is missing: pip install -e '.[dev]'"
-    done = subprocess.run([str(script), "--no-cache"], check=False, cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [str(script), "--no-cache"],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
     assert "0 broken" in done.stdout

@@ -31,5 +31,6 @@ def make_celery(broker_url: str, visibility_timeout_s: int = 3600) -> Celery:
 
 # The module-level app that `celery -A worker.celery_app worker` (v2m worker) loads.
 _settings = get_settings()
-app = make_celery(_settings.broker_url or "redis://localhost:6379/0",
-                  _settings.broker_visibility_timeout_s)
+app = make_celery(
+    _settings.broker_url or "redis://localhost:6379/0", _settings.broker_visibility_timeout_s
+)

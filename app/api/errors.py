@@ -32,8 +32,7 @@ def not_found(what: str, ident: object) -> ApiError:
 
 # Media errors carry a ``reason``; those that mean "this is not media at all"
 # are 415, a file too large is 413, everything else we could not use is 422.
-_MEDIA_STATUS = {"not_media": 415, "unsupported_container": 415, "empty_file": 422,
-                 "too_long": 422}
+_MEDIA_STATUS = {"not_media": 415, "unsupported_container": 415, "empty_file": 422, "too_long": 422}
 
 
 def media_error_status(reason: str) -> int:
@@ -86,7 +85,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
         return _json(422, "invalid_request", problems or "invalid request")
 
     @app.exception_handler(StarletteHTTPException)
@@ -127,6 +127,7 @@ class UnexpectedErrors:
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if started:
                 return
-            response = _json(500, "internal_error",
-                             "internal error; the server log has the details")
+            response = _json(
+                500, "internal_error", "internal error; the server log has the details"
+            )
             await response(scope, receive, send)

@@ -24,8 +24,15 @@ IdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="an id, 1 .. 2**63 - 1
 IdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID, description="an id, 1 .. 2**63 - 1")]
 
 #: A job id in the URL path (``/jobs/{job_id}``): letters, digits, ``-`` and ``_``.
-JobIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$",
-                                description="a job id, as returned by the route that queued it")]
+JobIdPath = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="a job id, as returned by the route that queued it",
+    ),
+]
 
 #: How many rows of a listing to skip.
 OffsetQuery = Annotated[int, Query(ge=0, le=MAX_ID, description="rows to skip")]

@@ -22,8 +22,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 class ErrorOut(BaseModel):
     """Every failure: a stable machine-readable code and a sentence for people."""
 
-    error: str = Field(description="a stable code: not_found, unauthorized, forbidden, "
-                       "invalid_request, invalid_metadata, not_media, too_large, busy, ...")
+    error: str = Field(
+        description="a stable code: not_found, unauthorized, forbidden, "
+        "invalid_request, invalid_metadata, not_media, too_large, busy, ..."
+    )
     detail: str = Field(description="what went wrong, for a person")
 
 
@@ -33,20 +35,22 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     403: "The API key lacks the scope this route needs.",
     404: "Unknown id.",
     409: "The request conflicts with the service's state: no ready track in the catalog "
-         "yet, a track not ready under the active model, or a model of the wrong role.",
+    "yet, a track not ready under the active model, or a model of the wrong role.",
     413: "The upload is larger than the configured limit.",
     415: "The upload is not audio or video at all.",
     422: "Invalid parameters or metadata, or media that cannot be used (undecodable, "
-         "empty, too short, too long, without the stream needed).",
+    "empty, too short, too long, without the stream needed).",
     503: "No active model, or every analysis slot stayed busy for too long "
-         "(`Retry-After` says when to try again).",
+    "(`Retry-After` says when to try again).",
 }
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The ``responses=`` entries of a route's error statuses, all with :class:`ErrorOut`."""
-    return {status: {"model": ErrorOut, "description": ERROR_DESCRIPTIONS[status]}
-            for status in statuses}
+    return {
+        status: {"model": ErrorOut, "description": ERROR_DESCRIPTIONS[status]}
+        for status in statuses
+    }
 
 
 def use_real_error_bodies(spec: dict[str, Any]) -> dict[str, Any]:
@@ -65,10 +69,14 @@ def use_real_error_bodies(spec: dict[str, Any]) -> dict[str, Any]:
             if body.get("schema", {}).get("$ref") == default_422:
                 responses["422"] = {
                     "description": ERROR_DESCRIPTIONS[422],
-                    "content": {"application/json": {
-                        "schema": {"$ref": "#/components/schemas/ErrorOut"}}}}
-                schemas.setdefault("ErrorOut", ErrorOut.model_json_schema(
-                    ref_template="#/components/schemas/{model}"))
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}
+                    },
+                }
+                schemas.setdefault(
+                    "ErrorOut",
+                    ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}"),
+                )
             operation["responses"] = dict(sorted(responses.items()))
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
@@ -86,13 +94,18 @@ ANALYSIS = (409, 503)  # a route that needs the active model and its catalog ind
 # request); require_scope in app.api.security decides who gets in.
 
 api_key_scheme = APIKeyHeader(
-    name="X-API-Key", scheme_name="ApiKey", auto_error=False,
+    name="X-API-Key",
+    scheme_name="ApiKey",
+    auto_error=False,
     description="An API key. Scopes: `catalog:write` (upload, delete), `recommend` "
-                "(queries), `admin` (everything, the model registry); reading the catalog "
-                "and jobs takes `catalog:write` or `recommend`.")
+    "(queries), `admin` (everything, the model registry); reading the catalog "
+    "and jobs takes `catalog:write` or `recommend`.",
+)
 bearer_scheme = HTTPBearer(
-    scheme_name="Bearer", auto_error=False,
-    description="The same API key as `Authorization: Bearer <key>`.")
+    scheme_name="Bearer",
+    auto_error=False,
+    description="The same API key as `Authorization: Bearer <key>`.",
+)
 
 # Either scheme is enough: two requirement objects in the operation's ``security``.
 DOCUMENTED_AUTH = [Security(api_key_scheme), Security(bearer_scheme)]
@@ -117,7 +130,8 @@ class ReadinessCheck(BaseModel):
 class Readiness(BaseModel):
     ready: bool
     checks: dict[str, ReadinessCheck] = Field(
-        description="database, model, broker, index: each with ok and its details")
+        description="database, model, broker, index: each with ok and its details"
+    )
 
 
 # --- jobs ---------------------------------------------------------------------------
@@ -132,7 +146,8 @@ class JobOut(BaseModel):
     error: str | None
     result: dict[str, Any] | None = Field(
         description="the job's answer once it succeeded (for a recommend job, the same "
-                    "body as POST /recommend/video)")
+        "body as POST /recommend/video)"
+    )
     track_id: int | None
 
 
@@ -230,7 +245,8 @@ class Alignment(BaseModel):
     method: str | None = Field(None, description="the cost that aligned them")
     pairs: list[AlignedPair]
     offset: int | None = Field(
-        None, description="trace costs: the track segment aligned with video segment 0")
+        None, description="trace costs: the track segment aligned with video segment 0"
+    )
     track_span: list[int] | None = Field(None, description="half-open segment range")
     query_span: list[int] | None = Field(None, description="half-open segment range")
 
@@ -249,10 +265,14 @@ class Sync(BaseModel):
     """How the video's cuts meet the track's music at the excerpt (docs/method.md §9)."""
 
     score: float | None = Field(
-        None, description="co-occurrence S of cuts and downbeats, 0..1 (1: a cut on every "
-                          "downbeat inside the video); null without cuts or downbeats")
-    events: list[str] = Field(description="each section change and downbeat inside the video, "
-                                          "with the nearest cut, in video time")
+        None,
+        description="co-occurrence S of cuts and downbeats, 0..1 (1: a cut on every "
+        "downbeat inside the video); null without cuts or downbeats",
+    )
+    events: list[str] = Field(
+        description="each section change and downbeat inside the video, "
+        "with the nearest cut, in video time"
+    )
 
 
 class TrackFields(BaseModel):
@@ -270,9 +290,11 @@ class TrackFields(BaseModel):
 class Recommendation(TrackFields):
     distance: float = Field(description="the method's cost (lower is better)")
     match: float | None = Field(
-        None, description="0-100: the share of the model's reference videos (its training "
-                          "clips) that fit this track worse than the query; null for a model "
-                          "exported without them")
+        None,
+        description="0-100: the share of the model's reference videos (its training "
+        "clips) that fit this track worse than the query; null for a model "
+        "exported without them",
+    )
     alignment: Alignment
     excerpt: Excerpt
     sync: Sync

@@ -39,27 +39,31 @@ def scopes_for(secret: str, runtime: Runtime, db: Session) -> frozenset[str] | N
     for static, scopes in runtime.static_keys.items():
         if hmac.compare_digest(static.encode(), presented):
             return scopes
-    row = db.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(secret),
-                                         ApiKey.revoked.is_(False)))
+    row = db.scalar(
+        select(ApiKey).where(ApiKey.key_hash == hash_key(secret), ApiKey.revoked.is_(False))
+    )
     return frozenset(row.scopes.split(",")) if row else None
 
 
 def require_scope(*accepted: str):
     """Dependency: the request must carry a key with one of ``accepted`` (or ``admin``)."""
 
-    def check(request: Request, runtime: Runtime = Depends(get_runtime),
-              db: Session = Depends(get_db)) -> None:
+    def check(
+        request: Request, runtime: Runtime = Depends(get_runtime), db: Session = Depends(get_db)
+    ) -> None:
         if not runtime.auth_enabled(db):
             return
         secret = presented_key(request)
         if secret is None:
-            raise ApiError(401, "unauthorized",
-                           "an API key is required (X-API-Key or Authorization: Bearer)")
+            raise ApiError(
+                401, "unauthorized", "an API key is required (X-API-Key or Authorization: Bearer)"
+            )
         scopes = scopes_for(secret, runtime, db)
         if scopes is None:
             raise ApiError(401, "unauthorized", "unknown or revoked API key")
         if scopes.isdisjoint({*accepted, "admin"}):
-            raise ApiError(403, "forbidden",
-                           f"this key lacks the scope {' or '.join(map(repr, accepted))}")
+            raise ApiError(
+                403, "forbidden", f"this key lacks the scope {' or '.join(map(repr, accepted))}"
+            )
 
     return check

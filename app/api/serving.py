@@ -41,8 +41,11 @@ class Serving:
 def get_serving(runtime: Runtime = Depends(get_runtime), db: Session = Depends(get_db)) -> Serving:
     row = active_model(db)
     if row is None:
-        raise ApiError(503, "no_active_model",
-                       "no active model: register and activate one (v2m models register)")
+        raise ApiError(
+            503,
+            "no_active_model",
+            "no active model: register and activate one (v2m models register)",
+        )
     index = runtime.search_index.for_model(db, row)
     if len(index.track_ids()) == 0:
         raise ApiError(409, "empty_catalog", "the catalog has no ready track yet")
@@ -62,9 +65,12 @@ def get_similarity_serving(runtime: Runtime, db: Session) -> SimilarityServing |
         return None
     index = runtime.similarity_index.for_model(db, row)
     if len(index.track_ids()) == 0:
-        raise ApiError(409, "empty_catalog",
-                       f"no track has an embedding under the similarity model {row.name} yet: "
-                       f"POST /models/{row.id}/activate embeds the catalog")
+        raise ApiError(
+            409,
+            "empty_catalog",
+            f"no track has an embedding under the similarity model {row.name} yet: "
+            f"POST /models/{row.id}/activate embeds the catalog",
+        )
     return SimilarityServing(runtime.models.similarity(row), index)
 
 
@@ -82,25 +88,39 @@ def query_options(
     min_duration_s: Annotated[float | None, Query(ge=0)] = None,
     boundaries: Annotated[str | None, Query(description="your own cut points, in seconds")] = None,
     min_segment_s: Annotated[float | None, Query(ge=0, le=120)] = None,
-    hubness: Annotated[Hubness, Query(
-        description="csls: correct the cost for hubness against the model's reference "
-                    "videos (tracks near every video stop coming first); none: the raw "
-                    "cost")] = Hubness("csls"),
+    hubness: Annotated[
+        Hubness,
+        Query(
+            description="csls: correct the cost for hubness against the model's reference "
+            "videos (tracks near every video stop coming first); none: the raw "
+            "cost"
+        ),
+    ] = Hubness("csls"),
 ) -> QueryOptions:
     """The query parameters, as :func:`app.services.options.query_options` reads them."""
     try:
         return options.query_options(
-            k=k, method=method.value, shortlist=shortlist,
-            licenses=(license or []) + (licence or []), exclude_artists=exclude_artist or (),
-            tags=tag or (), any_tags=any_tag or (), min_bpm=min_bpm, max_bpm=max_bpm,
-            min_duration_s=min_duration_s, boundaries=boundaries, min_segment_s=min_segment_s,
-            hubness=hubness.value)
+            k=k,
+            method=method.value,
+            shortlist=shortlist,
+            licenses=(license or []) + (licence or []),
+            exclude_artists=exclude_artist or (),
+            tags=tag or (),
+            any_tags=any_tag or (),
+            min_bpm=min_bpm,
+            max_bpm=max_bpm,
+            min_duration_s=min_duration_s,
+            boundaries=boundaries,
+            min_segment_s=min_segment_s,
+            hubness=hubness.value,
+        )
     except QueryError as exc:
         raise ApiError(422, "invalid_request", str(exc)) from None
 
 
-def similar_serving(runtime: Runtime = Depends(get_runtime),
-                    db: Session = Depends(get_db)) -> Serving | SimilarityServing:
+def similar_serving(
+    runtime: Runtime = Depends(get_runtime), db: Session = Depends(get_db)
+) -> Serving | SimilarityServing:
     """The space ``/similar/track`` ranks in: the active MuSimNet's, else the video model's."""
     return get_similarity_serving(runtime, db) or get_serving(runtime, db)
 

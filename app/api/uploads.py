@@ -72,8 +72,9 @@ def query_store(settings: Settings) -> MediaStore:
 def sweep_partial_uploads(settings: Settings) -> int:
     """Remove the half-written uploads that killed processes left in the media and query
     stores (a live upload's file is locked and stays); returns how many."""
-    removed = sum(store.sweep_partial()
-                  for store in (MediaStore(settings.media_dir), query_store(settings)))
+    removed = sum(
+        store.sweep_partial() for store in (MediaStore(settings.media_dir), query_store(settings))
+    )
     if removed:
         log.info("removed %d partial uploads left by a stopped process", removed)
     return removed
@@ -95,11 +96,19 @@ class _MultipartReader:
         self._name = ""
         self._value = bytearray()
         self._in_file = False
-        self.parser = MultipartParser(boundary, {
-            "on_part_begin": self._part_begin, "on_header_field": self._header_field,
-            "on_header_value": self._header_value_data, "on_header_end": self._header_end,
-            "on_headers_finished": self._headers_finished, "on_part_data": self._part_data,
-            "on_part_end": self._part_end, "on_end": self._end})
+        self.parser = MultipartParser(
+            boundary,
+            {
+                "on_part_begin": self._part_begin,
+                "on_header_field": self._header_field,
+                "on_header_value": self._header_value_data,
+                "on_header_end": self._header_end,
+                "on_headers_finished": self._headers_finished,
+                "on_part_data": self._part_data,
+                "on_part_end": self._part_end,
+                "on_end": self._end,
+            },
+        )
 
     def _part_begin(self) -> None:
         self._disposition, self._value, self._in_file = b"", bytearray(), False
@@ -118,8 +127,12 @@ class _MultipartReader:
     def _headers_finished(self) -> None:
         _, options = parse_options_header(self._disposition)
         if b"name" not in options:
-            raise ApiError(400, "malformed_body", "a part of the multipart body has no name "
-                                                  "(Content-Disposition: form-data; name=...)")
+            raise ApiError(
+                400,
+                "malformed_body",
+                "a part of the multipart body has no name "
+                "(Content-Disposition: form-data; name=...)",
+            )
         self._name = _text(options[b"name"])
         if self._name != FILE_FIELD:
             return
@@ -138,9 +151,12 @@ class _MultipartReader:
             return
         self._field_bytes += end - start
         if self._field_bytes > MAX_FIELD_BYTES:
-            raise ApiError(413, "too_large",
-                           f"the form field '{self._name}' is too large: the form fields "
-                           f"other than '{FILE_FIELD}' may hold {MAX_FIELD_BYTES} bytes in all")
+            raise ApiError(
+                413,
+                "too_large",
+                f"the form field '{self._name}' is too large: the form fields "
+                f"other than '{FILE_FIELD}' may hold {MAX_FIELD_BYTES} bytes in all",
+            )
         self._value += data[start:end]
 
     def _part_end(self) -> None:
@@ -149,8 +165,9 @@ class _MultipartReader:
         try:
             self.upload.fields[self._name] = self._value.decode("utf-8")
         except UnicodeDecodeError:
-            raise ApiError(422, "invalid_request",
-                           f"the form field '{self._name}' is not UTF-8 text") from None
+            raise ApiError(
+                422, "invalid_request", f"the form field '{self._name}' is not UTF-8 text"
+            ) from None
 
     def _end(self) -> None:
         self.complete = True
@@ -166,8 +183,9 @@ def _text(value: bytes) -> str:
     return value.decode("utf-8", "replace")
 
 
-async def receive_upload(request: Request, store: MediaStore, max_file_bytes: int, *,
-                         required: bool = True) -> Upload:
+async def receive_upload(
+    request: Request, store: MediaStore, max_file_bytes: int, *, required: bool = True
+) -> Upload:
     """Read the request's multipart body as it arrives (see the module's description).
 
     The ``file`` part is staged in ``store``; reading stops at ``max_file_bytes`` of it
@@ -180,12 +198,16 @@ async def receive_upload(request: Request, store: MediaStore, max_file_bytes: in
     if content_type != b"multipart/form-data":
         if not required:
             return Upload()
-        raise ApiError(422, "invalid_request", f"send the media as multipart/form-data, in the "
-                                               f"field '{FILE_FIELD}'")
+        raise ApiError(
+            422,
+            "invalid_request",
+            f"send the media as multipart/form-data, in the field '{FILE_FIELD}'",
+        )
     if not options.get(b"boundary"):
         raise ApiError(400, "malformed_body", "multipart/form-data without a boundary")
-    reader = _MultipartReader(options[b"boundary"], lambda: store.stage(max_file_bytes),
-                              max_file_bytes)
+    reader = _MultipartReader(
+        options[b"boundary"], lambda: store.stage(max_file_bytes), max_file_bytes
+    )
     try:
         async for chunk in request.stream():
             reader.parser.write(chunk)
@@ -194,12 +216,14 @@ async def receive_upload(request: Request, store: MediaStore, max_file_bytes: in
         await reader.write_pending()
         reader.parser.finalize()
         if not reader.complete:
-            raise ApiError(400, "malformed_body",
-                           "the multipart body ends before its closing boundary")
+            raise ApiError(
+                400, "malformed_body", "the multipart body ends before its closing boundary"
+            )
     except ClientDisconnect:
         reader.upload.discard()
-        raise ApiError(400, "incomplete_body",
-                       "the client closed the connection before the end of the body") from None
+        raise ApiError(
+            400, "incomplete_body", "the client closed the connection before the end of the body"
+        ) from None
     except FormParserError as exc:
         reader.upload.discard()
         raise ApiError(400, "malformed_body", f"the multipart body is malformed: {exc}") from None
@@ -207,9 +231,11 @@ async def receive_upload(request: Request, store: MediaStore, max_file_bytes: in
         reader.upload.discard()
         raise
     if required and reader.upload.file is None:
-        raise ApiError(422, "invalid_request",
-                       f"no file: send the media as multipart/form-data, in the field "
-                       f"'{FILE_FIELD}'")
+        raise ApiError(
+            422,
+            "invalid_request",
+            f"no file: send the media as multipart/form-data, in the field '{FILE_FIELD}'",
+        )
     return reader.upload
 
 
@@ -217,8 +243,9 @@ def _nothing() -> None:
     return None
 
 
-def upload_dependency(store_of: Callable[[Runtime], MediaStore], *, required: bool = True,
-                      after: Callable = _nothing) -> Callable[..., AsyncIterator[Upload]]:
+def upload_dependency(
+    store_of: Callable[[Runtime], MediaStore], *, required: bool = True, after: Callable = _nothing
+) -> Callable[..., AsyncIterator[Upload]]:
     """A FastAPI dependency yielding the request's :class:`Upload`, staged in
     ``store_of(runtime)`` under ``max_upload_bytes``, and discarded after the request
     unless the route committed it.
@@ -229,12 +256,16 @@ def upload_dependency(store_of: Callable[[Runtime], MediaStore], *, required: bo
     (FastAPI gathers validation errors and goes on solving siblings, not dependents).
     """
 
-    async def upload(request: Request, _: object = Depends(after),
-                     runtime: Runtime = Depends(get_runtime),
-                     db: Session = Depends(get_db)) -> AsyncIterator[Upload]:
+    async def upload(
+        request: Request,
+        _: object = Depends(after),
+        runtime: Runtime = Depends(get_runtime),
+        db: Session = Depends(get_db),
+    ) -> AsyncIterator[Upload]:
         await run_in_threadpool(db.rollback)  # no database connection held during the upload
-        received = await receive_upload(request, store_of(runtime),
-                                        runtime.settings.max_upload_bytes, required=required)
+        received = await receive_upload(
+            request, store_of(runtime), runtime.settings.max_upload_bytes, required=required
+        )
         try:
             yield received
         finally:
@@ -243,18 +274,31 @@ def upload_dependency(store_of: Callable[[Runtime], MediaStore], *, required: bo
     return upload
 
 
-def multipart_body(file_description: str, *, required: bool = True,
-                   metadata_description: str | None = None) -> dict:
+def multipart_body(
+    file_description: str, *, required: bool = True, metadata_description: str | None = None
+) -> dict:
     """``openapi_extra`` for a route taking its upload through :func:`upload_dependency`:
     the request body FastAPI would document for ``File()`` (and ``Form()``) parameters."""
-    properties: dict[str, dict] = {FILE_FIELD: {
-        "type": "string", "contentMediaType": "application/octet-stream", "title": "File",
-        "description": file_description}}
+    properties: dict[str, dict] = {
+        FILE_FIELD: {
+            "type": "string",
+            "contentMediaType": "application/octet-stream",
+            "title": "File",
+            "description": file_description,
+        }
+    }
     if metadata_description is not None:
-        properties["metadata"] = {"type": "string", "title": "Metadata",
-                                  "description": metadata_description}
+        properties["metadata"] = {
+            "type": "string",
+            "title": "Metadata",
+            "description": metadata_description,
+        }
     schema: dict = {"type": "object", "properties": properties}
     if required:
         schema["required"] = [FILE_FIELD]
-    return {"requestBody": {"required": required,
-                            "content": {"multipart/form-data": {"schema": schema}}}}
+    return {
+        "requestBody": {
+            "required": required,
+            "content": {"multipart/form-data": {"schema": schema}},
+        }
+    }

@@ -57,8 +57,9 @@ class JobStatus(str, enum.Enum):
 
 def _enum(cls: type[enum.Enum], name: str) -> Enum:
     # Stored as plain strings with a CHECK: no native ENUM type to migrate.
-    return Enum(cls, name=name, native_enum=False, length=16,
-                values_callable=lambda e: [m.value for m in e])
+    return Enum(
+        cls, name=name, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]
+    )
 
 
 class Track(Base):
@@ -76,16 +77,20 @@ class Track(Base):
     media_key: Mapped[str] = mapped_column(String(128))
     original_filename: Mapped[str] = mapped_column(String(512), default="")
     status: Mapped[TrackStatus] = mapped_column(
-        _enum(TrackStatus, "track_status"), default=TrackStatus.pending, index=True)
+        _enum(TrackStatus, "track_status"), default=TrackStatus.pending, index=True
+    )
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
 
     analyses: Mapped[list[TrackAnalysis]] = relationship(
-        back_populates="track", cascade="all, delete-orphan", passive_deletes=True)
+        back_populates="track", cascade="all, delete-orphan", passive_deletes=True
+    )
     embeddings: Mapped[list[TrackEmbedding]] = relationship(
-        back_populates="track", cascade="all, delete-orphan", passive_deletes=True)
+        back_populates="track", cascade="all, delete-orphan", passive_deletes=True
+    )
 
 
 class TrackAnalysis(Base):
@@ -95,8 +100,7 @@ class TrackAnalysis(Base):
     __table_args__ = (UniqueConstraint("track_id", "segmenter"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    track_id: Mapped[int] = mapped_column(
-        ForeignKey("tracks.id", ondelete="CASCADE"), index=True)
+    track_id: Mapped[int] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"), index=True)
     segmenter: Mapped[str] = mapped_column(String(32))
     boundaries: Mapped[bytes] = mapped_column(LargeBinary)  # float32 seconds, K+1
     beats: Mapped[bytes] = mapped_column(LargeBinary)  # float32 seconds
@@ -129,8 +133,7 @@ class TrackFeatures(Base):
     __table_args__ = (UniqueConstraint("track_id", "extractor", "version"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    track_id: Mapped[int] = mapped_column(
-        ForeignKey("tracks.id", ondelete="CASCADE"), index=True)
+    track_id: Mapped[int] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"), index=True)
     extractor: Mapped[str] = mapped_column(String(64))
     version: Mapped[str] = mapped_column(String(32))
     n_frames: Mapped[int] = mapped_column(Integer)
@@ -167,10 +170,8 @@ class TrackEmbedding(Base):
     __table_args__ = (UniqueConstraint("track_id", "model_id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    track_id: Mapped[int] = mapped_column(
-        ForeignKey("tracks.id", ondelete="CASCADE"), index=True)
-    model_id: Mapped[int] = mapped_column(
-        ForeignKey("models.id", ondelete="CASCADE"), index=True)
+    track_id: Mapped[int] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"), index=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), index=True)
     n_segments: Mapped[int] = mapped_column(Integer)
     dim: Mapped[int] = mapped_column(Integer)
     vectors: Mapped[bytes] = mapped_column(LargeBinary)
@@ -209,7 +210,8 @@ class Job(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))  # ingest | reembed | recommend
     status: Mapped[JobStatus] = mapped_column(
-        _enum(JobStatus, "job_status"), default=JobStatus.queued, index=True)
+        _enum(JobStatus, "job_status"), default=JobStatus.queued, index=True
+    )
     stage: Mapped[str] = mapped_column(String(64), default="")
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     error: Mapped[str | None] = mapped_column(Text)
@@ -217,10 +219,12 @@ class Job(Base):
     result: Mapped[dict | None] = mapped_column(JSON)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     track_id: Mapped[int | None] = mapped_column(
-        ForeignKey("tracks.id", ondelete="SET NULL"), index=True)
+        ForeignKey("tracks.id", ondelete="SET NULL"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
 
 
 class ApiKey(Base):

@@ -31,8 +31,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 # Statements that neither write nor manage the transaction: they need no BEGIN. Anything
 # else (a CTE included, which may write) opens the transaction first.
-_NO_BEGIN = re.compile(r"\s*(SELECT|PRAGMA|EXPLAIN|VALUES|BEGIN|COMMIT|END|ROLLBACK|RELEASE)\b",
-                       re.IGNORECASE)
+_NO_BEGIN = re.compile(
+    r"\s*(SELECT|PRAGMA|EXPLAIN|VALUES|BEGIN|COMMIT|END|ROLLBACK|RELEASE)\b", re.IGNORECASE
+)
 
 
 @lru_cache(maxsize=8)
@@ -51,8 +52,9 @@ def needs_begin(statement: str) -> bool:
     return _NO_BEGIN.match(statement) is None
 
 
-def _sqlite_begin_before_write(conn: Connection, cursor, statement: str, _parameters,
-                               _context, _executemany) -> None:
+def _sqlite_begin_before_write(
+    conn: Connection, cursor, statement: str, _parameters, _context, _executemany
+) -> None:
     if needs_begin(statement) and not cursor.connection.in_transaction:
         cursor.execute("BEGIN IMMEDIATE")
 

@@ -80,11 +80,14 @@ class _State:
 
 def _empty_state(dim: int, model_id: int | None, options: IndexOptions) -> _State:
     return _State(
-        dim=dim, model_id=model_id,
-        centroids=CentroidIndex(dim, exact_max=options.exact_max, ivf=options.ivf,
-                                device=options.device),
+        dim=dim,
+        model_id=model_id,
+        centroids=CentroidIndex(
+            dim, exact_max=options.exact_max, ivf=options.ivf, device=options.device
+        ),
         store=SegmentStore(dim, options.dtype, compact_ratio=options.compact_ratio),
-        metadata=MetadataColumns())
+        metadata=MetadataColumns(),
+    )
 
 
 def _centroids(vectors: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -93,28 +96,35 @@ def _centroids(vectors: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return (sums / np.diff(offsets)[:, None]).astype(np.float32)
 
 
-def _append(state: _State, track_ids: np.ndarray, vectors: np.ndarray, offsets: np.ndarray,
-            metadata: Sequence[TrackMetadata]) -> np.ndarray:
+def _append(
+    state: _State,
+    track_ids: np.ndarray,
+    vectors: np.ndarray,
+    offsets: np.ndarray,
+    metadata: Sequence[TrackMetadata],
+) -> np.ndarray:
     """Validate and append absent tracks to the store and metadata; returns centroids.
 
     The centroid index is updated by the caller, once per bulk operation, so
     that crossing the exact/IVF threshold trains the cells on the whole batch.
     """
     if vectors.ndim != 2 or vectors.shape[1] != state.dim:
-        raise DimensionMismatchError(f"embeddings of shape {vectors.shape} for a catalog of "
-                                     f"dimension {state.dim}")
+        raise DimensionMismatchError(
+            f"embeddings of shape {vectors.shape} for a catalog of dimension {state.dim}"
+        )
     validate_packed(track_ids, offsets, len(vectors))
     if len(metadata) != len(track_ids):
-        raise InvalidEmbeddingsError(f"{len(metadata)} metadata records for "
-                                     f"{len(track_ids)} tracks")
+        raise InvalidEmbeddingsError(
+            f"{len(metadata)} metadata records for {len(track_ids)} tracks"
+        )
     centroids = np.empty((len(track_ids), state.dim), np.float32)
     first = 0
     while first < len(track_ids):
         # Whole tracks, about _ROWS_PER_STEP rows at a time.
         last = int(np.searchsorted(offsets, offsets[first] + _ROWS_PER_STEP, side="right")) - 1
         last = min(max(last, first + 1), len(track_ids))
-        rows = normalize_rows(vectors[offsets[first]: offsets[last]])
-        local = offsets[first: last + 1] - offsets[first]
+        rows = normalize_rows(vectors[offsets[first] : offsets[last]])
+        local = offsets[first : last + 1] - offsets[first]
         state.store.add(track_ids[first:last], rows, local)
         state.metadata.append(metadata[first:last])
         centroids[first:last] = _centroids(rows, local)
@@ -135,8 +145,14 @@ class CatalogIndex:
         Build options; keyword arguments override its fields.
     """
 
-    def __init__(self, dim: int, *, model_id: int | None = None,
-                 options: IndexOptions | None = None, **overrides: Any) -> None:
+    def __init__(
+        self,
+        dim: int,
+        *,
+        model_id: int | None = None,
+        options: IndexOptions | None = None,
+        **overrides: Any,
+    ) -> None:
         self.options = IndexOptions(**{**(options or IndexOptions()).__dict__, **overrides})
         self._state = _empty_state(int(dim), model_id, self.options)
         self._lock = ReadWriteLock()
@@ -181,28 +197,38 @@ class CatalogIndex:
             s = self._state
             memory = s.centroids.nbytes + s.store.nbytes + s.metadata.nbytes
             return {
-                "model_id": s.model_id, "dim": s.dim, "tracks": len(s.store),
-                "segments": s.store.n_rows, "dtype": str(s.store.dtype),
-                "centroid_index": s.centroids.kind, "nlist": s.centroids.nlist,
-                "nprobe": s.centroids.nprobe, "watermark": s.watermark,
+                "model_id": s.model_id,
+                "dim": s.dim,
+                "tracks": len(s.store),
+                "segments": s.store.n_rows,
+                "dtype": str(s.store.dtype),
+                "centroid_index": s.centroids.kind,
+                "nlist": s.centroids.nlist,
+                "nprobe": s.centroids.nprobe,
+                "watermark": s.watermark,
                 "memory_bytes": memory,
                 "bytes_per_track": memory / max(len(s.store), 1),
             }
 
     # -- mutation ----------------------------------------------------------------------
-    def add_track(self, track_id: int, embeddings: np.ndarray,
-                  metadata: TrackMetadata | None = None) -> None:
+    def add_track(
+        self, track_id: int, embeddings: np.ndarray, metadata: TrackMetadata | None = None
+    ) -> None:
         """Add (or replace) one track from its ``(K, d)`` segment embeddings."""
         embeddings = np.asarray(embeddings)
         if embeddings.ndim != 2 or len(embeddings) == 0:
-            raise InvalidEmbeddingsError(f"expected (K, d) segment embeddings with K >= 1, "
-                                         f"got shape {embeddings.shape}")
-        self.add_tracks([track_id], embeddings, [0, len(embeddings)],
-                        [metadata or TrackMetadata()])
+            raise InvalidEmbeddingsError(
+                f"expected (K, d) segment embeddings with K >= 1, got shape {embeddings.shape}"
+            )
+        self.add_tracks([track_id], embeddings, [0, len(embeddings)], [metadata or TrackMetadata()])
 
-    def add_tracks(self, track_ids: Sequence[int] | np.ndarray, vectors: np.ndarray,
-                   offsets: Sequence[int] | np.ndarray,
-                   metadata: Sequence[TrackMetadata] | None = None) -> None:
+    def add_tracks(
+        self,
+        track_ids: Sequence[int] | np.ndarray,
+        vectors: np.ndarray,
+        offsets: Sequence[int] | np.ndarray,
+        metadata: Sequence[TrackMetadata] | None = None,
+    ) -> None:
         """Add (or replace) many tracks given in packed form.
 
         Track ``i`` is ``vectors[offsets[i]:offsets[i+1]]``. Either every track
@@ -214,8 +240,9 @@ class CatalogIndex:
         metadata = list(metadata) if metadata is not None else [TrackMetadata()] * len(track_ids)
         # Validate before taking the lock, so bad input never half-applies.
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
-            raise DimensionMismatchError(f"embeddings of shape {vectors.shape} for a catalog "
-                                         f"of dimension {self.dim}")
+            raise DimensionMismatchError(
+                f"embeddings of shape {vectors.shape} for a catalog of dimension {self.dim}"
+            )
         validate_packed(track_ids, offsets, len(vectors))
         validate_rows(vectors)
         with self._lock.write():
@@ -254,10 +281,19 @@ class CatalogIndex:
             self._state.metadata = self._state.metadata.take(kept)
 
     # -- search ------------------------------------------------------------------------
-    def search(self, query: np.ndarray, k: int = 10, method: str = "nw_dtw",
-               shortlist: int = 1000, filters: SearchFilters | None = None, *,
-               indel: float | None = None, with_alignment: bool = True,
-               bank: PackedSegments | None = None, csls: bool = True) -> list[Hit]:
+    def search(
+        self,
+        query: np.ndarray,
+        k: int = 10,
+        method: str = "nw_dtw",
+        shortlist: int = 1000,
+        filters: SearchFilters | None = None,
+        *,
+        indel: float | None = None,
+        with_alignment: bool = True,
+        bank: PackedSegments | None = None,
+        csls: bool = True,
+    ) -> list[Hit]:
         """Rank the catalog for a query's ``(Kq, d)`` segment embeddings.
 
         Two stages: the ``shortlist`` tracks with the closest centroids among
@@ -269,10 +305,20 @@ class CatalogIndex:
         """
         with self._lock.read():
             s = self._state
-            return two_stage_search(query, centroids=s.centroids, store=s.store,
-                                    metadata=s.metadata, k=k, method=method,
-                                    shortlist=shortlist, filters=filters, indel=indel,
-                                    with_alignment=with_alignment, bank=bank, csls=csls)
+            return two_stage_search(
+                query,
+                centroids=s.centroids,
+                store=s.store,
+                metadata=s.metadata,
+                k=k,
+                method=method,
+                shortlist=shortlist,
+                filters=filters,
+                indel=indel,
+                with_alignment=with_alignment,
+                bank=bank,
+                csls=csls,
+            )
 
     # -- snapshots ---------------------------------------------------------------------
     def snapshot(self, root: str | Path) -> Path:
@@ -280,21 +326,33 @@ class CatalogIndex:
         with self._lock.read():
             s = self._state
             track_ids, vectors, offsets = s.store.live_arrays()
-            metadata_arrays, vocabularies = s.metadata.take(np.flatnonzero(s.store.alive)) \
-                .to_arrays()
+            metadata_arrays, vocabularies = s.metadata.take(
+                np.flatnonzero(s.store.alive)
+            ).to_arrays()
             blob = s.centroids.serialize()
-            manifest = {"model_id": s.model_id, "dim": s.dim, "dtype": str(s.store.dtype),
-                        "watermark": s.watermark, "tracks": len(track_ids),
-                        "trained_on": s.centroids.trained_on, "vocabularies": vocabularies,
-                        "created_at": time.time()}
-        arrays = {"track_ids": track_ids, "vectors": vectors, "offsets": offsets,
-                  "centroid_index": blob,
-                  **{f"meta_{key}": value for key, value in metadata_arrays.items()}}
+            manifest = {
+                "model_id": s.model_id,
+                "dim": s.dim,
+                "dtype": str(s.store.dtype),
+                "watermark": s.watermark,
+                "tracks": len(track_ids),
+                "trained_on": s.centroids.trained_on,
+                "vocabularies": vocabularies,
+                "created_at": time.time(),
+            }
+        arrays = {
+            "track_ids": track_ids,
+            "vectors": vectors,
+            "offsets": offsets,
+            "centroid_index": blob,
+            **{f"meta_{key}": value for key, value in metadata_arrays.items()},
+        }
         return write_snapshot(root, manifest, arrays)
 
     @classmethod
-    def load(cls, root: str | Path, *, options: IndexOptions | None = None,
-             **overrides: Any) -> CatalogIndex:
+    def load(
+        cls, root: str | Path, *, options: IndexOptions | None = None, **overrides: Any
+    ) -> CatalogIndex:
         """An index from the current snapshot under ``root``.
 
         Raises
@@ -308,11 +366,15 @@ class CatalogIndex:
             overrides.setdefault("dtype", manifest["dtype"])
             index = cls(dim, model_id=manifest["model_id"], options=options, **overrides)
             store = SegmentStore.from_packed(
-                arrays["track_ids"], arrays["vectors"].astype(index.options.dtype, copy=False),
-                arrays["offsets"], compact_ratio=index.options.compact_ratio)
+                arrays["track_ids"],
+                arrays["vectors"].astype(index.options.dtype, copy=False),
+                arrays["offsets"],
+                compact_ratio=index.options.compact_ratio,
+            )
             metadata = MetadataColumns.from_arrays(
                 {key[5:]: value for key, value in arrays.items() if key.startswith("meta_")},
-                manifest["vocabularies"])
+                manifest["vocabularies"],
+            )
             index._state.centroids.restore(arrays["centroid_index"], manifest["trained_on"])
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, SnapshotError):
@@ -320,17 +382,25 @@ class CatalogIndex:
             raise SnapshotError(f"inconsistent snapshot in {root}: {exc}") from exc
         n = len(store)
         if not (len(metadata) == n == index._state.centroids.ntotal == manifest["tracks"]):
-            raise SnapshotError(f"inconsistent snapshot in {root}: {n} tracks, "
-                                f"{len(metadata)} metadata rows, "
-                                f"{index._state.centroids.ntotal} centroids")
+            raise SnapshotError(
+                f"inconsistent snapshot in {root}: {n} tracks, "
+                f"{len(metadata)} metadata rows, "
+                f"{index._state.centroids.ntotal} centroids"
+            )
         index._state.store, index._state.metadata = store, metadata
         index._state.watermark = int(manifest["watermark"])
         return index
 
     # -- database ----------------------------------------------------------------------
     @classmethod
-    def from_db(cls, session: Session, model_id: int, *, options: IndexOptions | None = None,
-                **overrides: Any) -> CatalogIndex:
+    def from_db(
+        cls,
+        session: Session,
+        model_id: int,
+        *,
+        options: IndexOptions | None = None,
+        **overrides: Any,
+    ) -> CatalogIndex:
         """An index of every ready track of ``model_id``."""
         model = session.get(Model, model_id)
         if model is None:
@@ -354,8 +424,9 @@ class CatalogIndex:
         state = _empty_state(int(model.dim), model_id, self.options)
         all_ids, all_centroids = [], []
         for batch in ready_tracks(session, model_id):
-            all_centroids.append(_append(state, batch.track_ids, batch.vectors, batch.offsets,
-                                         batch.metadata))
+            all_centroids.append(
+                _append(state, batch.track_ids, batch.vectors, batch.offsets, batch.metadata)
+            )
             all_ids.append(batch.track_ids)
         if all_ids:
             state.centroids.add(np.concatenate(all_ids), np.vstack(all_centroids))
@@ -376,8 +447,9 @@ class CatalogIndex:
         """
         model_id = self._state.model_id
         if model_id is None:
-            raise UnknownModelError("this index is bound to no model: build it with "
-                                    "from_db() or pass model_id")
+            raise UnknownModelError(
+                "this index is bound to no model: build it with from_db() or pass model_id"
+            )
         with self._sync_lock:
             watermark = self._state.watermark
             changes = changes_after(session, model_id, max(0, watermark - lookback))
@@ -389,10 +461,12 @@ class CatalogIndex:
             removals = [t for t, (_, op) in last_op.items() if op == "remove"]
             with self._lock.read():
                 store = self._state.store
-                additions = [t for t, (change_id, op) in last_op.items() if op == "add"
-                             and (change_id > watermark or t not in store)]
-            batches: list[TrackBatch] = list(ready_tracks(session, model_id,
-                                                          track_ids=additions))
+                additions = [
+                    t
+                    for t, (change_id, op) in last_op.items()
+                    if op == "add" and (change_id > watermark or t not in store)
+                ]
+            batches: list[TrackBatch] = list(ready_tracks(session, model_id, track_ids=additions))
             loaded = {int(t) for b in batches for t in b.track_ids}
             # An "add" whose track is gone or no longer ready means: not searchable.
             removals += [t for t in additions if t not in loaded]
@@ -403,13 +477,16 @@ class CatalogIndex:
                 self._remove(state, np.array(removals, np.int64))
                 for batch in batches:
                     self._remove(state, batch.track_ids)
-                    centroids = _append(state, batch.track_ids, batch.vectors, batch.offsets,
-                                        batch.metadata)
+                    centroids = _append(
+                        state, batch.track_ids, batch.vectors, batch.offsets, batch.metadata
+                    )
                     state.centroids.add(batch.track_ids, centroids)
                 state.watermark = max(watermark, changes[-1][0])
             return sum(1 for change_id, _, _ in changes if change_id > watermark)
 
     def __repr__(self) -> str:
         s = self._state
-        return (f"CatalogIndex(model_id={s.model_id}, dim={s.dim}, tracks={len(s.store)}, "
-                f"centroids={s.centroids.kind}, watermark={s.watermark})")
+        return (
+            f"CatalogIndex(model_id={s.model_id}, dim={s.dim}, tracks={len(s.store)}, "
+            f"centroids={s.centroids.kind}, watermark={s.watermark})"
+        )

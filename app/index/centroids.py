@@ -82,8 +82,9 @@ def _as_matrix(vectors: np.ndarray, dim: int) -> np.ndarray:
     if vectors.ndim == 1:
         vectors = vectors[None, :]
     if vectors.ndim != 2 or vectors.shape[1] != dim:
-        raise DimensionMismatchError(f"centroids of shape {vectors.shape} for an index of "
-                                     f"dimension {dim}")
+        raise DimensionMismatchError(
+            f"centroids of shape {vectors.shape} for an index of dimension {dim}"
+        )
     return vectors
 
 
@@ -115,16 +116,26 @@ class CentroidIndex:
         k-means seed.
     """
 
-    def __init__(self, dim: int, *, exact_max: int = 100_000, ivf: IvfParams | None = None,
-                 retrain_growth: float = 4.0, min_scan_per_result: float = MIN_SCAN_PER_RESULT,
-                 device: str = "auto", seed: int = 1234) -> None:
+    def __init__(
+        self,
+        dim: int,
+        *,
+        exact_max: int = 100_000,
+        ivf: IvfParams | None = None,
+        retrain_growth: float = 4.0,
+        min_scan_per_result: float = MIN_SCAN_PER_RESULT,
+        device: str = "auto",
+        seed: int = 1234,
+    ) -> None:
         if dim <= 0:
             raise ValueError(f"dim must be positive, got {dim}")
         if device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
         if device == "cuda" and not gpu_available():
-            raise DeviceUnavailableError("device='cuda' but FAISS has no GPU support or sees "
-                                         "no GPU (install faiss-gpu on a CUDA machine)")
+            raise DeviceUnavailableError(
+                "device='cuda' but FAISS has no GPU support or sees "
+                "no GPU (install faiss-gpu on a CUDA machine)"
+            )
         self.dim = int(dim)
         self.exact_max = int(exact_max)
         self.ivf_params = ivf
@@ -183,7 +194,12 @@ class CentroidIndex:
         if len(ids) == 0:
             return
         total = self.ntotal + len(ids)
-        if self.kind == "flat" and total > self.exact_max or self.kind == "ivf" and total > self.retrain_growth * self._trained_on:
+        if (
+            self.kind == "flat"
+            and total > self.exact_max
+            or self.kind == "ivf"
+            and total > self.retrain_growth * self._trained_on
+        ):
             old_ids, old_vectors = self.contents()
             self._train_ivf(np.concatenate([old_ids, ids]), np.vstack([old_vectors, vectors]))
         else:
@@ -198,7 +214,8 @@ class CentroidIndex:
         # The IVF hash-table direct map removes by explicit id list (O(1) each); the
         # flat index scans its ids once and asks a hashed set.
         selector = (faiss.IDSelectorArray if self.kind == "ivf" else faiss.IDSelectorBatch)(
-            len(ids), faiss.swig_ptr(ids))
+            len(ids), faiss.swig_ptr(ids)
+        )
         removed = int(self._index.remove_ids(selector))
         if removed:
             self._gpu_replica = None
@@ -225,8 +242,9 @@ class CentroidIndex:
                     continue
                 parts_ids.append(np.array(faiss.rev_swig_ptr(invlists.get_ids(cell), size)))
                 codes = faiss.rev_swig_ptr(invlists.get_codes(cell), size * invlists.code_size)
-                parts_vectors.append(np.frombuffer(bytes(codes), np.float32)
-                                     .reshape(size, self.dim))
+                parts_vectors.append(
+                    np.frombuffer(bytes(codes), np.float32).reshape(size, self.dim)
+                )
             if not parts_ids:
                 return np.empty(0, np.int64), np.empty((0, self.dim), np.float32)
             ids, vectors = np.concatenate(parts_ids), np.vstack(parts_vectors)
@@ -258,8 +276,9 @@ class CentroidIndex:
         self._trained_on = len(ids)
 
     # -- search ------------------------------------------------------------------------
-    def search(self, query: np.ndarray, k: int,
-               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` tracks whose centroids are closest to ``query`` (cosine).
 
         Parameters
@@ -320,8 +339,9 @@ class CentroidIndex:
                 return found_ids, found_sims
             nprobe = self._index.nlist
 
-    def _search_subset(self, q: np.ndarray, k: int,
-                       allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _search_subset(
+        self, q: np.ndarray, k: int, allowed: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Exact search among few allowed tracks: fetch their centroids by id, score all.
 
         A selective filter (a brief that 1% of a million tracks satisfy) would
@@ -346,8 +366,9 @@ class CentroidIndex:
         needed = math.ceil(self.min_scan_per_result * k / mean_cell)
         return int(min(self._index.nlist, max(self._index.nprobe, needed)))
 
-    def _search_gpu(self, q: np.ndarray, k: int,
-                    allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
+    def _search_gpu(
+        self, q: np.ndarray, k: int, allowed: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray] | None:
         """Search the GPU replica; over-fetch and filter when ``allowed`` is given.
 
         Returns None when the over-fetch cannot find ``k`` qualifying tracks
@@ -386,8 +407,9 @@ class CentroidIndex:
         """Replace the content with a serialised index (from :meth:`serialize`)."""
         index = faiss.deserialize_index(np.ascontiguousarray(blob, dtype=np.uint8))
         if index.d != self.dim:
-            raise DimensionMismatchError(f"serialised index of dimension {index.d}, "
-                                         f"expected {self.dim}")
+            raise DimensionMismatchError(
+                f"serialised index of dimension {index.d}, expected {self.dim}"
+            )
         if isinstance(index, faiss.IndexIVF):
             index.set_direct_map_type(faiss.DirectMap.Hashtable)
         elif not isinstance(index, faiss.IndexIDMap2):

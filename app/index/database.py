@@ -38,36 +38,62 @@ class TrackBatch:
 
 def latest_change_id(session: Session, model_id: int) -> int:
     """The id of the newest logged change of ``model_id`` (0 when none)."""
-    return int(session.scalar(select(func.max(IndexChange.id))
-                              .where(IndexChange.model_id == model_id)) or 0)
+    return int(
+        session.scalar(select(func.max(IndexChange.id)).where(IndexChange.model_id == model_id))
+        or 0
+    )
 
 
 def changes_after(session: Session, model_id: int, watermark: int) -> list[tuple[int, int, str]]:
     """(change id, track id, op) of ``model_id`` with id > ``watermark``, oldest first."""
-    rows = session.execute(select(IndexChange.id, IndexChange.track_id, IndexChange.op)
-                           .where(IndexChange.model_id == model_id, IndexChange.id > watermark)
-                           .order_by(IndexChange.id))
+    rows = session.execute(
+        select(IndexChange.id, IndexChange.track_id, IndexChange.op)
+        .where(IndexChange.model_id == model_id, IndexChange.id > watermark)
+        .order_by(IndexChange.id)
+    )
     return [(int(i), int(t), str(op)) for i, t, op in rows]
 
 
-def _metadata(license_: str | None, artist: str | None, tags: list[str] | None,
-              bpm: float | None, duration_s: float | None) -> TrackMetadata:
-    return TrackMetadata(license=license_ or "", artist=artist or "",
-                         tags=tuple(str(t) for t in (tags or ())), bpm=bpm,
-                         duration_s=duration_s)
+def _metadata(
+    license_: str | None,
+    artist: str | None,
+    tags: list[str] | None,
+    bpm: float | None,
+    duration_s: float | None,
+) -> TrackMetadata:
+    return TrackMetadata(
+        license=license_ or "",
+        artist=artist or "",
+        tags=tuple(str(t) for t in (tags or ())),
+        bpm=bpm,
+        duration_s=duration_s,
+    )
 
 
-def ready_tracks(session: Session, model_id: int, *, track_ids: Iterable[int] | None = None,
-                 batch_size: int = 10_000) -> Iterator[TrackBatch]:
+def ready_tracks(
+    session: Session,
+    model_id: int,
+    *,
+    track_ids: Iterable[int] | None = None,
+    batch_size: int = 10_000,
+) -> Iterator[TrackBatch]:
     """Embeddings and metadata of the ready tracks of ``model_id``, by ascending id.
 
     Streams in batches so a million-track rebuild never holds every row object
     at once. ``track_ids`` restricts the read to those tracks (log replay).
     """
     statement = (
-        select(TrackEmbedding.track_id, TrackEmbedding.n_segments, TrackEmbedding.dim,
-               TrackEmbedding.vectors, Track.license, Track.artist, Track.tags, Track.bpm,
-               Track.duration_s)
+        select(
+            TrackEmbedding.track_id,
+            TrackEmbedding.n_segments,
+            TrackEmbedding.dim,
+            TrackEmbedding.vectors,
+            Track.license,
+            Track.artist,
+            Track.tags,
+            Track.bpm,
+            Track.duration_s,
+        )
         .join(Track, Track.id == TrackEmbedding.track_id)
         .where(TrackEmbedding.model_id == model_id, Track.status == TrackStatus.ready)
         .order_by(TrackEmbedding.track_id)
@@ -77,9 +103,10 @@ def ready_tracks(session: Session, model_id: int, *, track_ids: Iterable[int] | 
         if not wanted:
             return
         for start in range(0, len(wanted), 1000):  # stay under bound-parameter limits
-            chunk = wanted[start: start + 1000]
-            yield from _batches(session, statement.where(TrackEmbedding.track_id.in_(chunk)),
-                                batch_size)
+            chunk = wanted[start : start + 1000]
+            yield from _batches(
+                session, statement.where(TrackEmbedding.track_id.in_(chunk)), batch_size
+            )
         return
     yield from _batches(session, statement, batch_size)
 
@@ -94,8 +121,13 @@ def _batches(session: Session, statement, batch_size: int) -> Iterator[TrackBatc
             metadata.append(_metadata(license_, artist, tags, bpm, duration))
         dims = {m.shape[1] for m in matrices}
         if len(dims) > 1:
-            raise DimensionMismatchError(f"embeddings of one model have several dimensions: "
-                                         f"{sorted(dims)}")
+            raise DimensionMismatchError(
+                f"embeddings of one model have several dimensions: {sorted(dims)}"
+            )
         lengths = np.fromiter((len(m) for m in matrices), np.int64, len(matrices))
-        yield TrackBatch(np.array(ids, np.int64), np.concatenate(matrices),
-                         np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), metadata)
+        yield TrackBatch(
+            np.array(ids, np.int64),
+            np.concatenate(matrices),
+            np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+            metadata,
+        )

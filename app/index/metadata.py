@@ -94,8 +94,10 @@ class SearchFilters:
         if self.licenses is not None:
             licenses = _labels(self.licenses)
             if not licenses:
-                raise InvalidFilterError("licenses: an empty allowed set excludes every track;"
-                                         " pass None to allow any licence")
+                raise InvalidFilterError(
+                    "licenses: an empty allowed set excludes every track;"
+                    " pass None to allow any licence"
+                )
             set_(self, "licenses", licenses)
         set_(self, "exclude_artists", _labels(self.exclude_artists))
         set_(self, "tags_all", _labels(self.tags_all))
@@ -109,9 +111,15 @@ class SearchFilters:
     @property
     def is_empty(self) -> bool:
         """True when no track can be excluded by these filters."""
-        return (self.licenses is None and not self.exclude_artists and not self.tags_all
-                and not self.tags_any and self.bpm_min is None and self.bpm_max is None
-                and self.min_duration_s is None)
+        return (
+            self.licenses is None
+            and not self.exclude_artists
+            and not self.tags_all
+            and not self.tags_any
+            and self.bpm_min is None
+            and self.bpm_max is None
+            and self.min_duration_s is None
+        )
 
 
 class _Vocabulary:
@@ -148,7 +156,7 @@ class _Growable:
             grown = np.empty(max(needed, 2 * len(self._buffer), 16), self._buffer.dtype)
             grown[: self.size] = self._buffer[: self.size]
             self._buffer = grown
-        self._buffer[self.size: needed] = values
+        self._buffer[self.size : needed] = values
         self.size = needed
 
     @property
@@ -190,14 +198,21 @@ class MetadataColumns:
     def append(self, records: Sequence[TrackMetadata]) -> None:
         """Add one row per record, at slots ``len(self)`` onwards."""
         first = len(self)
-        self._license.extend(np.array([self.licenses.encode(r.license) for r in records],
-                                      dtype=np.int32))
-        self._artist.extend(np.array([self.artists.encode(r.artist) for r in records],
-                                     dtype=np.int32))
-        self._bpm.extend(np.array([np.nan if r.bpm is None else r.bpm for r in records],
-                                  dtype=np.float64))
-        self._duration.extend(np.array(
-            [np.nan if r.duration_s is None else r.duration_s for r in records], dtype=np.float64))
+        self._license.extend(
+            np.array([self.licenses.encode(r.license) for r in records], dtype=np.int32)
+        )
+        self._artist.extend(
+            np.array([self.artists.encode(r.artist) for r in records], dtype=np.int32)
+        )
+        self._bpm.extend(
+            np.array([np.nan if r.bpm is None else r.bpm for r in records], dtype=np.float64)
+        )
+        self._duration.extend(
+            np.array(
+                [np.nan if r.duration_s is None else r.duration_s for r in records],
+                dtype=np.float64,
+            )
+        )
         slots, codes = [], []
         for offset, record in enumerate(records):
             for code in sorted({self.tags.encode(t) for t in record.tags if normalize_label(t)}):
@@ -266,17 +281,24 @@ class MetadataColumns:
     def to_arrays(self) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
         """The columns and the vocabularies, for a snapshot."""
         arrays = {
-            "license": self._license.values, "artist": self._artist.values,
-            "bpm": self._bpm.values, "duration": self._duration.values,
-            "tag_slot": self._tag_slot.values, "tag_code": self._tag_code.values,
+            "license": self._license.values,
+            "artist": self._artist.values,
+            "bpm": self._bpm.values,
+            "duration": self._duration.values,
+            "tag_slot": self._tag_slot.values,
+            "tag_code": self._tag_code.values,
         }
-        vocabularies = {"licenses": self.licenses.labels, "artists": self.artists.labels,
-                        "tags": self.tags.labels}
+        vocabularies = {
+            "licenses": self.licenses.labels,
+            "artists": self.artists.labels,
+            "tags": self.tags.labels,
+        }
         return arrays, vocabularies
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray],
-                    vocabularies: dict[str, list[str]]) -> MetadataColumns:
+    def from_arrays(
+        cls, arrays: dict[str, np.ndarray], vocabularies: dict[str, list[str]]
+    ) -> MetadataColumns:
         out = cls()
         out.licenses = _Vocabulary(vocabularies["licenses"])
         out.artists = _Vocabulary(vocabularies["artists"])

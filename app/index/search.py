@@ -69,8 +69,7 @@ class Hit:
     match: float | None = None
 
 
-def validate_search(query: np.ndarray, dim: int, k: int, method: str,
-                    shortlist: int) -> np.ndarray:
+def validate_search(query: np.ndarray, dim: int, k: int, method: str, shortlist: int) -> np.ndarray:
     """Check the search arguments; return the query as unit float32 rows.
 
     Raises
@@ -86,17 +85,18 @@ def validate_search(query: np.ndarray, dim: int, k: int, method: str,
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise InvalidSearchError(f"{name} must be a positive integer, got {value!r}")
     if method not in METHODS:
-        raise InvalidSearchError(f"unknown method {method!r}; expected one of "
-                                 f"{', '.join(METHODS)}")
+        raise InvalidSearchError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
     query = normalize_rows(query)
     if query.shape[1] != dim:
-        raise DimensionMismatchError(f"query embeddings of dimension {query.shape[1]}, "
-                                     f"the catalog's model has {dim}")
+        raise DimensionMismatchError(
+            f"query embeddings of dimension {query.shape[1]}, the catalog's model has {dim}"
+        )
     return query
 
 
-def allowed_track_ids(store: SegmentStore, metadata: MetadataColumns,
-                      filters: SearchFilters | None) -> np.ndarray | None:
+def allowed_track_ids(
+    store: SegmentStore, metadata: MetadataColumns, filters: SearchFilters | None
+) -> np.ndarray | None:
     """Sorted ids of the live tracks passing ``filters`` (None: no filter at all)."""
     if filters is None or filters.is_empty:
         return None
@@ -104,11 +104,21 @@ def allowed_track_ids(store: SegmentStore, metadata: MetadataColumns,
     return np.sort(store.track_ids[keep])
 
 
-def two_stage_search(query: np.ndarray, *, centroids: CentroidIndex, store: SegmentStore,
-                     metadata: MetadataColumns, k: int = 10, method: str = "nw_dtw",
-                     shortlist: int = 1000, filters: SearchFilters | None = None,
-                     indel: float | None = None, with_alignment: bool = True,
-                     bank: PackedSegments | None = None, csls: bool = True) -> list[Hit]:
+def two_stage_search(
+    query: np.ndarray,
+    *,
+    centroids: CentroidIndex,
+    store: SegmentStore,
+    metadata: MetadataColumns,
+    k: int = 10,
+    method: str = "nw_dtw",
+    shortlist: int = 1000,
+    filters: SearchFilters | None = None,
+    indel: float | None = None,
+    with_alignment: bool = True,
+    bank: PackedSegments | None = None,
+    csls: bool = True,
+) -> list[Hit]:
     """Rank the catalog for one query sequence of segment embeddings ``(Kq, d)``.
 
     Returns at most ``k`` hits, fewer only when fewer tracks pass the filters.
@@ -132,17 +142,28 @@ def two_stage_search(query: np.ndarray, *, centroids: CentroidIndex, store: Segm
         if csls:
             ranked = csls_distances(ranked, hub_radius(bank_distances, CSLS_K))
     best = np.argsort(ranked, kind="stable")[:k]
-    matches = (bank_percentile(distances[best], bank_distances[:, best])
-               if bank_distances is not None else None)
+    matches = (
+        bank_percentile(distances[best], bank_distances[:, best])
+        if bank_distances is not None
+        else None
+    )
     hits = []
     for rank, i in enumerate(best, start=1):
         track_id = int(ids[i])
-        alignment = (_align(query, store.segments(track_id), method, indel)
-                     if with_alignment else None)
-        hits.append(Hit(track_id=track_id, rank=rank, score=-float(ranked[i]),
-                        distance=float(distances[i]), centroid_similarity=float(sims[i]),
-                        alignment=alignment,
-                        match=None if matches is None else round(float(matches[rank - 1]), 1)))
+        alignment = (
+            _align(query, store.segments(track_id), method, indel) if with_alignment else None
+        )
+        hits.append(
+            Hit(
+                track_id=track_id,
+                rank=rank,
+                score=-float(ranked[i]),
+                distance=float(distances[i]),
+                centroid_similarity=float(sims[i]),
+                alignment=alignment,
+                match=None if matches is None else round(float(matches[rank - 1]), 1),
+            )
+        )
     return hits
 
 
@@ -150,13 +171,21 @@ def two_stage_search(query: np.ndarray, *, centroids: CentroidIndex, store: Segm
 CSLS_K = DEFAULT_CSLS_K
 
 
-def bank_cost_matrix(bank: PackedSegments, packed: PackedSegments, slots: np.ndarray,
-                     method: str, indel: float | None = None) -> np.ndarray:
+def bank_cost_matrix(
+    bank: PackedSegments,
+    packed: PackedSegments,
+    slots: np.ndarray,
+    method: str,
+    indel: float | None = None,
+) -> np.ndarray:
     """``(n_bank, n_candidates)`` cost of every bank query to every candidate track."""
-    return np.stack([batch_distances(bank.track(q), packed, slots, method, indel=indel)
-                     for q in range(bank.n_tracks)]).astype(np.float64)
+    return np.stack(
+        [
+            batch_distances(bank.track(q), packed, slots, method, indel=indel)
+            for q in range(bank.n_tracks)
+        ]
+    ).astype(np.float64)
 
 
-def _align(query: np.ndarray, segments: np.ndarray, method: str,
-           indel: float | None) -> Alignment:
+def _align(query: np.ndarray, segments: np.ndarray, method: str, indel: float | None) -> Alignment:
     return align(query, segments.astype(np.float32), method, indel=indel)

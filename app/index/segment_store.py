@@ -36,8 +36,9 @@ def normalize_rows(vectors: np.ndarray) -> np.ndarray:
     """
     vectors = np.asarray(vectors)
     if vectors.ndim != 2 or vectors.shape[0] == 0 or vectors.shape[1] == 0:
-        raise InvalidEmbeddingsError(f"expected a non-empty (K, d) array, got shape "
-                                     f"{vectors.shape}")
+        raise InvalidEmbeddingsError(
+            f"expected a non-empty (K, d) array, got shape {vectors.shape}"
+        )
     vectors = vectors.astype(np.float32, copy=True)
     if not np.isfinite(vectors).all():
         raise InvalidEmbeddingsError("embeddings contain NaN or infinity")
@@ -54,7 +55,7 @@ def validate_rows(vectors: np.ndarray, chunk: int = 65536) -> None:
     Chunked: a bulk load is checked without a full-size temporary.
     """
     for start in range(0, len(vectors), chunk):
-        rows = np.asarray(vectors[start: start + chunk], dtype=np.float32)
+        rows = np.asarray(vectors[start : start + chunk], dtype=np.float32)
         if not np.isfinite(rows).all():
             raise InvalidEmbeddingsError("embeddings contain NaN or infinity")
         if not np.einsum("nd,nd->n", rows, rows).all():
@@ -64,11 +65,15 @@ def validate_rows(vectors: np.ndarray, chunk: int = 65536) -> None:
 def validate_packed(track_ids: np.ndarray, offsets: np.ndarray, n_rows: int) -> None:
     """Check that ``offsets`` cut ``n_rows`` rows into one non-empty run per track id."""
     if track_ids.ndim != 1 or offsets.shape != (len(track_ids) + 1,):
-        raise InvalidEmbeddingsError(f"{len(track_ids)} track ids need {len(track_ids) + 1} "
-                                     f"offsets, got shape {offsets.shape}")
+        raise InvalidEmbeddingsError(
+            f"{len(track_ids)} track ids need {len(track_ids) + 1} "
+            f"offsets, got shape {offsets.shape}"
+        )
     if offsets[0] != 0 or offsets[-1] != n_rows or (np.diff(offsets) <= 0).any():
-        raise InvalidEmbeddingsError("offsets must rise strictly from 0 to the number of rows:"
-                                     " every track needs at least one segment")
+        raise InvalidEmbeddingsError(
+            "offsets must rise strictly from 0 to the number of rows:"
+            " every track needs at least one segment"
+        )
     if len(np.unique(track_ids)) != len(track_ids):
         raise InvalidEmbeddingsError("a track id appears twice in one batch")
 
@@ -86,8 +91,9 @@ class SegmentStore:
         Share of dead rows above which :attr:`needs_compaction` becomes true.
     """
 
-    def __init__(self, dim: int, dtype: str | np.dtype = np.float32,
-                 compact_ratio: float = 0.25) -> None:
+    def __init__(
+        self, dim: int, dtype: str | np.dtype = np.float32, compact_ratio: float = 0.25
+    ) -> None:
         dtype = np.dtype(dtype)
         if dtype not in (np.dtype(np.float32), np.dtype(np.float16)):
             raise ValueError(f"storage dtype must be float32 or float16, got {dtype}")
@@ -107,8 +113,14 @@ class SegmentStore:
         self._slot_of: dict[int, int] = {}
 
     @classmethod
-    def from_packed(cls, track_ids: np.ndarray, vectors: np.ndarray, offsets: np.ndarray, *,
-                    compact_ratio: float = 0.25) -> SegmentStore:
+    def from_packed(
+        cls,
+        track_ids: np.ndarray,
+        vectors: np.ndarray,
+        offsets: np.ndarray,
+        *,
+        compact_ratio: float = 0.25,
+    ) -> SegmentStore:
         """A store adopting already-normalised packed arrays (no copy when possible).
 
         Used to load a snapshot: the rows were normalised when first added.
@@ -199,8 +211,11 @@ class SegmentStore:
         slots are in the view too; the caller ranks live slots only.
         """
         view = object.__new__(PackedSegments)
-        for name, value in (("vectors", self.vectors), ("offsets", self.offsets),
-                            ("sq_norms", self.sq_norms)):
+        for name, value in (
+            ("vectors", self.vectors),
+            ("offsets", self.offsets),
+            ("sq_norms", self.sq_norms),
+        ):
             value = value.view()
             value.setflags(write=False)
             object.__setattr__(view, name, value)
@@ -209,7 +224,7 @@ class SegmentStore:
     def segments(self, track_id: int) -> np.ndarray:
         """(K, dim) segment embeddings of one live track, as stored."""
         slot = self._slot_of[int(track_id)]
-        return self._vectors[self._offsets[slot]: self._offsets[slot + 1]]
+        return self._vectors[self._offsets[slot] : self._offsets[slot + 1]]
 
     def live_track_ids(self) -> np.ndarray:
         """Live track ids in slot order."""
@@ -225,18 +240,19 @@ class SegmentStore:
         track_ids = np.asarray(track_ids, np.int64)
         offsets = np.asarray(offsets, np.int64)
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
-            raise DimensionMismatchError(f"embeddings of dimension {vectors.shape[-1]} for a "
-                                         f"store of dimension {self.dim}")
+            raise DimensionMismatchError(
+                f"embeddings of dimension {vectors.shape[-1]} for a store of dimension {self.dim}"
+            )
         validate_packed(track_ids, offsets, len(vectors))
         present = [int(t) for t in track_ids if int(t) in self._slot_of]
         if present:
             raise InvalidEmbeddingsError(f"tracks already in the store: {present[:5]}")
         n_new, rows_new = len(track_ids), len(vectors)
         self._reserve(self._n_slots + n_new, self._n_rows + rows_new)
-        stored = self._vectors[self._n_rows: self._n_rows + rows_new]
+        stored = self._vectors[self._n_rows : self._n_rows + rows_new]
         stored[:] = vectors
-        self._sq_norms[self._n_rows: self._n_rows + rows_new] = _sq_norms(stored)
-        self._offsets[self._n_slots + 1: self._n_slots + n_new + 1] = self._n_rows + offsets[1:]
+        self._sq_norms[self._n_rows : self._n_rows + rows_new] = _sq_norms(stored)
+        self._offsets[self._n_slots + 1 : self._n_slots + n_new + 1] = self._n_rows + offsets[1:]
         slots = np.arange(self._n_slots, self._n_slots + n_new, dtype=np.int64)
         self._track_ids[slots] = track_ids
         self._alive[slots] = True
@@ -269,8 +285,7 @@ class SegmentStore:
 
     def _reserve(self, n_slots: int, n_rows: int) -> None:
         if n_rows > len(self._vectors):
-            grown = np.empty((max(n_rows, len(self._vectors) * 3 // 2, 64), self.dim),
-                             self.dtype)
+            grown = np.empty((max(n_rows, len(self._vectors) * 3 // 2, 64), self.dim), self.dtype)
             grown[: self._n_rows] = self._vectors[: self._n_rows]
             self._vectors = grown
             self._sq_norms = _grow(self._sq_norms[: self._n_rows], len(grown))
@@ -297,8 +312,8 @@ def _sq_norms(rows: np.ndarray, chunk: int = 65536) -> np.ndarray:
     """
     out = np.empty(len(rows), np.float32)
     for start in range(0, len(rows), chunk):
-        wide = rows[start: start + chunk].astype(np.float64)
-        out[start: start + chunk] = np.einsum("nd,nd->n", wide, wide)
+        wide = rows[start : start + chunk].astype(np.float64)
+        out[start : start + chunk] = np.einsum("nd,nd->n", wide, wide)
     return out
 
 

@@ -42,8 +42,9 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def write_snapshot(root: str | Path, manifest: dict[str, Any],
-                   arrays: dict[str, np.ndarray], *, keep: int = 2) -> Path:
+def write_snapshot(
+    root: str | Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray], *, keep: int = 2
+) -> Path:
     """Write a new snapshot under ``root`` and make it current; returns its path.
 
     ``manifest`` must be JSON-serialisable; the format version and the array
@@ -80,9 +81,12 @@ def write_snapshot(root: str | Path, manifest: dict[str, Any],
 
 
 def _prune(root: Path, keep: int, current: str) -> None:
-    snapshots = sorted((p for p in root.iterdir() if p.is_dir() and p.name.startswith(_PREFIX)),
-                       key=lambda p: p.stat().st_mtime_ns, reverse=True)
-    for stale in snapshots[max(keep, 1):]:
+    snapshots = sorted(
+        (p for p in root.iterdir() if p.is_dir() and p.name.startswith(_PREFIX)),
+        key=lambda p: p.stat().st_mtime_ns,
+        reverse=True,
+    )
+    for stale in snapshots[max(keep, 1) :]:
         if stale.name != current:
             shutil.rmtree(stale, ignore_errors=True)
 
@@ -106,13 +110,16 @@ def read_snapshot(root: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarra
     except (OSError, ValueError) as exc:
         raise SnapshotError(f"snapshot {directory.name}: unreadable manifest ({exc})") from exc
     if manifest.get("format") != FORMAT_VERSION:
-        raise SnapshotError(f"snapshot {directory.name}: format {manifest.get('format')!r}, "
-                            f"this version reads {FORMAT_VERSION}")
+        raise SnapshotError(
+            f"snapshot {directory.name}: format {manifest.get('format')!r}, "
+            f"this version reads {FORMAT_VERSION}"
+        )
     arrays = {}
     for key in manifest.get("arrays", []):
         try:
             arrays[key] = np.load(directory / f"{key}.npy", allow_pickle=False)
         except (OSError, ValueError) as exc:
-            raise SnapshotError(f"snapshot {directory.name}: array {key!r} unreadable "
-                                f"({exc})") from exc
+            raise SnapshotError(
+                f"snapshot {directory.name}: array {key!r} unreadable ({exc})"
+            ) from exc
     return manifest, arrays

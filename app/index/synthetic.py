@@ -38,7 +38,7 @@ class SyntheticCatalog:
     metadata: list[TrackMetadata]
 
     def segments(self, i: int) -> np.ndarray:
-        return self.vectors[self.offsets[i]: self.offsets[i + 1]]
+        return self.vectors[self.offsets[i] : self.offsets[i + 1]]
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -51,11 +51,19 @@ def _perturb(rng: np.random.Generator, base: np.ndarray, spread: float) -> np.nd
     return _unit(base + noise * np.float32(spread / np.sqrt(base.shape[-1])))
 
 
-def clustered_catalog(n_tracks: int, dim: int, *, n_clusters: int | None = None,
-                      segments: tuple[int, int] = (6, 20), track_spread: float = 0.7,
-                      segment_spread: float = 0.8, dtype: str = "float32",
-                      first_id: int = 1, seed: int = 0,
-                      chunk: int = 50_000) -> SyntheticCatalog:
+def clustered_catalog(
+    n_tracks: int,
+    dim: int,
+    *,
+    n_clusters: int | None = None,
+    segments: tuple[int, int] = (6, 20),
+    track_spread: float = 0.7,
+    segment_spread: float = 0.8,
+    dtype: str = "float32",
+    first_id: int = 1,
+    seed: int = 0,
+    chunk: int = 50_000,
+) -> SyntheticCatalog:
     """A catalog of ``n_tracks`` tracks of ``segments`` (inclusive range) segments each.
 
     Generated chunk by chunk straight into the output array, so a million tracks
@@ -90,17 +98,30 @@ def _random_metadata(rng: np.random.Generator, n_tracks: int) -> list[TrackMetad
     tags_of = np.split(tag_cols, np.searchsorted(tag_rows, np.arange(1, n_tracks)))
     bpms = rng.uniform(60, 180, n_tracks).round(1).tolist()
     durations = rng.uniform(60, 360, n_tracks).round(1).tolist()
-    return [TrackMetadata(license=LICENSES[lic], artist=f"artist-{art}",
-                          tags=tuple(TAGS[t] for t in tags.tolist()), bpm=bpm, duration_s=dur)
-            for lic, art, tags, bpm, dur in zip(licenses, artists, tags_of, bpms, durations)]
+    return [
+        TrackMetadata(
+            license=LICENSES[lic],
+            artist=f"artist-{art}",
+            tags=tuple(TAGS[t] for t in tags.tolist()),
+            bpm=bpm,
+            duration_s=dur,
+        )
+        for lic, art, tags, bpm, dur in zip(licenses, artists, tags_of, bpms, durations)
+    ]
 
 
-def make_query(catalog: SyntheticCatalog, index: int, *, n_segments: int = 10,
-               query_spread: float = 0.5, seed: int = 0) -> np.ndarray:
+def make_query(
+    catalog: SyntheticCatalog,
+    index: int,
+    *,
+    n_segments: int = 10,
+    query_spread: float = 0.5,
+    seed: int = 0,
+) -> np.ndarray:
     """A (Kq, d) float32 query resembling track ``index``: a perturbed excerpt of it."""
     rng = np.random.default_rng(seed)
     source = catalog.segments(index).astype(np.float32)
     if len(source) > n_segments:
         start = int(rng.integers(0, len(source) - n_segments + 1))
-        source = source[start: start + n_segments]
+        source = source[start : start + n_segments]
     return _perturb(rng, source, query_spread)

@@ -66,8 +66,13 @@ class InProcessQueue:
         from app.db.models import Job, JobStatus
 
         with sessions() as db:
-            ids = list(db.scalars(select(Job.id).where(
-                Job.status.in_([JobStatus.queued, JobStatus.running])).order_by(Job.created_at)))
+            ids = list(
+                db.scalars(
+                    select(Job.id)
+                    .where(Job.status.in_([JobStatus.queued, JobStatus.running]))
+                    .order_by(Job.created_at)
+                )
+            )
         for job_id in ids:
             self.submit(job_id)
         return len(ids)

@@ -50,6 +50,7 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
         _HANDLERS[kind] = fn
         return fn
+
     return register
 
 

@@ -58,8 +58,13 @@ def run_job(job_id: str, settings: Settings | None = None) -> str:
     return _finish(sessions, job_id, JobStatus.succeeded, result=result)
 
 
-def _finish(sessions: sessionmaker[Session], job_id: str, status: JobStatus,
-            result: dict | None = None, error: str | None = None) -> str:
+def _finish(
+    sessions: sessionmaker[Session],
+    job_id: str,
+    status: JobStatus,
+    result: dict | None = None,
+    error: str | None = None,
+) -> str:
     with sessions.begin() as session:
         job = session.get(Job, job_id)
         if job is not None:

@@ -80,14 +80,16 @@ class TrackMetadata(BaseModel):
             return cls.model_validate_json(raw)
         except ValidationError as exc:
             problems = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'metadata'}: {e['msg']}" for e in exc.errors())
+                f"{'.'.join(map(str, e['loc'])) or 'metadata'}: {e['msg']}" for e in exc.errors()
+            )
             raise MetadataError(f"metadata must be a JSON object ({problems})") from None
 
     @model_validator(mode="after")
     def _storable(self) -> TrackMetadata:
         if unstorable_text(self.model_dump()) is not None:
-            raise ValueError("text must not contain NUL characters (\\u0000) or unpaired "
-                             "surrogates")
+            raise ValueError(
+                "text must not contain NUL characters (\\u0000) or unpaired surrogates"
+            )
         return self
 
     def extra_fields(self) -> dict[str, Any]:
@@ -107,16 +109,21 @@ def check_track_media(path: Path, settings: Settings) -> MediaInfo:
     if not info.has_audio:
         raise NoAudioStreamError("the file has no audio stream: a catalog track needs sound")
     if info.duration_s < settings.min_media_seconds:
-        raise MediaTooShortError(f"the track lasts {info.duration_s:.2f} s; at least "
-                                 f"{settings.min_media_seconds:g} s are needed")
+        raise MediaTooShortError(
+            f"the track lasts {info.duration_s:.2f} s; at least "
+            f"{settings.min_media_seconds:g} s are needed"
+        )
     if info.duration_s > settings.max_media_seconds:
-        raise MediaTooLongError(f"the track lasts {info.duration_s:.0f} s; at most "
-                                f"{settings.max_media_seconds:g} s are accepted")
+        raise MediaTooLongError(
+            f"the track lasts {info.duration_s:.0f} s; at most "
+            f"{settings.max_media_seconds:g} s are accepted"
+        )
     return info
 
 
-def add_track(db: Session, stored: StoredFile, info: MediaInfo, metadata: TrackMetadata,
-              filename: str) -> Added:
+def add_track(
+    db: Session, stored: StoredFile, info: MediaInfo, metadata: TrackMetadata, filename: str
+) -> Added:
     """Create the track and its ingest job in one transaction, committed here; or return
     the track with this content, with a new ingest job when it was left pending, running
     or failed without a live one (a retry).
@@ -134,16 +141,24 @@ def add_track(db: Session, stored: StoredFile, info: MediaInfo, metadata: TrackM
     return added
 
 
-def _add_or_reuse(db: Session, stored: StoredFile, info: MediaInfo, metadata: TrackMetadata,
-                  filename: str) -> Added:
+def _add_or_reuse(
+    db: Session, stored: StoredFile, info: MediaInfo, metadata: TrackMetadata, filename: str
+) -> Added:
     begin_write(db)  # SQLite: one writer at a time from here, reading the latest rows
     existing = _track_with_content(db, stored.key)
     if existing is None:
-        track = Track(title=metadata.title or Path(filename).stem[:512], artist=metadata.artist,
-                      license=metadata.license, tags=metadata.tags,
-                      extra=metadata.extra_fields(), duration_s=info.duration_s,
-                      content_hash=stored.key, media_key=stored.key,
-                      original_filename=filename, status=TrackStatus.pending)
+        track = Track(
+            title=metadata.title or Path(filename).stem[:512],
+            artist=metadata.artist,
+            license=metadata.license,
+            tags=metadata.tags,
+            extra=metadata.extra_fields(),
+            duration_s=info.duration_s,
+            content_hash=stored.key,
+            media_key=stored.key,
+            original_filename=filename,
+            status=TrackStatus.pending,
+        )
         try:
             with db.begin_nested():
                 db.add(track)
@@ -190,15 +205,23 @@ def media_in_use(db: Session, key: str) -> bool:
 
 
 def latest_job(db: Session, track_id: int) -> Job | None:
-    return db.scalar(select(Job).where(Job.track_id == track_id)
-                     .order_by(Job.created_at.desc()).limit(1))
+    return db.scalar(
+        select(Job).where(Job.track_id == track_id).order_by(Job.created_at.desc()).limit(1)
+    )
 
 
 def live_ingest_job(db: Session, track_id: int) -> Job | None:
     """The track's ingest job that is queued or running, if any."""
-    return db.scalar(select(Job).where(Job.track_id == track_id, Job.kind == "ingest",
-                                       Job.status.in_([JobStatus.queued, JobStatus.running]))
-                     .order_by(Job.created_at.desc()).limit(1))
+    return db.scalar(
+        select(Job)
+        .where(
+            Job.track_id == track_id,
+            Job.kind == "ingest",
+            Job.status.in_([JobStatus.queued, JobStatus.running]),
+        )
+        .order_by(Job.created_at.desc())
+        .limit(1)
+    )
 
 
 @dataclass(frozen=True)
@@ -217,8 +240,9 @@ def list_tracks(db: Session, query: TrackQuery) -> tuple[list[Track], int]:
     counted and sliced by the database (LIMIT/OFFSET and COUNT), never in memory."""
     conditions = track_conditions(query, db.get_bind().dialect.name)
     total = db.scalar(select(func.count()).select_from(Track).where(*conditions))
-    rows = db.scalars(select(Track).where(*conditions).order_by(Track.id)
-                      .limit(query.limit).offset(query.offset)).all()
+    rows = db.scalars(
+        select(Track).where(*conditions).order_by(Track.id).limit(query.limit).offset(query.offset)
+    ).all()
     return list(rows), int(total or 0)
 
 
@@ -243,8 +267,11 @@ def track_conditions(query: TrackQuery, dialect: str) -> list[ColumnElement[bool
 
 def has_tag(tag: str, dialect: str) -> ColumnElement[bool]:
     """``tag`` is one of the track's tags (a JSON array), on SQLite and PostgreSQL."""
-    elements = (func.json_each(Track.tags) if dialect == "sqlite"
-                else func.json_array_elements_text(Track.tags)).table_valued("value")
+    elements = (
+        func.json_each(Track.tags)
+        if dialect == "sqlite"
+        else func.json_array_elements_text(Track.tags)
+    ).table_valued("value")
     return exists(select(1).select_from(elements).where(elements.c.value == tag))
 
 
@@ -256,8 +283,9 @@ class Deleted:
 
 def delete_track(db: Session, track: Track) -> Deleted:
     """Delete a track and log its removal for every model's index (caller commits)."""
-    model_ids = list(db.scalars(select(TrackEmbedding.model_id)
-                                .where(TrackEmbedding.track_id == track.id)))
+    model_ids = list(
+        db.scalars(select(TrackEmbedding.model_id).where(TrackEmbedding.track_id == track.id))
+    )
     for model_id in model_ids:
         db.add(IndexChange(model_id=model_id, track_id=track.id, op="remove"))
     key = track.media_key
@@ -268,10 +296,16 @@ def delete_track(db: Session, track: Track) -> Deleted:
 
 def track_summary(track: Track) -> dict[str, Any]:
     return {
-        "track_id": track.id, "title": track.title, "artist": track.artist,
-        "license": track.license, "tags": list(track.tags or []), "extra": dict(track.extra or {}),
-        "duration_s": _finite(track.duration_s), "bpm": _finite(track.bpm),
-        "status": track.status.value, "error": track.error,
+        "track_id": track.id,
+        "title": track.title,
+        "artist": track.artist,
+        "license": track.license,
+        "tags": list(track.tags or []),
+        "extra": dict(track.extra or {}),
+        "duration_s": _finite(track.duration_s),
+        "bpm": _finite(track.bpm),
+        "status": track.status.value,
+        "error": track.error,
         "created_at": track.created_at.isoformat() if track.created_at else None,
     }
 

@@ -27,7 +27,6 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.db.models import Model
-
 from ml.ranking import PackedSegments
 
 if TYPE_CHECKING:  # ml.export imports torch: loaded with the first model, not at import
@@ -129,8 +128,9 @@ def extractor_identity(entry: RegistryEntry, modality: str) -> dict:
     if isinstance(identity, str):  # an entry that names the extractor only
         identity = {"name": identity, "version": None, "dim": None}
     if not identity:
-        raise ModelRegistryError(f"model {entry.data.get('name')!r} records no {modality} "
-                                 "extractor")
+        raise ModelRegistryError(
+            f"model {entry.data.get('name')!r} records no {modality} extractor"
+        )
     return identity
 
 
@@ -159,14 +159,17 @@ def check_extractors(entry: RegistryEntry) -> None:
         try:
             installed = get_extractor(wanted["name"], modality)
         except UnknownExtractorError as exc:
-            raise ModelRegistryError(f"model needs the {modality} extractor "
-                                     f"{wanted['name']!r}, which is not available: {exc}") from exc
+            raise ModelRegistryError(
+                f"model needs the {modality} extractor "
+                f"{wanted['name']!r}, which is not available: {exc}"
+            ) from exc
         for field in ("version", "dim"):
             expected, actual = wanted.get(field), getattr(installed, field)
             if expected is not None and str(expected) != str(actual):
                 raise ModelRegistryError(
                     f"model was trained with {modality} extractor {wanted['name']} "
-                    f"{field} {expected}, but {actual} is installed: retrain or re-export")
+                    f"{field} {expected}, but {actual} is installed: retrain or re-export"
+                )
 
 
 def register_model(db: Session, source: Path, model_dir: Path, *, activate: bool = False) -> Model:
@@ -187,10 +190,17 @@ def register_model(db: Session, source: Path, model_dir: Path, *, activate: bool
     shutil.copytree(entry.path.parent, target)
     audio_input, video_input = _input_columns(entry)
     primary = "network" if is_similarity_kind(entry.kind) else "music"
-    row = Model(name=name, kind=entry.kind, segmentation=entry.segmentation or "",
-                audio_extractor=audio_input, video_extractor=video_input,
-                dim=entry.embedding_dim, path=str(target / "model.json"),
-                checksum=entry.onnx_files()[primary]["sha256"], manifest=entry.data)
+    row = Model(
+        name=name,
+        kind=entry.kind,
+        segmentation=entry.segmentation or "",
+        audio_extractor=audio_input,
+        video_extractor=video_input,
+        dim=entry.embedding_dim,
+        path=str(target / "model.json"),
+        checksum=entry.onnx_files()[primary]["sha256"],
+        manifest=entry.data,
+    )
     db.add(row)
     db.flush()
     if activate:
@@ -203,16 +213,24 @@ def _input_columns(entry: RegistryEntry) -> tuple[str, str]:
     if is_similarity_kind(entry.kind):
         return f"log-cqt@{entry.data['cqt']['version']}", ""
     audio = extractor_identity(entry, "audio")
-    video = (extractor_identity(entry, "video") if "video" in entry.data["branches"]
-             else {"name": "", "version": ""})
-    return (f"{audio['name']}@{audio['version']}",
-            f"{video['name']}@{video['version']}" if video["name"] else "")
+    video = (
+        extractor_identity(entry, "video")
+        if "video" in entry.data["branches"]
+        else {"name": "", "version": ""}
+    )
+    return (
+        f"{audio['name']}@{audio['version']}",
+        f"{video['name']}@{video['version']}" if video["name"] else "",
+    )
 
 
 def activate_model(db: Session, model: Model) -> None:
     """Make ``model`` the active model of its role; the other role's stays active."""
-    db.execute(update(Model).where(Model.id != model.id, _in_role(is_similarity_kind(model.kind)))
-               .values(active=False))
+    db.execute(
+        update(Model)
+        .where(Model.id != model.id, _in_role(is_similarity_kind(model.kind)))
+        .values(active=False)
+    )
     model.active = True
 
 
@@ -243,8 +261,9 @@ class ServingModels:
     def get(self, model: Model) -> ServingModel:
         """A video-to-music model, loaded (refuses a MuSimNet: it cannot embed videos)."""
         if is_similarity_kind(model.kind):
-            raise ModelRegistryError(f"model {model.name} is a {model.kind}: it embeds tracks "
-                                     "for similarity only")
+            raise ModelRegistryError(
+                f"model {model.name} is a {model.kind}: it embeds tracks for similarity only"
+            )
         return self._load(model, self._two_branch)
 
     def similarity(self, model: Model) -> ServingMuSimNet:
@@ -268,11 +287,18 @@ class ServingModels:
         branches = entry.data["branches"]
         video = entry.encoder("video", self.device) if "video" in branches else None
         bank = entry.query_bank()
-        return ServingModel(model.id, model.name, entry, entry.encoder("music", self.device),
-                            video, PackedSegments.from_sequences(bank) if bank else None)
+        return ServingModel(
+            model.id,
+            model.name,
+            entry,
+            entry.encoder("music", self.device),
+            video,
+            PackedSegments.from_sequences(bank) if bank else None,
+        )
 
     def _musimnet(self, model: Model, entry: RegistryEntry) -> ServingMuSimNet:
         from ml.export.musimnet import OnnxMuSimNet
 
-        return ServingMuSimNet(model.id, model.name, entry,
-                               OnnxMuSimNet.from_entry(entry, self.device))
+        return ServingMuSimNet(
+            model.id, model.name, entry, OnnxMuSimNet.from_entry(entry, self.device)
+        )

@@ -20,11 +20,13 @@ def parse_seconds(text: str | Sequence[float] | None, name: str) -> tuple[float,
         if not text.strip():
             return None
         try:
-            values = tuple(float(part) for part in text.replace(";", ",").split(",")
-                           if part.strip())
+            values = tuple(
+                float(part) for part in text.replace(";", ",").split(",") if part.strip()
+            )
         except ValueError:
             raise QueryError(
-                f"{name}: expected comma-separated seconds, e.g. 2.5,7,12.25") from None
+                f"{name}: expected comma-separated seconds, e.g. 2.5,7,12.25"
+            ) from None
     else:
         values = tuple(float(v) for v in text)
         if not values:
@@ -66,10 +68,21 @@ def query_options(
     if min_bpm is not None and max_bpm is not None and min_bpm > max_bpm:
         raise QueryError(f"min_bpm ({min_bpm}) > max_bpm ({max_bpm})")
     licenses = frozenset(licenses)
-    filters = SearchFilters(licenses=licenses or None,
-                            exclude_artists=frozenset(exclude_artists),
-                            tags_all=frozenset(tags), tags_any=frozenset(any_tags),
-                            bpm_min=min_bpm, bpm_max=max_bpm, min_duration_s=min_duration_s)
-    return QueryOptions(k=k, method=method, shortlist=max(shortlist, k), filters=filters,
-                        boundaries_s=parse_seconds(boundaries, "boundaries"),
-                        min_segment_s=min_segment_s, hubness=hubness)
+    filters = SearchFilters(
+        licenses=licenses or None,
+        exclude_artists=frozenset(exclude_artists),
+        tags_all=frozenset(tags),
+        tags_any=frozenset(any_tags),
+        bpm_min=min_bpm,
+        bpm_max=max_bpm,
+        min_duration_s=min_duration_s,
+    )
+    return QueryOptions(
+        k=k,
+        method=method,
+        shortlist=max(shortlist, k),
+        filters=filters,
+        boundaries_s=parse_seconds(boundaries, "boundaries"),
+        min_segment_s=min_segment_s,
+        hubness=hubness,
+    )

@@ -64,39 +64,63 @@ class VideoQuery:
     embeddings: np.ndarray  # (K, d), one per segment of ``analysis``
 
 
-def embed_video(path: Path, model: ServingModel, options: QueryOptions, settings: Settings,
-                timings: Timings) -> VideoQuery:
+def embed_video(
+    path: Path, model: ServingModel, options: QueryOptions, settings: Settings, timings: Timings
+) -> VideoQuery:
     """The query video through the one video pipeline, then the model's video branch."""
-    analysis = analyse_video(path, model.video_extractor, cut_points_s=options.boundaries_s,
-                             min_segment_s=options.min_segment_s,
-                             min_duration_s=settings.min_media_seconds,
-                             max_duration_s=settings.max_media_seconds, timings=timings)
+    analysis = analyse_video(
+        path,
+        model.video_extractor,
+        cut_points_s=options.boundaries_s,
+        min_segment_s=options.min_segment_s,
+        min_duration_s=settings.min_media_seconds,
+        max_duration_s=settings.max_media_seconds,
+        timings=timings,
+    )
     with timings.stage("embedding"):
         embeddings = model.embed_video(analysis.segment_vectors)
     return VideoQuery(analysis, embeddings)
 
 
-def recommend_for_video(path: Path, db: Session, model: ServingModel, index: CatalogIndex,
-                        options: QueryOptions, settings: Settings) -> dict[str, Any]:
+def recommend_for_video(
+    path: Path,
+    db: Session,
+    model: ServingModel,
+    index: CatalogIndex,
+    options: QueryOptions,
+    settings: Settings,
+) -> dict[str, Any]:
     timings = Timings()
     started = time.perf_counter()
     query = embed_video(path, model, options, settings, timings)
     with timings.stage("search"):
-        hits = index.search(query.embeddings, k=options.k, method=options.method,
-                            shortlist=options.shortlist, filters=options.filters,
-                            bank=model.bank, csls=options.hubness == "csls")
+        hits = index.search(
+            query.embeddings,
+            k=options.k,
+            method=options.method,
+            shortlist=options.shortlist,
+            filters=options.filters,
+            bank=model.bank,
+            csls=options.hubness == "csls",
+        )
     with timings.stage("results"):
-        results = describe_hits(db, hits, model.music_segmenter, query.analysis.boundaries_s,
-                                query.analysis.duration_s)
+        results = describe_hits(
+            db, hits, model.music_segmenter, query.analysis.boundaries_s, query.analysis.duration_s
+        )
     timings.stages["total"] = round(time.perf_counter() - started, 4)
     return {
         "results": results,
-        "query": {"duration_s": round(query.analysis.duration_s, 3),
-                  "segmentation": query.analysis.segmentation,
-                  "segments": _segments(query.analysis.boundaries_s)},
-        "method": options.method, "k": options.k, "shortlist": options.shortlist,
+        "query": {
+            "duration_s": round(query.analysis.duration_s, 3),
+            "segmentation": query.analysis.segmentation,
+            "segments": _segments(query.analysis.boundaries_s),
+        },
+        "method": options.method,
+        "k": options.k,
+        "shortlist": options.shortlist,
         "hubness": options.hubness if model.bank is not None else "none",
-        "model": model.name, "catalog_size": int(len(index.track_ids())),
+        "model": model.name,
+        "catalog_size": int(len(index.track_ids())),
         "timings_s": timings.stages,
     }
 
@@ -109,27 +133,39 @@ def embed_reference_track(path: Path, model: SimilarityModel) -> np.ndarray:
     return embed_track_file(path, model, lambda stage, progress: None).embeddings
 
 
-def similar_to_track(db: Session, model: SimilarityModel, index: CatalogIndex, track_id: int,
-                     options: QueryOptions) -> dict[str, Any]:
-    embedding = db.scalar(select(TrackEmbedding).where(TrackEmbedding.track_id == track_id,
-                                                       TrackEmbedding.model_id == model.row_id))
+def similar_to_track(
+    db: Session, model: SimilarityModel, index: CatalogIndex, track_id: int, options: QueryOptions
+) -> dict[str, Any]:
+    embedding = db.scalar(
+        select(TrackEmbedding).where(
+            TrackEmbedding.track_id == track_id, TrackEmbedding.model_id == model.row_id
+        )
+    )
     if embedding is None:
         raise QueryError(_not_embedded(track_id, model))
-    return similar_to_embeddings(db, model, index, embedding.segment_matrix(), options,
-                                 exclude=track_id)
+    return similar_to_embeddings(
+        db, model, index, embedding.segment_matrix(), options, exclude=track_id
+    )
 
 
 def _not_embedded(track_id: int, model: SimilarityModel) -> str:
     if isinstance(model, ServingMuSimNet):
-        return (f"track {track_id} has no embedding under the similarity model {model.name}: "
-                "it is not ready yet, or was ingested before that model was activated "
-                f"(POST /models/{model.row_id}/activate embeds those tracks)")
+        return (
+            f"track {track_id} has no embedding under the similarity model {model.name}: "
+            "it is not ready yet, or was ingested before that model was activated "
+            f"(POST /models/{model.row_id}/activate embeds those tracks)"
+        )
     return f"track {track_id} is not ready under the active model"
 
 
-def similar_to_embeddings(db: Session, model: SimilarityModel, index: CatalogIndex,
-                          embeddings: np.ndarray, options: QueryOptions,
-                          exclude: int | None = None) -> dict[str, Any]:
+def similar_to_embeddings(
+    db: Session,
+    model: SimilarityModel,
+    index: CatalogIndex,
+    embeddings: np.ndarray,
+    options: QueryOptions,
+    exclude: int | None = None,
+) -> dict[str, Any]:
     """Tracks like one given by its embeddings in ``model``'s space (itself excluded).
 
     Music-branch segment embeddings are ranked with ``options.method``; a MuSimNet
@@ -141,67 +177,123 @@ def similar_to_embeddings(db: Session, model: SimilarityModel, index: CatalogInd
     with timings.stage("search"):
         extra = 1 if exclude is not None else 0
         # No alignment: a similar track is answered without one.
-        hits = index.search(embeddings, k=options.k + extra, method=method,
-                            shortlist=options.shortlist + extra, filters=options.filters,
-                            with_alignment=False)
-        hits = [h for h in hits if h.track_id != exclude][:options.k]
+        hits = index.search(
+            embeddings,
+            k=options.k + extra,
+            method=method,
+            shortlist=options.shortlist + extra,
+            filters=options.filters,
+            with_alignment=False,
+        )
+        hits = [h for h in hits if h.track_id != exclude][: options.k]
     with timings.stage("results"):
         found = [(h, db.get(Track, h.track_id)) for h in hits]
         # A track deleted since the index last heard is skipped, never an error.
         found = [(h, track) for h, track in found if track is not None]
-        results = [{**_track_fields(track), "track_id": h.track_id, "rank": rank,
-                    "score": round(h.score, 6)} for rank, (h, track) in enumerate(found, start=1)]
-    return {"results": results, "method": method, "k": options.k, "model": model.name,
-            "space": model.space, "query_track_id": exclude, "timings_s": timings.stages}
+        results = [
+            {
+                **_track_fields(track),
+                "track_id": h.track_id,
+                "rank": rank,
+                "score": round(h.score, 6),
+            }
+            for rank, (h, track) in enumerate(found, start=1)
+        ]
+    return {
+        "results": results,
+        "method": method,
+        "k": options.k,
+        "model": model.name,
+        "space": model.space,
+        "query_track_id": exclude,
+        "timings_s": timings.stages,
+    }
 
 
-def describe_hits(db: Session, hits: Sequence[Hit], segmenter: str, query_boundaries: np.ndarray,
-                  video_duration_s: float) -> list[dict[str, Any]]:
+def describe_hits(
+    db: Session,
+    hits: Sequence[Hit],
+    segmenter: str,
+    query_boundaries: np.ndarray,
+    video_duration_s: float,
+) -> list[dict[str, Any]]:
     """Ranked results with metadata, the alignment in seconds and the excerpt."""
     results = []
     for hit in hits:
         track = db.get(Track, hit.track_id)
         if track is None:  # deleted since the index last heard: skip, never fail
             continue
-        analysis = db.scalar(select(TrackAnalysis).where(TrackAnalysis.track_id == track.id,
-                                                         TrackAnalysis.segmenter == segmenter))
-        track_bounds = (from_blob(analysis.boundaries, -1).astype(np.float64) if analysis
-                        else np.array([0.0, track.duration_s or 0.0]))
+        analysis = db.scalar(
+            select(TrackAnalysis).where(
+                TrackAnalysis.track_id == track.id, TrackAnalysis.segmenter == segmenter
+            )
+        )
+        track_bounds = (
+            from_blob(analysis.boundaries, -1).astype(np.float64)
+            if analysis
+            else np.array([0.0, track.duration_s or 0.0])
+        )
         downbeats = from_blob(analysis.downbeats, -1) if analysis else np.zeros(0)
         alignment, anchor = align_in_seconds(hit.alignment, track_bounds, query_boundaries)
-        synced = synced_excerpt(anchor, query_boundaries[1:-1], video_duration_s,
-                                float(track.duration_s or track_bounds[-1]), downbeats,
-                                track_bounds[1:-1])
-        results.append({**_track_fields(track), "track_id": track.id, "rank": len(results) + 1,
-                        "score": round(hit.score, 6), "distance": round(hit.distance, 6),
-                        "match": hit.match,
-                        "alignment": alignment, "excerpt": synced.excerpt.as_dict(),
-                        "sync": synced.sync_dict()})
+        synced = synced_excerpt(
+            anchor,
+            query_boundaries[1:-1],
+            video_duration_s,
+            float(track.duration_s or track_bounds[-1]),
+            downbeats,
+            track_bounds[1:-1],
+        )
+        results.append(
+            {
+                **_track_fields(track),
+                "track_id": track.id,
+                "rank": len(results) + 1,
+                "score": round(hit.score, 6),
+                "distance": round(hit.distance, 6),
+                "match": hit.match,
+                "alignment": alignment,
+                "excerpt": synced.excerpt.as_dict(),
+                "sync": synced.sync_dict(),
+            }
+        )
     return results
 
 
-def align_in_seconds(alignment, track_bounds: np.ndarray, query_bounds: np.ndarray
-                     ) -> tuple[dict[str, Any], float]:
+def align_in_seconds(
+    alignment, track_bounds: np.ndarray, query_bounds: np.ndarray
+) -> tuple[dict[str, Any], float]:
     """Segment pairs with their times, and where in the track the video should start."""
     if alignment is None:
         return {"pairs": []}, 0.0
-    pairs = [{"track_segment": int(i), "query_segment": int(j),
-              "track_start_s": _r(track_bounds[i]), "track_end_s": _r(track_bounds[i + 1]),
-              "query_start_s": _r(query_bounds[j]), "query_end_s": _r(query_bounds[j + 1])}
-             for i, j in np.asarray(alignment.pairs).reshape(-1, 2)]
+    pairs = [
+        {
+            "track_segment": int(i),
+            "query_segment": int(j),
+            "track_start_s": _r(track_bounds[i]),
+            "track_end_s": _r(track_bounds[i + 1]),
+            "query_start_s": _r(query_bounds[j]),
+            "query_end_s": _r(query_bounds[j + 1]),
+        }
+        for i, j in np.asarray(alignment.pairs).reshape(-1, 2)
+    ]
     anchor = 0.0
     if pairs:  # put the first aligned query segment on its track segment
         anchor = max(0.0, pairs[0]["track_start_s"] - pairs[0]["query_start_s"])
-    body = {"method": alignment.method, "pairs": pairs, "offset": alignment.offset,
-            "track_span": list(alignment.track_span) if alignment.track_span else None,
-            "query_span": list(alignment.query_span) if alignment.query_span else None}
+    body = {
+        "method": alignment.method,
+        "pairs": pairs,
+        "offset": alignment.offset,
+        "track_span": list(alignment.track_span) if alignment.track_span else None,
+        "query_span": list(alignment.query_span) if alignment.query_span else None,
+    }
     return body, anchor
 
 
 def _track_fields(track: Track) -> dict[str, Any]:
     summary = track_summary(track)
-    return {key: summary[key] for key in ("title", "artist", "license", "tags", "bpm",
-                                          "duration_s")}
+    return {
+        key: summary[key] for key in ("title", "artist", "license", "tags", "bpm", "duration_s")
+    }
 
 
 def _segments(boundaries: np.ndarray) -> list[dict[str, float]]:
@@ -215,25 +307,43 @@ def _r(value: float) -> float:
 def options_to_params(options: QueryOptions) -> dict[str, Any]:
     """JSON form of the options, to hand a query to a background job."""
     f = options.filters or SearchFilters()
-    return {"k": options.k, "method": options.method, "shortlist": options.shortlist,
-            "boundaries_s": list(options.boundaries_s) if options.boundaries_s else None,
-            "min_segment_s": options.min_segment_s, "hubness": options.hubness,
-            "filters": {"licenses": sorted(f.licenses) if f.licenses is not None else None,
-                        "exclude_artists": sorted(f.exclude_artists),
-                        "tags_all": sorted(f.tags_all), "tags_any": sorted(f.tags_any),
-                        "bpm_min": f.bpm_min, "bpm_max": f.bpm_max,
-                        "min_duration_s": f.min_duration_s}}
+    return {
+        "k": options.k,
+        "method": options.method,
+        "shortlist": options.shortlist,
+        "boundaries_s": list(options.boundaries_s) if options.boundaries_s else None,
+        "min_segment_s": options.min_segment_s,
+        "hubness": options.hubness,
+        "filters": {
+            "licenses": sorted(f.licenses) if f.licenses is not None else None,
+            "exclude_artists": sorted(f.exclude_artists),
+            "tags_all": sorted(f.tags_all),
+            "tags_any": sorted(f.tags_any),
+            "bpm_min": f.bpm_min,
+            "bpm_max": f.bpm_max,
+            "min_duration_s": f.min_duration_s,
+        },
+    }
 
 
 def options_from_params(params: dict[str, Any]) -> QueryOptions:
     f = params["filters"]
     filters = SearchFilters(
         licenses=frozenset(f["licenses"]) if f["licenses"] is not None else None,
-        exclude_artists=frozenset(f["exclude_artists"]), tags_all=frozenset(f["tags_all"]),
-        tags_any=frozenset(f["tags_any"]), bpm_min=f["bpm_min"], bpm_max=f["bpm_max"],
-        min_duration_s=f["min_duration_s"])
+        exclude_artists=frozenset(f["exclude_artists"]),
+        tags_all=frozenset(f["tags_all"]),
+        tags_any=frozenset(f["tags_any"]),
+        bpm_min=f["bpm_min"],
+        bpm_max=f["bpm_max"],
+        min_duration_s=f["min_duration_s"],
+    )
     bounds = params["boundaries_s"]
-    return QueryOptions(k=params["k"], method=params["method"], shortlist=params["shortlist"],
-                        filters=filters, boundaries_s=tuple(bounds) if bounds else None,
-                        min_segment_s=params["min_segment_s"],
-                        hubness=params.get("hubness", "csls"))
+    return QueryOptions(
+        k=params["k"],
+        method=params["method"],
+        shortlist=params["shortlist"],
+        filters=filters,
+        boundaries_s=tuple(bounds) if bounds else None,
+        min_segment_s=params["min_segment_s"],
+        hubness=params.get("hubness", "csls"),
+    )

@@ -68,14 +68,20 @@ class SearchIndexHolder:
         try:
             index = CatalogIndex.load(root, options=self.options)
             if index.model_id == model.id and index.dim == model.dim:
-                log.info("index of model %s loaded from snapshot (%d tracks)", model.name,
-                         len(index.track_ids()))
+                log.info(
+                    "index of model %s loaded from snapshot (%d tracks)",
+                    model.name,
+                    len(index.track_ids()),
+                )
                 return index
         except SnapshotError as exc:
             log.info("no usable index snapshot for model %s (%s): rebuilding", model.name, exc)
         index = CatalogIndex.from_db(db, model.id, options=self.options)
-        log.info("index of model %s rebuilt from the database (%d tracks)", model.name,
-                 len(index.track_ids()))
+        log.info(
+            "index of model %s rebuilt from the database (%d tracks)",
+            model.name,
+            len(index.track_ids()),
+        )
         return index
 
     def save(self) -> None:

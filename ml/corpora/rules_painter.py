@@ -376,7 +376,9 @@ class _Painter:
         self.Y = 1 - 2 * (ys + 0.5) / height
         t = np.arange(self.n_frames) / fps
         rate = music.SR / music.HOP
-        at = lambda curve: music.resample_curve(curve, t)
+
+        def at(curve):
+            return music.resample_curve(curve, t)
 
         onset_rate = np.zeros_like(t)
         for o in a.onsets_s:

@@ -191,8 +191,12 @@ class FrameFeatures:
 
 
 def _load_soundtrack(path: Path, config: BuildConfig) -> np.ndarray:
-    return decode_soundtrack(path, min_duration_s=config.min_duration_s,
-                             max_duration_s=config.max_duration_s, timeout_s=config.timeout_s)
+    return decode_soundtrack(
+        path,
+        min_duration_s=config.min_duration_s,
+        max_duration_s=config.max_duration_s,
+        timeout_s=config.timeout_s,
+    )
 
 
 def extract_frame_features(
@@ -203,7 +207,8 @@ def extract_frame_features(
     y = _load_soundtrack(path, config)
     music_frames = soundtrack_frame_features(y, audio)
     video_frames, video_duration_s = video_frame_features(
-        path, video, max_duration_s=config.max_duration_s, timeout_s=config.timeout_s)
+        path, video, max_duration_s=config.max_duration_s, timeout_s=config.timeout_s
+    )
     # The two streams of a file rarely end on the same millisecond: keep the
     # stretch both cover, on whole rows of the 1 Hz grid.
     duration_s = min(len(y) / DECODE_SAMPLE_RATE, video_duration_s)

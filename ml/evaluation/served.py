@@ -93,14 +93,20 @@ def _cached(cache_dir: Path | None, path: Path, parts: Mapping[str, object], com
     return arrays
 
 
-def analyse_served_query(path: Path, video_extractor: str,
-                         cut_points_s: Sequence[float] | None = None,
-                         cache_dir: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+def analyse_served_query(
+    path: Path,
+    video_extractor: str,
+    cut_points_s: Sequence[float] | None = None,
+    cache_dir: Path | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """A video as the service analyses a query: ``(boundaries_s, segment vectors)``."""
     from ml.pipeline.video import analyse_video
 
-    parts = {"version": ANALYSIS_VERSION, "video": video_extractor,
-             "cuts": None if cut_points_s is None else [round(float(t), 3) for t in cut_points_s]}
+    parts = {
+        "version": ANALYSIS_VERSION,
+        "video": video_extractor,
+        "cuts": None if cut_points_s is None else [round(float(t), 3) for t in cut_points_s],
+    }
 
     def compute() -> dict[str, np.ndarray]:
         video = analyse_video(path, video_extractor, cut_points_s=cut_points_s)
@@ -110,8 +116,9 @@ def analyse_served_query(path: Path, video_extractor: str,
     return out["boundaries"], out["vectors"]
 
 
-def analyse_served_track(path: Path, music_segmenter: str, audio_extractor: str,
-                         cache_dir: Path | None = None) -> dict[str, np.ndarray]:
+def analyse_served_track(
+    path: Path, music_segmenter: str, audio_extractor: str, cache_dir: Path | None = None
+) -> dict[str, np.ndarray]:
     """A soundtrack as ingestion analyses a catalog track: its ``boundaries``,
     segment ``vectors`` and ``downbeats`` (seconds)."""
     from ml.pipeline.track import analyse_track_file
@@ -120,31 +127,48 @@ def analyse_served_track(path: Path, music_segmenter: str, audio_extractor: str,
 
     def compute() -> dict[str, np.ndarray]:
         track = analyse_track_file(path, music_segmenter, audio_extractor)
-        return {"boundaries": track.boundaries_s, "vectors": track.segment_vectors,
-                "downbeats": track.downbeats_s}
+        return {
+            "boundaries": track.boundaries_s,
+            "vectors": track.segment_vectors,
+            "downbeats": track.downbeats_s,
+        }
 
     return _cached(cache_dir, Path(path), parts, compute)
 
 
-def analyse_served_clip(path: Path, *, video_extractor: str, audio_extractor: str,
-                        music_segmenter: str, cut_points_s: Sequence[float] | None = None,
-                        cache_dir: Path | None = None) -> ServedClip:
+def analyse_served_clip(
+    path: Path,
+    *,
+    video_extractor: str,
+    audio_extractor: str,
+    music_segmenter: str,
+    cut_points_s: Sequence[float] | None = None,
+    cache_dir: Path | None = None,
+) -> ServedClip:
     """Analyse one clip as the service analyses a query (its picture) and a catalog
     track (its soundtrack); cached under ``cache_dir`` when given."""
     boundaries, vectors = analyse_served_query(path, video_extractor, cut_points_s, cache_dir)
     track = analyse_served_track(path, music_segmenter, audio_extractor, cache_dir)
-    return ServedClip(Path(path).stem, boundaries, vectors, track["boundaries"], track["vectors"],
-                      track["downbeats"])
+    return ServedClip(
+        Path(path).stem,
+        boundaries,
+        vectors,
+        track["boundaries"],
+        track["vectors"],
+        track["downbeats"],
+    )
 
 
-def cost_matrix(queries: Sequence[np.ndarray], tracks: Sequence[np.ndarray],
-                method: str) -> np.ndarray:
+def cost_matrix(
+    queries: Sequence[np.ndarray], tracks: Sequence[np.ndarray], method: str
+) -> np.ndarray:
     """``(n_queries, n_tracks)`` distances of every query sequence to every track
     sequence under ``method`` (the kernel the service reranks with)."""
     packed = PackedSegments.from_sequences([np.asarray(t, np.float32) for t in tracks])
     rows = np.arange(packed.n_tracks)
-    return np.stack([batch_distances(np.asarray(q, np.float32), packed, rows, method)
-                     for q in queries]).astype(np.float64)
+    return np.stack(
+        [batch_distances(np.asarray(q, np.float32), packed, rows, method) for q in queries]
+    ).astype(np.float64)
 
 
 @dataclass(frozen=True)
@@ -167,11 +191,18 @@ class ServedScores:
         return self.mean_rank / self.n_candidates
 
     def to_dict(self) -> dict:
-        return {"method": self.method, "hubness": self.hubness, "mean_rank": self.mean_rank,
-                "rank_share": self.rank_share, "rank_ci95": list(self.rank_ci95),
-                "recall": {f"R@{k}": v for k, v in self.recall.items()},
-                "n_queries": self.n_queries, "n_candidates": self.n_candidates,
-                "skewness_10": self.skewness_10, "top1_share_ratio": self.top1_share_ratio}
+        return {
+            "method": self.method,
+            "hubness": self.hubness,
+            "mean_rank": self.mean_rank,
+            "rank_share": self.rank_share,
+            "rank_ci95": list(self.rank_ci95),
+            "recall": {f"R@{k}": v for k, v in self.recall.items()},
+            "n_queries": self.n_queries,
+            "n_candidates": self.n_candidates,
+            "skewness_10": self.skewness_10,
+            "top1_share_ratio": self.top1_share_ratio,
+        }
 
 
 def _scores(method: str, hubness: str, distances: np.ndarray) -> ServedScores:
@@ -179,10 +210,16 @@ def _scores(method: str, hubness: str, distances: np.ndarray) -> ServedScores:
     summary = evaluate_ranks(ranks, distances.shape[1])
     top1 = k_occurrence(distances, 1)
     return ServedScores(
-        method, hubness, summary.mean_rank, summary.rank_ci95, summary.recall,
-        summary.n_queries, summary.n_candidates,
+        method,
+        hubness,
+        summary.mean_rank,
+        summary.rank_ci95,
+        summary.recall,
+        summary.n_queries,
+        summary.n_candidates,
         hubness_skewness(k_occurrence(distances, min(10, distances.shape[1]))),
-        float(top1.max() / (distances.shape[0] / distances.shape[1])))
+        float(top1.max() / (distances.shape[0] / distances.shape[1])),
+    )
 
 
 @dataclass
@@ -196,9 +233,14 @@ class ServedReport:
         return {"metadata": self.metadata, "scores": [s.to_dict() for s in self.scores]}
 
 
-def evaluate_served(queries: Sequence[np.ndarray], tracks: Sequence[np.ndarray],
-                    methods: Sequence[str], *, bank: Sequence[np.ndarray] | None = None,
-                    csls_k: int = 10) -> ServedReport:
+def evaluate_served(
+    queries: Sequence[np.ndarray],
+    tracks: Sequence[np.ndarray],
+    methods: Sequence[str],
+    *,
+    bank: Sequence[np.ndarray] | None = None,
+    csls_k: int = 10,
+) -> ServedReport:
     """Rank the ``C`` tracks for every query (query ``i``'s answer is track ``i``).
 
     Parameters
@@ -215,8 +257,14 @@ def evaluate_served(queries: Sequence[np.ndarray], tracks: Sequence[np.ndarray],
     """
     if len(queries) == 0 or len(tracks) < len(queries):
         raise EvaluationError("need at least one query and one track per query")
-    report = ServedReport(metadata={"n_queries": len(queries), "n_candidates": len(tracks),
-                                    "bank": len(bank) if bank else 0, "csls_k": csls_k})
+    report = ServedReport(
+        metadata={
+            "n_queries": len(queries),
+            "n_candidates": len(tracks),
+            "bank": len(bank) if bank else 0,
+            "csls_k": csls_k,
+        }
+    )
     for method in methods:
         distances = cost_matrix(queries, tracks, method)
         report.scores.append(_scores(method, "none", distances))
@@ -228,12 +276,16 @@ def evaluate_served(queries: Sequence[np.ndarray], tracks: Sequence[np.ndarray],
 
 def served_table(report: ServedReport) -> str:
     """The report as a markdown table, one row per (cost, correction)."""
-    lines = ["| cost | hubness | mean rank | % of C | R@1 | R@10 | skew N10 | top-1 share |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| cost | hubness | mean rank | % of C | R@1 | R@10 | skew N10 | top-1 share |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for s in report.scores:
-        lines.append(f"| {s.method} | {s.hubness} | {s.mean_rank:.2f} | {100 * s.rank_share:.1f}% "
-                     f"| {100 * s.recall[1]:.0f}% | {100 * s.recall[10]:.0f}% "
-                     f"| {s.skewness_10:.2f} | {s.top1_share_ratio:.1f}x |")
+        lines.append(
+            f"| {s.method} | {s.hubness} | {s.mean_rank:.2f} | {100 * s.rank_share:.1f}% "
+            f"| {100 * s.recall[1]:.0f}% | {100 * s.recall[10]:.0f}% "
+            f"| {s.skewness_10:.2f} | {s.top1_share_ratio:.1f}x |"
+        )
     return "\n".join(lines)
 
 
@@ -258,12 +310,17 @@ def model_pipeline(entry) -> dict[str, str]:
     return {"audio": name("audio"), "video": name("video"), "segmenter": segmenter}
 
 
-def evaluate_model_on_videos(model_dir: Path, videos: Sequence[Path], methods: Sequence[str], *,
-                             cut_points: Mapping[str, Sequence[float]] | None = None,
-                             bank_videos: Sequence[Path] = (),
-                             bank_vectors: Sequence[np.ndarray] = (),
-                             cache_dir: Path | None = None,
-                             progress=None) -> ServedReport:
+def evaluate_model_on_videos(
+    model_dir: Path,
+    videos: Sequence[Path],
+    methods: Sequence[str],
+    *,
+    cut_points: Mapping[str, Sequence[float]] | None = None,
+    bank_videos: Sequence[Path] = (),
+    bank_vectors: Sequence[np.ndarray] = (),
+    cache_dir: Path | None = None,
+    progress=None,
+) -> ServedReport:
     """The served path end to end: an exported model (ONNX, as served), test videos
     whose own soundtracks form the catalog, and optional bank videos for CSLS.
 
@@ -281,24 +338,43 @@ def evaluate_model_on_videos(model_dir: Path, videos: Sequence[Path], methods: S
     def clips(paths: Sequence[Path]) -> list[ServedClip]:
         out = []
         for path in paths:
-            out.append(analyse_served_clip(
-                path, video_extractor=pipe["video"], audio_extractor=pipe["audio"],
-                music_segmenter=pipe["segmenter"], cut_points_s=cut_points.get(Path(path).stem),
-                cache_dir=cache_dir))
+            out.append(
+                analyse_served_clip(
+                    path,
+                    video_extractor=pipe["video"],
+                    audio_extractor=pipe["audio"],
+                    music_segmenter=pipe["segmenter"],
+                    cut_points_s=cut_points.get(Path(path).stem),
+                    cache_dir=cache_dir,
+                )
+            )
             if progress is not None:
                 progress(path)
         return out
 
     test = clips(videos)
-    bank = [analyse_served_query(path, pipe["video"], cut_points.get(Path(path).stem),
-                                 cache_dir)[1] for path in bank_videos] + list(bank_vectors)
-    report = evaluate_served([video.embed(c.query_vectors) for c in test],
-                             [music.embed(c.track_vectors) for c in test], methods,
-                             bank=[video.embed(vectors) for vectors in bank] or None)
-    report.metadata.update({
-        "model": entry.data.get("name"), "kind": entry.kind, **pipe,
-        "query_segmentation": "cut points" if all(c.clip_id in cut_points for c in test)
-        else "shots" if not any(c.clip_id in cut_points for c in test) else "mixed",
-        "mean_query_segments": float(np.mean([len(c.query_vectors) for c in test])),
-        "mean_track_segments": float(np.mean([len(c.track_vectors) for c in test]))})
+    bank = [
+        analyse_served_query(path, pipe["video"], cut_points.get(Path(path).stem), cache_dir)[1]
+        for path in bank_videos
+    ] + list(bank_vectors)
+    report = evaluate_served(
+        [video.embed(c.query_vectors) for c in test],
+        [music.embed(c.track_vectors) for c in test],
+        methods,
+        bank=[video.embed(vectors) for vectors in bank] or None,
+    )
+    report.metadata.update(
+        {
+            "model": entry.data.get("name"),
+            "kind": entry.kind,
+            **pipe,
+            "query_segmentation": "cut points"
+            if all(c.clip_id in cut_points for c in test)
+            else "shots"
+            if not any(c.clip_id in cut_points for c in test)
+            else "mixed",
+            "mean_query_segments": float(np.mean([len(c.query_vectors) for c in test])),
+            "mean_track_segments": float(np.mean([len(c.track_vectors) for c in test])),
+        }
+    )
     return report

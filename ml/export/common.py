@@ -157,10 +157,13 @@ class OnnxEncoder:
                 f"{self.path.name} expects rank-{self.input_rank} input with last dim "
                 f"{self.input_dim}, got shape {x.shape}"
             )
-        fixed = [(axis, size) for axis, size in enumerate(self.input_shape) if isinstance(size, int)]
+        fixed = [
+            (axis, size) for axis, size in enumerate(self.input_shape) if isinstance(size, int)
+        ]
         if any(x.shape[axis] != size for axis, size in fixed):
-            raise ValueError(f"{self.path.name} expects input of shape {self.input_shape}, "
-                             f"got {x.shape}")
+            raise ValueError(
+                f"{self.path.name} expects input of shape {self.input_shape}, got {x.shape}"
+            )
         if len(x) == 0:
             return np.zeros((0, self.output_dim), dtype=np.float32)
         return self.session.run(None, {self.input_name: x})[0]

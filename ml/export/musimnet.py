@@ -129,8 +129,9 @@ def export_musimnet(
     out.mkdir(parents=True, exist_ok=True)
     model.eval()
     example = torch.zeros(2, config.n_bins, config.patch_frames)
-    path = write_onnx(model, example, out / MUSIMNET_FILE, input_name=INPUT_NAME,
-                      dynamic_axes={0: "batch"})
+    path = write_onnx(
+        model, example, out / MUSIMNET_FILE, input_name=INPUT_NAME, dynamic_axes={0: "batch"}
+    )
     encoder = OnnxEncoder(path, device="cpu")
     parity = require_parity(
         parity_error(model, encoder, _parity_patches(model, np.random.default_rng(0))),
@@ -174,8 +175,7 @@ def export_musimnet(
 
 def _best_metrics(state: dict[str, Any]) -> dict[str, Any]:
     """The validation record of the best epoch (empty when the run logged none)."""
-    return next((h for h in state.get("history", []) if h.get("epoch") == state["best_epoch"]),
-                {})
+    return next((h for h in state.get("history", []) if h.get("epoch") == state["best_epoch"]), {})
 
 
 def export_musimnet_checkpoint(
@@ -204,8 +204,7 @@ def export_musimnet_checkpoint(
         "metrics": _best_metrics(state),
         "config": state["train_config"],
     }
-    default_name = (f"{MUSIMNET_KIND}-{model.config.variant}-"
-                    f"{training['checkpoint_sha256'][:12]}")
+    default_name = f"{MUSIMNET_KIND}-{model.config.variant}-{training['checkpoint_sha256'][:12]}"
     return export_musimnet(model, out_dir, name=name or default_name, training=training)
 
 
@@ -213,8 +212,10 @@ def check_cqt(entry: RegistryEntry) -> None:
     """Refuse an entry whose CQT is not the installed one (its inputs would differ)."""
     recorded = (entry.data.get("cqt") or {}).get("version")
     if recorded != CQT_VERSION:
-        raise ExportError(f"model {entry.data.get('name')!r} was trained on CQT {recorded!r}, "
-                          f"but {CQT_VERSION!r} is installed: retrain or re-export")
+        raise ExportError(
+            f"model {entry.data.get('name')!r} was trained on CQT {recorded!r}, "
+            f"but {CQT_VERSION!r} is installed: retrain or re-export"
+        )
 
 
 @dataclass(frozen=True)
@@ -233,8 +234,12 @@ class OnnxMuSimNet:
             raise ExportError(f"{entry.path} holds a {entry.kind} model, not a MuSimNet")
         check_cqt(entry)
         recipe = entry.data["track_embedding"]
-        return cls(OnnxEncoder(entry.file_path("network"), device=device),
-                   int(recipe["n_patches"]), int(recipe["seed"]), int(recipe["patch_frames"]))
+        return cls(
+            OnnxEncoder(entry.file_path("network"), device=device),
+            int(recipe["n_patches"]),
+            int(recipe["seed"]),
+            int(recipe["patch_frames"]),
+        )
 
     @property
     def embedding_dim(self) -> int:

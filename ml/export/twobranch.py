@@ -47,8 +47,9 @@ def _example_input(branch: ProjectionBranch, batch: int = 2, time: int = 5) -> t
 def export_branch(branch: ProjectionBranch, path: Path | str) -> Path:
     """Write one branch (in eval mode) as an ONNX file with dynamic batch (and time)."""
     dynamic = {0: "batch", 1: "time"} if branch.takes_sequences else {0: "batch"}
-    return write_onnx(branch, _example_input(branch), path, input_name=INPUT_NAME,
-                      dynamic_axes=dynamic)
+    return write_onnx(
+        branch, _example_input(branch), path, input_name=INPUT_NAME, dynamic_axes=dynamic
+    )
 
 
 def _parity_inputs(branch: ProjectionBranch, rng: np.random.Generator) -> np.ndarray:
@@ -96,8 +97,10 @@ def embed_query_bank(model: TwoBranchNet, sequences: list[np.ndarray]) -> list[n
     (at most :data:`MAX_BANK_QUERIES` of them)."""
     model.eval()
     with torch.no_grad():
-        return [model.embed_video(torch.from_numpy(np.asarray(x, np.float32))).numpy()
-                for x in sequences[:MAX_BANK_QUERIES]]
+        return [
+            model.embed_video(torch.from_numpy(np.asarray(x, np.float32))).numpy()
+            for x in sequences[:MAX_BANK_QUERIES]
+        ]
 
 
 def _write_bank(out: Path, bank: list[np.ndarray], source: str) -> dict[str, Any]:
@@ -105,8 +108,7 @@ def _write_bank(out: Path, bank: list[np.ndarray], source: str) -> dict[str, Any
     offsets = np.concatenate([[0], np.cumsum([len(q) for q in bank])]).astype(np.int64)
     path = out / BANK_FILE
     np.savez(path, vectors=vectors, offsets=offsets)
-    return {"file": BANK_FILE, "sha256": file_sha256(path), "queries": len(bank),
-            "source": source}
+    return {"file": BANK_FILE, "sha256": file_sha256(path), "queries": len(bank), "source": source}
 
 
 def export_model(
@@ -196,7 +198,7 @@ def export_twobranch_checkpoint(
         frames_per_clip=state["train_config"].get("frames_per_clip"),
         bank=_training_bank(model, state),
         bank_source="the video segments of the training and validation clips, cut as the "
-                    "training set was",
+        "training set was",
     )
 
 

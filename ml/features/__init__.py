@@ -11,7 +11,7 @@
 DEFAULT_AUDIO_EXTRACTOR = "handcrafted+musicnn"
 DEFAULT_VIDEO_EXTRACTOR = "transnet"
 
-from ml.features.registry import (
+from ml.features.registry import (  # noqa: E402  (the defaults above are read by registry users)
     AudioExtractor,
     ExtractorSpec,
     FeatureInputError,

@@ -268,7 +268,9 @@ def tempo_features(onset_envelope: np.ndarray, n_rows: int) -> np.ndarray:
         in_band = (lags > 0) & (bpm >= low) & (bpm < high)
         bands.append(autocorr[:, in_band].mean(axis=1))
 
-    in_range = np.flatnonzero((lags > 0) & (bpm >= PULSE_RANGE_BPM[0]) & (bpm <= PULSE_RANGE_BPM[1]))
+    in_range = np.flatnonzero(
+        (lags > 0) & (bpm >= PULSE_RANGE_BPM[0]) & (bpm <= PULSE_RANGE_BPM[1])
+    )
     clarity = autocorr[:, in_range].max(axis=1)
     prior = np.exp(-0.5 * (np.log2(bpm[in_range] / PRIOR_CENTRE_BPM) / PRIOR_OCTAVES) ** 2)
     weighted = np.maximum(autocorr[:, in_range], 0.0) * prior
@@ -298,5 +300,3 @@ def _delta_width(n_frames: int) -> int:
     """The delta window: :data:`DELTA_WIDTH`, narrowed (odd, >= 3) for very short input."""
     width = min(DELTA_WIDTH, n_frames if n_frames % 2 else n_frames - 1)
     return width if width >= 3 else 0
-
-

@@ -185,9 +185,7 @@ def register_extractor(factory: _F) -> _F:
     """
     name, modality = getattr(factory, "name", None), getattr(factory, "modality", None)
     if not isinstance(name, str) or not name or modality not in MODALITIES:
-        raise ValueError(
-            f"{factory!r} needs a non-empty 'name' and a 'modality' in {MODALITIES}"
-        )
+        raise ValueError(f"{factory!r} needs a non-empty 'name' and a 'modality' in {MODALITIES}")
     key = ExtractorKey(modality, name)
     with _lock:
         existing = _factories.get(key)
@@ -261,11 +259,14 @@ class ConcatenatedVideo(VideoExtractor):
     def __init__(self, parts: list[VideoExtractor]) -> None:
         decodes = {(p.frame_rate, tuple(p.frame_size)) for p in parts}
         if len(decodes) > 1:
-            described = ", ".join(f"{p.name} at {p.frame_rate or 'native'} fps "
-                                  f"{p.frame_size[0]}x{p.frame_size[1]}" for p in parts)
+            described = ", ".join(
+                f"{p.name} at {p.frame_rate or 'native'} fps {p.frame_size[0]}x{p.frame_size[1]}"
+                for p in parts
+            )
             raise UnknownExtractorError(
                 f"video extractors that decode frames differently cannot be concatenated "
-                f"({described})")
+                f"({described})"
+            )
         self.parts = parts
         self.name = CONCATENATION.join(p.name for p in parts)  # type: ignore[misc]
         self.version = CONCATENATION.join(p.version for p in parts)  # type: ignore[misc]

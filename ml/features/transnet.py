@@ -62,7 +62,9 @@ def transnet_features(result: ShotResult, fps: float, layer: str = "embeddings")
         raise ValueError(f"layer must be 'embeddings' or 'similarity_embeddings', got {layer!r}")
     per_frame = getattr(result, layer)
     if per_frame is None:
-        raise FeatureInputError("the shot result holds no features; detect with return_features=True")
+        raise FeatureInputError(
+            "the shot result holds no features; detect with return_features=True"
+        )
     if not (np.isfinite(fps) and fps > 0):
         raise FeatureInputError(f"fps must be positive, got {fps!r}")
     times = np.arange(len(per_frame)) / fps
@@ -89,12 +91,18 @@ class _TransnetBase(VideoExtractor):
         FeatureInputError
             Frames of another dtype or shape, none at all, or a non-positive ``fps``.
         """
-        if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8 or frames.ndim != 4 \
-                or frames.shape[1:] != (FRAME_HEIGHT, FRAME_WIDTH, 3) or len(frames) == 0:
+        if (
+            not isinstance(frames, np.ndarray)
+            or frames.dtype != np.uint8
+            or frames.ndim != 4
+            or frames.shape[1:] != (FRAME_HEIGHT, FRAME_WIDTH, 3)
+            or len(frames) == 0
+        ):
             raise FeatureInputError(
                 f"{self.name} needs uint8 frames of shape (n, {FRAME_HEIGHT}, {FRAME_WIDTH}, 3), "
                 f"got {getattr(frames, 'dtype', type(frames).__name__)} "
-                f"{getattr(frames, 'shape', '')}")
+                f"{getattr(frames, 'shape', '')}"
+            )
         if not (np.isfinite(fps) and fps > 0):
             raise FeatureInputError(f"fps must be positive, got {fps!r}")
         if self._detector is None:

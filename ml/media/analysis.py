@@ -183,14 +183,16 @@ def analyse_track(
     )
 
 
-def _boundaries_from_structure(structure, methods: Sequence[str],
-                               min_segment_s: float) -> dict[str, np.ndarray]:
+def _boundaries_from_structure(
+    structure, methods: Sequence[str], min_segment_s: float
+) -> dict[str, np.ndarray]:
     raw = msaf_boundaries_all(structure, methods)
     return {m: merge_short_segments(b, min_segment_s) for m, b in raw.items()}
 
 
-def music_boundaries(y: np.ndarray, sr: int, methods: Sequence[str],
-                     min_segment_s: float = DEFAULT_MIN_SEGMENT_S) -> dict[str, np.ndarray]:
+def music_boundaries(
+    y: np.ndarray, sr: int, methods: Sequence[str], min_segment_s: float = DEFAULT_MIN_SEGMENT_S
+) -> dict[str, np.ndarray]:
     """Music-structure boundaries (seconds, 0 and the duration included) of a decoded
     signal, by each MSAF method in ``methods``, exactly as :func:`analyse_track` finds them
     (one feature pass at the analysis rate, segments shorter than ``min_segment_s``
@@ -207,8 +209,9 @@ def to_analysis_rate(y: np.ndarray, sr: int = DECODE_SAMPLE_RATE) -> np.ndarray:
 def analysis_rate_features(y: np.ndarray, extractor) -> np.ndarray:
     """``(T, D)`` frame features of a signal at :data:`ANALYSIS_SAMPLE_RATE`, resampled to
     the extractor's own rate exactly as :func:`analyse_track` does."""
-    return extractor.extract(_resample(y, ANALYSIS_SAMPLE_RATE, extractor.sample_rate),
-                             extractor.sample_rate)
+    return extractor.extract(
+        _resample(y, ANALYSIS_SAMPLE_RATE, extractor.sample_rate), extractor.sample_rate
+    )
 
 
 def shutdown_worker() -> None:

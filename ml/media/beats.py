@@ -194,7 +194,9 @@ def _rnn_processor() -> Any:
 
 
 @lru_cache(maxsize=8)
-def _dbn_processor(beats_per_bar: tuple[int, ...], min_bpm: float, max_bpm: float, fps: float) -> Any:
+def _dbn_processor(
+    beats_per_bar: tuple[int, ...], min_bpm: float, max_bpm: float, fps: float
+) -> Any:
     compat.apply()
     from madmom.features.downbeats import DBNDownBeatTrackingProcessor
 

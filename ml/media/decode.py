@@ -381,8 +381,7 @@ def load_video_frames(
     n_frames, leftover = divmod(len(out), frame_bytes)
     if n_frames == 0 or leftover:
         raise CorruptMediaError(
-            f"no complete video frame could be decoded from {_name(abspath)}"
-            f"{_first_line(errors)}",
+            f"no complete video frame could be decoded from {_name(abspath)}{_first_line(errors)}",
             path=abspath,
         )
     frames = np.frombuffer(out, dtype=np.uint8).reshape(n_frames, int(height), int(width), 3)
@@ -676,7 +675,9 @@ def _input_restrictions() -> list[str]:
 def _run(cmd: list[str], deadline: float, abspath: str) -> subprocess.CompletedProcess[bytes]:
     remaining = deadline - time.monotonic()
     if remaining <= 0:
-        raise DecodeTimeoutError(f"time limit reached before reading {_name(abspath)}", path=abspath)
+        raise DecodeTimeoutError(
+            f"time limit reached before reading {_name(abspath)}", path=abspath
+        )
     try:
         # subprocess.run kills and reaps the child when the timeout expires.
         return subprocess.run(

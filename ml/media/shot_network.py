@@ -89,8 +89,13 @@ def packaged_weights_path() -> Path:
 class _DDCNNBlock(torch.nn.Module):
     """One dilated (2+1)D block: fused spatial conv, four temporal convs, folded BN."""
 
-    def __init__(self, spatial: torch.Tensor, temporal: list[torch.Tensor],
-                 temporal_bias: list[torch.Tensor], relu: bool) -> None:
+    def __init__(
+        self,
+        spatial: torch.Tensor,
+        temporal: list[torch.Tensor],
+        temporal_bias: list[torch.Tensor],
+        relu: bool,
+    ) -> None:
         super().__init__()
         # (4 * 2F, C_in, 3, 3): the four branches' spatial kernels side by side.
         self.register_buffer("spatial", spatial.contiguous(memory_format=torch.channels_last))
@@ -109,10 +114,16 @@ class _DDCNNBlock(torch.nn.Module):
         y = y.permute(0, 2, 3, 1).reshape(batch, time, h * w, -1).permute(0, 3, 1, 2)
         outs = []
         for i, d in enumerate(_DILATIONS):
-            branch = y[:, i * self.branch_in:(i + 1) * self.branch_in]
-            outs.append(F.conv2d(branch, getattr(self, f"temporal{i}"),
-                                 getattr(self, f"temporal_bias{i}"),
-                                 padding=(d, 0), dilation=(d, 1)))
+            branch = y[:, i * self.branch_in : (i + 1) * self.branch_in]
+            outs.append(
+                F.conv2d(
+                    branch,
+                    getattr(self, f"temporal{i}"),
+                    getattr(self, f"temporal_bias{i}"),
+                    padding=(d, 0),
+                    dilation=(d, 1),
+                )
+            )
         z = torch.cat(outs, dim=1)  # (B, 4F, T, HW)
         if self.relu:
             z = F.relu(z)
@@ -129,8 +140,11 @@ def _banded(similarities: torch.Tensor, rows: slice) -> torch.Tensor:
     b, t, width = padded.shape
     start = rows.start
     n_rows = rows.stop - rows.start
-    return padded.as_strided((b, n_rows, _LOOKUP_WINDOW), (t * width, width + 1, 1),
-                             padded.storage_offset() + start * (width + 1))
+    return padded.as_strided(
+        (b, n_rows, _LOOKUP_WINDOW),
+        (t * width, width + 1, 1),
+        padded.storage_offset() + start * (width + 1),
+    )
 
 
 class TransNetV2Inference(torch.nn.Module):
@@ -157,17 +171,20 @@ class TransNetV2Inference(torch.nn.Module):
         for stack in range(3):
             for block in range(2):
                 prefix = f"SDDCNN.{stack}.DDCNN.{block}."
-                spatial = torch.cat([sd[f"{prefix}Conv3D_{d}.layers.0.weight"][:, :, 0]
-                                     for d in _DILATIONS])
-                scale = sd[prefix + "bn.weight"] / torch.sqrt(sd[prefix + "bn.running_var"] + _BN_EPS)
+                spatial = torch.cat(
+                    [sd[f"{prefix}Conv3D_{d}.layers.0.weight"][:, :, 0] for d in _DILATIONS]
+                )
+                scale = sd[prefix + "bn.weight"] / torch.sqrt(
+                    sd[prefix + "bn.running_var"] + _BN_EPS
+                )
                 shift = sd[prefix + "bn.bias"] - sd[prefix + "bn.running_mean"] * scale
                 temporal, biases = [], []
                 for i, d in enumerate(_DILATIONS):
                     w = sd[f"{prefix}Conv3D_{d}.layers.1.weight"]  # (F, 2F, 3, 1, 1)
                     f_out = w.shape[0]
-                    s = scale[i * f_out:(i + 1) * f_out]
+                    s = scale[i * f_out : (i + 1) * f_out]
                     temporal.append(w[..., 0] * s.view(-1, 1, 1, 1))  # (F, 2F, 3, 1)
-                    biases.append(shift[i * f_out:(i + 1) * f_out])
+                    biases.append(shift[i * f_out : (i + 1) * f_out])
                 # The last block of a stack has no activation before the shortcut.
                 blocks.append(_DDCNNBlock(spatial, temporal, biases, relu=(block == 0)))
         self.blocks = torch.nn.ModuleList(blocks)
@@ -177,10 +194,13 @@ class TransNetV2Inference(torch.nn.Module):
         self.histogram_fc = torch.nn.Linear(_LOOKUP_WINDOW, 128)
         self.fc1 = torch.nn.Linear(4864, EMBEDDING_DIM)
         self.classifier = torch.nn.Linear(EMBEDDING_DIM, 1)
-        for ours, theirs in ((self.similarity_projection, "frame_sim_layer.projection"),
-                             (self.similarity_fc, "frame_sim_layer.fc"),
-                             (self.histogram_fc, "color_hist_layer.fc"),
-                             (self.fc1, "fc1"), (self.classifier, "cls_layer1")):
+        for ours, theirs in (
+            (self.similarity_projection, "frame_sim_layer.projection"),
+            (self.similarity_fc, "frame_sim_layer.fc"),
+            (self.histogram_fc, "color_hist_layer.fc"),
+            (self.fc1, "fc1"),
+            (self.classifier, "cls_layer1"),
+        ):
             ours.weight.data.copy_(sd[theirs + ".weight"])
             ours.bias.data.copy_(sd[theirs + ".bias"])
         self.eval()
@@ -207,8 +227,9 @@ class TransNetV2Inference(torch.nn.Module):
         hist = counts.view(bins.shape[0], 512).float()
         return F.normalize(hist, p=2, dim=1).reshape(*lead, 512)
 
-    def forward(self, windows: torch.Tensor, histograms: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self, windows: torch.Tensor, histograms: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Kept-frame logits ``(B, 50)``, embeddings ``(B, 50, 1024)``, projections ``(B, 50, 128)``.
 
         ``histograms`` (``(B, 100, 512)``, from :meth:`color_histograms`) may be passed

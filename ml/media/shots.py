@@ -132,14 +132,18 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if resolved.type != "cuda":
         raise ValueError(f"unsupported device {device!r}; use 'auto', 'cpu' or 'cuda'")
     if not torch.cuda.is_available() or (resolved.index or 0) >= torch.cuda.device_count():
-        warnings.warn(f"device {device!r} requested but CUDA is not available; "
-                      "running TransNetV2 on the CPU", RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"device {device!r} requested but CUDA is not available; running TransNetV2 on the CPU",
+            RuntimeWarning,
+            stacklevel=3,
+        )
         return torch.device("cpu")
     return resolved
 
 
-def scenes_from_probabilities(probabilities: np.ndarray,
-                              threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
+def scenes_from_probabilities(
+    probabilities: np.ndarray, threshold: float = DEFAULT_THRESHOLD
+) -> np.ndarray:
     """Inclusive ``[first, last]`` frames of each shot, as TransNetV2 defines them.
 
     A frame is a transition frame when its probability is strictly above
@@ -204,13 +208,20 @@ class ShotDetector:
     _networks: dict[str, TransNetV2Inference] = {}
     _networks_lock = threading.Lock()
 
-    def __init__(self, device: str = "auto", threshold: float = DEFAULT_THRESHOLD,
-                 windows_per_batch: int | None = None) -> None:
+    def __init__(
+        self,
+        device: str = "auto",
+        threshold: float = DEFAULT_THRESHOLD,
+        windows_per_batch: int | None = None,
+    ) -> None:
         if not (isinstance(threshold, (int, float)) and 0.0 < threshold < 1.0):
             raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
         if windows_per_batch is not None and (
-                not isinstance(windows_per_batch, int) or windows_per_batch < 1):
-            raise ValueError(f"windows_per_batch must be a positive integer, got {windows_per_batch!r}")
+            not isinstance(windows_per_batch, int) or windows_per_batch < 1
+        ):
+            raise ValueError(
+                f"windows_per_batch must be a positive integer, got {windows_per_batch!r}"
+            )
         self.device = resolve_device(device)
         self.threshold = float(threshold)
         self.windows_per_batch = windows_per_batch or _default_windows_per_batch(self.device)
@@ -256,8 +267,9 @@ class ShotDetector:
             similarity_embeddings=projections,
         )
 
-    def _run(self, frames: np.ndarray, return_features: bool
-             ) -> tuple[torch.Tensor, np.ndarray | None, np.ndarray | None]:
+    def _run(
+        self, frames: np.ndarray, return_features: bool
+    ) -> tuple[torch.Tensor, np.ndarray | None, np.ndarray | None]:
         n = len(frames)
         padded = torch.from_numpy(_pad_like_transnet(frames)).to(self.device)
         starts = torch.arange(0, len(padded) - WINDOW_FRAMES + 1, KEPT_FRAMES, device=self.device)
@@ -267,7 +279,7 @@ class ShotDetector:
             # A frame's colour histogram is the same in both windows that hold it.
             histograms = self.network.color_histograms(padded)
             for first in range(0, len(starts), self.windows_per_batch):
-                index = starts[first:first + self.windows_per_batch, None] + offsets
+                index = starts[first : first + self.windows_per_batch, None] + offsets
                 out = self.network(padded[index], histograms[index])
                 logits.append(out[0].reshape(-1).cpu())
                 if return_features:
@@ -275,17 +287,23 @@ class ShotDetector:
                     projections.append(out[2].reshape(-1, out[2].shape[-1]).cpu())
         if not return_features:
             return torch.cat(logits)[:n], None, None
-        return (torch.cat(logits)[:n], torch.cat(embeddings)[:n].numpy(),
-                torch.cat(projections)[:n].numpy())
+        return (
+            torch.cat(logits)[:n],
+            torch.cat(embeddings)[:n].numpy(),
+            torch.cat(projections)[:n].numpy(),
+        )
 
 
 def _checked_frames(frames: np.ndarray) -> np.ndarray:
     if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8:
-        raise TypeError(f"frames must be a uint8 numpy array, got "
-                        f"{getattr(frames, 'dtype', type(frames).__name__)}")
+        raise TypeError(
+            f"frames must be a uint8 numpy array, got "
+            f"{getattr(frames, 'dtype', type(frames).__name__)}"
+        )
     if frames.ndim != 4 or frames.shape[1:] != (FRAME_HEIGHT, FRAME_WIDTH, 3):
-        raise ValueError(f"frames must have shape (n, {FRAME_HEIGHT}, {FRAME_WIDTH}, 3), "
-                         f"got {frames.shape}")
+        raise ValueError(
+            f"frames must have shape (n, {FRAME_HEIGHT}, {FRAME_WIDTH}, 3), got {frames.shape}"
+        )
     if len(frames) == 0:
         raise ValueError("frames is empty")
     return np.ascontiguousarray(frames)
@@ -296,13 +314,23 @@ def _pad_like_transnet(frames: np.ndarray) -> np.ndarray:
     copies of the last after, up to a whole number of 50-frame steps plus 25."""
     n = len(frames)
     tail = CONTEXT_FRAMES + KEPT_FRAMES - (n % KEPT_FRAMES or KEPT_FRAMES)
-    return np.concatenate([np.repeat(frames[:1], CONTEXT_FRAMES, axis=0), frames,
-                           np.repeat(frames[-1:], tail, axis=0)])
+    return np.concatenate(
+        [
+            np.repeat(frames[:1], CONTEXT_FRAMES, axis=0),
+            frames,
+            np.repeat(frames[-1:], tail, axis=0),
+        ]
+    )
 
 
-def analyze_shots(path: str | os.PathLike[str], *, detector: ShotDetector | None = None,
-                  return_features: bool = False, max_duration_s: float | None = None,
-                  timeout_s: float | None = None) -> VideoShots:
+def analyze_shots(
+    path: str | os.PathLike[str],
+    *,
+    detector: ShotDetector | None = None,
+    return_features: bool = False,
+    max_duration_s: float | None = None,
+    timeout_s: float | None = None,
+) -> VideoShots:
     """Decode a video at its native rate and 48x27 pixels, and detect its shots.
 
     The query pipeline calls this once and takes both the boundaries and, with
@@ -315,18 +343,24 @@ def analyze_shots(path: str | os.PathLike[str], *, detector: ShotDetector | None
         One of its subclasses, from :func:`ml.media.decode.load_video_frames`.
     """
     info = probe(path, timeout_s=timeout_s)
-    frames = load_video_frames(path, None, FRAME_WIDTH, FRAME_HEIGHT,
-                               max_duration_s=max_duration_s, timeout_s=timeout_s)
+    frames = load_video_frames(
+        path, None, FRAME_WIDTH, FRAME_HEIGHT, max_duration_s=max_duration_s, timeout_s=timeout_s
+    )
     fps = info.fps or 25.0  # ffprobe reports a rate for every decodable stream
     detector = detector or ShotDetector()
     result = detector.detect(frames, return_features=return_features)
     return VideoShots(result=result, fps=float(fps), duration_s=len(frames) / fps)
 
 
-def detect_shots(path: str | os.PathLike[str], *, threshold: float = DEFAULT_THRESHOLD,
-                 device: str = "auto", detector: ShotDetector | None = None,
-                 max_duration_s: float | None = None, timeout_s: float | None = None
-                 ) -> np.ndarray:
+def detect_shots(
+    path: str | os.PathLike[str],
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    device: str = "auto",
+    detector: ShotDetector | None = None,
+    max_duration_s: float | None = None,
+    timeout_s: float | None = None,
+) -> np.ndarray:
     """Shot boundaries of a video file in seconds, including 0 and the duration.
 
     ``detector`` (if given) overrides ``threshold`` and ``device``. The duration is
@@ -340,5 +374,6 @@ def detect_shots(path: str | os.PathLike[str], *, threshold: float = DEFAULT_THR
         Bad ``threshold`` or ``device``.
     """
     detector = detector or ShotDetector(device=device, threshold=threshold)
-    return analyze_shots(path, detector=detector, max_duration_s=max_duration_s,
-                         timeout_s=timeout_s).boundaries_s
+    return analyze_shots(
+        path, detector=detector, max_duration_s=max_duration_s, timeout_s=timeout_s
+    ).boundaries_s

@@ -33,13 +33,22 @@ __all__ = [
 ]
 
 
-def decode_soundtrack(path, *, min_duration_s: float = 1.0,
-                      max_duration_s: float | None = None,
-                      timeout_s: float | None = None) -> np.ndarray:
+def decode_soundtrack(
+    path,
+    *,
+    min_duration_s: float = 1.0,
+    max_duration_s: float | None = None,
+    timeout_s: float | None = None,
+) -> np.ndarray:
     """A file's soundtrack, mono float32 at :data:`DECODE_SAMPLE_RATE` (the one rate every
     path decodes at)."""
-    return load_audio(path, sr=DECODE_SAMPLE_RATE, min_duration_s=min_duration_s,
-                      max_duration_s=max_duration_s, timeout_s=timeout_s)
+    return load_audio(
+        path,
+        sr=DECODE_SAMPLE_RATE,
+        min_duration_s=min_duration_s,
+        max_duration_s=max_duration_s,
+        timeout_s=timeout_s,
+    )
 
 
 def soundtrack_frame_features(y: np.ndarray, extractor: AudioExtractor) -> np.ndarray:
@@ -85,9 +94,14 @@ class AnalysedTrack:
         return np.asarray(self.analysis.beats.downbeats_s, dtype=np.float64)
 
 
-def analyse_track_file(path, music_segmenter: str, audio_extractor: str, *,
-                       max_duration_s: float | None = None,
-                       timeout_s: float | None = None) -> AnalysedTrack:
+def analyse_track_file(
+    path,
+    music_segmenter: str,
+    audio_extractor: str,
+    *,
+    max_duration_s: float | None = None,
+    timeout_s: float | None = None,
+) -> AnalysedTrack:
     """Decode, segment, find downbeats and extract features of one recording (an audio
     file, or a video whose soundtrack is the track).
 
@@ -97,8 +111,13 @@ def analyse_track_file(path, music_segmenter: str, audio_extractor: str, *,
         The file cannot be used (a subclass says why).
     """
     y = decode_soundtrack(path, max_duration_s=max_duration_s, timeout_s=timeout_s)
-    analysis = analyse_track((y, DECODE_SAMPLE_RATE), segmenter=music_segmenter,
-                             audio_extractors=[audio_extractor])
+    analysis = analyse_track(
+        (y, DECODE_SAMPLE_RATE), segmenter=music_segmenter, audio_extractors=[audio_extractor]
+    )
     key = get_extractor(audio_extractor, "audio").spec.key
-    return AnalysedTrack(analysis, y, np.asarray(analysis.features[key], dtype=np.float32),
-                         np.asarray(analysis.boundaries_s[music_segmenter], dtype=np.float64))
+    return AnalysedTrack(
+        analysis,
+        y,
+        np.asarray(analysis.features[key], dtype=np.float32),
+        np.asarray(analysis.boundaries_s[music_segmenter], dtype=np.float64),
+    )

@@ -87,16 +87,23 @@ def check_video(info: MediaInfo, min_duration_s: float, max_duration_s: float | 
     if not info.has_video:
         raise NoVideoStreamError("the file has no video stream: a query must be a video")
     if info.duration_s < min_duration_s:
-        raise MediaTooShortError(f"the video lasts {info.duration_s:.2f} s; at least "
-                                 f"{min_duration_s:g} s are needed")
+        raise MediaTooShortError(
+            f"the video lasts {info.duration_s:.2f} s; at least {min_duration_s:g} s are needed"
+        )
     if max_duration_s is not None and info.duration_s > max_duration_s:
-        raise MediaTooLongError(f"the video lasts {info.duration_s:.0f} s; at most "
-                                f"{max_duration_s:g} s are accepted")
+        raise MediaTooLongError(
+            f"the video lasts {info.duration_s:.0f} s; at most {max_duration_s:g} s are accepted"
+        )
 
 
-def video_frame_features(path, extractor: VideoExtractor, *, fps: float | None = None,
-                         max_duration_s: float | None = None,
-                         timeout_s: float | None = None) -> tuple[np.ndarray, float]:
+def video_frame_features(
+    path,
+    extractor: VideoExtractor,
+    *,
+    fps: float | None = None,
+    max_duration_s: float | None = None,
+    timeout_s: float | None = None,
+) -> tuple[np.ndarray, float]:
     """Frame features at 1 Hz of a video file's picture, and the picture's duration.
 
     ``fps`` is the file's native rate, used by extractors without a rate of their own
@@ -110,8 +117,14 @@ def video_frame_features(path, extractor: VideoExtractor, *, fps: float | None =
         ``n_frames / rate`` of the decoded frames.
     """
     width, height = extractor.frame_size
-    frames = load_video_frames(path, extractor.frame_rate, width, height,
-                               max_duration_s=max_duration_s, timeout_s=timeout_s)
+    frames = load_video_frames(
+        path,
+        extractor.frame_rate,
+        width,
+        height,
+        max_duration_s=max_duration_s,
+        timeout_s=timeout_s,
+    )
     if len(frames) == 0:
         raise NoVideoStreamError("no video frame could be decoded")
     rate = extractor.frame_rate or fps or probe(path, timeout_s=timeout_s).fps
@@ -121,10 +134,17 @@ def video_frame_features(path, extractor: VideoExtractor, *, fps: float | None =
     return features, len(frames) / float(rate)
 
 
-def analyse_video(path, video_extractor: str, *, cut_points_s: Sequence[float] | None = None,
-                  min_segment_s: float | None = None, min_duration_s: float = 0.0,
-                  max_duration_s: float | None = None, timeout_s: float | None = None,
-                  timings: Timings | None = None) -> VideoAnalysis:
+def analyse_video(
+    path,
+    video_extractor: str,
+    *,
+    cut_points_s: Sequence[float] | None = None,
+    min_segment_s: float | None = None,
+    min_duration_s: float = 0.0,
+    max_duration_s: float | None = None,
+    timeout_s: float | None = None,
+    timings: Timings | None = None,
+) -> VideoAnalysis:
     """Probe, segment and featurise one video file: the query side of every path.
 
     Parameters
@@ -158,8 +178,12 @@ def analyse_video(path, video_extractor: str, *, cut_points_s: Sequence[float] |
         if cut_points_s is not None:
             boundaries, how = user_segments(cut_points_s, info.duration_s), "user"
         else:
-            shots = analyze_shots(path, return_features=layer is not None,
-                                  max_duration_s=max_duration_s, timeout_s=timeout_s)
+            shots = analyze_shots(
+                path,
+                return_features=layer is not None,
+                max_duration_s=max_duration_s,
+                timeout_s=timeout_s,
+            )
             boundaries, how = shots.boundaries_s.astype(np.float64), "shots"
             if min_segment_s:
                 boundaries = merge_short_segments(boundaries, min_segment_s)
@@ -169,11 +193,14 @@ def analyse_video(path, video_extractor: str, *, cut_points_s: Sequence[float] |
 
             features = transnet_features(shots.result, shots.fps, layer)
         else:
-            features, _ = video_frame_features(path, extractor, fps=info.fps,
-                                               max_duration_s=max_duration_s,
-                                               timeout_s=timeout_s)
+            features, _ = video_frame_features(
+                path, extractor, fps=info.fps, max_duration_s=max_duration_s, timeout_s=timeout_s
+            )
     return VideoAnalysis(
-        duration_s=float(info.duration_s), boundaries_s=boundaries, segmentation=how,
+        duration_s=float(info.duration_s),
+        boundaries_s=boundaries,
+        segmentation=how,
         features=np.asarray(features, dtype=np.float32),
         cut_likelihood=shots.result.probabilities if shots is not None else None,
-        fps=float(shots.fps) if shots is not None else float(info.fps or 0.0))
+        fps=float(shots.fps) if shots is not None else float(info.fps or 0.0),
+    )

@@ -94,8 +94,17 @@ PARALLEL_MIN_CANDIDATES = 32
 _PARALLEL_LOCK = threading.Lock()
 
 _METHOD_CODE = {name: code for code, name in enumerate(METHODS)}
-(_CENTROID, _SINGLE, _COMPLETE, _TRACE, _BEST_TRACE, _NW_DTW, _SW_DTW, _TRACE_MEAN,
- _BEST_TRACE_MEAN) = range(len(METHODS))
+(
+    _CENTROID,
+    _SINGLE,
+    _COMPLETE,
+    _TRACE,
+    _BEST_TRACE,
+    _NW_DTW,
+    _SW_DTW,
+    _TRACE_MEAN,
+    _BEST_TRACE_MEAN,
+) = range(len(METHODS))
 
 _ZERO = np.float32(0.0)
 _TWO = np.float32(2.0)

@@ -24,13 +24,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ml.sync", description=__doc__.split("\n")[1])
     parser.add_argument("directory", help="folder searched recursively for video files")
     parser.add_argument("--json", dest="json_path", help="also write the results here")
-    parser.add_argument("--method", default="olda", choices=("foote", "sf", "olda"),
-                        help="MSAF segmenter of the music (default olda)")
+    parser.add_argument(
+        "--method",
+        default="olda",
+        choices=("foote", "sf", "olda"),
+        help="MSAF segmenter of the music (default olda)",
+    )
     parser.add_argument("--device", default="auto", help="shot detector device: auto, cpu, cuda")
-    parser.add_argument("--sigma", type=float, default=DEFAULT_SIGMA_S,
-                        help="standard deviation of the window in seconds (default 0.08)")
-    parser.add_argument("--parallel", action="store_true",
-                        help="run the downbeat networks in a worker process")
+    parser.add_argument(
+        "--sigma",
+        type=float,
+        default=DEFAULT_SIGMA_S,
+        help="standard deviation of the window in seconds (default 0.08)",
+    )
+    parser.add_argument(
+        "--parallel", action="store_true", help="run the downbeat networks in a worker process"
+    )
     args = parser.parse_args(argv)
 
     if not find_videos(args.directory):
@@ -40,14 +49,23 @@ def main(argv: list[str] | None = None) -> int:
     def progress(path: Path, result: object) -> None:
         print(f"analysed {path.name}", file=sys.stderr, flush=True)
 
-    results = analyse_folder(args.directory, method=args.method, device=args.device,
-                             sigma_s=args.sigma, parallel=args.parallel or False,
-                             progress=progress)
+    results = analyse_folder(
+        args.directory,
+        method=args.method,
+        device=args.device,
+        sigma_s=args.sigma,
+        parallel=args.parallel or False,
+        progress=progress,
+    )
     summary = summarise(results)
     print(format_table(results, summary))
     if args.json_path:
-        out = {"videos": [r.to_dict() for r in results], "summary": summary.to_dict(),
-               "method": args.method, "sigma_s": args.sigma}
+        out = {
+            "videos": [r.to_dict() for r in results],
+            "summary": summary.to_dict(),
+            "method": args.method,
+            "sigma_s": args.sigma,
+        }
         Path(args.json_path).write_text(json.dumps(out, indent=2) + "\n")
     return 0
 

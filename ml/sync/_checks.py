@@ -32,8 +32,10 @@ def check_times(times_s: object, name: str) -> np.ndarray:
         raise ValueError(f"{name} contains negative times (min {times.min():g} s)")
     if times.size > 1 and np.any(np.diff(times) < 0):
         k = int(np.argmax(np.diff(times) < 0))
-        raise ValueError(f"{name} must be sorted in increasing order "
-                         f"({times[k]:g} s comes before {times[k + 1]:g} s)")
+        raise ValueError(
+            f"{name} must be sorted in increasing order "
+            f"({times[k]:g} s comes before {times[k + 1]:g} s)"
+        )
     return times
 
 

@@ -157,9 +157,17 @@ def transition_to_cut_likelihood(probabilities: np.ndarray) -> np.ndarray:
     return np.concatenate([[0.0], p[:-1]])
 
 
-def video_sync(name: str, f_shot: np.ndarray, rate_hz: float, shot_boundaries_s: np.ndarray,
-               beats_s: np.ndarray, downbeats_s: np.ndarray, segment_boundaries_s: np.ndarray,
-               *, sigma_s: float = DEFAULT_SIGMA_S) -> VideoSync:
+def video_sync(
+    name: str,
+    f_shot: np.ndarray,
+    rate_hz: float,
+    shot_boundaries_s: np.ndarray,
+    beats_s: np.ndarray,
+    downbeats_s: np.ndarray,
+    segment_boundaries_s: np.ndarray,
+    *,
+    sigma_s: float = DEFAULT_SIGMA_S,
+) -> VideoSync:
     """The measures of one video from its analysis (no media decoding).
 
     Parameters
@@ -203,15 +211,31 @@ def video_sync(name: str, f_shot: np.ndarray, rate_hz: float, shot_boundaries_s:
     s_bound, n_bound = score(inner)
     s_down, n_down = score(downbeats)
     beat, bar = median_period(beats), median_period(downbeats)
-    tempo = (shot_tempo(dominant_shot_length(durations), beat, bar)
-             if np.isfinite(beat) and np.isfinite(bar) else None)
-    return VideoSync(name=name, duration_s=duration, n_shots=int(durations.size),
-                     n_boundaries=n_bound, n_downbeats=n_down, boundary_score=s_bound,
-                     downbeat_score=s_down, tempo=tempo)
+    tempo = (
+        shot_tempo(dominant_shot_length(durations), beat, bar)
+        if np.isfinite(beat) and np.isfinite(bar)
+        else None
+    )
+    return VideoSync(
+        name=name,
+        duration_s=duration,
+        n_shots=int(durations.size),
+        n_boundaries=n_bound,
+        n_downbeats=n_down,
+        boundary_score=s_bound,
+        downbeat_score=s_down,
+        tempo=tempo,
+    )
 
 
-def analyse_video(path: str | os.PathLike[str], *, method: str = "olda", detector: Any = None,
-                  sigma_s: float = DEFAULT_SIGMA_S, parallel: bool | None = False) -> VideoSync:
+def analyse_video(
+    path: str | os.PathLike[str],
+    *,
+    method: str = "olda",
+    detector: Any = None,
+    sigma_s: float = DEFAULT_SIGMA_S,
+    parallel: bool | None = False,
+) -> VideoSync:
     """Shots, downbeats and music structure of one music video, then :func:`video_sync`.
 
     Parameters
@@ -265,15 +289,20 @@ def find_videos(directory: str | os.PathLike[str]) -> list[Path]:
     root = Path(directory)
     if not root.is_dir():
         raise NotADirectoryError(f"not a directory: {root}")
-    return sorted(p for p in root.rglob("*")
-                  if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
+    return sorted(
+        p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS
+    )
 
 
-def analyse_folder(directory: str | os.PathLike[str], *, method: str = "olda",
-                   device: str = "auto", sigma_s: float = DEFAULT_SIGMA_S,
-                   parallel: bool | None = False,
-                   progress: Callable[[Path, VideoSync], None] | None = None
-                   ) -> list[VideoSync]:
+def analyse_folder(
+    directory: str | os.PathLike[str],
+    *,
+    method: str = "olda",
+    device: str = "auto",
+    sigma_s: float = DEFAULT_SIGMA_S,
+    parallel: bool | None = False,
+    progress: Callable[[Path, VideoSync], None] | None = None,
+) -> list[VideoSync]:
     """:func:`analyse_video` for every video of :func:`find_videos`.
 
     ``progress(path, result)`` is called after each video. The downbeat worker
@@ -287,8 +316,9 @@ def analyse_folder(directory: str | os.PathLike[str], *, method: str = "olda",
     results = []
     try:
         for path in videos:
-            result = analyse_video(path, method=method, detector=detector, sigma_s=sigma_s,
-                                   parallel=parallel)
+            result = analyse_video(
+                path, method=method, detector=detector, sigma_s=sigma_s, parallel=parallel
+            )
             results.append(result)
             if progress is not None:
                 progress(path, result)
@@ -319,7 +349,9 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, t
     mean = float(x.mean())
     if x.size < 2:
         return mean, (mean, mean)
-    half = float(stats.t.ppf(0.5 + confidence / 2.0, df=x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+    half = float(
+        stats.t.ppf(0.5 + confidence / 2.0, df=x.size - 1) * x.std(ddof=1) / np.sqrt(x.size)
+    )
     return mean, (mean - half, mean + half)
 
 
@@ -337,25 +369,38 @@ def format_table(results: Sequence[VideoSync], summary: StudySummary | None = No
     """A plain-text table: one row per video, then the means and the level counts."""
     summary = summary or summarise(results)
     width = max([len("video"), *(len(r.name) for r in results)])
-    head = (f"{'video':<{width}}  {'dur s':>6}  {'shots':>5}  {'S bound':>7}  {'n':>3}  "
-            f"{'S down':>6}  {'n':>3}  {'shot s':>6}  {'beat s':>6}  {'bar s':>6}  level")
+    head = (
+        f"{'video':<{width}}  {'dur s':>6}  {'shots':>5}  {'S bound':>7}  {'n':>3}  "
+        f"{'S down':>6}  {'n':>3}  {'shot s':>6}  {'beat s':>6}  {'bar s':>6}  level"
+    )
     lines = [head, "-" * len(head)]
     for r in results:
         t = r.tempo
-        lengths = (f"{t.dominant_s:6.2f}  {t.beat_s:6.3f}  {t.bar_s:6.3f}" if t is not None
-                   else f"{'-':>6}  {'-':>6}  {'-':>6}")
-        lines.append(f"{r.name:<{width}}  {r.duration_s:6.1f}  {r.n_shots:5d}  "
-                     f"{_num(r.boundary_score):>7}  {r.n_boundaries:3d}  {_num(r.downbeat_score):>6}  "
-                     f"{r.n_downbeats:3d}  {lengths}  {r.level}")
+        lengths = (
+            f"{t.dominant_s:6.2f}  {t.beat_s:6.3f}  {t.bar_s:6.3f}"
+            if t is not None
+            else f"{'-':>6}  {'-':>6}  {'-':>6}"
+        )
+        lines.append(
+            f"{r.name:<{width}}  {r.duration_s:6.1f}  {r.n_shots:5d}  "
+            f"{_num(r.boundary_score):>7}  {r.n_boundaries:3d}  {_num(r.downbeat_score):>6}  "
+            f"{r.n_downbeats:3d}  {lengths}  {r.level}"
+        )
     n = summary.n_videos
     lines += [
         "",
-        (f"S segment boundaries: mean {_num(summary.boundary_mean)}, 95% CI "
-         f"[{_num(summary.boundary_ci[0])}, {_num(summary.boundary_ci[1])}]"),
-        (f"S downbeats:          mean {_num(summary.downbeat_mean)}, 95% CI "
-         f"[{_num(summary.downbeat_ci[0])}, {_num(summary.downbeat_ci[1])}]"),
-        "dominant shot length: " + ", ".join(
-            f"{level} level {summary.level_counts[level]}/{n}" for level in (*LEVELS, "none")),
+        (
+            f"S segment boundaries: mean {_num(summary.boundary_mean)}, 95% CI "
+            f"[{_num(summary.boundary_ci[0])}, {_num(summary.boundary_ci[1])}]"
+        ),
+        (
+            f"S downbeats:          mean {_num(summary.downbeat_mean)}, 95% CI "
+            f"[{_num(summary.downbeat_ci[0])}, {_num(summary.downbeat_ci[1])}]"
+        ),
+        "dominant shot length: "
+        + ", ".join(
+            f"{level} level {summary.level_counts[level]}/{n}" for level in (*LEVELS, "none")
+        ),
     ]
     return "\n".join(lines)
 

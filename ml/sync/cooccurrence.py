@@ -81,8 +81,9 @@ def gaussian_window(lags_s: np.ndarray, sigma_s: float = DEFAULT_SIGMA_S) -> np.
     return np.exp(-0.5 * (lags / sigma_s) ** 2)
 
 
-def cut_likelihood(cut_times_s: np.ndarray, duration_s: float,
-                   rate_hz: float = DEFAULT_RATE_HZ) -> np.ndarray:
+def cut_likelihood(
+    cut_times_s: np.ndarray, duration_s: float, rate_hz: float = DEFAULT_RATE_HZ
+) -> np.ndarray:
     """A likelihood of unit impulses on the frame grid, one per cut.
 
     Parameters
@@ -110,17 +111,22 @@ def cut_likelihood(cut_times_s: np.ndarray, duration_s: float,
     rate_hz = check_positive(rate_hz, "rate_hz")
     cuts = check_times(cut_times_s, "cut_times_s")
     if cuts.size and cuts[-1] > duration_s:
-        raise ValueError(f"cut_times_s has a cut at {cuts[-1]:g} s, after the video's end "
-                         f"({duration_s:g} s)")
+        raise ValueError(
+            f"cut_times_s has a cut at {cuts[-1]:g} s, after the video's end ({duration_s:g} s)"
+        )
     n_frames = max(1, round(duration_s * rate_hz))
     f = np.zeros(n_frames, dtype=np.float64)
     f[np.minimum(np.rint(cuts * rate_hz).astype(np.int64), n_frames - 1)] = 1.0
     return f
 
 
-def window_sums(impulse_times_s: np.ndarray, times_s: np.ndarray, *,
-                sigma_s: float = DEFAULT_SIGMA_S,
-                weights: np.ndarray | None = None) -> np.ndarray:
+def window_sums(
+    impulse_times_s: np.ndarray,
+    times_s: np.ndarray,
+    *,
+    sigma_s: float = DEFAULT_SIGMA_S,
+    weights: np.ndarray | None = None,
+) -> np.ndarray:
     """``sum_k a_k w(tau_k - t)`` at every time ``t``: S_i of impulses at any times.
 
     With impulses at the frame times of a likelihood and its values as weights this
@@ -164,15 +170,16 @@ def window_sums(impulse_times_s: np.ndarray, times_s: np.ndarray, *,
     return _window_sums(impulses, weights, times.ravel(), sigma_s).reshape(times.shape)
 
 
-def _window_sums(impulses: np.ndarray, weights: np.ndarray | None, times: np.ndarray,
-                 sigma_s: float) -> np.ndarray:
+def _window_sums(
+    impulses: np.ndarray, weights: np.ndarray | None, times: np.ndarray, sigma_s: float
+) -> np.ndarray:
     """:func:`window_sums` on validated 1-D input (the hot path of the offset search)."""
     out = np.zeros(times.size, dtype=np.float64)
     if impulses.size == 0 or times.size == 0:
         return out
     reach = TRUNCATE * sigma_s
     for start in range(0, times.size, _BLOCK):
-        t = times[start:start + _BLOCK]
+        t = times[start : start + _BLOCK]
         lo = np.searchsorted(impulses, t - reach, side="left")
         hi = np.searchsorted(impulses, t + reach, side="right")
         width = int((hi - lo).max())
@@ -184,13 +191,17 @@ def _window_sums(impulses: np.ndarray, weights: np.ndarray | None, times: np.nda
         w = np.exp(-0.5 * ((impulses[index] - t[:, None]) / sigma_s) ** 2)
         if weights is not None:
             w *= weights[index]
-        out[start:start + t.size] = np.where(inside, w, 0.0).sum(axis=1)
+        out[start : start + t.size] = np.where(inside, w, 0.0).sum(axis=1)
     return out
 
 
-def event_scores(f_shot: np.ndarray, event_times_s: np.ndarray, *,
-                 rate_hz: float = DEFAULT_RATE_HZ,
-                 sigma_s: float = DEFAULT_SIGMA_S) -> np.ndarray:
+def event_scores(
+    f_shot: np.ndarray,
+    event_times_s: np.ndarray,
+    *,
+    rate_hz: float = DEFAULT_RATE_HZ,
+    sigma_s: float = DEFAULT_SIGMA_S,
+) -> np.ndarray:
     """``S_i = sum_n w(n / rate_hz - t_i) f_shot[n]`` for every event.
 
     Parameters
@@ -224,10 +235,14 @@ def event_scores(f_shot: np.ndarray, event_times_s: np.ndarray, *,
     return _window_sums(frames / rate_hz, f[frames], events, sigma_s)
 
 
-def cooccurrence_score(f_shot: np.ndarray, event_times_s: np.ndarray, *,
-                       rate_hz: float = DEFAULT_RATE_HZ,
-                       sigma_s: float = DEFAULT_SIGMA_S,
-                       span_s: tuple[float, float] | None = None) -> float:
+def cooccurrence_score(
+    f_shot: np.ndarray,
+    event_times_s: np.ndarray,
+    *,
+    rate_hz: float = DEFAULT_RATE_HZ,
+    sigma_s: float = DEFAULT_SIGMA_S,
+    span_s: tuple[float, float] | None = None,
+) -> float:
     """The co-occurrence score S: the mean of ``S_i`` over the events inside the video.
 
     Parameters
@@ -311,15 +326,19 @@ class EventMatches:
         if np.isnan(self.cut_s[i]):
             return f"no cut near the {event_name} at {event:.2f} s"
         cut, lag_ms = float(self.cut_s[i]), float(self.lag_s[i]) * 1000.0
-        when = ("on time" if abs(lag_ms) < 0.5
-                else f"{abs(lag_ms):.0f} ms {'early' if lag_ms < 0 else 'late'}")
+        when = (
+            "on time"
+            if abs(lag_ms) < 0.5
+            else f"{abs(lag_ms):.0f} ms {'early' if lag_ms < 0 else 'late'}"
+        )
         if self.hit[i]:
             return f"cut at {cut:.2f} s hits the {event_name} at {event:.2f} s ({when})"
         return f"nearest cut at {cut:.2f} s misses the {event_name} at {event:.2f} s ({when})"
 
 
-def match_events(cut_times_s: np.ndarray, event_times_s: np.ndarray, *,
-                 sigma_s: float = DEFAULT_SIGMA_S) -> EventMatches:
+def match_events(
+    cut_times_s: np.ndarray, event_times_s: np.ndarray, *, sigma_s: float = DEFAULT_SIGMA_S
+) -> EventMatches:
     """Pair every event with its nearest cut, with the lag and the window weight.
 
     Parameters
@@ -346,7 +365,9 @@ def _match(cuts: np.ndarray, events: np.ndarray, sigma_s: float) -> EventMatches
     """:func:`match_events` on validated input (events need not be sorted here)."""
     if cuts.size == 0:
         nan = np.full(events.size, np.nan)
-        return EventMatches(events, nan, nan.copy(), np.zeros(events.size), np.zeros(events.size, bool))
+        return EventMatches(
+            events, nan, nan.copy(), np.zeros(events.size), np.zeros(events.size, bool)
+        )
     after = np.clip(np.searchsorted(cuts, events, side="left"), 0, cuts.size - 1)
     before = np.clip(after - 1, 0, cuts.size - 1)
     take_before = np.abs(cuts[before] - events) <= np.abs(cuts[after] - events)

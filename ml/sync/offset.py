@@ -164,15 +164,20 @@ class OffsetSync:
 
     def explain(self) -> list[str]:
         """One sentence per event inside the video, boundaries first, in video time."""
-        return ([self.boundary_matches.explain(i, "section change")
-                 for i in range(len(self.boundary_matches))]
-                + [self.downbeat_matches.explain(i, "downbeat")
-                   for i in range(len(self.downbeat_matches))])
+        return [
+            self.boundary_matches.explain(i, "section change")
+            for i in range(len(self.boundary_matches))
+        ] + [
+            self.downbeat_matches.explain(i, "downbeat") for i in range(len(self.downbeat_matches))
+        ]
 
 
-def candidate_offsets(downbeats_s: np.ndarray, track_duration_s: float,
-                      video_duration_s: float, prior_offset_s: float | None = None
-                      ) -> np.ndarray:
+def candidate_offsets(
+    downbeats_s: np.ndarray,
+    track_duration_s: float,
+    video_duration_s: float,
+    prior_offset_s: float | None = None,
+) -> np.ndarray:
     """The offsets tried for one track: the prior, then every downbeat where the video fits.
 
     Parameters
@@ -203,9 +208,14 @@ def candidate_offsets(downbeats_s: np.ndarray, track_duration_s: float,
     return offsets
 
 
-def offset_scores(cut_times_s: np.ndarray, video_duration_s: float, event_times_s: np.ndarray,
-                  offsets_s: np.ndarray, *, sigma_s: float = DEFAULT_SIGMA_S
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def offset_scores(
+    cut_times_s: np.ndarray,
+    video_duration_s: float,
+    event_times_s: np.ndarray,
+    offsets_s: np.ndarray,
+    *,
+    sigma_s: float = DEFAULT_SIGMA_S,
+) -> tuple[np.ndarray, np.ndarray]:
     """S of one kind of track events with the video laid at each offset.
 
     Parameters
@@ -240,13 +250,18 @@ def offset_scores(cut_times_s: np.ndarray, video_duration_s: float, event_times_
     if offsets.ndim != 1 or not np.all(np.isfinite(offsets)):
         raise ValueError("offsets_s must be a 1-D array of finite seconds")
     tid = np.zeros(offsets.size, dtype=np.int64)
-    return _scores(_CutTable(cuts, duration, sigma_s), events, np.zeros(events.size, np.int64),
-                   offsets, tid)
+    return _scores(
+        _CutTable(cuts, duration, sigma_s), events, np.zeros(events.size, np.int64), offsets, tid
+    )
 
 
-def combine_scores(downbeat_score: np.ndarray, n_downbeats: np.ndarray,
-                   boundary_score: np.ndarray, n_boundaries: np.ndarray,
-                   boundary_weight: float = DEFAULT_BOUNDARY_WEIGHT) -> np.ndarray:
+def combine_scores(
+    downbeat_score: np.ndarray,
+    n_downbeats: np.ndarray,
+    boundary_score: np.ndarray,
+    n_boundaries: np.ndarray,
+    boundary_weight: float = DEFAULT_BOUNDARY_WEIGHT,
+) -> np.ndarray:
     """The mean ``S_i`` over downbeats and boundaries, a boundary weighing ``beta``.
 
     ``(n_d S_d + beta n_b S_b) / (n_d + beta n_b)``, where a kind with no event
@@ -274,8 +289,10 @@ def combine_scores(downbeat_score: np.ndarray, n_downbeats: np.ndarray,
         counts, or a NaN score with a positive count.
     """
     beta = _checked_weight(boundary_weight)
-    arrays = [np.asarray(a, dtype=np.float64)
-              for a in (downbeat_score, n_downbeats, boundary_score, n_boundaries)]
+    arrays = [
+        np.asarray(a, dtype=np.float64)
+        for a in (downbeat_score, n_downbeats, boundary_score, n_boundaries)
+    ]
     if len({a.shape for a in arrays}) != 1:
         raise ValueError(f"score and count shapes differ: {[a.shape for a in arrays]}")
     s_d, n_d, s_b, n_b = arrays
@@ -290,11 +307,15 @@ def combine_scores(downbeat_score: np.ndarray, n_downbeats: np.ndarray,
     return out
 
 
-def best_offsets(cut_times_s: np.ndarray, video_duration_s: float,
-                 tracks: Sequence[TrackEvents], *,
-                 prior_offsets_s: np.ndarray | None = None,
-                 sigma_s: float = DEFAULT_SIGMA_S,
-                 boundary_weight: float = DEFAULT_BOUNDARY_WEIGHT) -> BatchSync:
+def best_offsets(
+    cut_times_s: np.ndarray,
+    video_duration_s: float,
+    tracks: Sequence[TrackEvents],
+    *,
+    prior_offsets_s: np.ndarray | None = None,
+    sigma_s: float = DEFAULT_SIGMA_S,
+    boundary_weight: float = DEFAULT_BOUNDARY_WEIGHT,
+) -> BatchSync:
     """The best offset of every track of a shortlist, vectorised over tracks and offsets.
 
     Parameters
@@ -327,8 +348,9 @@ def best_offsets(cut_times_s: np.ndarray, video_duration_s: float,
         raise TypeError("tracks must be a sequence of TrackEvents")
     priors = _checked_priors(prior_offsets_s, len(tracks))
     offsets, tid, source = _candidates(tracks, duration, priors)
-    (down, n_down), (bound, n_bound) = _all_scores(cuts, duration, sigma_s, tracks, offsets, tid,
-                                                   source)
+    (down, n_down), (bound, n_bound) = _all_scores(
+        cuts, duration, sigma_s, tracks, offsets, tid, source
+    )
     score = combine_scores(down, n_down, bound, n_bound, boundary_weight)
     best = _best_per_track(score, tid, len(tracks))
     return BatchSync(
@@ -342,10 +364,15 @@ def best_offsets(cut_times_s: np.ndarray, video_duration_s: float,
     )
 
 
-def best_offset(cut_times_s: np.ndarray, video_duration_s: float, track: TrackEvents, *,
-                prior_offset_s: float | None = None,
-                sigma_s: float = DEFAULT_SIGMA_S,
-                boundary_weight: float = DEFAULT_BOUNDARY_WEIGHT) -> OffsetSync:
+def best_offset(
+    cut_times_s: np.ndarray,
+    video_duration_s: float,
+    track: TrackEvents,
+    *,
+    prior_offset_s: float | None = None,
+    sigma_s: float = DEFAULT_SIGMA_S,
+    boundary_weight: float = DEFAULT_BOUNDARY_WEIGHT,
+) -> OffsetSync:
     """The best offset of one track, every candidate's score, and the matches there.
 
     Parameters are those of :func:`best_offsets` for a single track.
@@ -363,8 +390,9 @@ def best_offset(cut_times_s: np.ndarray, video_duration_s: float, track: TrackEv
         raise TypeError(f"track must be TrackEvents, got {type(track).__name__}")
     priors = _checked_priors(None if prior_offset_s is None else [prior_offset_s], 1)
     offsets, tid, source = _candidates([track], duration, priors)
-    (down, n_down), (bound, n_bound) = _all_scores(cuts, duration, sigma_s, [track], offsets, tid,
-                                                   source)
+    (down, n_down), (bound, n_bound) = _all_scores(
+        cuts, duration, sigma_s, [track], offsets, tid, source
+    )
     scores = combine_scores(down, n_down, bound, n_bound, boundary_weight)
     k = int(_best_per_track(scores, tid, 1)[0])
     o = float(offsets[k])
@@ -385,13 +413,15 @@ def best_offset(cut_times_s: np.ndarray, video_duration_s: float, track: TrackEv
     )
 
 
-def _checked_query(cut_times_s: np.ndarray, video_duration_s: float, sigma_s: float
-                   ) -> tuple[np.ndarray, float, float]:
+def _checked_query(
+    cut_times_s: np.ndarray, video_duration_s: float, sigma_s: float
+) -> tuple[np.ndarray, float, float]:
     duration = check_positive(video_duration_s, "video_duration_s")
     cuts = check_times(cut_times_s, "cut_times_s")
     if cuts.size and cuts[-1] > duration:
-        raise ValueError(f"cut_times_s has a cut at {cuts[-1]:g} s, after the video's end "
-                         f"({duration:g} s)")
+        raise ValueError(
+            f"cut_times_s has a cut at {cuts[-1]:g} s, after the video's end ({duration:g} s)"
+        )
     return cuts, duration, check_positive(sigma_s, "sigma_s")
 
 
@@ -420,8 +450,9 @@ def _checked_priors(prior_offsets_s: object, n_tracks: int) -> np.ndarray:
     return priors
 
 
-def _candidates(tracks: Sequence[TrackEvents], duration: float, priors: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _candidates(
+    tracks: Sequence[TrackEvents], duration: float, priors: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """All candidates, grouped by track, in the order tried: (offsets, track ids, source).
 
     ``source`` is the candidate's index among all tracks' downbeats concatenated when
@@ -437,10 +468,16 @@ def _candidates(tracks: Sequence[TrackEvents], duration: float, priors: np.ndarr
     fallback = np.flatnonzero(per_track == 0)
     offsets = np.concatenate([priors[has_prior], downbeats[fits], np.zeros(fallback.size)])
     tid = np.concatenate([np.flatnonzero(has_prior), db_tid[fits], fallback])
-    source = np.concatenate([np.full(has_prior.sum(), -1), np.flatnonzero(fits),
-                             np.full(fallback.size, -1)]).astype(np.int64)
-    kind = np.concatenate([np.zeros(has_prior.sum(), np.int64), np.ones(fits.sum(), np.int64),
-                           np.full(fallback.size, 2, np.int64)])
+    source = np.concatenate(
+        [np.full(has_prior.sum(), -1), np.flatnonzero(fits), np.full(fallback.size, -1)]
+    ).astype(np.int64)
+    kind = np.concatenate(
+        [
+            np.zeros(has_prior.sum(), np.int64),
+            np.ones(fits.sum(), np.int64),
+            np.full(fallback.size, 2, np.int64),
+        ]
+    )
     order = np.argsort(3 * tid + kind, kind="stable")  # downbeats stay in time order
     return offsets[order], tid[order], source[order]
 
@@ -453,9 +490,15 @@ def _concatenated(tracks: Sequence[TrackEvents], field: str) -> tuple[np.ndarray
     return np.concatenate(arrays), np.repeat(np.arange(len(arrays)), [a.size for a in arrays])
 
 
-def _all_scores(cuts: np.ndarray, duration: float, sigma_s: float,
-                tracks: Sequence[TrackEvents], offsets: np.ndarray, tid: np.ndarray,
-                source: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+def _all_scores(
+    cuts: np.ndarray,
+    duration: float,
+    sigma_s: float,
+    tracks: Sequence[TrackEvents],
+    offsets: np.ndarray,
+    tid: np.ndarray,
+    source: np.ndarray,
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """(S, count) on downbeats and on boundaries for every candidate.
 
     Downbeat candidates against downbeats, most of the work, go through
@@ -468,8 +511,9 @@ def _all_scores(cuts: np.ndarray, duration: float, sigma_s: float,
     on_beat = source >= 0
     band_s, band_n = _band_scores(table, downbeats, db_tid)
     down[on_beat], n_down[on_beat] = band_s[source[on_beat]], band_n[source[on_beat]]
-    down[~on_beat], n_down[~on_beat] = _scores(table, downbeats, db_tid, offsets[~on_beat],
-                                               tid[~on_beat])
+    down[~on_beat], n_down[~on_beat] = _scores(
+        table, downbeats, db_tid, offsets[~on_beat], tid[~on_beat]
+    )
     boundaries, b_tid = _concatenated(tracks, "boundaries_s")
     return [(down, n_down), _scores(table, boundaries, b_tid, offsets, tid)]
 
@@ -510,8 +554,9 @@ class _CutTable:
         return right
 
 
-def _band_scores(table: _CutTable, downbeats: np.ndarray, db_tid: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def _band_scores(
+    table: _CutTable, downbeats: np.ndarray, db_tid: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """S and count of the downbeats inside the video, for every downbeat as the offset.
 
     The events of offset ``d_i`` are ``d_{i+1}, d_{i+2}, ...`` of the same track while
@@ -539,8 +584,13 @@ def _band_scores(table: _CutTable, downbeats: np.ndarray, db_tid: np.ndarray
     return scores, count
 
 
-def _scores(table: _CutTable, events: np.ndarray, ev_tid: np.ndarray, offsets: np.ndarray,
-            off_tid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _scores(
+    table: _CutTable,
+    events: np.ndarray,
+    ev_tid: np.ndarray,
+    offsets: np.ndarray,
+    off_tid: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """S and count of each offset's track events strictly inside ``(o, o + D)``.
 
     Events (sorted within each track, tracks in id order) and offsets become keys
@@ -560,8 +610,9 @@ def _scores(table: _CutTable, events: np.ndarray, ev_tid: np.ndarray, offsets: n
     stride = top + shift + 1.0
     ev_key = ev_tid * stride + (events + shift)
     lo = np.searchsorted(ev_key, off_tid * stride + (offsets + shift - slack), side="left")
-    hi = np.searchsorted(ev_key, off_tid * stride + (offsets + duration + shift + slack),
-                         side="right")
+    hi = np.searchsorted(
+        ev_key, off_tid * stride + (offsets + duration + shift + slack), side="right"
+    )
     counts = hi - lo
     sums = np.zeros(n_off)
     n_inside = np.zeros(n_off, np.int64)

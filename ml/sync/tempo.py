@@ -123,8 +123,9 @@ def shot_durations(boundaries_s: np.ndarray) -> np.ndarray:
     return durations
 
 
-def dominant_shot_length(durations_s: np.ndarray, *,
-                         bandwidth_oct: float = DEFAULT_BANDWIDTH_OCT) -> float:
+def dominant_shot_length(
+    durations_s: np.ndarray, *, bandwidth_oct: float = DEFAULT_BANDWIDTH_OCT
+) -> float:
     """The peak of the distribution of shot durations.
 
     The density is ``sum_k exp(-(x - log2 d_k)^2 / (2 h^2))`` over ``x = log2``
@@ -160,16 +161,16 @@ def dominant_shot_length(durations_s: np.ndarray, *,
     grid = np.arange(x.min() - 3 * h, x.max() + 3 * h + step, step)
     density = np.zeros(grid.size)
     for start in range(0, x.size, 256):  # (grid x shots) in blocks: bounded memory
-        diff = grid[:, None] - x[None, start:start + 256]
+        diff = grid[:, None] - x[None, start : start + 256]
         density += np.exp(-0.5 * (diff / h) ** 2).sum(axis=1)
     k = int(np.argmax(density))
     peak = grid[k]
     if 0 < k < grid.size - 1:
-        left, mid, right = density[k - 1:k + 2]
+        left, mid, right = density[k - 1 : k + 2]
         curvature = left - 2 * mid + right
         if curvature < 0:
             peak += 0.5 * step * (left - right) / curvature
-    return float(2.0 ** peak)
+    return float(2.0**peak)
 
 
 def median_period(times_s: np.ndarray) -> float:

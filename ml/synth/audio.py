@@ -48,14 +48,23 @@ INSTRUMENTS: dict[str, Timbre] = {
     "strings": Timbre(partials=_harmonics(10), attack_s=0.12, vibrato=0.004),
     "pluck": Timbre(partials=_harmonics(10), attack_s=0.002, decay_s=0.18),
     "organ": Timbre(
-        partials=(1.0, 2.0, 3.0, 4.0, 6.0, 8.0), amplitudes=(1.0, 0.8, 0.6, 0.5, 0.3, 0.2), attack_s=0.01
+        partials=(1.0, 2.0, 3.0, 4.0, 6.0, 8.0),
+        amplitudes=(1.0, 0.8, 0.6, 0.5, 0.3, 0.2),
+        attack_s=0.01,
     ),
     # Bells have inharmonic partials (a free bar's modes).
-    "bell": Timbre(partials=(1.0, 2.76, 5.40, 8.93), amplitudes=(1.0, 0.6, 0.4, 0.25), attack_s=0.002, decay_s=0.8),
+    "bell": Timbre(
+        partials=(1.0, 2.76, 5.40, 8.93),
+        amplitudes=(1.0, 0.6, 0.4, 0.25),
+        attack_s=0.002,
+        decay_s=0.8,
+    ),
     "saw_synth": Timbre(partials=_harmonics(14), attack_s=0.01),
     "square_lead": Timbre(partials=tuple(float(k) for k in range(1, 16, 2)), attack_s=0.01),
     "sine_pad": Timbre(partials=(1.0, 2.0), amplitudes=(1.0, 0.15), attack_s=0.25, vibrato=0.002),
-    "bass": Timbre(partials=(1.0, 2.0, 3.0), amplitudes=(1.0, 0.35, 0.1), attack_s=0.005, decay_s=0.35),
+    "bass": Timbre(
+        partials=(1.0, 2.0, 3.0), amplitudes=(1.0, 0.35, 0.1), attack_s=0.005, decay_s=0.35
+    ),
 }
 """Built-in timbres by name (the style's instruments plus ``sine`` and ``bass``)."""
 
@@ -89,9 +98,13 @@ def tone(
     """
     _check_sr(sr)
     if freq_hz <= 0 or duration_s <= 0:
-        raise SynthSpecError(f"tone needs a positive frequency and duration, got {freq_hz}, {duration_s}")
+        raise SynthSpecError(
+            f"tone needs a positive frequency and duration, got {freq_hz}, {duration_s}"
+        )
     spec = INSTRUMENTS[timbre] if isinstance(timbre, str) else timbre
-    return amplitude * _tone_cached(float(freq_hz), round(duration_s * sr), sr, spec, float(rolloff))
+    return amplitude * _tone_cached(
+        float(freq_hz), round(duration_s * sr), sr, spec, float(rolloff)
+    )
 
 
 @lru_cache(maxsize=1024)
@@ -148,7 +161,9 @@ def _partials_sum(phase: np.ndarray, ratios: np.ndarray, amps: np.ndarray) -> np
     return y
 
 
-def _noise_burst(rng: np.random.Generator, n: int, decay_s: float, sr: int, highpass: int) -> np.ndarray:
+def _noise_burst(
+    rng: np.random.Generator, n: int, decay_s: float, sr: int, highpass: int
+) -> np.ndarray:
     noise = rng.standard_normal(n + highpass)
     for _ in range(highpass):  # first differences: a cheap high-pass
         noise = np.diff(noise)
@@ -164,7 +179,9 @@ def drum_kit(sr: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     f = 45.0 + 75.0 * np.exp(-t / 0.03)
     kick = np.sin(2 * np.pi * np.cumsum(f) / sr) * np.exp(-t / 0.12)
     ts = t[: int(0.25 * sr)]
-    snare = 0.6 * _noise_burst(rng, len(ts), 0.06, sr, 1) + 0.4 * np.sin(2 * np.pi * 190 * ts) * np.exp(-ts / 0.05)
+    snare = 0.6 * _noise_burst(rng, len(ts), 0.06, sr, 1) + 0.4 * np.sin(
+        2 * np.pi * 190 * ts
+    ) * np.exp(-ts / 0.05)
     return {
         "kick": kick.astype(np.float32),
         "snare": snare.astype(np.float32),
@@ -175,10 +192,26 @@ def drum_kit(sr: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
 
 DRUM_GRIDS: dict[str, dict[str, str]] = {
     # One bar of 16th notes in 4/4 (12 in 3/4); "x" = hit, "X" = accented hit.
-    "half_time": {"kick": "X...............", "snare": "........x.......", "hat": "x...x...x...x..."},
-    "backbeat": {"kick": "X.......x.x.....", "snare": "....x.......x...", "hat": "x.x.x.x.x.x.x.x."},
-    "four_on_floor": {"kick": "X...x...x...x...", "snare": "....x.......x...", "hat": "..x...x...x...x."},
-    "breakbeat": {"kick": "X.....x...x.....", "snare": "....x..x.x..x...", "hat": "xxxxxxxxxxxxxxxx"},
+    "half_time": {
+        "kick": "X...............",
+        "snare": "........x.......",
+        "hat": "x...x...x...x...",
+    },
+    "backbeat": {
+        "kick": "X.......x.x.....",
+        "snare": "....x.......x...",
+        "hat": "x.x.x.x.x.x.x.x.",
+    },
+    "four_on_floor": {
+        "kick": "X...x...x...x...",
+        "snare": "....x.......x...",
+        "hat": "..x...x...x...x.",
+    },
+    "breakbeat": {
+        "kick": "X.....x...x.....",
+        "snare": "....x..x.x..x...",
+        "hat": "xxxxxxxxxxxxxxxx",
+    },
     "waltz": {"kick": "X...........", "snare": "....x...x...", "hat": "x.x.x.x.x.x."},
 }
 """Drum patterns as step grids; every pattern accents the downbeat."""
@@ -201,7 +234,9 @@ def beat_grid(
     ``start_s + duration_s``.
     """
     if tempo_bpm <= 0 or beats_per_bar < 1:
-        raise SynthSpecError(f"need a positive tempo and meter, got {tempo_bpm} bpm, {beats_per_bar}")
+        raise SynthSpecError(
+            f"need a positive tempo and meter, got {tempo_bpm} bpm, {beats_per_bar}"
+        )
     period = 60.0 / tempo_bpm
     n = int(np.ceil(duration_s / period - 1e-9))
     beats = start_s + period * np.arange(n)
@@ -224,7 +259,9 @@ def click_track(
     t = np.arange(int(0.03 * sr)) / sr
     decay = np.exp(-t / 0.006)
     click = (0.5 * np.sin(2 * np.pi * click_hz * t) * decay).astype(np.float32)
-    accent = (0.5 * 10 ** (accent_db / 20) * np.sin(2 * np.pi * downbeat_hz * t) * decay).astype(np.float32)
+    accent = (0.5 * 10 ** (accent_db / 20) * np.sin(2 * np.pi * downbeat_hz * t) * decay).astype(
+        np.float32
+    )
     down = {round(s * sr) for s in downbeats_s}
     for s in beats_s:
         i = round(s * sr)
@@ -286,17 +323,46 @@ def render_section(
         degree = style.progression[bar % len(style.progression)]
         triad = chord_midi(style.key_root, style.mode, degree)
         for note in triad:
-            _add(chords, tone(midi_to_hz(note), beats_per_bar * beat_s, sr, timbre=style.instrument,
-                              rolloff=style.rolloff), int(bar_start * sr))
+            _add(
+                chords,
+                tone(
+                    midi_to_hz(note),
+                    beats_per_bar * beat_s,
+                    sr,
+                    timbre=style.instrument,
+                    rolloff=style.rolloff,
+                ),
+                int(bar_start * sr),
+            )
         bass_every = 2 if style.steps_per_beat == 1 else 1
         for beat in range(0, beats_per_bar, bass_every):
-            _add(bass, tone(midi_to_hz(triad[0] - 24 - 12 * (triad[0] >= 64)), 0.9 * bass_every * beat_s, sr, timbre="bass"),
-                 int((bar_start + beat * beat_s) * sr))
+            _add(
+                bass,
+                tone(
+                    midi_to_hz(triad[0] - 24 - 12 * (triad[0] >= 64)),
+                    0.9 * bass_every * beat_s,
+                    sr,
+                    timbre="bass",
+                ),
+                int((bar_start + beat * beat_s) * sr),
+            )
         for step in range(beats_per_bar * style.steps_per_beat):
-            note = triad[pattern[step % len(pattern)]] + 12 * (1 + octave_jump * (step // len(pattern) % 2))
+            note = triad[pattern[step % len(pattern)]] + 12 * (
+                1 + octave_jump * (step // len(pattern) % 2)
+            )
             gain = 1.0 if step == 0 else 0.7
-            _add(lead, tone(midi_to_hz(note), 0.9 * step_s, sr, timbre=style.instrument,
-                            rolloff=style.rolloff), int((bar_start + step * step_s) * sr), gain)
+            _add(
+                lead,
+                tone(
+                    midi_to_hz(note),
+                    0.9 * step_s,
+                    sr,
+                    timbre=style.instrument,
+                    rolloff=style.rolloff,
+                ),
+                int((bar_start + step * step_s) * sr),
+                gain,
+            )
         grid = DRUM_GRIDS.get(style.drum_pattern)
         if grid is not None:
             steps = len(grid["kick"])
@@ -304,7 +370,12 @@ def render_section(
             for name, row in grid.items():
                 for i, hit in enumerate(row):
                     if hit != ".":
-                        _add(drums, kit[name], int((bar_start + i * sixteenth) * sr), 1.0 if hit == "X" else 0.7)
+                        _add(
+                            drums,
+                            kit[name],
+                            int((bar_start + i * sixteenth) * sr),
+                            1.0 if hit == "X" else 0.7,
+                        )
     if crash and style.drum_pattern != "none":
         _add(drums, kit["crash"], 0, 0.8)
     mix = 0.9 * drums + 0.6 * bass + 0.35 * chords + 0.45 * lead
@@ -342,7 +413,12 @@ def timbre_sections(
         b, d = beat_grid(tempo, duration, beats_per_bar)
         triad = [root_midi, root_midi + 4, root_midi + 7]
         for i, t in enumerate(b):
-            _add(y, tone(midi_to_hz(triad[i % 3]), 0.9 * 60.0 / tempo, sr, timbre=instrument), int(t * sr), 0.6)
+            _add(
+                y,
+                tone(midi_to_hz(triad[i % 3]), 0.9 * 60.0 / tempo, sr, timbre=instrument),
+                int(t * sr),
+                0.6,
+            )
         for t in d:
             _add(y, kit["kick"], int(t * sr))
         rms = float(np.sqrt(np.mean(y.astype(np.float64) ** 2)))
@@ -351,4 +427,9 @@ def timbre_sections(
         downbeats.append(start + d)
         start += n / sr
     boundaries = np.concatenate([[0.0], np.cumsum([len(p) for p in parts]) / sr])
-    return (np.concatenate(parts).astype(np.float32), boundaries, np.concatenate(beats), np.concatenate(downbeats))
+    return (
+        np.concatenate(parts).astype(np.float32),
+        boundaries,
+        np.concatenate(beats),
+        np.concatenate(downbeats),
+    )

@@ -157,10 +157,12 @@ class SynthClip:
         """Mono float32 samples at ``sr`` (rendered on first use)."""
         kit = drum_kit(self.sr, np.random.default_rng(self.kit_seed))
         bpb = self.truth.beats_per_bar
-        audio = np.concatenate([
-            render_section(s.style, s.n_bars, bpb, self.sr, kit, np.random.default_rng(s.seed))
-            for s in self.sections
-        ])
+        audio = np.concatenate(
+            [
+                render_section(s.style, s.n_bars, bpb, self.sr, kit, np.random.default_rng(s.seed))
+                for s in self.sections
+            ]
+        )
         peak = float(np.abs(audio).max())
         if peak > 0.99:  # keep the relative loudness of sections, avoid clipping
             audio *= 0.99 / peak
@@ -172,8 +174,13 @@ class SynthClip:
         for shot in self.shots:
             start_s = shot.start_frame / self.fps
             frames = render_shot(
-                shot.look, shot.end_frame - shot.start_frame, self.fps, self.spec.width,
-                self.spec.height, np.random.default_rng(shot.seed), beats_s=beats - start_s,
+                shot.look,
+                shot.end_frame - shot.start_frame,
+                self.fps,
+                self.spec.width,
+                self.spec.height,
+                np.random.default_rng(shot.seed),
+                beats_s=beats - start_s,
             )
             yield from frames
 
@@ -192,12 +199,17 @@ def _plan_bars(
     to the target; a fix-up then adds or removes single bars until the total
     lies within the spec's duration range (when the bar grid allows it).
     """
-    weight = {label: rng.uniform(0.6, 1.4) * (0.5 if label in "IO" else 1.0) for label in sorted(set(labels))}
+    weight = {
+        label: rng.uniform(0.6, 1.4) * (0.5 if label in "IO" else 1.0)
+        for label in sorted(set(labels))
+    }
     total_w = sum(weight[label] for label in labels)
     lo = [int(np.ceil(MIN_SEGMENT_S / b - 1e-9)) for b in bar_s]
     hi = [int(np.floor(MAX_SEGMENT_S / b + 1e-9)) for b in bar_s]
-    bars = [int(np.clip(round(target_s * weight[lab] / total_w / b), l, h))
-            for lab, b, l, h in zip(labels, bar_s, lo, hi)]
+    bars = [
+        int(np.clip(round(target_s * weight[lab] / total_w / b), low, high))
+        for lab, b, low, high in zip(labels, bar_s, lo, hi)
+    ]
 
     def duration() -> float:
         return sum(n * b for n, b in zip(bars, bar_s))
@@ -210,7 +222,7 @@ def _plan_bars(
                 break
             bars[k] += 1
         elif duration() > spec.max_duration_s:
-            slack = [n - l for n, l in zip(bars, lo)]
+            slack = [n - low for n, low in zip(bars, lo)]
             k = int(np.argmax(slack))
             if slack[k] <= 0:
                 break
@@ -282,15 +294,21 @@ def generate_clip(seed: int, spec: ClipSpec | None = None) -> SynthClip:
     bar_s = [bpb * 60.0 / s.tempo_bpm for s in styles]
     bars = _plan_bars(form_rng, labels, bar_s, target_s, spec)
     stretch = _tempo_fits([n * b for n, b in zip(bars, bar_s)], spec)
-    styles = [replace(style, tempo_bpm=float(style.tempo_bpm / f)) if f != 1.0 else style
-              for style, f in zip(styles, stretch)]
+    styles = [
+        replace(style, tempo_bpm=float(style.tempo_bpm / f)) if f != 1.0 else style
+        for style, f in zip(styles, stretch)
+    ]
     bar_s = [b * f for b, f in zip(bar_s, stretch)]
 
     # Music: one arrangement per label (a repeated section is the same music).
-    kit_seed, *label_states = (int(ss.generate_state(1, np.uint64)[0]) for ss in audio_ss.spawn(1 + len(set(labels))))
+    kit_seed, *label_states = (
+        int(ss.generate_state(1, np.uint64)[0]) for ss in audio_ss.spawn(1 + len(set(labels)))
+    )
     label_seeds = dict(zip(sorted(set(labels)), label_states))
     sections = [
-        Section(style, n, section_samples(style.tempo_bpm, n, bpb, spec.sr), label_seeds[style.label])
+        Section(
+            style, n, section_samples(style.tempo_bpm, n, bpb, spec.sr), label_seeds[style.label]
+        )
         for style, n in zip(styles, bars)
     ]
     starts = np.concatenate([[0], np.cumsum([s.n_samples for s in sections])]) / spec.sr
@@ -329,8 +347,15 @@ def generate_clip(seed: int, spec: ClipSpec | None = None) -> SynthClip:
             n_objects=style.n_objects,
             pulse=style.pulse,
         )
-        shots.append(Shot(cut_frames[i], cut_frames[i + 1], k, look,
-                          int(shot_seeds[i].generate_state(1, np.uint64)[0])))
+        shots.append(
+            Shot(
+                cut_frames[i],
+                cut_frames[i + 1],
+                k,
+                look,
+                int(shot_seeds[i].generate_state(1, np.uint64)[0]),
+            )
+        )
 
     durations = [n * b for n, b in zip(bars, bar_s)]
     section_tempi = [s.tempo_bpm for s in styles]
@@ -349,4 +374,6 @@ def generate_clip(seed: int, spec: ClipSpec | None = None) -> SynthClip:
         section_styles=[s.to_dict() for s in styles],
         tags=style_tags(clip_style, styles, durations),
     )
-    return SynthClip(seed=int(seed), spec=spec, truth=truth, sections=sections, shots=shots, kit_seed=kit_seed)
+    return SynthClip(
+        seed=int(seed), spec=spec, truth=truth, sections=sections, shots=shots, kit_seed=kit_seed
+    )

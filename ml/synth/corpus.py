@@ -126,7 +126,9 @@ def _write_json(path: Path, data: dict) -> None:
 
 def clip_seed(corpus_seed: int, index: int) -> int:
     """The seed of clip ``index``: independent streams, stable under growth."""
-    state = np.random.SeedSequence(int(corpus_seed), spawn_key=(int(index),)).generate_state(1, np.uint64)
+    state = np.random.SeedSequence(int(corpus_seed), spawn_key=(int(index),)).generate_state(
+        1, np.uint64
+    )
     return int(state[0] >> np.uint64(1))  # 63 bits: a non-negative int64 everywhere
 
 
@@ -134,20 +136,29 @@ def clip_id(index: int) -> str:
     return f"clip_{index:05d}"
 
 
-def _write_clip(out_dir: Path, index: int, corpus_seed: int, spec: ClipSpec,
-                track_format: str | None, encoder_threads: int) -> dict:
+def _write_clip(
+    out_dir: Path,
+    index: int,
+    corpus_seed: int,
+    spec: ClipSpec,
+    track_format: str | None,
+    encoder_threads: int,
+) -> dict:
     """Generate clip ``index`` and write its media, then its truth file."""
     seed = clip_seed(corpus_seed, index)
     clip = generate_clip(seed, spec)
     cid = clip_id(index)
     video = f"videos/{cid}.mp4"
-    write_video(out_dir / video, clip.iter_frames(), spec.fps, clip.audio, spec.sr, threads=encoder_threads)
+    write_video(
+        out_dir / video, clip.iter_frames(), spec.fps, clip.audio, spec.sr, threads=encoder_threads
+    )
     track = None
     if track_format is not None:
         track = f"tracks/{cid}.{track_format}"
         write_audio(out_dir / track, clip.audio, spec.sr)
-    record = ClipRecord(clip_id=cid, index=index, seed=seed, video=video, track=track,
-                        truth=clip.truth.to_dict())
+    record = ClipRecord(
+        clip_id=cid, index=index, seed=seed, video=video, track=track, truth=clip.truth.to_dict()
+    )
     _write_json(out_dir / "truth" / f"{cid}.json", asdict(record))
     return asdict(record)
 
@@ -191,7 +202,12 @@ def generate_corpus(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
-    params = {"version": MANIFEST_VERSION, "seed": int(seed), "spec": spec.to_dict(), "track_format": track_format}
+    params = {
+        "version": MANIFEST_VERSION,
+        "seed": int(seed),
+        "spec": spec.to_dict(),
+        "track_format": track_format,
+    }
     params_path = out / PARAMS_NAME
     if params_path.exists():
         existing = json.loads(params_path.read_text())
@@ -228,8 +244,12 @@ def generate_corpus(
         if bar is not None:
             bar.close()
 
-    records = [ClipRecord(**json.loads((out / "truth" / f"{clip_id(i)}.json").read_text()))
-               for i in range(n_clips)]
-    manifest = Manifest(seed=int(seed), spec=spec.to_dict(), track_format=track_format, clips=records, root=out)
+    records = [
+        ClipRecord(**json.loads((out / "truth" / f"{clip_id(i)}.json").read_text()))
+        for i in range(n_clips)
+    ]
+    manifest = Manifest(
+        seed=int(seed), spec=spec.to_dict(), track_format=track_format, clips=records, root=out
+    )
     manifest.save(out / MANIFEST_NAME)
     return manifest

@@ -52,8 +52,11 @@ def _run(cmd: list[str], path: Path, feed, pass_fds: tuple[int, ...] = ()) -> No
     partial = _partial_path(path)
     try:
         proc = subprocess.Popen(
-            [*cmd, str(partial)], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, pass_fds=pass_fds,
+            [*cmd, str(partial)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            pass_fds=pass_fds,
         )
     except OSError as exc:
         raise MediaWriteError(f"cannot start {FFMPEG}: {exc}") from exc
@@ -97,9 +100,23 @@ def write_audio(path: str | os.PathLike, y: np.ndarray, sr: int) -> Path:
         raise SynthSpecError(f"sample rate must be positive, got {sr}")
     path = Path(path)
     data = _mono_f32(y)
-    cmd = [FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-           "-f", "f32le", "-ar", str(sr), "-ac", "1", "-i", "pipe:0",
-           *_AUDIO_CODECS.get(path.suffix.lower(), [])]
+    cmd = [
+        FFMPEG,
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "f32le",
+        "-ar",
+        str(sr),
+        "-ac",
+        "1",
+        "-i",
+        "pipe:0",
+        *_AUDIO_CODECS.get(path.suffix.lower(), []),
+    ]
     _run(cmd, path, lambda stdin: stdin.write(data))
     return path
 
@@ -138,9 +155,24 @@ def write_video(
     check_frame_size(width, height)
     path = Path(path)
 
-    cmd = [FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-           "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", repr(float(fps)),
-           "-i", "pipe:0"]
+    cmd = [
+        FFMPEG,
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-s",
+        f"{width}x{height}",
+        "-r",
+        repr(float(fps)),
+        "-i",
+        "pipe:0",
+    ]
     audio_bytes = b""
     read_fd = write_fd = -1
     if audio is not None:
@@ -148,8 +180,20 @@ def write_video(
         read_fd, write_fd = os.pipe()
         cmd += ["-f", "f32le", "-ar", str(sr), "-ac", "1", "-i", f"pipe:{read_fd}"]
         cmd += ["-map", "0:v", "-map", "1:a", *_AAC]
-    cmd += ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
-            "-threads", str(threads), "-movflags", "+faststart"]
+    cmd += [
+        "-c:v",
+        "libx264",
+        "-preset",
+        preset,
+        "-crf",
+        str(crf),
+        "-pix_fmt",
+        "yuv420p",
+        "-threads",
+        str(threads),
+        "-movflags",
+        "+faststart",
+    ]
 
     pump_started = [False]  # the pump thread owns (and closes) write_fd once started
 
@@ -166,6 +210,7 @@ def write_video(
                         pipe.write(audio_bytes)
                     except BrokenPipeError:
                         pass
+
             writer = threading.Thread(target=pump, daemon=True)
             writer.start()
         try:
@@ -173,7 +218,9 @@ def write_video(
             for frame in iterator:
                 frame = np.asarray(frame)
                 if frame.shape != first.shape or frame.dtype != np.uint8:
-                    raise SynthSpecError(f"frame of shape {frame.shape} {frame.dtype} after {first.shape} uint8")
+                    raise SynthSpecError(
+                        f"frame of shape {frame.shape} {frame.dtype} after {first.shape} uint8"
+                    )
                 stdin.write(np.ascontiguousarray(frame).tobytes())
         finally:
             # End the video input first: ffmpeg may need it to drain the audio.

@@ -20,8 +20,9 @@ from ml.synth.io import write_video
 __all__ = ["random_shot_lengths", "shot_video_frames", "write_shot_video"]
 
 
-def random_shot_lengths(duration_s: float, fps: float, rng: np.random.Generator,
-                        min_s: float = 1.5, max_s: float = 5.0) -> np.ndarray:
+def random_shot_lengths(
+    duration_s: float, fps: float, rng: np.random.Generator, min_s: float = 1.5, max_s: float = 5.0
+) -> np.ndarray:
     """Shot lengths in frames, each between ``min_s`` and ``max_s`` seconds (the
     last may be shorter), summing to ``round(duration_s * fps)``."""
     total = int(round(duration_s * fps))
@@ -35,8 +36,9 @@ def random_shot_lengths(duration_s: float, fps: float, rng: np.random.Generator,
     return np.array(lengths, dtype=np.int64)
 
 
-def _shot_frames(length: int, width: int, height: int,
-                 rng: np.random.Generator) -> Iterator[np.ndarray]:
+def _shot_frames(
+    length: int, width: int, height: int, rng: np.random.Generator
+) -> Iterator[np.ndarray]:
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     colour = rng.uniform(0.15, 1.0, size=3).astype(np.float32)
     kind = rng.integers(3)
@@ -65,16 +67,23 @@ def _shot_frames(length: int, width: int, height: int,
         yield (np.clip(image, 0, 1) * 255).astype(np.uint8)
 
 
-def shot_video_frames(shot_lengths: np.ndarray, width: int = 160, height: int = 90,
-                      seed: int = 0) -> Iterator[np.ndarray]:
+def shot_video_frames(
+    shot_lengths: np.ndarray, width: int = 160, height: int = 90, seed: int = 0
+) -> Iterator[np.ndarray]:
     """RGB uint8 frames ``(height, width, 3)`` of consecutive shots, one shot per length."""
     rng = np.random.default_rng(seed)
     for length in shot_lengths:
         yield from _shot_frames(int(length), width, height, rng)
 
 
-def write_shot_video(path: str | os.PathLike, duration_s: float, fps: float = 25.0,
-                     seed: int = 0, width: int = 160, height: int = 90) -> np.ndarray:
+def write_shot_video(
+    path: str | os.PathLike,
+    duration_s: float,
+    fps: float = 25.0,
+    seed: int = 0,
+    width: int = 160,
+    height: int = 90,
+) -> np.ndarray:
     """Write an H.264 video of random shots; return the cut frames.
 
     The returned array holds, for every shot but the first, the index of its first
@@ -82,6 +91,7 @@ def write_shot_video(path: str | os.PathLike, duration_s: float, fps: float = 25
     """
     rng = np.random.default_rng(seed)
     lengths = random_shot_lengths(duration_s, fps, rng)
-    write_video(Path(path), shot_video_frames(lengths, width, height, seed + 1), fps,
-                crf=18, threads=1)
+    write_video(
+        Path(path), shot_video_frames(lengths, width, height, seed + 1), fps, crf=18, threads=1
+    )
     return np.cumsum(lengths)[:-1]

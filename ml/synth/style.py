@@ -61,15 +61,30 @@ INSTRUMENT_PROTOTYPES: dict[str, tuple[float, float]] = {
 """Lead/chord instruments and their location on (brightness, acoustic)."""
 
 DRUM_PATTERNS: tuple[str, ...] = (
-    "none", "half_time", "backbeat", "four_on_floor", "breakbeat", "waltz"
+    "none",
+    "half_time",
+    "backbeat",
+    "four_on_floor",
+    "breakbeat",
+    "waltz",
 )
 """Drum grooves, from sparse to busy; ``waltz`` is the only one in 3/4."""
 
 TEXTURES: tuple[str, ...] = ("blobs", "stripes", "checker")
 """Background textures: organic (blobs) or geometric (stripes, checker)."""
 
-MAJOR_PROGRESSIONS: tuple[tuple[int, ...], ...] = ((0, 4, 5, 3), (0, 3, 4, 4), (0, 5, 3, 4), (0, 3, 0, 4))
-MINOR_PROGRESSIONS: tuple[tuple[int, ...], ...] = ((0, 5, 2, 6), (0, 3, 4, 4), (0, 6, 5, 6), (0, 3, 6, 2))
+MAJOR_PROGRESSIONS: tuple[tuple[int, ...], ...] = (
+    (0, 4, 5, 3),
+    (0, 3, 4, 4),
+    (0, 5, 3, 4),
+    (0, 3, 0, 4),
+)
+MINOR_PROGRESSIONS: tuple[tuple[int, ...], ...] = (
+    (0, 5, 2, 6),
+    (0, 3, 4, 4),
+    (0, 6, 5, 6),
+    (0, 3, 6, 2),
+)
 """Chord progressions as scale degrees (0 = tonic), one chord per bar."""
 
 
@@ -146,7 +161,9 @@ def sample_clip_style(rng: np.random.Generator, *, spread: float = 0.35) -> Clip
     prototype: the larger it is, the more genres overlap.
     """
     genre = str(rng.choice(list(GENRE_PROTOTYPES)))
-    latent = _clip(np.asarray(GENRE_PROTOTYPES[genre]) + rng.normal(0.0, spread, len(LATENT_FACTORS)))
+    latent = _clip(
+        np.asarray(GENRE_PROTOTYPES[genre]) + rng.normal(0.0, spread, len(LATENT_FACTORS))
+    )
     energy, acoustic = latent[0], latent[4]
     tempo = float(np.round(100.0 * 2.0 ** (0.5 * energy + rng.normal(0.0, 0.12))))
     # Triple meter is more common in acoustic music (waltzes, folk ballads).
@@ -161,7 +178,9 @@ def sample_clip_style(rng: np.random.Generator, *, spread: float = 0.35) -> Clip
     )
 
 
-def _pick_instrument(rng: np.random.Generator, brightness: float, acoustic: float, noise: float) -> str:
+def _pick_instrument(
+    rng: np.random.Generator, brightness: float, acoustic: float, noise: float
+) -> str:
     names = list(INSTRUMENT_PROTOTYPES)
     protos = np.asarray([INSTRUMENT_PROTOTYPES[n] for n in names])
     d2 = ((protos - np.array([brightness, acoustic])) ** 2).sum(axis=1)

@@ -20,7 +20,11 @@ from ml.synth.style import TEXTURES
 
 def hsv_to_rgb(hue: float, saturation: float, value: float) -> np.ndarray:
     """HSV (each in [0, 1], hue wraps) to an RGB float vector in [0, 1]."""
-    return np.asarray(colorsys.hsv_to_rgb(hue % 1.0, float(np.clip(saturation, 0, 1)), float(np.clip(value, 0, 1))))
+    return np.asarray(
+        colorsys.hsv_to_rgb(
+            hue % 1.0, float(np.clip(saturation, 0, 1)), float(np.clip(value, 0, 1))
+        )
+    )
 
 
 def texture(
@@ -54,7 +58,9 @@ def texture(
     fy = np.fft.fftfreq(height)[:, None] * height
     fx = np.fft.rfftfreq(width)[None, :] * width
     gain = np.exp(-(fx**2 + (fy * width / height) ** 2) / (2.0 * cycles**2))
-    field = np.fft.irfft2(np.fft.rfft2(rng.standard_normal((height, width))) * gain, s=(height, width))
+    field = np.fft.irfft2(
+        np.fft.rfft2(rng.standard_normal((height, width))) * gain, s=(height, width)
+    )
     return (field / (np.abs(field).max() + 1e-9)).astype(np.float32)
 
 
@@ -107,7 +113,9 @@ def render_shot(
         raise SynthSpecError(f"a shot needs at least one frame, got {n_frames}")
     tex = texture(look.texture, width, height, look.texture_cycles, rng)
     c1 = hsv_to_rgb(look.hue, look.saturation, look.value)
-    c2 = hsv_to_rgb(look.hue + 0.07, 0.9 * look.saturation, look.value * (1.0 - look.texture_contrast))
+    c2 = hsv_to_rgb(
+        look.hue + 0.07, 0.9 * look.saturation, look.value * (1.0 - look.texture_contrast)
+    )
     mix = (tex[..., None] + 1.0) / 2.0
     tile = np.round(255.0 * (c1 + (c2 - c1) * mix)).astype(np.uint8)
     # A 2x2 mosaic of the periodic tile: any scrolled frame is one slice of it.
@@ -126,7 +134,9 @@ def render_shot(
     else:
         swell = np.ones(n_frames)
 
-    object_colour = np.round(255.0 * hsv_to_rgb(look.hue + 0.5, 0.8, min(1.0, look.value + 0.3))).astype(np.uint8)
+    object_colour = np.round(
+        255.0 * hsv_to_rgb(look.hue + 0.5, 0.8, min(1.0, look.value + 0.3))
+    ).astype(np.uint8)
     objects = []
     for _ in range(look.n_objects):
         radius = int(rng.integers(4, 11))
@@ -136,7 +146,14 @@ def render_shot(
         ys = _bounce(rng.uniform(0, height), speed * np.sin(heading), t, radius, height - radius)
         radii = np.maximum(1, np.round(radius * swell)).astype(int)
         square = bool(rng.random() < 0.5)
-        objects.append((square, radii.tolist(), np.round(xs).astype(int).tolist(), np.round(ys).astype(int).tolist()))
+        objects.append(
+            (
+                square,
+                radii.tolist(),
+                np.round(xs).astype(int).tolist(),
+                np.round(ys).astype(int).tolist(),
+            )
+        )
 
     frames = np.empty((n_frames, height, width, 3), np.uint8)
     for i in range(n_frames):
@@ -180,11 +197,16 @@ def shots_video(
         raise SynthSpecError("durations_s and looks need equal, non-zero lengths")
     check_frame_size(width, height)
     rng = np.random.default_rng(seed)
-    cuts = np.asarray([frame_index(t, fps) for t in np.concatenate([[0.0], np.cumsum(durations_s)])])
+    cuts = np.asarray(
+        [frame_index(t, fps) for t in np.concatenate([[0.0], np.cumsum(durations_s)])]
+    )
     if np.any(np.diff(cuts) < 1):
         raise SynthSpecError("every shot must last at least one frame")
     frames = np.concatenate(
-        [render_shot(look, int(b - a), fps, width, height, rng) for look, a, b in zip(looks, cuts[:-1], cuts[1:])]
+        [
+            render_shot(look, int(b - a), fps, width, height, rng)
+            for look, a, b in zip(looks, cuts[:-1], cuts[1:])
+        ]
     )
     return frames, cuts
 

@@ -16,8 +16,7 @@ def make_client(tmp_path) -> Iterator[Callable[..., TestClient]]:
     clients: list[TestClient] = []
 
     def make(database_url: str | None = None, **overrides) -> TestClient:
-        settings = Settings(data_dir=tmp_path / "var", database_url=database_url or "",
-                            **overrides)
+        settings = Settings(data_dir=tmp_path / "var", database_url=database_url or "", **overrides)
         upgrade(settings.sqlalchemy_url)
         client = TestClient(create_app(settings))
         client.__enter__()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.db.models import ApiKey, Job
 from app.api.security import hash_key
+from app.db.models import ApiKey, Job
 from app.db.session import session_scope
 
 

@@ -13,8 +13,15 @@ from app.settings import get_settings
 from cli.main import main
 
 PROBE_ROUTES = ("/jobs/x", "/models", "/catalog/tracks")  # job status, admin, catalog read
-BOOLEANS_ONLY = {"ready": False, "checks": {"database": {"ok": True}, "model": {"ok": False},
-                                            "broker": {"ok": True}, "index": {"ok": False}}}
+BOOLEANS_ONLY = {
+    "ready": False,
+    "checks": {
+        "database": {"ok": True},
+        "model": {"ok": False},
+        "broker": {"ok": True},
+        "index": {"ok": False},
+    },
+}
 
 
 @pytest.fixture
@@ -65,8 +72,7 @@ def test_revoked_rows_keep_keys_required_past_the_auth_cache(make_client) -> Non
     client = make_client()
     url = client.app.state.runtime.settings.sqlalchemy_url
     with session_scope(url) as db:
-        db.add(ApiKey(name="gone", key_hash=hash_key("old-secret"), scopes="admin",
-                      revoked=True))
+        db.add(ApiKey(name="gone", key_hash=hash_key("old-secret"), scopes="admin", revoked=True))
     runtime = client.app.state.runtime
     for _ in range(2):
         runtime._auth_checked_at = -1e9  # the 5 s cache interval has passed
@@ -82,18 +88,20 @@ def test_require_api_keys_forces_keys_with_none_configured(make_client, caplog) 
     assert "none is valid" in caplog.text and "NO API KEYS CONFIGURED" not in caplog.text
 
 
-@pytest.mark.parametrize("header", [
-    {"X-API-Key": "clé-secrète".encode()},
-    {"X-API-Key": "clé".encode("latin-1")},
-    {"Authorization": "Bearer ключ".encode()},
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"X-API-Key": "clé-secrète".encode()},
+        {"X-API-Key": "clé".encode("latin-1")},
+        {"Authorization": "Bearer ключ".encode()},
+    ],
+)
 def test_a_non_ascii_key_is_a_401(make_client, header) -> None:
     client = make_client(api_keys="a-secret=admin")
     for path in PROBE_ROUTES:
         response = client.get(path, headers=header)
         assert response.status_code == 401, (path, response.text)
-        assert response.json() == {"error": "unauthorized",
-                                   "detail": "unknown or revoked API key"}
+        assert response.json() == {"error": "unauthorized", "detail": "unknown or revoked API key"}
     assert client.get("/readyz", headers=header).json() == BOOLEANS_ONLY
 
 
@@ -131,7 +139,8 @@ def test_keys_list_shows_everything_but_the_secret(make_client, v2m) -> None:
     assert header.split() == ["id", "name", "scopes", "created", "(UTC)", "status"]
     assert [row.split()[:3] + row.split()[-1:] for row in rows] == [
         ["1", "ci-bot", "catalog:write,recommend", "active"],
-        ["2", "ops", "admin", "revoked"]]
+        ["2", "ops", "admin", "revoked"],
+    ]
     for secret in (first.strip(), second.strip()):
         assert secret not in out and hash_key(secret) not in out
 

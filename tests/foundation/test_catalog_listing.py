@@ -16,10 +16,17 @@ from app.services.catalog import TrackQuery, list_tracks
 def add_tracks(url: str, n: int) -> None:
     with session_scope(url) as db:
         for i in range(n):
-            db.add(Track(title=f"song {i:02d}", artist=f"artist-{i % 3}", license="CC0",
-                         tags=["even" if i % 2 == 0 else "odd", f"t{i}"],
-                         content_hash=f"{i:064x}", media_key=f"{i:064x}",
-                         status=TrackStatus.ready if i % 4 else TrackStatus.failed))
+            db.add(
+                Track(
+                    title=f"song {i:02d}",
+                    artist=f"artist-{i % 3}",
+                    license="CC0",
+                    tags=["even" if i % 2 == 0 else "odd", f"t{i}"],
+                    content_hash=f"{i:064x}",
+                    media_key=f"{i:064x}",
+                    status=TrackStatus.ready if i % 4 else TrackStatus.failed,
+                )
+            )
 
 
 @contextmanager

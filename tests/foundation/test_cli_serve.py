@@ -15,9 +15,14 @@ import pytest
 def test_serve_with_no_configuration(tmp_path, unused_port: int) -> None:
     port = unused_port
     env = {k: v for k, v in os.environ.items() if not k.startswith("V2M_")}
-    server = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", str(port)],
-                              cwd=tmp_path, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "cli", "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:

@@ -44,14 +44,17 @@ def deployment_problems(compose_file: Path) -> list[str]:
         build = service.get("build")
         if build:
             context = root / (build if isinstance(build, str) else build.get("context", "."))
-            dockerfile = context / (build.get("dockerfile", "Dockerfile")
-                                    if isinstance(build, dict) else "Dockerfile")
+            dockerfile = context / (
+                build.get("dockerfile", "Dockerfile") if isinstance(build, dict) else "Dockerfile"
+            )
             if not dockerfile.is_file():
                 problems.append(f"{name}: no Dockerfile at {dockerfile}")
             else:
-                problems += [f"{name}: Dockerfile copies missing {src}"
-                             for src in dockerfile_sources(dockerfile)
-                             if not (context / src).exists()]
+                problems += [
+                    f"{name}: Dockerfile copies missing {src}"
+                    for src in dockerfile_sources(dockerfile)
+                    if not (context / src).exists()
+                ]
         command = service.get("command")
         if build and command:
             argv = command if isinstance(command, list) else command.split()
@@ -66,8 +69,12 @@ def deployment_problems(compose_file: Path) -> list[str]:
 def compose_config_errors(compose_file: Path) -> str:
     binary = shutil.which("docker-compose")
     assert binary, "docker-compose (Debian package) is installed by scripts/install.sh"
-    result = subprocess.run([binary, "-f", str(compose_file), "config", "-q"],
-                            capture_output=True, text=True, cwd=compose_file.parent)
+    result = subprocess.run(
+        [binary, "-f", str(compose_file), "config", "-q"],
+        capture_output=True,
+        text=True,
+        cwd=compose_file.parent,
+    )
     return "" if result.returncode == 0 else result.stderr.strip() or "invalid"
 
 
@@ -87,11 +94,14 @@ def test_compose_has_the_designed_services() -> None:
     assert gpu["capabilities"] == ["gpu"]
 
 
-@pytest.mark.parametrize("mutation, expected", [
-    (('["v2m", "worker", "--concurrency", "1"]', '["v2m", "wrker"]'), "not a v2m verb"),
-    (("dockerfile: Dockerfile", "dockerfile: Dockerfile.missing"), "no Dockerfile"),
-    (("COPY ml/ ml/", "COPY nonexistent/ ml/"), "copies missing nonexistent/"),
-])
+@pytest.mark.parametrize(
+    "mutation, expected",
+    [
+        (('["v2m", "worker", "--concurrency", "1"]', '["v2m", "wrker"]'), "not a v2m verb"),
+        (("dockerfile: Dockerfile", "dockerfile: Dockerfile.missing"), "no Dockerfile"),
+        (("COPY ml/ ml/", "COPY nonexistent/ ml/"), "copies missing nonexistent/"),
+    ],
+)
 def test_broken_deployments_are_caught(tmp_path, mutation, expected) -> None:
     for name in ("docker-compose.yml", "Dockerfile"):
         shutil.copy(ROOT / name, tmp_path / name)
@@ -107,7 +117,10 @@ def test_broken_deployments_are_caught(tmp_path, mutation, expected) -> None:
 
 
 def test_compose_config_rejects_a_wrong_type(tmp_path) -> None:
-    broken = (ROOT / "docker-compose.yml").read_text().replace(
-        'ports:\n      - "8000:8000"', "ports: 8000")
+    broken = (
+        (ROOT / "docker-compose.yml")
+        .read_text()
+        .replace('ports:\n      - "8000:8000"', "ports: 8000")
+    )
     (tmp_path / "docker-compose.yml").write_text(broken)
     assert compose_config_errors(tmp_path / "docker-compose.yml")

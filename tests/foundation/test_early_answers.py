@@ -28,7 +28,10 @@ def test_a_refusal_of_a_request_without_a_body_keeps_the_connection(keyed_client
 
 def test_a_declared_body_over_the_limit_is_refused_unread_and_closes(make_client) -> None:
     client = make_client(max_upload_bytes=1000)
-    response = client.post("/catalog/tracks", content=b"\0" * (3 << 20),
-                           headers={"content-type": "multipart/form-data; boundary=x"})
+    response = client.post(
+        "/catalog/tracks",
+        content=b"\0" * (3 << 20),
+        headers={"content-type": "multipart/form-data; boundary=x"},
+    )
     assert response.status_code == 413 and response.json()["error"] == "too_large"
     assert response.headers["connection"] == "close"

@@ -24,8 +24,7 @@ def call(client, method: str, path: str, query: str | None, ident: int):
 
 
 @pytest.mark.parametrize(("method", "path", "query"), ROUTES)
-def test_out_of_range_ids_are_422(make_client, database_url, caplog, method, path,
-                                  query) -> None:
+def test_out_of_range_ids_are_422(make_client, database_url, caplog, method, path, query) -> None:
     client = make_client(database_url)
     caplog.set_level(logging.ERROR)
     for ident in (2**63, 2**64 + 5, -1, 0):

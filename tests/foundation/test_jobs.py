@@ -23,8 +23,22 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def tone(path: Path, seconds: float = 3.0) -> Path:
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
-                    f"sine=frequency=440:duration={seconds}", "-ac", "1", str(path)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency=440:duration={seconds}",
+            "-ac",
+            "1",
+            str(path),
+        ],
+        check=True,
+    )
     return path
 
 
@@ -79,13 +93,34 @@ def test_celery_worker_round_trip_through_redis(tmp_path, postgres_url, redis_se
     broker = f"{redis_server}/0"
     settings = Settings(data_dir=tmp_path, database_url=postgres_url, broker_url=broker)
     job_id = queue_probe_job(settings, tone(tmp_path / "tone.wav"))
-    env = {**os.environ, "V2M_DATA_DIR": str(tmp_path), "V2M_DATABASE_URL": postgres_url,
-           "V2M_BROKER_URL": broker}
+    env = {
+        **os.environ,
+        "V2M_DATA_DIR": str(tmp_path),
+        "V2M_DATABASE_URL": postgres_url,
+        "V2M_BROKER_URL": broker,
+    }
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "--pool", "solo",
-         "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
-         "--hostname", f"test-{os.getpid()}@%h"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "worker.celery_app",
+            "worker",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--hostname",
+            f"test-{os.getpid()}@%h",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         queue = CeleryQueue(settings)
         assert queue.ping()

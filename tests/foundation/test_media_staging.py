@@ -24,7 +24,7 @@ def test_a_staged_file_is_renamed_into_place_not_copied(tmp_path) -> None:
     payload = bytes(range(256)) * 4096
     with store.stage() as staged:
         for start in range(0, len(payload), 100_000):
-            staged.write(payload[start:start + 100_000])
+            staged.write(payload[start : start + 100_000])
         assert staged.path.parent == tmp_path and staged.path.name.startswith(".upload-")
         assert staged.finish().read_bytes() == payload  # readable before it is kept
         inode = staged.path.stat().st_ino
@@ -49,14 +49,20 @@ def test_an_uncommitted_stage_leaves_nothing(tmp_path) -> None:
 def test_the_sweep_removes_what_a_killed_writer_left_and_spares_live_ones(tmp_path) -> None:
     store = MediaStore(tmp_path)
     killed = subprocess.run(
-        [sys.executable, "-c",
-         "import os, signal, sys\n"
-         "from app.media_store import MediaStore\n"
-         "staged = MediaStore(sys.argv[1]).stage()\n"
-         "staged.write(b'half a file' * 1000)\n"
-         "staged.finish()\n"
-         "os.kill(os.getpid(), signal.SIGKILL)\n", str(tmp_path)],
-        cwd=ROOT, check=False)
+        [
+            sys.executable,
+            "-c",
+            "import os, signal, sys\n"
+            "from app.media_store import MediaStore\n"
+            "staged = MediaStore(sys.argv[1]).stage()\n"
+            "staged.write(b'half a file' * 1000)\n"
+            "staged.finish()\n"
+            "os.kill(os.getpid(), signal.SIGKILL)\n",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        check=False,
+    )
     assert killed.returncode == -9
     leftover = list(tmp_path.glob(".upload-*"))
     assert len(leftover) == 1
@@ -71,8 +77,11 @@ def test_the_sweep_removes_what_a_killed_writer_left_and_spares_live_ones(tmp_pa
 def test_delete_removes_the_hash_directories_it_empties(tmp_path) -> None:
     store = MediaStore(tmp_path)
     first = store.put_path(_write(tmp_path.parent / "a.bin", b"first"))
-    assert entries(tmp_path) == [first.key[:2], f"{first.key[:2]}/{first.key[2:4]}",
-                                 f"{first.key[:2]}/{first.key[2:4]}/{first.key}"]
+    assert entries(tmp_path) == [
+        first.key[:2],
+        f"{first.key[:2]}/{first.key[2:4]}",
+        f"{first.key[:2]}/{first.key[2:4]}/{first.key}",
+    ]
     neighbour = store.path_for(first.key[:4] + "0" * 60)  # same ab/cd directory
     neighbour.write_bytes(b"another file")
     store.delete(first.key)

@@ -9,8 +9,16 @@ from sqlalchemy import create_engine, inspect
 from app.db.models import Base
 from app.migrate import downgrade, upgrade
 
-TABLES = {"tracks", "track_analyses", "track_features", "models", "track_embeddings",
-          "index_changes", "jobs", "api_keys"}
+TABLES = {
+    "tracks",
+    "track_analyses",
+    "track_features",
+    "models",
+    "track_embeddings",
+    "index_changes",
+    "jobs",
+    "api_keys",
+}
 
 
 def test_upgrade_then_downgrade(database_url: str) -> None:

@@ -15,8 +15,12 @@ from sqlalchemy.exc import IntegrityError
 from app.db.session import begin_write, get_engine, needs_begin, session_factory
 
 metadata = MetaData()
-probe = Table("probe", metadata, Column("id", Integer, primary_key=True),
-              Column("name", String(32), unique=True))
+probe = Table(
+    "probe",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(32), unique=True),
+)
 
 
 @pytest.fixture
@@ -115,12 +119,21 @@ def test_sqlite_writers_that_read_first_run_one_after_the_other(sqlite_url: str)
         assert sorted(other.scalars(select(probe.c.id))) == list(range(1, 9))
 
 
-@pytest.mark.parametrize(("statement", "begins"), [
-    ("SELECT tracks.id FROM tracks", False), ("  select 1", False), ("PRAGMA foreign_keys", False),
-    ("RELEASE SAVEPOINT sa_savepoint_1", False), ("ROLLBACK TO SAVEPOINT sa_savepoint_1", False),
-    ("INSERT INTO tracks (title) VALUES (?)", True), ("UPDATE jobs SET status=?", True),
-    ("DELETE FROM tracks", True), ("SAVEPOINT sa_savepoint_1", True),
-    ("CREATE TABLE t (x)", True), ("WITH x AS (SELECT 1) DELETE FROM t", True),
-])
+@pytest.mark.parametrize(
+    ("statement", "begins"),
+    [
+        ("SELECT tracks.id FROM tracks", False),
+        ("  select 1", False),
+        ("PRAGMA foreign_keys", False),
+        ("RELEASE SAVEPOINT sa_savepoint_1", False),
+        ("ROLLBACK TO SAVEPOINT sa_savepoint_1", False),
+        ("INSERT INTO tracks (title) VALUES (?)", True),
+        ("UPDATE jobs SET status=?", True),
+        ("DELETE FROM tracks", True),
+        ("SAVEPOINT sa_savepoint_1", True),
+        ("CREATE TABLE t (x)", True),
+        ("WITH x AS (SELECT 1) DELETE FROM t", True),
+    ],
+)
 def test_which_statements_open_a_transaction(statement: str, begins: bool) -> None:
     assert needs_begin(statement) is begins

@@ -33,8 +33,13 @@ def _unit(x):
 
 
 def _results(index, queries, method="nw_dtw", **kwargs):
-    return [[(h.track_id, round(h.distance, 5)) for h in
-             index.search(q, 10, method, with_alignment=False, **kwargs)] for q in queries]
+    return [
+        [
+            (h.track_id, round(h.distance, 5))
+            for h in index.search(q, 10, method, with_alignment=False, **kwargs)
+        ]
+        for q in queries
+    ]
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -43,15 +48,20 @@ def test_exhaustive_shortlist_equals_reference_ranking(small_catalog, queries, m
     query = queries[1]
     hits = index.search(query, 5, method, shortlist=400, with_alignment=False)
     expected = sorted(
-        (reference.reference_distance(_unit(query), _unit(small_catalog.segments(i)), method),
-         int(small_catalog.track_ids[i])) for i in range(400))
+        (
+            reference.reference_distance(_unit(query), _unit(small_catalog.segments(i)), method),
+            int(small_catalog.track_ids[i]),
+        )
+        for i in range(400)
+    )
     assert [h.rank for h in hits] == [1, 2, 3, 4, 5]
     for hit, (distance, _) in zip(hits, expected):
         assert hit.distance == pytest.approx(distance, abs=1e-4)
         assert hit.score == -hit.distance
     # The ids agree except where two tracks tie within float32 rounding.
     assert hits[0].track_id == expected[0][1] or hits[0].distance == pytest.approx(
-        expected[1][0], abs=1e-4)
+        expected[1][0], abs=1e-4
+    )
 
 
 def test_the_source_track_ranks_first(small_catalog):
@@ -105,10 +115,12 @@ def test_snapshot_and_reload_give_identical_results(tmp_path, clustered, exact_m
     assert again.stats()["dtype"] == "float16" and len(again) == len(index)
     filters = SearchFilters(licenses={"cc-by", "library-a"}, min_duration_s=120)
     for method in ("trace", "sw_dtw"):
-        assert _results(again, queries, method, shortlist=300) == \
-            _results(index, queries, method, shortlist=300)
-        assert _results(again, queries, method, filters=filters) == \
-            _results(index, queries, method, filters=filters)
+        assert _results(again, queries, method, shortlist=300) == _results(
+            index, queries, method, shortlist=300
+        )
+        assert _results(again, queries, method, filters=filters) == _results(
+            index, queries, method, filters=filters
+        )
     third = index.snapshot(tmp_path)
     assert third.exists() and second.exists() and not first.exists()  # two kept
 
@@ -127,23 +139,29 @@ def test_filters_return_k_when_enough_tracks_qualify(clustered):
     index = _build(clustered, exact_max=1000)  # IVF: filtering must widen the probes
     query = make_query(clustered, 42)
     filters = SearchFilters(licenses={"cc-by"}, tags_all={"tag-01"}, bpm_min=70, bpm_max=170)
-    qualifying = [i for i, m in enumerate(clustered.metadata)
-                  if m.license == "cc-by" and "tag-01" in m.tags and 70 <= m.bpm <= 170]
+    qualifying = [
+        i
+        for i, m in enumerate(clustered.metadata)
+        if m.license == "cc-by" and "tag-01" in m.tags and 70 <= m.bpm <= 170
+    ]
     assert 10 < len(qualifying) < 100  # selective: about 1% of the catalog
-    hits = index.search(query, 10, "best_trace", shortlist=10, filters=filters,
-                        with_alignment=False)
+    hits = index.search(
+        query, 10, "best_trace", shortlist=10, filters=filters, with_alignment=False
+    )
     assert len(hits) == 10
     for hit in hits:
         meta = index.metadata(hit.track_id)
         assert meta.license == "cc-by" and "tag-01" in meta.tags and 70 <= meta.bpm <= 170
-    everything = index.search(query, 500, "trace", shortlist=500, filters=filters,
-                              with_alignment=False)
-    assert sorted(h.track_id for h in everything) == \
-        sorted(int(clustered.track_ids[i]) for i in qualifying)
+    everything = index.search(
+        query, 500, "trace", shortlist=500, filters=filters, with_alignment=False
+    )
+    assert sorted(h.track_id for h in everything) == sorted(
+        int(clustered.track_ids[i]) for i in qualifying
+    )
     excluded = SearchFilters(exclude_artists={index.metadata(hits[0].track_id).artist})
     assert hits[0].track_id not in {
-        h.track_id for h in index.search(query, 10, "trace", filters=excluded,
-                                         with_alignment=False)}
+        h.track_id for h in index.search(query, 10, "trace", filters=excluded, with_alignment=False)
+    }
 
 
 def test_search_errors(small_catalog, queries):
@@ -180,8 +198,9 @@ def test_concurrent_searches_and_updates(small_catalog, queries):
                 got = _results(index, queries[:3], "best_trace")
                 # Tracks 201..400 come and go; the others are always there.
                 for want, have in zip(expected, got):
-                    assert [t for t in have if t in stable][:3] == \
-                        [t for t in want if t in stable][:3] or len(have) == 10
+                    assert [t for t in have if t in stable][:3] == [t for t in want if t in stable][
+                        :3
+                    ] or len(have) == 10
         except BaseException as exc:  # noqa: BLE001  (re-raised in the main thread)
             errors.append(exc)
 
@@ -193,8 +212,9 @@ def test_concurrent_searches_and_updates(small_catalog, queries):
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
-    threads = [threading.Thread(target=searcher) for _ in range(3)] + \
-        [threading.Thread(target=writer)]
+    threads = [threading.Thread(target=searcher) for _ in range(3)] + [
+        threading.Thread(target=writer)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -63,14 +63,17 @@ def test_ivf_recall_against_exact_on_clustered_data(data):
 
 def test_more_probes_never_lower_recall(data):
     ids, cents, queries = data
-    index = CentroidIndex(cents.shape[1], exact_max=1000, ivf=IvfParams(256, 4),
-                          min_scan_per_result=0, device="cpu")
+    index = CentroidIndex(
+        cents.shape[1], exact_max=1000, ivf=IvfParams(256, 4), min_scan_per_result=0, device="cpu"
+    )
     index.add(ids, cents)
     recall = []
     for nprobe in (1, 8, 64):
         index.set_nprobe(nprobe)
-        hits = [len(np.intersect1d(index.search(q, 100)[0], _exact_top(cents, ids, q, 100)[0]))
-                for q in queries]
+        hits = [
+            len(np.intersect1d(index.search(q, 100)[0], _exact_top(cents, ids, q, 100)[0]))
+            for q in queries
+        ]
         recall.append(np.mean(hits) / 100)
     assert recall[0] <= recall[1] <= recall[2]
     assert recall[0] < 0.9 < recall[2]
@@ -125,8 +128,9 @@ def test_add_remove_and_regime_changes(data):
     np.testing.assert_array_equal(got_ids, np.sort(ids[5500:]))
     np.testing.assert_allclose(got_cents, cents[5500:][np.argsort(ids[5500:])], atol=1e-6)
     for q in queries:
-        np.testing.assert_array_equal(index.search(q, 30)[0],
-                                      _exact_top(cents[5500:], ids[5500:], q, 30)[0])
+        np.testing.assert_array_equal(
+            index.search(q, 30)[0], _exact_top(cents[5500:], ids[5500:], q, 30)[0]
+        )
 
 
 def test_ivf_training_is_independent_of_arrival_order(data):

@@ -48,9 +48,16 @@ def _ingest_one(s, catalog, i, model_id, status):
     track.bpm, track.duration_s, track.status = meta.bpm, meta.duration_s, status
     s.flush()
     s.query(TrackEmbedding).filter_by(track_id=track.id, model_id=model_id).delete()
-    s.add(TrackEmbedding(track_id=track.id, model_id=model_id, n_segments=len(segments),
-                         dim=DIM, vectors=to_blob(segments),
-                         centroid=to_blob(segments.mean(axis=0))))
+    s.add(
+        TrackEmbedding(
+            track_id=track.id,
+            model_id=model_id,
+            n_segments=len(segments),
+            dim=DIM,
+            vectors=to_blob(segments),
+            centroid=to_blob(segments.mean(axis=0)),
+        )
+    )
     if status == TrackStatus.ready:
         s.add(IndexChange(model_id=model_id, track_id=track.id, op="add"))
 
@@ -62,8 +69,13 @@ def _delete(url, track_id, model_id=1):
 
 
 def _results(index, queries):
-    return [[(h.track_id, round(h.distance, 5)) for h in
-             index.search(q, 10, "best_trace", with_alignment=False)] for q in queries]
+    return [
+        [
+            (h.track_id, round(h.distance, 5))
+            for h in index.search(q, 10, "best_trace", with_alignment=False)
+        ]
+        for q in queries
+    ]
 
 
 def _queries(catalog):
@@ -79,8 +91,9 @@ def test_rebuild_reads_ready_tracks_with_their_metadata(db, small_catalog):
     assert index.metadata(5) == small_catalog.metadata[4]
     fresh = CatalogIndex(DIM, device="cpu")
     cat = small_catalog
-    fresh.add_tracks(cat.track_ids[:300], cat.vectors[: cat.offsets[300]], cat.offsets[:301],
-                     cat.metadata[:300])
+    fresh.add_tracks(
+        cat.track_ids[:300], cat.vectors[: cat.offsets[300]], cat.offsets[:301], cat.metadata[:300]
+    )
     assert _results(index, _queries(cat)) == _results(fresh, _queries(cat))
 
 
@@ -106,10 +119,13 @@ def test_sync_replays_changes_after_the_watermark(db, small_catalog, tmp_path):
         assert _results(index, _queries(small_catalog)) == _results(other, _queries(small_catalog))
     assert 1 not in index and 340 in index and 351 not in index
     f = SearchFilters(licenses={"cc-by"})
-    assert [h.track_id for h in index.search(_queries(small_catalog)[0], 5, filters=f,
-                                             with_alignment=False)] == \
-        [h.track_id for h in rebuilt.search(_queries(small_catalog)[0], 5, filters=f,
-                                            with_alignment=False)]
+    assert [
+        h.track_id
+        for h in index.search(_queries(small_catalog)[0], 5, filters=f, with_alignment=False)
+    ] == [
+        h.track_id
+        for h in rebuilt.search(_queries(small_catalog)[0], 5, filters=f, with_alignment=False)
+    ]
 
 
 def test_lookback_catches_a_change_committed_below_the_watermark(db, small_catalog):

@@ -35,8 +35,7 @@ def test_csls_with_a_bank_demotes_the_track_that_is_near_every_video() -> None:
     assert sum(h.track_id == hub for h in corrected) <= len(queries) // 10
     assert np.mean([h.track_id == i + 1 for i, h in enumerate(corrected)]) >= 0.8
     # Without the correction the bank still scores each hit; the raw cost is kept.
-    uncorrected = [index.search(q[None, :], 1, "nw_dtw", bank=bank, csls=False)[0]
-                   for q in queries]
+    uncorrected = [index.search(q[None, :], 1, "nw_dtw", bank=bank, csls=False)[0] for q in queries]
     assert [h.track_id for h in uncorrected] == [h.track_id for h in plain]
     assert all(h.distance == p.distance for h, p in zip(uncorrected, plain, strict=True))
 

@@ -11,14 +11,18 @@ from app.index.metadata import MetadataColumns, SearchFilters, TrackMetadata, no
 
 def _passes(meta: TrackMetadata, f: SearchFilters) -> bool:
     tags = {normalize_label(t) for t in meta.tags}
-    return ((f.licenses is None or normalize_label(meta.license) in f.licenses)
-            and normalize_label(meta.artist) not in f.exclude_artists
-            and f.tags_all <= tags
-            and (not f.tags_any or bool(f.tags_any & tags))
-            and (f.bpm_min is None or (meta.bpm is not None and meta.bpm >= f.bpm_min))
-            and (f.bpm_max is None or (meta.bpm is not None and meta.bpm <= f.bpm_max))
-            and (f.min_duration_s is None
-                 or (meta.duration_s is not None and meta.duration_s >= f.min_duration_s)))
+    return (
+        (f.licenses is None or normalize_label(meta.license) in f.licenses)
+        and normalize_label(meta.artist) not in f.exclude_artists
+        and f.tags_all <= tags
+        and (not f.tags_any or bool(f.tags_any & tags))
+        and (f.bpm_min is None or (meta.bpm is not None and meta.bpm >= f.bpm_min))
+        and (f.bpm_max is None or (meta.bpm is not None and meta.bpm <= f.bpm_max))
+        and (
+            f.min_duration_s is None
+            or (meta.duration_s is not None and meta.duration_s >= f.min_duration_s)
+        )
+    )
 
 
 FILTERS = [
@@ -39,8 +43,9 @@ FILTERS = [
 def test_mask_matches_reference(small_catalog, filters):
     records = list(small_catalog.metadata)
     records[0] = TrackMetadata()  # unknown tempo and duration
-    records[1] = TrackMetadata(license=" CC-by", artist="ARTIST-1", tags=("Tag-01", "tag-02"),
-                               bpm=100.0, duration_s=250.0)
+    records[1] = TrackMetadata(
+        license=" CC-by", artist="ARTIST-1", tags=("Tag-01", "tag-02"), bpm=100.0, duration_s=250.0
+    )
     columns = MetadataColumns()
     columns.append(records[:150])
     columns.append(records[150:])
@@ -72,13 +77,16 @@ def test_round_trip_through_arrays(small_catalog):
     assert again.record(400).license == "new-licence"
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"bpm_min": 130, "bpm_max": 120},
-    {"bpm_min": -1},
-    {"min_duration_s": float("nan")},
-    {"bpm_max": float("inf")},
-    {"licenses": set()},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"bpm_min": 130, "bpm_max": 120},
+        {"bpm_min": -1},
+        {"min_duration_s": float("nan")},
+        {"bpm_max": float("inf")},
+        {"licenses": set()},
+    ],
+)
 def test_invalid_filters_raise(kwargs):
     with pytest.raises(InvalidFilterError):
         SearchFilters(**kwargs)

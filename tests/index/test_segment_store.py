@@ -33,7 +33,7 @@ def test_kernels_on_the_store_match_the_reference(small_catalog, queries, method
     rows = np.array([0, 5, 77, 399])
     got = batch_distances(query, store.packed(), rows, method)
     for value, row in zip(got, rows):
-        target = store.vectors[store.offsets[row]: store.offsets[row + 1]]
+        target = store.vectors[store.offsets[row] : store.offsets[row + 1]]
         expected = reference.reference_distance(query, target, method)
         assert value == pytest.approx(expected, abs=1e-4)
 
@@ -62,10 +62,12 @@ def test_add_after_remove_and_growth(small_catalog):
     cat = small_catalog
     for i in range(len(cat.track_ids)):  # one by one: exercises geometric growth
         rows = normalize_rows(cat.segments(i))
-        store.add(cat.track_ids[i: i + 1], rows, np.array([0, len(rows)]))
+        store.add(cat.track_ids[i : i + 1], rows, np.array([0, len(rows)]))
     np.testing.assert_allclose(store.vectors, normalize_rows(cat.vectors), atol=1e-7)
     store.remove(cat.track_ids[3])
-    store.add(cat.track_ids[3:4], normalize_rows(cat.segments(3)), np.array([0, len(cat.segments(3))]))
+    store.add(
+        cat.track_ids[3:4], normalize_rows(cat.segments(3)), np.array([0, len(cat.segments(3))])
+    )
     assert store.slot(cat.track_ids[3]) == 400
     np.testing.assert_allclose(store.segments(cat.track_ids[3]), normalize_rows(cat.segments(3)))
 
@@ -87,12 +89,15 @@ def test_from_packed_adopts_arrays(small_catalog):
     assert len(again) == len(store)
 
 
-@pytest.mark.parametrize("bad, error", [
-    (np.zeros((0, 16)), InvalidEmbeddingsError),
-    (np.zeros(16), InvalidEmbeddingsError),
-    (np.full((2, 16), np.nan), InvalidEmbeddingsError),
-    (np.zeros((2, 16)), InvalidEmbeddingsError),
-])
+@pytest.mark.parametrize(
+    "bad, error",
+    [
+        (np.zeros((0, 16)), InvalidEmbeddingsError),
+        (np.zeros(16), InvalidEmbeddingsError),
+        (np.full((2, 16), np.nan), InvalidEmbeddingsError),
+        (np.zeros((2, 16)), InvalidEmbeddingsError),
+    ],
+)
 def test_normalize_rows_rejects_bad_embeddings(bad, error):
     with pytest.raises(error):
         normalize_rows(bad)

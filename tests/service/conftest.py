@@ -27,8 +27,17 @@ ROOT = Path(__file__).resolve().parents[2]
 # overfit that little data (the default is measured on 240 clips, bench_extractors;
 # the CLI and dataset tests exercise it). Its epoch is chosen on the validation loss:
 # the validation rank of 16 clips' two validation clips is too coarse to choose by.
-TINY = DemoConfig(n_clips=16, seed=11, min_clip_s=10.0, max_clip_s=16.0, epochs=40, patience=40,
-                  monitor="val_loss", audio_extractor="handcrafted", video_extractor="handcrafted")
+TINY = DemoConfig(
+    n_clips=16,
+    seed=11,
+    min_clip_s=10.0,
+    max_clip_s=16.0,
+    epochs=40,
+    patience=40,
+    monitor="val_loss",
+    audio_extractor="handcrafted",
+    video_extractor="handcrafted",
+)
 
 
 @pytest.fixture(scope="session")
@@ -57,10 +66,13 @@ def tiny_musimnet(tmp_path_factory) -> Path:
     from ml.synth import timbre_sections
 
     torch.manual_seed(0)
-    model = MuSimNet(MuSimNetConfig("autopool", filters=(4, 8, 8, 16, 16), embedding_dim=16,
-                                    patch_frames=128))
-    songs = [timbre_sections([3.0, 3.0], pair, [90.0, 125.0], 22050)[0]
-             for pair in (("piano", "organ"), ("bell", "saw_synth"), ("pluck", "sine_pad"))]
+    model = MuSimNet(
+        MuSimNetConfig("autopool", filters=(4, 8, 8, 16, 16), embedding_dim=16, patch_frames=128)
+    )
+    songs = [
+        timbre_sections([3.0, 3.0], pair, [90.0, 125.0], 22050)[0]
+        for pair in (("piano", "organ"), ("bell", "saw_synth"), ("pluck", "sine_pad"))
+    ]
     model.set_input_statistics(*input_statistics([log_cqt(y, 22050) for y in songs]))
     out = tmp_path_factory.mktemp("tiny-musimnet")
     export_musimnet(model, out, name="tiny-musimnet")
@@ -87,8 +99,14 @@ class CatalogRows:
         from app.media_store import MediaStore
 
         stored = MediaStore(settings.media_dir).put_path(path)
-        track = Track(title=title, content_hash=stored.key, media_key=stored.key,
-                      status=TrackStatus.ready, duration_s=8.0, **metadata)
+        track = Track(
+            title=title,
+            content_hash=stored.key,
+            media_key=stored.key,
+            status=TrackStatus.ready,
+            duration_s=8.0,
+            **metadata,
+        )
         db.add(track)
         db.flush()
         return track.id
@@ -140,14 +158,35 @@ def celery_worker(tmp_path) -> Iterator[Callable[[str, str], subprocess.Popen]]:
     workers: list[subprocess.Popen] = []
 
     def start(database_url: str, broker_url: str, name: str = "w1") -> subprocess.Popen:
-        env = {**os.environ, "V2M_DATA_DIR": str(tmp_path / "var"),
-               "V2M_DATABASE_URL": database_url, "V2M_BROKER_URL": broker_url}
+        env = {
+            **os.environ,
+            "V2M_DATA_DIR": str(tmp_path / "var"),
+            "V2M_DATABASE_URL": database_url,
+            "V2M_BROKER_URL": broker_url,
+        }
         log = open(tmp_path / f"worker-{name}.log", "wb")
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
-             "--pool", "solo", "--loglevel", "INFO", "--without-gossip", "--without-mingle",
-             "--hostname", f"{name}-{os.getpid()}@%h"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "worker.celery_app",
+                "worker",
+                "--pool",
+                "solo",
+                "--loglevel",
+                "INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--hostname",
+                f"{name}-{os.getpid()}@%h",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         workers.append(worker)
         return worker
 
@@ -177,9 +216,16 @@ class Driver:
         return self.work / "corpus" / "videos" / f"{clip}.mp4"
 
     def upload(self, client: httpx.Client, clip: str, index: int = 0) -> dict:
-        return upload_track(client, self.track_file(clip),
-                            {"title": clip, "artist": f"artist-{index % 3}", "license": "CC0",
-                             "tags": ["synthetic", f"group-{index % 2}"]})
+        return upload_track(
+            client,
+            self.track_file(clip),
+            {
+                "title": clip,
+                "artist": f"artist-{index % 3}",
+                "license": "CC0",
+                "tags": ["synthetic", f"group-{index % 2}"],
+            },
+        )
 
     def ingest(self, client: httpx.Client, ids: list[str]) -> dict[str, int]:
         """Upload the clips' soundtracks, wait for their jobs; clip id -> track id."""
@@ -200,8 +246,11 @@ class Driver:
 
     def recommend(self, client: httpx.Client, clip: str, **params) -> dict:
         with open(self.video_file(clip), "rb") as handle:
-            response = client.post("/recommend/video", params=params,
-                                   files={"file": (f"{clip}.mp4", handle, "video/mp4")})
+            response = client.post(
+                "/recommend/video",
+                params=params,
+                files={"file": (f"{clip}.mp4", handle, "video/mp4")},
+            )
         assert response.status_code == 200, response.text
         return response.json()
 

@@ -16,8 +16,7 @@ def test_parallel_ingests_and_recommendations(make_service, driver) -> None:
     ids = driver.clip_ids()[:8]
     client = make_service()
     with ThreadPoolExecutor(8) as pool:
-        answers = list(pool.map(lambda ic: driver.upload(client, ic[1], ic[0]),
-                                enumerate(ids)))
+        answers = list(pool.map(lambda ic: driver.upload(client, ic[1], ic[0]), enumerate(ids)))
     assert len({a["track_id"] for a in answers}) == 8
     from cli.demo import wait_for_jobs
 
@@ -26,10 +25,11 @@ def test_parallel_ingests_and_recommendations(make_service, driver) -> None:
     queries = ids[:5] * 2  # ten at once, each clip asked twice
     with ThreadPoolExecutor(10) as pool:
         bodies = list(pool.map(lambda c: driver.recommend(client, c, k=8), queries))
-    for clip, body in zip(queries, bodies):
+    for _clip, body in zip(queries, bodies):
         assert len(body["results"]) == 8
         assert sorted(r["track_id"] for r in body["results"]) == sorted(
-            a["track_id"] for a in answers)
+            a["track_id"] for a in answers
+        )
     first = {c: [r["track_id"] for r in b["results"]] for c, b in zip(queries, bodies)}
     for clip, body in zip(queries, bodies):  # the same query gives the same ranking
         assert [r["track_id"] for r in body["results"]] == first[clip]
@@ -59,7 +59,8 @@ def _connections_lent(engine, run) -> tuple[float, object]:
 
 @pytest.mark.slow
 def test_queued_analyses_hold_no_connection_and_a_full_queue_answers_busy(
-        make_service, driver, monkeypatch) -> None:
+    make_service, driver, monkeypatch
+) -> None:
     # One slot: of four requests, three queue. Had each kept its session's connection
     # while queued and analysed, 2.5 would be lent on average (4, 3, 2, 1 as they
     # finish) and, with more clients than the pool holds, the rest would fail after
@@ -72,7 +73,8 @@ def test_queued_analyses_hold_no_connection_and_a_full_queue_answers_busy(
     queries = [ids[i % 2] for i in range(4)]
     with ThreadPoolExecutor(4) as pool:
         lent, bodies = _connections_lent(
-            engine, lambda: list(pool.map(lambda c: driver.recommend(client, c, k=2), queries)))
+            engine, lambda: list(pool.map(lambda c: driver.recommend(client, c, k=2), queries))
+        )
     assert all(len(b["results"]) == 2 for b in bodies)
     assert lent < 1.0, f"{lent:.2f} connections lent on average for 4 requests"
 
@@ -83,8 +85,11 @@ def test_queued_analyses_hold_no_connection_and_a_full_queue_answers_busy(
 
     def post(clip: str):
         with open(driver.video_file(clip), "rb") as handle:
-            return client.post("/recommend/video", params={"k": 2},
-                               files={"file": (f"{clip}.mp4", handle, "video/mp4")})
+            return client.post(
+                "/recommend/video",
+                params={"k": 2},
+                files={"file": (f"{clip}.mp4", handle, "video/mp4")},
+            )
 
     with ThreadPoolExecutor(4) as pool:
         answers = list(pool.map(post, [ids[0]] * 4))

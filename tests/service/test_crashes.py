@@ -16,8 +16,8 @@ from app.db.session import session_scope
 @pytest.mark.postgres
 @pytest.mark.redis
 def test_worker_killed_mid_ingest_then_another_finishes_it(
-        make_service, driver, celery_worker, postgres_url, redis_server, eventually,
-        monkeypatch) -> None:
+    make_service, driver, celery_worker, postgres_url, redis_server, eventually, monkeypatch
+) -> None:
     broker = f"{redis_server}/2"
     # Redelivery of an unacknowledged job after 5 s instead of an hour.
     monkeypatch.setenv("V2M_BROKER_VISIBILITY_TIMEOUT_S", "5")
@@ -55,7 +55,8 @@ def test_restarted_api_rebuilds_the_index_and_answers_the_same(make_service, dri
     after = driver.recommend(client, ids[2], k=6, method="nw_dtw")
     assert [r["track_id"] for r in after["results"]] == [r["track_id"] for r in before["results"]]
     assert [r["score"] for r in after["results"]] == pytest.approx(
-        [r["score"] for r in before["results"]], abs=1e-6)
+        [r["score"] for r in before["results"]], abs=1e-6
+    )
 
     make_service.stop_all()  # and without any snapshot: rebuilt from the database rows
     for path in sorted(make_service.data_dir.joinpath("index").rglob("*"), reverse=True):

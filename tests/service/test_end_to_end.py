@@ -41,8 +41,7 @@ def scenario(client, driver) -> None:
     assert (body["method"], body["hubness"]) == ("nw_dtw", "csls")
     assert all(0.0 <= r["match"] <= 100.0 for r in body["results"])
     assert "score" in top["sync"] and isinstance(top["sync"]["events"], list)
-    raw = driver.recommend(client, query, k=5, hubness="none",
-                           boundaries=driver.music_cuts(query))
+    raw = driver.recommend(client, query, k=5, hubness="none", boundaries=driver.music_cuts(query))
     assert raw["hubness"] == "none"
     assert sorted(r["distance"] for r in raw["results"]) == [r["distance"] for r in raw["results"]]
 
@@ -66,16 +65,18 @@ def test_embedded_default(make_service, driver) -> None:
 @pytest.mark.slow
 @pytest.mark.postgres
 @pytest.mark.redis
-def test_postgres_redis_and_a_celery_worker(make_service, driver, celery_worker, postgres_url,
-                                            redis_server) -> None:
+def test_postgres_redis_and_a_celery_worker(
+    make_service, driver, celery_worker, postgres_url, redis_server
+) -> None:
     broker = f"{redis_server}/1"
     celery_worker(postgres_url, broker)
     scenario(make_service(postgres_url, broker), driver)
 
 
 @pytest.mark.slow
-def test_activating_another_model_reembeds_then_switches(make_service, driver, tiny_demo,
-                                                         tmp_path, eventually) -> None:
+def test_activating_another_model_reembeds_then_switches(
+    make_service, driver, tiny_demo, tmp_path, eventually
+) -> None:
     from app.db.session import session_scope
     from app.services.models import register_model
     from ml.export import export_checkpoint
@@ -84,8 +85,9 @@ def test_activating_another_model_reembeds_then_switches(make_service, driver, t
     client = make_service()
     ids = driver.clip_ids()[:3]
     tracks = driver.ingest(client, ids)
-    other = export_checkpoint(tiny_demo / "training" / BEST_CHECKPOINT, tmp_path / "other",
-                              name="tiny-again").parent
+    other = export_checkpoint(
+        tiny_demo / "training" / BEST_CHECKPOINT, tmp_path / "other", name="tiny-again"
+    ).parent
     settings = make_service.settings()
     with session_scope(settings.sqlalchemy_url) as db:
         model_id = register_model(db, other, settings.model_dir).id

@@ -11,8 +11,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from app.db.models import Job, JobStatus, Track, TrackAnalysis, TrackEmbedding, TrackFeatures
-from app.db.models import TrackStatus
+from app.db.models import (
+    Job,
+    JobStatus,
+    Track,
+    TrackAnalysis,
+    TrackEmbedding,
+    TrackFeatures,
+    TrackStatus,
+)
 from app.db.session import get_engine, session_scope
 from app.media_store import MediaStore
 from cli.demo import wait_for_jobs
@@ -25,13 +32,19 @@ def refuse_inserts(url: str, table: str) -> None:
     write, as a full disk or a lost connection would be)."""
     with get_engine(url).begin() as conn:
         if url.startswith("sqlite"):
-            conn.exec_driver_sql(f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} "
-                                 f"BEGIN SELECT RAISE(ABORT, '{table} are refused'); END")
+            conn.exec_driver_sql(
+                f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, '{table} are refused'); END"
+            )
         else:
-            conn.exec_driver_sql("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
-                                 "$$ BEGIN RAISE EXCEPTION 'refused'; END $$")
-            conn.exec_driver_sql(f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} "
-                                 "FOR EACH ROW EXECUTE FUNCTION refuse()")
+            conn.exec_driver_sql(
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'refused'; END $$"
+            )
+            conn.exec_driver_sql(
+                f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} "
+                "FOR EACH ROW EXECUTE FUNCTION refuse()"
+            )
 
 
 def accept_inserts(url: str, table: str) -> None:
@@ -47,18 +60,25 @@ def count(url: str, model) -> int:
 
 def stored_files(settings) -> list[Path]:
     """The media store's files, and its hash folders left empty (none should be)."""
-    return [p for p in settings.media_dir.rglob("*")
-            if p.is_file() or (p.is_dir() and not p.name.startswith(".") and not any(p.iterdir()))]
+    return [
+        p
+        for p in settings.media_dir.rglob("*")
+        if p.is_file() or (p.is_dir() and not p.name.startswith(".") and not any(p.iterdir()))
+    ]
 
 
 def upload(client, path: Path, name: str | None = None, metadata: dict | None = None):
     with open(path, "rb") as handle:
-        return client.post("/catalog/tracks", files={"file": (name or path.name, handle)},
-                           data={"metadata": json.dumps(metadata)} if metadata else None)
+        return client.post(
+            "/catalog/tracks",
+            files={"file": (name or path.name, handle)},
+            data={"metadata": json.dumps(metadata)} if metadata else None,
+        )
 
 
 def test_concurrent_identical_uploads_share_one_track_and_its_job(
-        make_service, driver, database_url) -> None:
+    make_service, driver, database_url
+) -> None:
     client = make_service(database_url)
     clip = driver.clip_ids()[0]
     with ThreadPoolExecutor(8) as pool:
@@ -74,7 +94,8 @@ def test_concurrent_identical_uploads_share_one_track_and_its_job(
 
 
 def test_a_failed_write_leaves_no_track_no_job_and_no_file(
-        make_service, driver, database_url) -> None:
+    make_service, driver, database_url
+) -> None:
     client = make_service(database_url)
     settings = make_service.settings(database_url)
     url = settings.sqlalchemy_url
@@ -91,26 +112,41 @@ def test_a_failed_write_leaves_no_track_no_job_and_no_file(
     assert count(url, Track) == 1 and count(url, Job) == 1
 
 
-def test_a_stranded_track_is_ingested_again_on_reupload(
-        make_service, driver, database_url) -> None:
+def test_a_stranded_track_is_ingested_again_on_reupload(make_service, driver, database_url) -> None:
     """What a crash or an old bug could leave: a track pending without any job, one
     processing whose job failed, one failed. Uploading the file again retries each."""
     client = make_service(database_url)
     settings = make_service.settings(database_url)
     url = settings.sqlalchemy_url
     clips = driver.clip_ids()[2:5]
-    states = [(TrackStatus.pending, None), (TrackStatus.processing, JobStatus.failed),
-              (TrackStatus.failed, JobStatus.failed)]
+    states = [
+        (TrackStatus.pending, None),
+        (TrackStatus.processing, JobStatus.failed),
+        (TrackStatus.failed, JobStatus.failed),
+    ]
     with session_scope(url) as db:
         for clip, (status, job_status) in zip(clips, states):
             stored = MediaStore(settings.media_dir).put_path(driver.track_file(clip))
-            track = Track(title=clip, content_hash=stored.key, media_key=stored.key,
-                          status=status, error="stranded")
+            track = Track(
+                title=clip,
+                content_hash=stored.key,
+                media_key=stored.key,
+                status=status,
+                error="stranded",
+            )
             db.add(track)
             db.flush()
             if job_status is not None:
-                db.add(Job(id=f"old-{track.id}", kind="ingest", params={"track_id": track.id},
-                           track_id=track.id, status=job_status, stage="failed"))
+                db.add(
+                    Job(
+                        id=f"old-{track.id}",
+                        kind="ingest",
+                        params={"track_id": track.id},
+                        track_id=track.id,
+                        status=job_status,
+                        stage="failed",
+                    )
+                )
     answers = [upload(client, driver.track_file(clip)) for clip in clips]
     assert [a.status_code for a in answers] == [202, 202, 202], [a.text for a in answers]
     bodies = [a.json() for a in answers]
@@ -128,7 +164,8 @@ def test_a_stranded_track_is_ingested_again_on_reupload(
 
 
 def test_an_ingest_that_fails_after_analysis_fails_its_track(
-        make_service, driver, database_url) -> None:
+    make_service, driver, database_url
+) -> None:
     """Not a media error: the database refuses the results. The track must not stay
     ``processing`` and nothing of its analysis may be left behind."""
     client = make_service(database_url)
@@ -152,12 +189,17 @@ def test_an_ingest_that_fails_after_analysis_fails_its_track(
 
 
 def test_nul_in_metadata_is_refused_before_anything_is_stored(
-        make_service, driver, database_url) -> None:
+    make_service, driver, database_url
+) -> None:
     client = make_service(database_url)
     settings = make_service.settings(database_url)
     path = driver.track_file(driver.clip_ids()[6])
-    for metadata in ({"title": "a\x00b"}, {"artist": "\x00"}, {"tags": ["ok", "x\x00"]},
-                     {"mood": {"k\x00": "v"}}):
+    for metadata in (
+        {"title": "a\x00b"},
+        {"artist": "\x00"},
+        {"tags": ["ok", "x\x00"]},
+        {"mood": {"k\x00": "v"}},
+    ):
         response = upload(client, path, metadata=metadata)
         assert response.status_code == 422, response.text
         assert response.json()["error"] == "invalid_metadata"
@@ -171,11 +213,16 @@ def test_nul_in_the_file_name_is_dropped(make_service, driver, database_url) -> 
     url = make_service.settings(database_url).sqlalchemy_url
     data = driver.track_file(driver.clip_ids()[7]).read_bytes()
     boundary = "v2m-boundary"
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
-            f"filename=\"night\x00drive.flac\"\r\nContent-Type: audio/flac\r\n\r\n")
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+        f'filename="night\x00drive.flac"\r\nContent-Type: audio/flac\r\n\r\n'
+    )
     body = head.encode("latin-1") + data + f"\r\n--{boundary}--\r\n".encode()
-    response = client.post("/catalog/tracks", content=body,
-                           headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    response = client.post(
+        "/catalog/tracks",
+        content=body,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
     assert response.status_code == 202, response.text
     with session_scope(url) as db:
         track = db.get(Track, response.json()["track_id"])

@@ -25,24 +25,51 @@ CUTS = "2.5,5,7.5"  # the user's cut points, in seconds
 KEY = "load-test-key"
 
 
-def client_script(base_url: str, video: bytes, tracks: list[int], jobs: list[str],
-                  index: int, start: threading.Barrier) -> list[tuple[str, float, str | None]]:
+def client_script(
+    base_url: str,
+    video: bytes,
+    tracks: list[int],
+    jobs: list[str],
+    index: int,
+    start: threading.Barrier,
+) -> list[tuple[str, float, str | None]]:
     """One client's requests; for each: its kind, latency and what was wrong (or None)."""
     track, job = tracks[index % len(tracks)], jobs[index % len(jobs)]
     steps = [
-        ("list", lambda c: c.get("/catalog/tracks", params={"limit": 10}),
-         lambda b: b["total"] == len(tracks) and len(b["tracks"]) == len(tracks)),
-        ("track", lambda c: c.get(f"/catalog/tracks/{track}"),
-         lambda b: b["track_id"] == track and b["status"] == "ready"),
-        ("job", lambda c: c.get(f"/jobs/{job}"),
-         lambda b: b["id"] == job and b["status"] == "succeeded"),
-        ("recommend", lambda c: c.post("/recommend/video", params={"k": 3, "boundaries": CUTS},
-                                       files={"file": ("query.mp4", video, "video/mp4")}),
-         lambda b: len(b["results"]) == 3 and b["query"]["segmentation"] == "user"),
-        ("search", lambda c: c.get("/catalog/tracks", params={"status": "ready", "offset": 1}),
-         lambda b: len(b["tracks"]) == len(tracks) - 1),
-        ("job", lambda c: c.get(f"/jobs/{jobs[(index + 1) % len(jobs)]}"),
-         lambda b: b["status"] == "succeeded"),
+        (
+            "list",
+            lambda c: c.get("/catalog/tracks", params={"limit": 10}),
+            lambda b: b["total"] == len(tracks) and len(b["tracks"]) == len(tracks),
+        ),
+        (
+            "track",
+            lambda c: c.get(f"/catalog/tracks/{track}"),
+            lambda b: b["track_id"] == track and b["status"] == "ready",
+        ),
+        (
+            "job",
+            lambda c: c.get(f"/jobs/{job}"),
+            lambda b: b["id"] == job and b["status"] == "succeeded",
+        ),
+        (
+            "recommend",
+            lambda c: c.post(
+                "/recommend/video",
+                params={"k": 3, "boundaries": CUTS},
+                files={"file": ("query.mp4", video, "video/mp4")},
+            ),
+            lambda b: len(b["results"]) == 3 and b["query"]["segmentation"] == "user",
+        ),
+        (
+            "search",
+            lambda c: c.get("/catalog/tracks", params={"status": "ready", "offset": 1}),
+            lambda b: len(b["tracks"]) == len(tracks) - 1,
+        ),
+        (
+            "job",
+            lambda c: c.get(f"/jobs/{jobs[(index + 1) % len(jobs)]}"),
+            lambda b: b["status"] == "succeeded",
+        ),
     ]
     outcomes = []
     with httpx.Client(base_url=base_url, timeout=300, headers={"X-API-Key": KEY}) as client:
@@ -52,8 +79,11 @@ def client_script(base_url: str, video: bytes, tracks: list[int], jobs: list[str
             try:
                 response = send(client)
                 elapsed = time.perf_counter() - began
-                wrong = (None if response.status_code == 200 and valid(response.json())
-                         else f"{response.status_code}: {response.text[:300]}")
+                wrong = (
+                    None
+                    if response.status_code == 200 and valid(response.json())
+                    else f"{response.status_code}: {response.text[:300]}"
+                )
             except Exception as exc:  # noqa: BLE001  (a client failure is a failure too)
                 elapsed, wrong = time.perf_counter() - began, f"{type(exc).__name__}: {exc}"
             outcomes.append((kind, elapsed, wrong))

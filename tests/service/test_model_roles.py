@@ -56,8 +56,9 @@ def test_activation_is_per_role(sqlite_url, tiny_musimnet, tmp_path, rows):
         assert active_model(db).id == seg.id and active_similarity_model(db).id == sim.id
         activate_model(db, vm)
         assert active_names(db) == {"vm", "tiny-musimnet"}
-        other = register_model(db, renamed_copy(tiny_musimnet, tmp_path / "other", "sim-2"),
-                               models, activate=True)
+        other = register_model(
+            db, renamed_copy(tiny_musimnet, tmp_path / "other", "sim-2"), models, activate=True
+        )
         assert active_names(db) == {"vm", "sim-2"}  # at most one MuSimNet
         assert active_model(db).id == vm.id and active_similarity_model(db).id == other.id
 
@@ -77,8 +78,9 @@ def test_only_a_musimnet_active_is_no_active_model(sqlite_url, tiny_musimnet, tm
         assert ready["checks"]["model"] == {"ok": False, "detail": "no active model"}
 
 
-def test_readyz_names_the_video_model_and_the_similarity_model(sqlite_url, tiny_musimnet,
-                                                                tmp_path, rows):
+def test_readyz_names_the_video_model_and_the_similarity_model(
+    sqlite_url, tiny_musimnet, tmp_path, rows
+):
     upgrade(sqlite_url)
     with session_scope(sqlite_url) as db:
         register_model(db, tiny_musimnet, tmp_path / "models", activate=True)
@@ -86,12 +88,17 @@ def test_readyz_names_the_video_model_and_the_similarity_model(sqlite_url, tiny_
     settings = Settings(data_dir=tmp_path / "var", database_url=sqlite_url)
     with TestClient(create_app(settings)) as client:
         model = client.get("/readyz").json()["checks"]["model"]
-    assert model == {"ok": True, "name": "seg", "kind": "segvmnet",
-                     "similarity_model": "tiny-musimnet"}
+    assert model == {
+        "ok": True,
+        "name": "seg",
+        "kind": "segvmnet",
+        "similarity_model": "tiny-musimnet",
+    }
 
 
-def test_a_registered_musimnet_serves_track_embeddings_only(sqlite_url, tiny_musimnet,
-                                                             tmp_path, rows):
+def test_a_registered_musimnet_serves_track_embeddings_only(
+    sqlite_url, tiny_musimnet, tmp_path, rows
+):
     upgrade(sqlite_url)
     with session_scope(sqlite_url) as db:
         row = register_model(db, tiny_musimnet, tmp_path / "models")
@@ -125,17 +132,21 @@ def test_a_musimnet_of_another_cqt_is_refused(sqlite_url, tiny_musimnet, tmp_pat
         assert db.scalar(select(Model.id)) is None
 
 
-def test_activating_a_musimnet_from_the_cli_embeds_the_catalog_first(tiny_musimnet, tmp_path,
-                                                                    rows):
+def test_activating_a_musimnet_from_the_cli_embeds_the_catalog_first(tiny_musimnet, tmp_path, rows):
     from app.media_store import MediaStore
     from cli.catalog import activate, register
     from ml.synth import write_audio
 
     settings = Settings(data_dir=tmp_path / "var")
     upgrade(settings.sqlalchemy_url)
-    songs = [write_audio(tmp_path / f"{i}.flac",
-                         timbre_sections([4.0, 4.0], pair, [95.0, 130.0], 22050)[0], 22050)
-             for i, pair in enumerate([("piano", "bell"), ("organ", "pluck")])]
+    songs = [
+        write_audio(
+            tmp_path / f"{i}.flac",
+            timbre_sections([4.0, 4.0], pair, [95.0, 130.0], 22050)[0],
+            22050,
+        )
+        for i, pair in enumerate([("piano", "bell"), ("organ", "pluck")])
+    ]
     broken = tmp_path / "broken.flac"
     broken.write_bytes(b"fLaC" + b"\0" * 4000)  # stored once, undecodable now
     with session_scope(settings.sqlalchemy_url) as db:
@@ -163,8 +174,11 @@ def test_activating_a_musimnet_from_the_cli_embeds_the_catalog_first(tiny_musimn
             media = MediaStore(settings.media_dir).path_for(db.get(Track, track_id).media_key)
             np.testing.assert_array_equal(row.segment_matrix()[0], onnx.embed_file(media))
             np.testing.assert_array_equal(row.centroid_vector(), row.segment_matrix()[0])
-        logged = db.scalars(select(IndexChange.track_id).where(IndexChange.model_id == sim.id,
-                                                               IndexChange.op == "add")).all()
+        logged = db.scalars(
+            select(IndexChange.track_id).where(
+                IndexChange.model_id == sim.id, IndexChange.op == "add"
+            )
+        ).all()
         assert sorted(logged) == ids
 
 
@@ -175,9 +189,11 @@ def test_the_cli_recommends_with_the_video_model_only(tiny_musimnet, tmp_path, r
 
     settings = Settings(data_dir=tmp_path / "var")
     upgrade(settings.sqlalchemy_url)
-    song = write_audio(tmp_path / "song.flac",
-                       timbre_sections([4.0, 4.0], ["piano", "bell"], [95.0, 130.0], 22050)[0],
-                       22050)
+    song = write_audio(
+        tmp_path / "song.flac",
+        timbre_sections([4.0, 4.0], ["piano", "bell"], [95.0, 130.0], 22050)[0],
+        22050,
+    )
     with session_scope(settings.sqlalchemy_url) as db:
         activate_model(db, rows.video_model(db, "seg"))
         rows.ready_track(db, settings, song, "song")

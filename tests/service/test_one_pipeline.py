@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.services.recommend import QueryOptions, embed_video
 from app.services.models import ServingModel
+from app.services.recommend import QueryOptions, embed_video
 from app.settings import Settings
 from ml.data.dataset import load_dataset
 from ml.evaluation.served import analyse_served_query
@@ -27,11 +27,14 @@ pytestmark = pytest.mark.slow
 
 def _serving_model(model_dir: Path) -> ServingModel:
     entry = load_registry_entry(model_dir)
-    return ServingModel(1, "tiny", entry, entry.encoder("music", "cpu"),
-                        entry.encoder("video", "cpu"))
+    return ServingModel(
+        1, "tiny", entry, entry.encoder("music", "cpu"), entry.encoder("video", "cpu")
+    )
 
 
-def test_a_clip_has_the_same_segment_vectors_in_training_evaluation_and_serving(tiny_demo, tmp_path):
+def test_a_clip_has_the_same_segment_vectors_in_training_evaluation_and_serving(
+    tiny_demo, tmp_path
+):
     dataset = load_dataset(tiny_demo / "dataset")
     record = dataset.records("test")[0]
     video = tiny_demo / "corpus" / "videos" / f"{record.clip_id}.mp4"
@@ -40,8 +43,9 @@ def test_a_clip_has_the_same_segment_vectors_in_training_evaluation_and_serving(
 
     # Evaluation (v2m evaluate's served path) and serving (POST /recommend/video).
     _, evaluated = analyse_served_query(video, model.video_extractor, cuts)
-    served = embed_video(video, model, QueryOptions(boundaries_s=cuts),
-                         Settings(data_dir=tmp_path), Timings())
+    served = embed_video(
+        video, model, QueryOptions(boundaries_s=cuts), Settings(data_dir=tmp_path), Timings()
+    )
     np.testing.assert_array_equal(evaluated, served.analysis.segment_vectors)
     # Training: the dataset builder's frames are the pipeline's. Its segments differ only
     # by the cut points' rounding to the millisecond (the API's) and by the last segment,

@@ -40,15 +40,20 @@ def test_the_document_names_bodies_errors_and_auth(tmp_path) -> None:
     app = create_app(Settings(data_dir=tmp_path))
     spec = app.openapi()
     text = json.dumps(spec)
-    assert "HTTPValidationError" not in text and "ValidationError" not in spec["components"][
-        "schemas"]
+    assert (
+        "HTTPValidationError" not in text and "ValidationError" not in spec["components"]["schemas"]
+    )
     error = spec["components"]["schemas"]["ErrorOut"]
     assert set(error["required"]) == {"error", "detail"}
     assert error["properties"]["error"]["type"] == "string"
 
     schemes = spec["components"]["securitySchemes"]
-    assert schemes["ApiKey"] == {**schemes["ApiKey"], "type": "apiKey", "in": "header",
-                                 "name": "X-API-Key"}
+    assert schemes["ApiKey"] == {
+        **schemes["ApiKey"],
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+    }
     assert schemes["Bearer"] == {**schemes["Bearer"], "type": "http", "scheme": "bearer"}
 
     documented = operations(spec)
@@ -66,13 +71,15 @@ def test_the_document_names_bodies_errors_and_auth(tmp_path) -> None:
         errors = {s: r for s, r in responses.items() if s[0] in "45"}
         if (method, path) != ("GET", "/readyz"):  # its 503 is the readiness report itself
             for status, response in errors.items():
-                assert response["content"]["application/json"]["schema"] == {
-                    "$ref": ERROR_REF}, (method, path, status)
+                assert response["content"]["application/json"]["schema"] == {"$ref": ERROR_REF}, (
+                    method,
+                    path,
+                    status,
+                )
         if operation.get("parameters") or operation.get("requestBody"):
             assert "422" in errors, (method, path)
         if (method, path) in protected:
-            assert operation["security"] == AUTH and {"401", "403"} <= set(errors), (method,
-                                                                                      path)
+            assert operation["security"] == AUTH and {"401", "403"} <= set(errors), (method, path)
         else:
             assert "security" not in operation and not {"401", "403"} & set(errors)
         if "multipart/form-data" in operation.get("requestBody", {}).get("content", {}):
@@ -129,8 +136,12 @@ def response_checks() -> list:
         status_code_conformance,
     )
 
-    return [not_a_server_error, status_code_conformance, content_type_conformance,
-            response_schema_conformance]
+    return [
+        not_a_server_error,
+        status_code_conformance,
+        content_type_conformance,
+        response_schema_conformance,
+    ]
 
 
 class Contract:
@@ -151,8 +162,9 @@ class Contract:
         kind = response.headers["content-type"]
         return response.json() if kind.startswith("application/json") else response.text
 
-    def upload(self, path: str, file: Path | bytes, status: int, name: str = "upload",
-               **kwargs) -> dict:
+    def upload(
+        self, path: str, file: Path | bytes, status: int, name: str = "upload", **kwargs
+    ) -> dict:
         content = file.read_bytes() if isinstance(file, Path) else file
         return self(self.client.post(path, files={"file": (name, content)}, **kwargs), status)
 
@@ -163,9 +175,15 @@ def test_real_answers_match_the_document(service, driver, short_and_long) -> Non
     check(service.get("/healthz"), 200)
     check(service.get("/metrics"), 200)
 
-    added = {c: check.upload("/catalog/tracks", driver.track_file(c), 202,
-                             data={"metadata": json.dumps({"title": c, "mood": "calm"})})
-             for c in clips[:3]}
+    added = {
+        c: check.upload(
+            "/catalog/tracks",
+            driver.track_file(c),
+            202,
+            data={"metadata": json.dumps({"title": c, "mood": "calm"})},
+        )
+        for c in clips[:3]
+    }
     again = check.upload("/catalog/tracks", driver.track_file(clips[0]), 200)
     assert again["duplicate"] is True and again["track_id"] == added[clips[0]]["track_id"]
     wait_for_jobs(service, [a["job_id"] for a in added.values()], timeout_s=600)
@@ -182,12 +200,22 @@ def test_real_answers_match_the_document(service, driver, short_and_long) -> Non
     # A video with the user's cut points (no shot detection), answered at once; one
     # longer than async_video_seconds is queued, its answer the job's result.
     short, long = short_and_long
-    body = check.upload("/recommend/video", driver.video_file(short), 200, name="v.mp4",
-                        params={"k": 2, "boundaries": CUTS})
+    body = check.upload(
+        "/recommend/video",
+        driver.video_file(short),
+        200,
+        name="v.mp4",
+        params={"k": 2, "boundaries": CUTS},
+    )
     assert len(body["results"]) == 2 and body["query"]["segmentation"] == "user"
     assert set(body["results"][0]["excerpt"]) >= {"start_s", "end_s"}
-    queued = check.upload("/recommend/video", driver.video_file(long), 202, name="v.mp4",
-                          params={"k": 2, "boundaries": CUTS})
+    queued = check.upload(
+        "/recommend/video",
+        driver.video_file(long),
+        202,
+        name="v.mp4",
+        params={"k": 2, "boundaries": CUTS},
+    )
     done = wait_for_jobs(service, [queued["job_id"]], timeout_s=600)[0]
     assert done["status"] == "succeeded", done
     result = check(service.get(queued["job_url"]), 200)["result"]
@@ -201,14 +229,16 @@ def test_real_answers_match_the_document(service, driver, short_and_long) -> Non
     # answer 401 (asked with nothing else: authentication comes before the arguments).
     spec = json.loads(service.get("/openapi.json").text)
     for method, path in sorted(operations(spec)):
-        anonymous = httpx.request(method, f"{service.base_url}{path}".replace("{", "").replace(
-            "}", ""), timeout=60)
+        anonymous = httpx.request(
+            method, f"{service.base_url}{path}".replace("{", "").replace("}", ""), timeout=60
+        )
         secured = "security" in spec["paths"][path][method.lower()]
         assert (anonymous.status_code == 401) == secured, (method, path, anonymous.text)
         check(anonymous, anonymous.status_code)
     check(service.delete(f"/catalog/tracks/{first}", headers={"X-API-Key": READER}), 403)
-    bearer = httpx.Client(base_url=service.base_url, timeout=60,
-                          headers={"Authorization": f"Bearer {WRITER}"})
+    bearer = httpx.Client(
+        base_url=service.base_url, timeout=60, headers={"Authorization": f"Bearer {WRITER}"}
+    )
     with bearer:  # the same keys as a bearer token
         check(bearer.get("/models"), 403)
         assert check(bearer.get("/catalog/tracks"), 200)["total"] == 3
@@ -221,11 +251,18 @@ def test_real_answers_match_the_document(service, driver, short_and_long) -> Non
     check.upload("/catalog/tracks", b"\x00not media" * 300, 415)
     check.upload("/recommend/video", b"\x00not media" * 300, 415)
     check.upload("/catalog/tracks", b"", 422)
-    check.upload("/catalog/tracks", driver.track_file(clips[3]), 422,
-                 data={"metadata": "[not, an, object"})
+    check.upload(
+        "/catalog/tracks", driver.track_file(clips[3]), 422, data={"metadata": "[not, an, object"}
+    )
     check.upload("/catalog/tracks", bytes(MAX_UPLOAD + 2 * 1024 * 1024), 413)
-    check(service.post("/catalog/tracks", content=b"--x\r\nbroken",
-                       headers={"content-type": "multipart/form-data; boundary=x"}), 400)
+    check(
+        service.post(
+            "/catalog/tracks",
+            content=b"--x\r\nbroken",
+            headers={"content-type": "multipart/form-data; boundary=x"},
+        ),
+        400,
+    )
 
     deleted = check(service.delete(f"/catalog/tracks/{added[clips[2]]['track_id']}"), 200)
     assert deleted["deleted"] is True
@@ -233,11 +270,18 @@ def test_real_answers_match_the_document(service, driver, short_and_long) -> Non
     assert check(service.get(job["job_url"]), 200)["id"] == job["job_id"]
 
     # Every documented success status of every route was seen and checked.
-    documented = {(method.upper(), path, int(status)) for path, item in spec["paths"].items()
-                  for method, op in item.items() for status in op["responses"]
-                  if status.startswith("2")}
-    seen = {(method, path, status) for (method, path), statuses in check.seen.items()
-            for status in statuses}
+    documented = {
+        (method.upper(), path, int(status))
+        for path, item in spec["paths"].items()
+        for method, op in item.items()
+        for status in op["responses"]
+        if status.startswith("2")
+    }
+    seen = {
+        (method, path, status)
+        for (method, path), statuses in check.seen.items()
+        for status in statuses
+    }
     assert documented <= seen, f"never seen: {sorted(documented - seen)}"
 
 
@@ -253,8 +297,14 @@ def fuzz(operation, mode, checks: list, statuses: Counter) -> str | None:
     from hypothesis import HealthCheck, Phase, given, seed, settings
 
     @seed(SEED)
-    @settings(max_examples=EXAMPLES, deadline=None, database=None, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck), print_blob=False)
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        print_blob=False,
+    )
     @given(case=operation.as_strategy(generation_mode=mode))
     def run(case) -> None:
         response = case.call(timeout=120)
@@ -289,12 +339,19 @@ def test_generated_requests_get_documented_answers(service, driver) -> None:
     for operation in found:
         key = (operation.method.upper(), operation.path)
         seen[key] = Counter()
-        failures.append(fuzz(operation, GenerationMode.POSITIVE,
-                             [*response_checks(), ignored_auth], seen[key]))
+        failures.append(
+            fuzz(operation, GenerationMode.POSITIVE, [*response_checks(), ignored_auth], seen[key])
+        )
         declared = spec["paths"][operation.path][operation.method.lower()]
         if declared.keys() & {"parameters", "requestBody", "security"}:
-            failures.append(fuzz(operation, GenerationMode.NEGATIVE,
-                                 [*response_checks(), negative_data_rejection], seen[key]))
+            failures.append(
+                fuzz(
+                    operation,
+                    GenerationMode.NEGATIVE,
+                    [*response_checks(), negative_data_rejection],
+                    seen[key],
+                )
+            )
         else:  # no input at all: there is nothing invalid to send
             assert key in UNPROTECTED, key
     for (method, path), statuses in sorted(seen.items()):

@@ -59,9 +59,13 @@ def served(tiny_demo, tmp_path, unused_port):
     env = {k: v for k, v in os.environ.items() if not k.startswith("V2M_")}
     env["V2M_DATA_DIR"] = str(settings.data_dir)
     with open(tmp_path / "serve.log", "wb") as log:
-        server = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port",
-                                   str(unused_port)], cwd=ROOT, env=env, stdout=log,
-                                  stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "cli", "serve", "--port", str(unused_port)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     client = httpx.Client(base_url=f"http://127.0.0.1:{unused_port}", timeout=60)
 
     def up() -> bool:
@@ -107,8 +111,11 @@ def test_sigterm_after_an_ingest_stops_the_analysis_worker(served, driver) -> No
 
     server.send_signal(signal.SIGTERM)
     server.wait(120)
-    wait_for(lambda: all(_stat(pid) is None for pid in children), 30,
-             f"processes left behind: {left_behind(children)}")
+    wait_for(
+        lambda: all(_stat(pid) is None for pid in children),
+        30,
+        f"processes left behind: {left_behind(children)}",
+    )
 
 
 @pytest.mark.slow
@@ -122,8 +129,11 @@ def test_sigterm_during_an_analysis_leaves_no_process(served, driver) -> None:
 
     server.send_signal(signal.SIGTERM)
     server.wait(300)
-    wait_for(lambda: all(_stat(pid) is None for pid in children), 30,
-             f"processes left behind: {left_behind(children)}")
+    wait_for(
+        lambda: all(_stat(pid) is None for pid in children),
+        30,
+        f"processes left behind: {left_behind(children)}",
+    )
 
 
 @pytest.mark.slow
@@ -137,8 +147,11 @@ def test_the_analysis_worker_dies_with_a_killed_server(served, driver) -> None:
 
     server.kill()  # no clean-up at all: the worker must notice by itself
     server.wait(30)
-    wait_for(lambda: all(_stat(pid) is None for pid in workers), 15,
-             f"processes left behind: {left_behind(workers)}")
+    wait_for(
+        lambda: all(_stat(pid) is None for pid in workers),
+        15,
+        f"processes left behind: {left_behind(workers)}",
+    )
 
 
 def left_behind(pids: set[int]) -> list[str]:
@@ -147,8 +160,12 @@ def left_behind(pids: set[int]) -> list[str]:
     for pid in sorted(pids):
         if _stat(pid) is not None:
             try:
-                lines.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-                             .decode(errors="replace")[:200])
+                lines.append(
+                    Path(f"/proc/{pid}/cmdline")
+                    .read_bytes()
+                    .replace(b"\0", b" ")
+                    .decode(errors="replace")[:200]
+                )
             except FileNotFoundError:
                 pass
     return lines

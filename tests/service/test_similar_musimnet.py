@@ -40,13 +40,20 @@ def cosine_order(url: str, model_id: int, query: np.ndarray, exclude: int) -> li
 
 def stored_vector(url: str, model_id: int, track_id: int) -> np.ndarray:
     with session_scope(url) as db:
-        return db.scalar(select(TrackEmbedding).where(
-            TrackEmbedding.model_id == model_id, TrackEmbedding.track_id == track_id)
+        return db.scalar(
+            select(TrackEmbedding).where(
+                TrackEmbedding.model_id == model_id, TrackEmbedding.track_id == track_id
+            )
         ).centroid_vector()
 
 
-SONGS = [("piano", "bell"), ("organ", "pluck"), ("strings", "saw_synth"), ("sine_pad", "piano"),
-         ("square_lead", "organ")]
+SONGS = [
+    ("piano", "bell"),
+    ("organ", "pluck"),
+    ("strings", "saw_synth"),
+    ("sine_pad", "piano"),
+    ("square_lead", "organ"),
+]
 
 
 def test_similar_track_ranks_the_musimnet_space_exactly(tiny_musimnet, tmp_path, rows) -> None:
@@ -62,29 +69,54 @@ def test_similar_track_ranks_the_musimnet_space_exactly(tiny_musimnet, tmp_path,
 
     settings = Settings(data_dir=tmp_path / "var")
     upgrade(settings.sqlalchemy_url)
-    files = [write_audio(tmp_path / f"{i}.flac",
-                         timbre_sections([4.0, 4.0], pair, [90.0 + 7 * i, 128.0 - 5 * i],
-                                         22050)[0], 22050)
-             for i, pair in enumerate(SONGS)]
+    files = [
+        write_audio(
+            tmp_path / f"{i}.flac",
+            timbre_sections([4.0, 4.0], pair, [90.0 + 7 * i, 128.0 - 5 * i], 22050)[0],
+            22050,
+        )
+        for i, pair in enumerate(SONGS)
+    ]
     with session_scope(settings.sqlalchemy_url) as db:
         seg = rows.video_model(db, "seg")
         seg.active = True
-        ids = [rows.ready_track(db, settings, path, f"song {i}", artist=f"artist-{i % 2}",
-                                license="CC0", tags=[f"group-{i % 3}"])
-               for i, path in enumerate(files)]
+        ids = [
+            rows.ready_track(
+                db,
+                settings,
+                path,
+                f"song {i}",
+                artist=f"artist-{i % 2}",
+                license="CC0",
+                tags=[f"group-{i % 3}"],
+            )
+            for i, path in enumerate(files)
+        ]
     assert register(settings, tiny_musimnet, activate=True).endswith("active (5 tracks embedded)")
     with session_scope(settings.sqlalchemy_url) as db:
         sim_id = db.scalar(select(Model.id).where(Model.kind == "musimnet"))
         late_song = timbre_sections([4.0, 4.0], ["bell", "organ"], [100.0, 100.0], 22050)[0]
-        late = rows.ready_track(db, settings, write_audio(tmp_path / "late.flac", late_song,
-                                                          22050), "late", artist="late")
+        late = rows.ready_track(
+            db,
+            settings,
+            write_audio(tmp_path / "late.flac", late_song, 22050),
+            "late",
+            artist="late",
+        )
     with TestClient(create_app(settings)) as client:
         query = ids[2]
         body = similar(client, track_id=query, k=10)
         assert (body["space"], body["model"], body["query_track_id"]) == (
-            "musimnet", "tiny-musimnet", query)
-        expected = cosine_order(settings.sqlalchemy_url, sim_id,
-                                stored_vector(settings.sqlalchemy_url, sim_id, query), query)
+            "musimnet",
+            "tiny-musimnet",
+            query,
+        )
+        expected = cosine_order(
+            settings.sqlalchemy_url,
+            sim_id,
+            stored_vector(settings.sqlalchemy_url, sim_id, query),
+            query,
+        )
         assert ranked(body) == expected and len(expected) == 4  # the late track: no vector
         scores = [r["score"] for r in body["results"]]
         assert scores == sorted(scores, reverse=True) and scores[0] < 0
@@ -99,8 +131,9 @@ def test_similar_track_ranks_the_musimnet_space_exactly(tiny_musimnet, tmp_path,
         assert f"/models/{sim_id}/activate" in stale.json()["detail"]
         # An upload is embedded like the catalog: its own copy first, at distance 0.
         with open(files[4], "rb") as handle:
-            upload = client.post("/similar/track", params={"k": 2},
-                                 files={"file": ("4.flac", handle)}).json()
+            upload = client.post(
+                "/similar/track", params={"k": 2}, files={"file": ("4.flac", handle)}
+            ).json()
         assert upload["space"] == "musimnet" and upload["query_track_id"] is None
         assert ranked(upload)[0] == ids[4]
         assert upload["results"][0]["score"] == pytest.approx(0.0, abs=1e-5)
@@ -112,8 +145,9 @@ def test_similar_track_ranks_the_musimnet_space_exactly(tiny_musimnet, tmp_path,
 
 
 @pytest.mark.slow
-def test_similar_track_answers_from_the_musimnet_space(make_service, driver, tiny_musimnet,
-                                                       eventually) -> None:
+def test_similar_track_answers_from_the_musimnet_space(
+    make_service, driver, tiny_musimnet, eventually
+) -> None:
     client = make_service()
     url = make_service.settings().sqlalchemy_url
     ids = driver.clip_ids()
@@ -127,8 +161,9 @@ def test_similar_track_answers_from_the_musimnet_space(make_service, driver, tin
 
     # Activated without embedding the catalog: no vector yet, a precise 409.
     with session_scope(url) as db:
-        sim_id = register_model(db, tiny_musimnet, make_service.settings().model_dir,
-                                activate=True).id
+        sim_id = register_model(
+            db, tiny_musimnet, make_service.settings().model_dir, activate=True
+        ).id
     empty = client.post("/similar/track", params={"track_id": first})
     assert empty.status_code == 409 and empty.json()["error"] == "empty_catalog"
 
@@ -149,14 +184,28 @@ def test_similar_track_answers_from_the_musimnet_space(make_service, driver, tin
     job = client.get(job_url).json()
     assert job["status"] == "succeeded", job["error"]
     assert job["result"] | {"model_id": None} == {
-        "model_id": None, "tracks": 3, "from_cache": 0, "analysed": 3, "failed": 0,
-        "activated": True}
+        "model_id": None,
+        "tracks": 3,
+        "from_cache": 0,
+        "analysed": 3,
+        "failed": 0,
+        "activated": True,
+    }
     everyone = {**before, **after}
     body = similar(client, track_id=query, k=10)
     assert ranked(body) == cosine_order(url, sim_id, stored_vector(url, sim_id, query), query)
     assert len(body["results"]) == 5 and body["results"][0]["rank"] == 1
-    assert {"track_id", "rank", "score", "title", "artist", "license", "tags", "bpm",
-            "duration_s"} <= set(body["results"][0])
+    assert {
+        "track_id",
+        "rank",
+        "score",
+        "title",
+        "artist",
+        "license",
+        "tags",
+        "bpm",
+        "duration_s",
+    } <= set(body["results"][0])
 
     # The same filters as ever (Driver: artist-{i % 3}, tag group-{i % 2}).
     body = similar(client, track_id=query, k=10, exclude_artist="artist-1")
@@ -168,16 +217,16 @@ def test_similar_track_answers_from_the_musimnet_space(make_service, driver, tin
     # An uploaded recording is embedded by the ONNX MuSimNet as ingestion did: the
     # catalog's copy of it comes first, at distance 0.
     with open(driver.track_file(ids[3]), "rb") as handle:
-        response = client.post("/similar/track", params={"k": 3},
-                               files={"file": (f"{ids[3]}.flac", handle)})
+        response = client.post(
+            "/similar/track", params={"k": 3}, files={"file": (f"{ids[3]}.flac", handle)}
+        )
     assert response.status_code == 200, response.text
     upload = response.json()
     assert upload["space"] == "musimnet" and ranked(upload)[0] == query
     assert upload["results"][0]["score"] == pytest.approx(0.0, abs=1e-5)
 
     # The Seg-VM-Net is still the active video-to-music model, and serves videos.
-    active = {m["name"]: m["kind"] for m in client.get("/models").json()["models"]
-              if m["active"]}
+    active = {m["name"]: m["kind"] for m in client.get("/models").json()["models"] if m["active"]}
     with session_scope(url) as db:
         seg_name = db.scalar(select(Model.name).where(Model.kind == "segvmnet"))
     assert active == {seg_name: "segvmnet", "tiny-musimnet": "musimnet"}

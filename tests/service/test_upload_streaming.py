@@ -37,9 +37,14 @@ BOUNDARY = "v2m-upload-test-boundary"
 
 def wav_header(data_bytes: int, rate: int = 44100) -> bytes:
     """A RIFF/WAVE header for ``data_bytes`` of 16-bit mono PCM at ``rate`` Hz."""
-    return (b"RIFF" + struct.pack("<I", 36 + data_bytes) + b"WAVEfmt "
-            + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16)
-            + b"data" + struct.pack("<I", data_bytes))
+    return (
+        b"RIFF"
+        + struct.pack("<I", 36 + data_bytes)
+        + b"WAVEfmt "
+        + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16)
+        + b"data"
+        + struct.pack("<I", data_bytes)
+    )
 
 
 class LazyBody:
@@ -50,16 +55,22 @@ class LazyBody:
     connection the client stops asking for more, so it bounds what the server was sent.
     """
 
-    def __init__(self, size: int, head: bytes = b"", metadata: str | None = None,
-                 chunk: int = MiB):
+    def __init__(self, size: int, head: bytes = b"", metadata: str | None = None, chunk: int = MiB):
         self.size, self.head, self.chunk = size, head, chunk
         fields = b""
         if metadata is not None:
-            fields = (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="metadata"\r\n\r\n'
-                      .encode() + metadata.encode() + b"\r\n")
-        self.opening = fields + (
-            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="big.wav"'
-            f'\r\nContent-Type: application/octet-stream\r\n\r\n').encode()
+            fields = (
+                f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="metadata"\r\n\r\n'.encode()
+                + metadata.encode()
+                + b"\r\n"
+            )
+        self.opening = (
+            fields
+            + (
+                f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="big.wav"'
+                f"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            ).encode()
+        )
         self.closing = f"\r\n--{BOUNDARY}--\r\n".encode()
         self.handed = 0
 
@@ -136,12 +147,16 @@ class HeldBytes:
                 info = os.stat(f"/proc/self/fd/{fd}")
             except OSError:
                 continue
-            if (stat.S_ISREG(info.st_mode) and target.startswith(self.roots)
-                    and "v2m.sqlite3" not in target):
+            if (
+                stat.S_ISREG(info.st_mode)
+                and target.startswith(self.roots)
+                and "v2m.sqlite3" not in target
+            ):
                 files[(info.st_dev, info.st_ino)] = (target, info.st_size)
         total = sum(size for _, size in files.values())
-        outside = sum(size for path, size in files.values()
-                      if not path.startswith(str(self.media_dir)))
+        outside = sum(
+            size for path, size in files.values() if not path.startswith(str(self.media_dir))
+        )
         self.most = max(self.most, total)
         self.most_outside_media = max(self.most_outside_media, outside)
 
@@ -155,18 +170,28 @@ class Service:
         self.settings = Settings(data_dir=root / "var", api_keys=KEYS, **overrides)
         upgrade(self.settings.sqlalchemy_url)
         with session_scope(self.settings.sqlalchemy_url) as db:
-            db.add(Model(name="upload-test", kind="segvmnet", dim=8, active=True,
-                         path="upload-test/model.json", checksum="0" * 64))
+            db.add(
+                Model(
+                    name="upload-test",
+                    kind="segvmnet",
+                    dim=8,
+                    active=True,
+                    path="upload-test/model.json",
+                    checksum="0" * 64,
+                )
+            )
         self.spool = root / "spool"
         self.spool.mkdir()
         self.server = LocalServer(self.settings)
         self.client = self.server.__enter__()
 
-    def post(self, path: str, body: LazyBody, key: str | None = None, chunked: bool = False,
-             **params) -> tuple[httpx.Response, HeldBytes]:
+    def post(
+        self, path: str, body: LazyBody, key: str | None = None, chunked: bool = False, **params
+    ) -> tuple[httpx.Response, HeldBytes]:
         with HeldBytes(self.settings, self.spool) as held:
-            response = self.client.post(path, content=iter(body), params=params,
-                                        headers=body.headers(key, chunked))
+            response = self.client.post(
+                path, content=iter(body), params=params, headers=body.headers(key, chunked)
+            )
         return response, held
 
     def media_entries(self) -> list[str]:
@@ -191,15 +216,19 @@ def error_of(response: httpx.Response) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("path, key, status, error", [
-    ("/catalog/tracks", None, 401, "unauthorized"),
-    ("/catalog/tracks", "unknown-key", 401, "unauthorized"),
-    ("/catalog/tracks", "r-secret", 403, "forbidden"),
-    ("/recommend/video", None, 401, "unauthorized"),
-    ("/similar/track", "w-secret", 403, "forbidden"),
-])
-def test_a_refused_key_is_answered_before_the_body_is_read(service, path, key, status,
-                                                           error) -> None:
+@pytest.mark.parametrize(
+    "path, key, status, error",
+    [
+        ("/catalog/tracks", None, 401, "unauthorized"),
+        ("/catalog/tracks", "unknown-key", 401, "unauthorized"),
+        ("/catalog/tracks", "r-secret", 403, "forbidden"),
+        ("/recommend/video", None, 401, "unauthorized"),
+        ("/similar/track", "w-secret", 403, "forbidden"),
+    ],
+)
+def test_a_refused_key_is_answered_before_the_body_is_read(
+    service, path, key, status, error
+) -> None:
     body = LazyBody(160 * MiB)
     response, held = service.post(path, body, key)
     assert response.status_code == status and error_of(response) == error
@@ -232,23 +261,37 @@ def test_an_accepted_upload_is_written_once_into_the_store(service) -> None:
     assert held.most_outside_media <= MiB, "the upload was spooled outside the media store"
     assert held.most <= size + MiB, f"the server held {held.most} bytes of a {size}-byte upload"
     digest = hashlib.sha256(body.content()).hexdigest()
-    assert service.media_entries() == [digest[:2], f"{digest[:2]}/{digest[2:4]}",
-                                       f"{digest[:2]}/{digest[2:4]}/{digest}"]
-    track = service.client.get(f"/catalog/tracks/{response.json()['track_id']}",
-                               headers={"X-API-Key": "w-secret"}).json()
+    assert service.media_entries() == [
+        digest[:2],
+        f"{digest[:2]}/{digest[2:4]}",
+        f"{digest[:2]}/{digest[2:4]}/{digest}",
+    ]
+    track = service.client.get(
+        f"/catalog/tracks/{response.json()['track_id']}", headers={"X-API-Key": "w-secret"}
+    ).json()
     assert track["title"] == "long silence"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, body, status, error", [
-    ("not media", LazyBody(40_000, b"these are not the sounds you are looking for\n" * 8),
-     415, "not_media"),
-    ("empty", LazyBody(0), 422, "empty_file"),
-    ("invalid metadata", LazyBody(400_000, wav_header(400_000 - 44), "{title:"), 422,
-     "invalid_metadata"),
-])
-def test_a_rejected_upload_leaves_nothing_in_the_store(service, name, body, status,
-                                                       error) -> None:
+@pytest.mark.parametrize(
+    "name, body, status, error",
+    [
+        (
+            "not media",
+            LazyBody(40_000, b"these are not the sounds you are looking for\n" * 8),
+            415,
+            "not_media",
+        ),
+        ("empty", LazyBody(0), 422, "empty_file"),
+        (
+            "invalid metadata",
+            LazyBody(400_000, wav_header(400_000 - 44), "{title:"),
+            422,
+            "invalid_metadata",
+        ),
+    ],
+)
+def test_a_rejected_upload_leaves_nothing_in_the_store(service, name, body, status, error) -> None:
     response, _ = service.post("/catalog/tracks", body, "w-secret")
     assert response.status_code == status and error_of(response) == error
     assert service.media_entries() == [], f"{name}: the store kept files or directories"
@@ -270,26 +313,30 @@ def test_no_database_connection_is_held_while_an_upload_arrives(service) -> None
     # of them would hold every connection.
     size = 4 * MiB
     body = b"".join(LazyBody(size, wav_header(size - 44)))
-    head = (f"POST /catalog/tracks HTTP/1.1\r\nHost: x\r\nX-API-Key: w-secret\r\n"
-            f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    head = (
+        f"POST /catalog/tracks HTTP/1.1\r\nHost: x\r\nX-API-Key: w-secret\r\n"
+        f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
     engine = get_engine(service.settings.sqlalchemy_url)
     with socket.create_connection(("127.0.0.1", service.server.port), timeout=60) as sock:
-        sock.sendall(head + body[:len(body) // 2])
+        sock.sendall(head + body[: len(body) // 2])
         deadline = time.monotonic() + 30
         while not list(service.settings.media_dir.glob(".upload-*")):  # being written
             assert time.monotonic() < deadline, "the upload never reached the store"
             time.sleep(0.01)
         assert engine.pool.checkedout() == 0
-        sock.sendall(body[len(body) // 2:])
+        sock.sendall(body[len(body) // 2 :])
         answer = sock.recv(1 << 16)
     assert answer.startswith(b"HTTP/1.1 202"), answer[:200]
 
 
 def test_a_body_that_is_not_multipart_is_refused(service) -> None:
-    response = service.client.post("/catalog/tracks", content=b'{"file": "x"}',
-                                   headers={"X-API-Key": "w-secret",
-                                            "Content-Type": "application/json"})
+    response = service.client.post(
+        "/catalog/tracks",
+        content=b'{"file": "x"}',
+        headers={"X-API-Key": "w-secret", "Content-Type": "application/json"},
+    )
     assert response.status_code == 422 and error_of(response) == "invalid_request"
     assert "multipart" in response.json()["detail"]
 

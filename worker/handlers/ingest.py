@@ -79,7 +79,12 @@ def _ingest(context: JobContext, track_id: int) -> dict:
         save_embedded_track(db, track, model, result)
     announce_catalog_change(context.settings.broker_url)
     analysis = result.analysis
-    return {"track_id": track_id, "model": model.name, "segments": int(result.embeddings.shape[0]),
-            "duration_s": round(float(analysis.duration_s), 3),
-            "tempo_bpm": analysis.beats.tempo_bpm, "segmenter": model.music_segmenter,
-            "similarity_model": similarity.name if similarity is not None else None}
+    return {
+        "track_id": track_id,
+        "model": model.name,
+        "segments": int(result.embeddings.shape[0]),
+        "duration_s": round(float(analysis.duration_s), 3),
+        "tempo_bpm": analysis.beats.tempo_bpm,
+        "segmenter": model.music_segmenter,
+        "similarity_model": similarity.name if similarity is not None else None,
+    }

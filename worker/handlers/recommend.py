@@ -36,9 +36,14 @@ def recommend_long_video(context: JobContext) -> dict:
             context.report("indexing", 0.05)
             index = index_holder(str(context.settings.index_dir)).for_model(db, model_row)
             context.report("analysing", 0.1)
-            return recommend_for_video(path, db, model, index,
-                                       options_from_params(context.params["options"]),
-                                       context.settings)
+            return recommend_for_video(
+                path,
+                db,
+                model,
+                index,
+                options_from_params(context.params["options"]),
+                context.settings,
+            )
     except MediaError as exc:
         raise JobFailed(public_message(exc)) from exc
     finally:

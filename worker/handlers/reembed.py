@@ -47,19 +47,27 @@ EmbedOne = Callable[[int], str | None]
 def cached_embedding(db, track_id: int, model: ServingModel) -> np.ndarray | None:
     """Embeddings from stored features and boundaries, or None if either is missing."""
     spec = get_extractor(model.audio_extractor, "audio").spec
-    features = db.scalar(select(TrackFeatures).where(
-        TrackFeatures.track_id == track_id, TrackFeatures.extractor == spec.name,
-        TrackFeatures.version == spec.version))
-    analysis = db.scalar(select(TrackAnalysis).where(
-        TrackAnalysis.track_id == track_id, TrackAnalysis.segmenter == model.music_segmenter))
+    features = db.scalar(
+        select(TrackFeatures).where(
+            TrackFeatures.track_id == track_id,
+            TrackFeatures.extractor == spec.name,
+            TrackFeatures.version == spec.version,
+        )
+    )
+    analysis = db.scalar(
+        select(TrackAnalysis).where(
+            TrackAnalysis.track_id == track_id, TrackAnalysis.segmenter == model.music_segmenter
+        )
+    )
     if features is None or analysis is None:
         return None
     bounds = from_blob(analysis.boundaries, -1).astype(np.float64)
     return model.embed_music(segment_vectors(features.array(), bounds))
 
 
-def two_branch_embedder(sessions: sessionmaker[Session], store: MediaStore,
-                        model: ServingModel) -> EmbedOne:
+def two_branch_embedder(
+    sessions: sessionmaker[Session], store: MediaStore, model: ServingModel
+) -> EmbedOne:
     """Segment embeddings from the cache when possible, else from a fresh analysis."""
 
     def embed(track_id: int) -> str | None:
@@ -86,8 +94,9 @@ def two_branch_embedder(sessions: sessionmaker[Session], store: MediaStore,
     return embed
 
 
-def musimnet_embedder(sessions: sessionmaker[Session], store: MediaStore,
-                      model: ServingMuSimNet) -> EmbedOne:
+def musimnet_embedder(
+    sessions: sessionmaker[Session], store: MediaStore, model: ServingMuSimNet
+) -> EmbedOne:
     """One MuSimNet embedding per track, from its stored audio."""
 
     def embed(track_id: int) -> str | None:
@@ -132,6 +141,11 @@ def reembed_catalog(context: JobContext) -> dict:
         with context.sessions.begin() as db:
             activate_model(db, db.get(Model, model_id))
     announce_catalog_change(context.settings.broker_url)
-    return {"model_id": model_id, "tracks": len(todo), "from_cache": outcomes["from_cache"],
-            "analysed": outcomes["analysed"], "failed": outcomes["failed"],
-            "activated": activated}
+    return {
+        "model_id": model_id,
+        "tracks": len(todo),
+        "from_cache": outcomes["from_cache"],
+        "analysed": outcomes["analysed"],
+        "failed": outcomes["failed"],
+        "activated": activated,
+    }

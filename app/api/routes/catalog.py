@@ -36,22 +36,33 @@ read = Depends(require_scope("catalog:write", "recommend"))
 def ingest_model_ready(db: Session = Depends(get_db)) -> None:
     """Ingestion needs an active model: said before an upload is read."""
     if active_model(db) is None:
-        raise ApiError(503, "no_active_model",
-                       "no active model: register and activate one before ingesting")
+        raise ApiError(
+            503, "no_active_model", "no active model: register and activate one before ingesting"
+        )
 
 
 track_upload = upload_dependency(lambda runtime: runtime.media, after=ingest_model_ready)
 
 
-@router.post("/tracks", dependencies=[write], status_code=202, response_model=IngestAccepted,
-             response_description="a new track, its ingest job queued",
-             responses={200: {"model": IngestAccepted,
-                              "description": "this content is already in the catalog: the "
-                                             "existing track (duplicate: true)"},
-                        **error_responses(*PROTECTED, *UPLOAD, 503)},
-             openapi_extra=multipart_body(
-                 "audio, or a video whose soundtrack is the track",
-                 metadata_description="JSON: title, artist, license, tags, ..."))
+@router.post(
+    "/tracks",
+    dependencies=[write],
+    status_code=202,
+    response_model=IngestAccepted,
+    response_description="a new track, its ingest job queued",
+    responses={
+        200: {
+            "model": IngestAccepted,
+            "description": "this content is already in the catalog: the "
+            "existing track (duplicate: true)",
+        },
+        **error_responses(*PROTECTED, *UPLOAD, 503),
+    },
+    openapi_extra=multipart_body(
+        "audio, or a video whose soundtrack is the track",
+        metadata_description="JSON: title, artist, license, tags, ...",
+    ),
+)
 def upload_track(
     upload: Annotated[Upload, Depends(track_upload)],
     runtime: Runtime = Depends(get_runtime),
@@ -70,15 +81,22 @@ def upload_track(
     if added.created:
         runtime.queue.submit(added.job.id)
     job_id = added.job.id if added.job else None
-    body = {"track_id": added.track.id, "job_id": job_id,
-            "job_url": f"/jobs/{job_id}" if job_id else None,
-            "status": "queued" if added.created else added.track.status.value,
-            "duplicate": not added.created}
+    body = {
+        "track_id": added.track.id,
+        "job_id": job_id,
+        "job_url": f"/jobs/{job_id}" if job_id else None,
+        "status": "queued" if added.created else added.track.status.value,
+        "duplicate": not added.created,
+    }
     return JSONResponse(body, status_code=202 if added.created else 200)
 
 
-@router.get("/tracks", dependencies=[read], response_model=TrackPage,
-            responses=error_responses(*PROTECTED, 422))
+@router.get(
+    "/tracks",
+    dependencies=[read],
+    response_model=TrackPage,
+    responses=error_responses(*PROTECTED, 422),
+)
 def list_tracks(
     status: Annotated[str | None, Query(pattern="^(pending|processing|ready|failed)$")] = None,
     artist: str | None = None,
@@ -89,14 +107,23 @@ def list_tracks(
     offset: OffsetQuery = 0,
     db: Session = Depends(get_db),
 ) -> dict:
-    rows, total = catalog.list_tracks(db, catalog.TrackQuery(status, artist, license, tag, q,
-                                                             limit, offset))
-    return {"tracks": [catalog.track_summary(t) for t in rows], "total": total,
-            "limit": limit, "offset": offset}
+    rows, total = catalog.list_tracks(
+        db, catalog.TrackQuery(status, artist, license, tag, q, limit, offset)
+    )
+    return {
+        "tracks": [catalog.track_summary(t) for t in rows],
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+    }
 
 
-@router.get("/tracks/{track_id}", dependencies=[read], response_model=TrackOut,
-            responses=error_responses(*PROTECTED, 404, 422))
+@router.get(
+    "/tracks/{track_id}",
+    dependencies=[read],
+    response_model=TrackOut,
+    responses=error_responses(*PROTECTED, 404, 422),
+)
 def get_track(track_id: IdPath, db: Session = Depends(get_db)) -> dict:
     track = db.get(Track, track_id)
     if track is None:
@@ -104,10 +131,15 @@ def get_track(track_id: IdPath, db: Session = Depends(get_db)) -> dict:
     return catalog.track_summary(track)
 
 
-@router.delete("/tracks/{track_id}", dependencies=[write], response_model=TrackDeleted,
-               responses=error_responses(*PROTECTED, 404, 422))
-def delete_track(track_id: IdPath, runtime: Runtime = Depends(get_runtime),
-                 db: Session = Depends(get_db)) -> dict:
+@router.delete(
+    "/tracks/{track_id}",
+    dependencies=[write],
+    response_model=TrackDeleted,
+    responses=error_responses(*PROTECTED, 404, 422),
+)
+def delete_track(
+    track_id: IdPath, runtime: Runtime = Depends(get_runtime), db: Session = Depends(get_db)
+) -> dict:
     track = db.get(Track, track_id)
     if track is None:
         raise not_found("track", track_id)

@@ -22,9 +22,12 @@ def healthz() -> dict:
     return {"status": "ok"}
 
 
-@router.get("/readyz", response_model=Readiness, response_description="ready",
-            responses={503: {"model": Readiness,
-                             "description": "not ready: the failing checks say why"}})
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    response_description="ready",
+    responses={503: {"model": Readiness, "description": "not ready: the failing checks say why"}},
+)
 def readyz(request: Request, runtime: Runtime = Depends(get_runtime)) -> JSONResponse:
     """Can this process serve requests? Each dependency is checked and reported.
 
@@ -38,14 +41,24 @@ def readyz(request: Request, runtime: Runtime = Depends(get_runtime)) -> JSONRes
             model = active_model(db)
             similarity = active_similarity_model(db)
         checks["database"] = {"ok": True}
-        checks["model"] = ({"ok": True, "name": model.name, "kind": model.kind,
-                            "similarity_model": similarity.name if similarity else None}
-                           if model else {"ok": False, "detail": "no active model"})
+        checks["model"] = (
+            {
+                "ok": True,
+                "name": model.name,
+                "kind": model.kind,
+                "similarity_model": similarity.name if similarity else None,
+            }
+            if model
+            else {"ok": False, "detail": "no active model"}
+        )
     except Exception as exc:  # noqa: BLE001  (readiness reports, it does not raise)
         checks["database"] = {"ok": False, "detail": f"{type(exc).__name__}: {exc}"}
         checks["model"] = {"ok": False, "detail": "database unavailable"}
-    checks["broker"] = ({"ok": runtime.queue.ping(), "mode": "celery"}
-                        if runtime.settings.broker_url else {"ok": True, "mode": "in-process"})
+    checks["broker"] = (
+        {"ok": runtime.queue.ping(), "mode": "celery"}
+        if runtime.settings.broker_url
+        else {"ok": True, "mode": "in-process"}
+    )
     checks["index"] = _index_check(runtime, model_ok=checks["model"]["ok"])
     ready = all(check["ok"] for check in checks.values())
     if not _shows_details(request, runtime):
@@ -53,11 +66,15 @@ def readyz(request: Request, runtime: Runtime = Depends(get_runtime)) -> JSONRes
     return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
 
-@router.get("/metrics", response_class=PlainTextResponse,
-            response_description="Prometheus text exposition format")
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    response_description="Prometheus text exposition format",
+)
 def metrics(request: Request) -> Response:
-    return Response(generate_latest(request.app.state.metrics.registry),
-                    media_type=CONTENT_TYPE_LATEST)
+    return Response(
+        generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
+    )
 
 
 def _shows_details(request: Request, runtime: Runtime) -> bool:

@@ -12,19 +12,28 @@ from app.api.schemas import DOCUMENTED_AUTH, PROTECTED, JobOut, error_responses
 from app.api.security import require_scope
 from app.db.models import Job
 
-router = APIRouter(tags=["jobs"],
-                   dependencies=[Depends(require_scope("catalog:write", "recommend")),
-                                 *DOCUMENTED_AUTH])
+router = APIRouter(
+    tags=["jobs"],
+    dependencies=[Depends(require_scope("catalog:write", "recommend")), *DOCUMENTED_AUTH],
+)
 
 
 def job_out(job: Job) -> JobOut:
-    return JobOut(id=job.id, kind=job.kind, status=job.status.value, stage=job.stage,
-                  progress=job.progress, error=job.error, result=job.result,
-                  track_id=job.track_id)
+    return JobOut(
+        id=job.id,
+        kind=job.kind,
+        status=job.status.value,
+        stage=job.stage,
+        progress=job.progress,
+        error=job.error,
+        result=job.result,
+        track_id=job.track_id,
+    )
 
 
-@router.get("/jobs/{job_id}", response_model=JobOut,
-            responses=error_responses(*PROTECTED, 404, 422))
+@router.get(
+    "/jobs/{job_id}", response_model=JobOut, responses=error_responses(*PROTECTED, 404, 422)
+)
 def get_job(job_id: JobIdPath, db: Session = Depends(get_db)) -> JobOut:
     job = db.get(Job, job_id)
     if job is None:

@@ -24,8 +24,9 @@ from app.jobs.kinds import REEMBED
 from app.jobs.records import new_job
 from app.runtime import Runtime
 
-router = APIRouter(tags=["models"],
-                   dependencies=[Depends(require_scope("admin")), *DOCUMENTED_AUTH])
+router = APIRouter(
+    tags=["models"], dependencies=[Depends(require_scope("admin")), *DOCUMENTED_AUTH]
+)
 
 
 @router.get("/models", response_model=ModelList, responses=error_responses(*PROTECTED))
@@ -34,11 +35,16 @@ def list_models(db: Session = Depends(get_db)) -> dict[str, list[ModelOut]]:
     return {"models": [ModelOut.model_validate(row, from_attributes=True) for row in rows]}
 
 
-@router.post("/models/{model_id}/activate", status_code=202, response_model=JobAccepted,
-             response_description="the re-embedding job, queued",
-             responses=error_responses(*PROTECTED, 404, 422))
-def activate(model_id: IdPath, runtime: Runtime = Depends(get_runtime),
-             db: Session = Depends(get_db)) -> JSONResponse:
+@router.post(
+    "/models/{model_id}/activate",
+    status_code=202,
+    response_model=JobAccepted,
+    response_description="the re-embedding job, queued",
+    responses=error_responses(*PROTECTED, 404, 422),
+)
+def activate(
+    model_id: IdPath, runtime: Runtime = Depends(get_runtime), db: Session = Depends(get_db)
+) -> JSONResponse:
     """Re-embed the catalog with the model in the background, then make it active.
 
     Activation is per role: a Seg-VM-Net or VM-Net replaces the video-to-music
@@ -52,5 +58,6 @@ def activate(model_id: IdPath, runtime: Runtime = Depends(get_runtime),
     job = new_job(db, REEMBED, {"model_id": model_id, "activate": True})
     db.commit()
     runtime.queue.submit(job.id)
-    return JSONResponse({"job_id": job.id, "job_url": f"/jobs/{job.id}", "status": "queued"},
-                        status_code=202)
+    return JSONResponse(
+        {"job_id": job.id, "job_url": f"/jobs/{job.id}", "status": "queued"}, status_code=202
+    )

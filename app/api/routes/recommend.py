@@ -42,16 +42,23 @@ from app.services import recommend
 from app.services.catalog import check_track_media
 from ml.media.decode import probe
 
-router = APIRouter(tags=["recommend"],
-                   dependencies=[Depends(require_scope("recommend")), *DOCUMENTED_AUTH])
+router = APIRouter(
+    tags=["recommend"], dependencies=[Depends(require_scope("recommend")), *DOCUMENTED_AUTH]
+)
 
 
-@router.post("/recommend/video", response_model=RecommendationList,
-             responses={202: {"model": JobAccepted,
-                              "description": "a long video: the answer comes as the job's "
-                                             "result (GET /jobs/{id})"},
-                        **error_responses(*PROTECTED, *UPLOAD, *ANALYSIS)},
-             openapi_extra=multipart_body("the video to find music for"))
+@router.post(
+    "/recommend/video",
+    response_model=RecommendationList,
+    responses={
+        202: {
+            "model": JobAccepted,
+            "description": "a long video: the answer comes as the job's result (GET /jobs/{id})",
+        },
+        **error_responses(*PROTECTED, *UPLOAD, *ANALYSIS),
+    },
+    openapi_extra=multipart_body("the video to find music for"),
+)
 def recommend_video(
     options: recommend.QueryOptions = Depends(query_options),
     runtime: Runtime = Depends(get_runtime),
@@ -63,8 +70,9 @@ def recommend_video(
     if probe(path).duration_s > runtime.settings.async_video_seconds:
         return _queue_long_video(upload.file, options, runtime, db)
     with analysing(runtime, db):
-        body = recommend.recommend_for_video(path, db, serving.model, serving.index,
-                                             options, runtime.settings)
+        body = recommend.recommend_for_video(
+            path, db, serving.model, serving.index, options, runtime.settings
+        )
     return JSONResponse(body)
 
 
@@ -78,22 +86,28 @@ def analysing(runtime: Runtime, db: Session) -> Iterator[None]:
         yield
 
 
-def _queue_long_video(staged: StagedFile, options: recommend.QueryOptions, runtime: Runtime,
-                      db: Session) -> JSONResponse:
+def _queue_long_video(
+    staged: StagedFile, options: recommend.QueryOptions, runtime: Runtime, db: Session
+) -> JSONResponse:
     """Long videos are answered by a job: 202 now, the result at ``GET /jobs/{id}``. The
     upload, staged in the query store, is kept there for the job (a rename)."""
     stored = staged.commit()
-    job = new_job(db, RECOMMEND, {"media_key": stored.key,
-                                    "options": recommend.options_to_params(options)})
+    job = new_job(
+        db, RECOMMEND, {"media_key": stored.key, "options": recommend.options_to_params(options)}
+    )
     db.commit()
     runtime.queue.submit(job.id)
-    return JSONResponse({"job_id": job.id, "job_url": f"/jobs/{job.id}", "status": "queued"},
-                        status_code=202)
+    return JSONResponse(
+        {"job_id": job.id, "job_url": f"/jobs/{job.id}", "status": "queued"}, status_code=202
+    )
 
 
-@router.post("/similar/track", response_model=SimilarList,
-             responses=error_responses(*PROTECTED, *UPLOAD, 404, *ANALYSIS),
-             openapi_extra=multipart_body("audio of a reference track", required=False))
+@router.post(
+    "/similar/track",
+    response_model=SimilarList,
+    responses=error_responses(*PROTECTED, *UPLOAD, 404, *ANALYSIS),
+    openapi_extra=multipart_body("audio of a reference track", required=False),
+)
 def similar_track(
     track_id: IdQuery = None,
     options: recommend.QueryOptions = Depends(query_options),

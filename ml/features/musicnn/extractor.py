@@ -391,5 +391,3 @@ class MusicnnAudio(AudioExtractor):
             features.append(penultimate)
         return (np.concatenate(features).astype(np.float32, copy=False),
                 np.concatenate(taggram).astype(np.float32, copy=False))  # fmt: skip
-
-

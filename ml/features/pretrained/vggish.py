@@ -250,8 +250,6 @@ class VGGishAudio(AudioExtractor):
         return example_rows(examples.shape[0], n_rows) @ self.embed_examples(examples)
 
 
-
-
 @functools.cache
 def _periodic_hann() -> np.ndarray:
     # VGGish uses the periodic Hann window (as for spectral analysis), not the symmetric one.

@@ -158,7 +158,7 @@ def test_cuts_follow_each_worlds_grid(corpus_b, corpus_c):
         for cut in clip["cuts"]:
             if cut["why"] != "accent":  # on the downbeat, at most a frame off
                 assert np.abs(downbeats - cut["time"]).min() <= 2.0 / fps, cut
-    for folder, truth in (corpus_b, corpus_c):
+    for _folder, truth in (corpus_b, corpus_c):
         for clip in truth["clips"]:
             starts = [s["start"] for s in clip["sections"]]
             ends = [s["end"] for s in clip["sections"]]

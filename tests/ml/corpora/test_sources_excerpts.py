@@ -69,7 +69,7 @@ def test_excerpt_windows_fit_the_recording():
         duration = 25.0 + 40.0 * seed
         windows = excerpt_windows(duration, seeded_rng(seed), max_per_recording=3)
         assert 1 <= len(windows) <= 3
-        for (s0, e0), (s1, _) in itertools.pairwise(windows):
+        for (_s0, e0), (s1, _) in itertools.pairwise(windows):
             assert e0 <= s1
         for start, end in windows:
             assert start >= 1.0 and end <= duration - 1.0

@@ -34,8 +34,7 @@ def test_the_start_moves_to_the_bar_where_a_cut_meets_the_section_change() -> No
     assert synced.excerpt.snapped_start and synced.excerpt.covers_video
     assert synced.excerpt.end_s - synced.excerpt.start_s >= 30.0
     assert any(line.startswith("cut at") and "section change" in line for line in synced.events)
-    far = synced_excerpt(20.0, cuts, 30.0, 120.0, DOWNBEATS, np.array([44.0, 80.0]),
-                         window_s=1.0)
+    far = synced_excerpt(20.0, cuts, 30.0, 120.0, DOWNBEATS, np.array([44.0, 80.0]), window_s=1.0)
     assert far.excerpt.start_s == 20.0  # the window keeps the excerpt where the content fits
     assert far.score < synced.score
 

@@ -76,7 +76,7 @@ def test_dominant_tempo_of_a_click_track(extractor, audio_media, bpm):
     features = extractor.extract(y, audio_media.sr)
     # Seconds whose 8.9 s tempogram window lies inside the track.
     log_tempo = features[5:15, column("log2_tempo_over_120")]
-    np.testing.assert_allclose(2 ** log_tempo * 120, bpm, rtol=0.02)
+    np.testing.assert_allclose(2**log_tempo * 120, bpm, rtol=0.02)
     assert features[5:15, column("pulse_clarity")].min() > 0.5
 
 
@@ -143,14 +143,16 @@ def test_spectral_shape_and_chroma_follow_librosa_definitions(audio_media):
     sr = audio_media.sr
     np.testing.assert_allclose(centroid, librosa.feature.spectral_centroid(S=magnitude, sr=sr)[0],
                                atol=0.05)  # fmt: skip
-    np.testing.assert_allclose(bandwidth,
-                               librosa.feature.spectral_bandwidth(S=magnitude, sr=sr)[0], atol=0.05)
+    np.testing.assert_allclose(
+        bandwidth, librosa.feature.spectral_bandwidth(S=magnitude, sr=sr)[0], atol=0.05
+    )
     np.testing.assert_allclose(rolloff, librosa.feature.spectral_rolloff(S=magnitude, sr=sr)[0])
     np.testing.assert_allclose(flatness, librosa.feature.spectral_flatness(S=magnitude)[0],
                                rtol=1e-4)  # fmt: skip
     power = np.abs(librosa.stft(y, n_fft=2048, hop_length=512, pad_mode="constant")) ** 2
-    np.testing.assert_allclose(frames["chroma"],
-                               librosa.feature.chroma_stft(S=power, sr=sr, tuning=0.0), atol=1e-5)
+    np.testing.assert_allclose(
+        frames["chroma"], librosa.feature.chroma_stft(S=power, sr=sr, tuning=0.0), atol=1e-5
+    )
 
 
 def test_features_straight_from_the_file(tmp_path, extractor, make_chord):
@@ -160,17 +162,48 @@ def test_features_straight_from_the_file(tmp_path, extractor, make_chord):
     from ml.media.errors import NoAudioStreamError
 
     path = tmp_path / "chord.flac"
-    subprocess.run(["ffmpeg", "-v", "error", "-f", "f32le", "-ar", "22050", "-ac", "1",
-                    "-i", "pipe:0", str(path)], input=make_chord(3.5).tobytes(), check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-f",
+            "f32le",
+            "-ar",
+            "22050",
+            "-ac",
+            "1",
+            "-i",
+            "pipe:0",
+            str(path),
+        ],
+        input=make_chord(3.5).tobytes(),
+        check=True,
+    )
     result = extract_file(path, "handcrafted", "audio")
     assert result.features.shape == (4, extractor.dim) and result.duration_s == 3.5
     direct = extractor.extract(make_chord(3.5), 22050)
     # FLAC stores 16 bits: timbre and harmony agree; the noise floor (contrast
     # valleys, flatness) legitimately differs.
-    robust = [column(f"mfcc{i}_mean") for i in range(20)] + [column(f"chroma{i}_mean") for i in range(12)]
+    robust = [column(f"mfcc{i}_mean") for i in range(20)] + [
+        column(f"chroma{i}_mean") for i in range(12)
+    ]
     np.testing.assert_allclose(result.features[:, robust], direct[:, robust], atol=0.05)
     silent_video = tmp_path / "silent.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=red:s=64x36:d=2",
-                    "-c:v", "libx264", str(silent_video)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=red:s=64x36:d=2",
+            "-c:v",
+            "libx264",
+            str(silent_video),
+        ],
+        check=True,
+    )
     with pytest.raises(NoAudioStreamError):
         extract_file(silent_video, "handcrafted", "audio")

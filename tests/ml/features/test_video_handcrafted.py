@@ -55,7 +55,9 @@ def test_colours_land_in_their_hue_bins(video_media, features):
     assert set(np.argmax(hue[seconds_of(video_media, "red")], axis=1)) == {0}  # 0 degrees
     assert set(np.argmax(hue[seconds_of(video_media, "blue")], axis=1)) == {7}  # ~235 degrees
     red = features[seconds_of(video_media, "red")]
-    assert red[:, col("top_left_r")].min() > 180 / 255 and red[:, col("top_left_b")].max() < 60 / 255
+    assert (
+        red[:, col("top_left_r")].min() > 180 / 255 and red[:, col("top_left_b")].max() < 60 / 255
+    )
     # Hasler-Suesstrunk on a flat (210, 30, 30): no spread, 0.3 x the mean opponent magnitude.
     expected = 0.3 * np.hypot((210 - 30) / 255, (0.5 * (210 + 30) - 30) / 255)
     np.testing.assert_allclose(red[:, col("colourfulness")], expected, atol=0.01)

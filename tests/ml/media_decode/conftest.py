@@ -122,7 +122,8 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Media:
     return Media(
         tone_wav=tone_wav,
         stereo_wav=write_audio(
-            d / "stereo.wav", np.stack([sine(440, 2, amplitude=0.4), sine(440, 2, amplitude=0.2)], 1)
+            d / "stereo.wav",
+            np.stack([sine(440, 2, amplitude=0.4), sine(440, 2, amplitude=0.2)], 1),
         ),
         colour_video=write_video(d / "colours.mp4", colour_frames(COLOURS, 1.0), tone),
         video_moov_last=write_video(d / "moov_last.mp4", long_frames, sine(440, 6)),
@@ -133,7 +134,9 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Media:
         audio_m4a=write_audio(d / "audio_only.m4a", tone, SR, "-c:a", "aac"),
         one_second=write_audio(d / "one_second.wav", sine(440, 1.0)),
         half_second=write_audio(d / "half_second.wav", sine(440, 0.5)),
-        silent_wav=write_audio(d / "silence.wav", np.zeros(3 * SR, np.float32), SR, "-c:a", "pcm_s16le"),
+        silent_wav=write_audio(
+            d / "silence.wav", np.zeros(3 * SR, np.float32), SR, "-c:a", "pcm_s16le"
+        ),
         mp3_with_cover=mp3,
         png=png,
         jpeg=jpeg,

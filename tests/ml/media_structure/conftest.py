@@ -101,7 +101,9 @@ def make_sectioned_song(sr: int = SR, seed: int = 0) -> tuple[np.ndarray, np.nda
                 harmony[start:stop] += envelope[: stop - start] * _tone(
                     _midi_hz(tonic + interval), stop - start, sr, instrument, rng
                 )
-            harmony[start:stop] += 0.8 * _tone(_midi_hz(tonic - 12), stop - start, sr, "square", rng)
+            harmony[start:stop] += 0.8 * _tone(
+                _midi_hz(tonic - 12), stop - start, sr, "square", rng
+            )
         parts.append(0.15 * harmony + 0.5 * _drums(n, sr, tempo, rng))
     y = np.concatenate(parts)
     y = (0.9 * y / np.max(np.abs(y))).astype(np.float32)

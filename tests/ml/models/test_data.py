@@ -130,7 +130,9 @@ def test_native_rate_video_features_follow_the_file_frame_rate(music_video_folde
     config = BuildConfig(music_video_folder, tmp_path, progress=False)
     audio, video = get_extractor("handcrafted", "audio"), get_extractor("transnet", "video")
     assert video.frame_rate is None
-    features, _ = extract_frame_features(music_video_folder / "clip_00000.mp4", config, audio, video)
+    features, _ = extract_frame_features(
+        music_video_folder / "clip_00000.mp4", config, audio, video
+    )
     assert features.video.shape == (len(features.music), 1024)
     assert abs(len(features.video) - features.duration_s) < 1.0
 

@@ -121,8 +121,9 @@ def test_encoder_input_checks_and_providers(trained_segvmnet, tmp_path):
             select_providers("cuda")
 
 
-def test_the_export_carries_the_training_videos_as_a_query_bank(trained_segvmnet, latent_dataset,
-                                                                tmp_path):
+def test_the_export_carries_the_training_videos_as_a_query_bank(
+    trained_segvmnet, latent_dataset, tmp_path
+):
     manifest = export_checkpoint(trained_segvmnet, tmp_path / "model")
     entry = load_registry_entry(manifest)
     dataset = load_dataset(latent_dataset)

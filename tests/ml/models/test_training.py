@@ -39,7 +39,10 @@ def test_segvmnet_loss_falls_and_test_retrieval_beats_chance(trained_segvmnet, l
     # Clip level by centroids, the service's first stage: chance mean rank (C+1)/2.
     n_clips = len(pairs.clip_ids)
     index = torch.from_numpy(pairs.clip_index)
-    centroid = lambda e: torch.stack([e[index == c].mean(0) for c in range(n_clips)])
+
+    def centroid(e):
+        return torch.stack([e[index == c].mean(0) for c in range(n_clips)])
+
     clip_ranks = paired_retrieval_ranks(centroid(video), centroid(music)).double()
     assert clip_ranks.mean() < 0.3 * (n_clips + 1) / 2
     assert (clip_ranks == 1).double().mean() > 5.0 / n_clips

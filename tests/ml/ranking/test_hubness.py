@@ -63,8 +63,9 @@ def test_csls_demotes_a_track_that_is_near_every_query() -> None:
 
     def distances(qs: np.ndarray) -> np.ndarray:
         rows = np.arange(packed.n_tracks)
-        return np.stack([batch_distances(q[None, :].astype(np.float32), packed, rows, "centroid")
-                         for q in qs])
+        return np.stack(
+            [batch_distances(q[None, :].astype(np.float32), packed, rows, "centroid") for q in qs]
+        )
 
     raw = distances(queries)
     radius = hub_radius(distances(bank_q), k=10)
@@ -75,8 +76,9 @@ def test_csls_demotes_a_track_that_is_near_every_query() -> None:
 
 
 def test_csls_of_one_query_and_shape_checks() -> None:
-    np.testing.assert_allclose(csls_distances(np.array([1.0, 2.0]), np.array([0.0, 2.0])),
-                               [1.0, 1.0])
+    np.testing.assert_allclose(
+        csls_distances(np.array([1.0, 2.0]), np.array([0.0, 2.0])), [1.0, 1.0]
+    )
     with pytest.raises(ValueError):
         csls_distances(np.zeros(3), np.zeros(2))
 

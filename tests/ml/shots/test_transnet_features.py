@@ -26,20 +26,24 @@ def test_extractor_equals_pooled_shot_pass(cut_video, cut_shots):
     assert features.shape == (12, 1024) and features.dtype == np.float32
     np.testing.assert_array_equal(features, transnet_features(cut_shots.result, cut_shots.fps))
     # 1 Hz rows are means of the per-frame layer over each second.
-    np.testing.assert_allclose(features[3], cut_shots.result.embeddings[75:100].mean(0),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        features[3], cut_shots.result.embeddings[75:100].mean(0), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_partial_last_second_has_a_row(cpu_detector):
     frames = np.random.default_rng(0).integers(0, 256, (70, 27, 48, 3), dtype=np.uint8)
     result = cpu_detector.detect(frames, return_features=True)
-    for name, layer, dim in (("transnet", "embeddings", 1024),
-                             ("transnet_similarity", "similarity_embeddings", 128)):
+    for name, layer, dim in (
+        ("transnet", "embeddings", 1024),
+        ("transnet_similarity", "similarity_embeddings", 128),
+    ):
         features = get_extractor(name, "video").extract(frames, 25.0)
         assert features.shape == (math.ceil(70 / 25), dim)
         np.testing.assert_array_equal(features, transnet_features(result, 25.0, layer))
-        np.testing.assert_allclose(features[2], getattr(result, layer)[50:].mean(0),
-                                   rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            features[2], getattr(result, layer)[50:].mean(0), rtol=1e-5, atol=1e-6
+        )
 
 
 def test_bad_input_raises(cpu_detector):

@@ -30,9 +30,13 @@ SYNTH_RATE = 22050  # the synthesiser's rate: log_cqt resamples it, on both side
 def song(index: int, seconds: float = 9.0) -> np.ndarray:
     """Two sections in different timbres and tempi (ml.synth), at ``SYNTH_RATE``."""
     first, second = INSTRUMENTS[index % 8], INSTRUMENTS[(3 * index + 1) % 8]
-    y, *_ = timbre_sections([seconds / 2, seconds / 2], [first, second],
-                            [80.0 + 9 * index, 120.0 - 5 * index], SYNTH_RATE,
-                            root_midi=50 + 2 * index)
+    y, *_ = timbre_sections(
+        [seconds / 2, seconds / 2],
+        [first, second],
+        [80.0 + 9 * index, 120.0 - 5 * index],
+        SYNTH_RATE,
+        root_midi=50 + 2 * index,
+    )
     return y
 
 
@@ -43,10 +47,20 @@ def checkpoint(tmp_path_factory) -> tuple:
     tags = [{INSTRUMENTS[i % 8]: 1.0, "fast" if i % 2 else "slow": 1.0} for i in range(8)]
     out = tmp_path_factory.mktemp("musimnet_run")
     config = MuSimNetTrainConfig(
-        train=TaggedTracks(cqts[:5], tags[:5]), validation=TaggedTracks(cqts[5:], tags[5:]),
-        out_dir=out, model=TINY, mining=MiningConfig("distance", n_positives=2, n_negatives=2),
-        learning_rate=3e-3, triplets_per_epoch=16, batch_size=8, max_epochs=2,
-        monitor="val_ndcg", validation_triplets=0, device="cpu", progress=False)
+        train=TaggedTracks(cqts[:5], tags[:5]),
+        validation=TaggedTracks(cqts[5:], tags[5:]),
+        out_dir=out,
+        model=TINY,
+        mining=MiningConfig("distance", n_positives=2, n_negatives=2),
+        learning_rate=3e-3,
+        triplets_per_epoch=16,
+        batch_size=8,
+        max_epochs=2,
+        monitor="val_ndcg",
+        validation_triplets=0,
+        device="cpu",
+        progress=False,
+    )
     result = train_musimnet(config)
     return result.path, load_musimnet(result.path)
 
@@ -80,16 +94,26 @@ def test_registry_entry_has_what_serving_and_reproduction_need(checkpoint, tmp_p
     assert network["file"] == MUSIMNET_FILE and len(network["sha256"]) == 64
     assert (network["n_bins"], network["patch_frames"]) == (N_BINS, 128)
     assert network["parity_max_abs_error"] <= PARITY_TOLERANCE
-    np.testing.assert_allclose(network["normalisation"]["mean"], model.input_mean.numpy(),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        network["normalisation"]["mean"], model.input_mean.numpy(), rtol=1e-6
+    )
     assert data["cqt"]["version"] == CQT_VERSION
     assert (data["cqt"]["sample_rate"], data["cqt"]["hop_length"]) == (SAMPLE_RATE, HOP_LENGTH)
     assert data["track_embedding"] | {"patches": None, "pooling": None} == {
-        "n_patches": 8, "seed": 0, "patch_frames": 128, "patches": None, "pooling": None}
+        "n_patches": 8,
+        "seed": 0,
+        "patch_frames": 128,
+        "patches": None,
+        "pooling": None,
+    }
     assert MuSimNetConfig.from_dict(data["model_config"]) == TINY
     training = data["training"]
-    assert training["config"]["model"] == TINY.to_dict() and len(training["checkpoint_sha256"]) == 64
-    assert training["metrics"]["epoch"] == training["best_epoch"] and "val_ndcg" in training["metrics"]
+    assert (
+        training["config"]["model"] == TINY.to_dict() and len(training["checkpoint_sha256"]) == 64
+    )
+    assert (
+        training["metrics"]["epoch"] == training["best_epoch"] and "val_ndcg" in training["metrics"]
+    )
     assert {"torch", "onnxruntime", "numpy"} <= set(data["versions"])
     json.dumps(data)
     with pytest.raises(ExportError, match="no 'music' branch"):
@@ -99,8 +123,11 @@ def test_registry_entry_has_what_serving_and_reproduction_need(checkpoint, tmp_p
 @pytest.mark.parametrize("variant", ["vgg", "autopool"])
 def test_both_variants_match_pytorch_for_any_batch(variant, tmp_path):
     torch.manual_seed(1)
-    config = (MuSimNetConfig("vgg", filters=(4, 8, 8, 16, 16), embedding_dim=12)
-              if variant == "vgg" else TINY)
+    config = (
+        MuSimNetConfig("vgg", filters=(4, 8, 8, 16, 16), embedding_dim=12)
+        if variant == "vgg"
+        else TINY
+    )
     model = MuSimNet(config)
     rng = np.random.default_rng(0)
     cqts = [rng.normal(-50, 12, (N_BINS, 700)).astype(np.float32) for _ in range(2)]
@@ -109,7 +136,8 @@ def test_both_variants_match_pytorch_for_any_batch(variant, tmp_path):
         for p in model.parameters():
             p.add_(0.2 * torch.randn_like(p))
     encoder = OnnxMuSimNet.from_entry(
-        load_registry_entry(export_musimnet(model, tmp_path, name=variant)), "cpu").encoder
+        load_registry_entry(export_musimnet(model, tmp_path, name=variant)), "cpu"
+    ).encoder
     for batch in (1, 7):
         x = rng.normal(-50, 12, (batch, N_BINS, config.patch_frames)).astype(np.float32)
         with torch.no_grad():
@@ -132,9 +160,15 @@ def test_entries_that_cannot_be_served_are_refused(checkpoint, tmp_path):
     with pytest.raises(ExportError, match="checksum"):
         load_registry_entry(manifest)
     with pytest.raises(ExportError, match="bins"):
-        export_musimnet(MuSimNet(MuSimNetConfig("autopool", filters=(4, 4, 4, 4, 4), n_bins=84,
-                                                pools=((2, 2),) * 4 + ((5, 1),))),
-                        tmp_path / "other", name="wrong-bins")
+        export_musimnet(
+            MuSimNet(
+                MuSimNetConfig(
+                    "autopool", filters=(4, 4, 4, 4, 4), n_bins=84, pools=((2, 2),) * 4 + ((5, 1),)
+                )
+            ),
+            tmp_path / "other",
+            name="wrong-bins",
+        )
 
 
 def test_export_verb_exports_a_musimnet_checkpoint(checkpoint, tmp_path, capsys):

@@ -46,7 +46,9 @@ def test_video_cut_on_every_bar() -> None:
     result = video_sync("on.mp4", **metronome_video(0.0))
     assert result.duration_s == 40.0 and result.n_shots == 20
     assert (result.n_boundaries, result.n_downbeats) == (2, 19)
-    assert result.boundary_score == pytest.approx(1.0) and result.downbeat_score == pytest.approx(1.0)
+    assert result.boundary_score == pytest.approx(1.0) and result.downbeat_score == pytest.approx(
+        1.0
+    )
     assert result.level == "bar"
     assert result.tempo.dominant_s == pytest.approx(2.0, rel=1e-3)
     assert (result.tempo.beat_s, result.tempo.bar_s) == (0.5, 2.0)
@@ -66,8 +68,9 @@ def test_no_beats_means_no_level() -> None:
 
 
 def test_transition_probabilities_move_to_the_cut() -> None:
-    np.testing.assert_array_equal(transition_to_cut_likelihood(np.array([0.1, 0.9, 0.2])),
-                                  [0.0, 0.1, 0.9])
+    np.testing.assert_array_equal(
+        transition_to_cut_likelihood(np.array([0.1, 0.9, 0.2])), [0.0, 0.1, 0.9]
+    )
     with pytest.raises(ValueError, match="probabilities"):
         transition_to_cut_likelihood(np.array([0.1, -0.9]))
 
@@ -83,9 +86,11 @@ def test_mean_ci() -> None:
 
 
 def test_summary_and_table() -> None:
-    results = [video_sync("on.mp4", **metronome_video(0.0)),
-               video_sync("off.mp4", **metronome_video(1.0)),
-               video_sync("quiet.mp4", **(metronome_video(0.04) | {"beats_s": np.zeros(0)}))]
+    results = [
+        video_sync("on.mp4", **metronome_video(0.0)),
+        video_sync("off.mp4", **metronome_video(1.0)),
+        video_sync("quiet.mp4", **(metronome_video(0.04) | {"beats_s": np.zeros(0)})),
+    ]
     summary = summarise(results)
     assert summary.n_videos == 3
     assert summary.level_counts == {"bar": 2, "beat": 0, "4-bar": 0, "none": 1}
@@ -101,7 +106,10 @@ def test_find_videos(tmp_path: Path) -> None:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"")
     assert [p.relative_to(tmp_path).as_posix() for p in find_videos(tmp_path)] == [
-        "a.mp4", "b.MOV", "sub/c.mkv"]
+        "a.mp4",
+        "b.MOV",
+        "sub/c.mkv",
+    ]
     with pytest.raises(NotADirectoryError):
         find_videos(tmp_path / "a.mp4")
     (tmp_path / "empty").mkdir()
@@ -119,9 +127,13 @@ def test_the_command_on_a_generated_music_video(tmp_path: Path) -> None:
     (tmp_path / "videos").mkdir()
     write_video(tmp_path / "videos" / "clip.mp4", clip.iter_frames(), spec.fps, clip.audio, spec.sr)
     out = tmp_path / "sync.json"
-    run = subprocess.run([sys.executable, "-m", "ml.sync", str(tmp_path), "--json", str(out),
-                          "--device", "cpu"], check=False, capture_output=True, text=True,
-                         timeout=600)
+    run = subprocess.run(
+        [sys.executable, "-m", "ml.sync", str(tmp_path), "--json", str(out), "--device", "cpu"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr
     assert "clip.mp4" in run.stdout and "95% CI" in run.stdout
     assert "bar level 1/1" in run.stdout

@@ -46,8 +46,10 @@ def test_half_the_downbeats_cut_gives_one_half() -> None:
 def test_score_follows_the_gaussian_window_as_cuts_move_away() -> None:
     beats = downbeats(60.0)
     shifts = np.arange(0, 9) / RATE  # whole frames: 0 to 0.32 s
-    scores = [cooccurrence_score(cut_likelihood(beats[1:] + d, 61.0, RATE), beats, rate_hz=RATE)
-              for d in shifts]
+    scores = [
+        cooccurrence_score(cut_likelihood(beats[1:] + d, 61.0, RATE), beats, rate_hz=RATE)
+        for d in shifts
+    ]
     np.testing.assert_allclose(scores, np.exp(-0.5 * (shifts / DEFAULT_SIGMA_S) ** 2), atol=1e-9)
     assert np.all(np.diff(scores) < 0)
     # early and late cuts count alike
@@ -84,8 +86,9 @@ def test_event_scores_equal_the_sum_over_all_frames() -> None:
     events = np.sort(rng.uniform(0, 400 / rate, 25))
     frames = np.arange(400) / rate
     brute = (np.exp(-0.5 * ((frames[None, :] - events[:, None]) / 0.1) ** 2) * f).sum(axis=1)
-    np.testing.assert_allclose(event_scores(f, events, rate_hz=rate, sigma_s=0.1), brute,
-                               rtol=1e-9, atol=1e-7)
+    np.testing.assert_allclose(
+        event_scores(f, events, rate_hz=rate, sigma_s=0.1), brute, rtol=1e-9, atol=1e-7
+    )
 
 
 def test_only_events_strictly_inside_the_video_count() -> None:
@@ -109,11 +112,15 @@ def test_matches_name_the_nearest_cut_and_its_lag() -> None:
     assert m.hit.tolist() == [False, True, False, False]
     assert m.explain(1) == "cut at 12.48 s hits the downbeat at 12.50 s (20 ms early)"
     assert m.explain(0, "section change") == (
-        "nearest cut at 3.90 s misses the section change at 4.00 s (100 ms early)")
+        "nearest cut at 3.90 s misses the section change at 4.00 s (100 ms early)"
+    )
     assert m.explain(3) == "nearest cut at 20.00 s misses the downbeat at 17.00 s (3000 ms late)"
     late = match_events([5.03], [5.0])
     assert late.explain(0) == "cut at 5.03 s hits the downbeat at 5.00 s (30 ms late)"
-    assert match_events([5.0], [5.0]).explain(0) == "cut at 5.00 s hits the downbeat at 5.00 s (on time)"
+    assert (
+        match_events([5.0], [5.0]).explain(0)
+        == "cut at 5.00 s hits the downbeat at 5.00 s (on time)"
+    )
 
 
 def test_a_tie_goes_to_the_earlier_cut_and_no_cut_is_said() -> None:
@@ -123,13 +130,16 @@ def test_a_tie_goes_to_the_earlier_cut_and_no_cut_is_said() -> None:
     assert none.explain(0) == "no cut near the downbeat at 2.00 s"
 
 
-@pytest.mark.parametrize("events, message", [
-    ([2.0, 1.0], "sorted"),
-    ([-1.0, 2.0], "negative"),
-    ([1.0, np.nan], "non-finite"),
-    ([[1.0, 2.0]], "1-D"),
-    (["a"], "1-D array"),
-])
+@pytest.mark.parametrize(
+    "events, message",
+    [
+        ([2.0, 1.0], "sorted"),
+        ([-1.0, 2.0], "negative"),
+        ([1.0, np.nan], "non-finite"),
+        ([[1.0, 2.0]], "1-D"),
+        (["a"], "1-D array"),
+    ],
+)
 def test_bad_event_times_are_refused(events, message) -> None:
     with pytest.raises(ValueError, match=message):
         cooccurrence_score(np.zeros(10), events)

@@ -31,8 +31,9 @@ def rubato_track(rng: np.random.Generator, duration: float = 180.0) -> TrackEven
     return TrackEvents(downbeats, boundaries, duration)
 
 
-def edit_on(track: TrackEvents, offset: float, rng: np.random.Generator,
-            keep: float = 0.7) -> np.ndarray:
+def edit_on(
+    track: TrackEvents, offset: float, rng: np.random.Generator, keep: float = 0.7
+) -> np.ndarray:
     """Cuts of a video laid at ``offset``: every section change, and most downbeats."""
     rel = track.downbeats_s - offset
     inside = rel[(rel > 0) & (rel < VIDEO_S)]
@@ -52,8 +53,9 @@ def test_the_best_offset_recovers_a_known_shift() -> None:
     assert result.boundary_score == pytest.approx(1.0, abs=TOL)
     n_d, n_b = len(result.downbeat_matches), len(result.boundary_matches)
     assert n_b >= 1
-    assert result.score == pytest.approx((n_d * result.downbeat_score + n_b * result.boundary_score)
-                                         / (n_d + n_b), rel=1e-12)
+    assert result.score == pytest.approx(
+        (n_d * result.downbeat_score + n_b * result.boundary_score) / (n_d + n_b), rel=1e-12
+    )
     assert result.offsets_s[0] == 77.7 and result.offsets_s.size == result.scores.size
     others = np.delete(result.scores, np.flatnonzero(result.offsets_s == truth))
     assert np.nanmax(others) < result.score - 0.2
@@ -126,21 +128,29 @@ def test_a_shortlist_at_once_equals_one_track_at_a_time() -> None:
         prior = None if np.isnan(priors[k]) else float(priors[k])
         one = best_offset(cuts, VIDEO_S, track, prior_offset_s=prior, boundary_weight=3.0)
         assert batch.offset_s[k] == one.offset_s
-        np.testing.assert_equal([batch.downbeat_score[k], batch.boundary_score[k], batch.score[k]],
-                                [one.downbeat_score, one.boundary_score, one.score])
+        np.testing.assert_equal(
+            [batch.downbeat_score[k], batch.boundary_score[k], batch.score[k]],
+            [one.downbeat_score, one.boundary_score, one.score],
+        )
         assert batch.n_candidates[k] == one.offsets_s.size
         assert batch.n_downbeats[k] == len(one.downbeat_matches)
         assert batch.n_boundaries[k] == len(one.boundary_matches)
     assert batch.offset_s[7] == tracks[7].downbeats_s[3]
     assert np.nanargmax(batch.score) == 7
-    assert np.isnan(batch.score[60]) and batch.offset_s[60] == (priors[60] if not np.isnan(priors[60]) else 0.0)
+    assert np.isnan(batch.score[60]) and batch.offset_s[60] == (
+        priors[60] if not np.isnan(priors[60]) else 0.0
+    )
 
 
 def test_candidate_offsets() -> None:
     downbeats = np.array([0.5, 2.5, 4.5, 6.5, 8.5])
     np.testing.assert_array_equal(candidate_offsets(downbeats, 10.0, 5.5), [0.5, 2.5, 4.5])
-    np.testing.assert_array_equal(candidate_offsets(downbeats, 10.0, 5.5, 3.3), [3.3, 0.5, 2.5, 4.5])
-    np.testing.assert_array_equal(candidate_offsets(downbeats, 10.0, 5.5, float("nan")), [0.5, 2.5, 4.5])
+    np.testing.assert_array_equal(
+        candidate_offsets(downbeats, 10.0, 5.5, 3.3), [3.3, 0.5, 2.5, 4.5]
+    )
+    np.testing.assert_array_equal(
+        candidate_offsets(downbeats, 10.0, 5.5, float("nan")), [0.5, 2.5, 4.5]
+    )
     np.testing.assert_array_equal(candidate_offsets(downbeats, 10.0, 12.0), [0.0])
     np.testing.assert_array_equal(candidate_offsets(downbeats, 10.0, 12.0, -1.0), [-1.0])
 
@@ -150,12 +160,15 @@ def test_combine_scores_pools_the_events() -> None:
     n_down = np.array([12, 12, 0, 0])
     bound = np.array([1.0, np.nan, 0.4, np.nan])
     n_bound = np.array([2, 0, 1, 0])
-    np.testing.assert_allclose(combine_scores(down, n_down, bound, n_bound),
-                               [(12 * 0.2 + 2) / 14, 0.2, 0.4, np.nan])
-    np.testing.assert_allclose(combine_scores(down, n_down, bound, n_bound, 4.0),
-                               [(12 * 0.2 + 8) / 20, 0.2, 0.4, np.nan])
-    np.testing.assert_allclose(combine_scores(down, n_down, bound, n_bound, 0.0),
-                               [0.2, 0.2, np.nan, np.nan])
+    np.testing.assert_allclose(
+        combine_scores(down, n_down, bound, n_bound), [(12 * 0.2 + 2) / 14, 0.2, 0.4, np.nan]
+    )
+    np.testing.assert_allclose(
+        combine_scores(down, n_down, bound, n_bound, 4.0), [(12 * 0.2 + 8) / 20, 0.2, 0.4, np.nan]
+    )
+    np.testing.assert_allclose(
+        combine_scores(down, n_down, bound, n_bound, 0.0), [0.2, 0.2, np.nan, np.nan]
+    )
     with pytest.raises(ValueError, match="boundary_weight"):
         combine_scores(down, n_down, bound, n_bound, -1.0)
     with pytest.raises(ValueError, match="shapes differ"):

@@ -17,8 +17,9 @@ BEAT = 0.5  # 120 bpm
 BAR = 4 * BEAT
 
 
-def edited(shot_s: float, n: int, rng: np.random.Generator, jitter: float = 0.03,
-           outliers: int = 4) -> np.ndarray:
+def edited(
+    shot_s: float, n: int, rng: np.random.Generator, jitter: float = 0.03, outliers: int = 4
+) -> np.ndarray:
     """Shot boundaries of a video cut every ``shot_s`` seconds (each shot off by a few
     per cent, as cuts land a frame or two off the grid), plus a few shots of any length."""
     durations = shot_s * (1 + rng.uniform(-jitter, jitter, n))
@@ -27,11 +28,14 @@ def edited(shot_s: float, n: int, rng: np.random.Generator, jitter: float = 0.03
     return np.concatenate([[0.0], np.cumsum(durations)])
 
 
-@pytest.mark.parametrize("unit_s, level, nearest", [
-    (BEAT, "beat", "beat"),
-    (BAR, "bar", "bar"),
-    (4 * BAR, "4-bar", "4-bar"),
-])
+@pytest.mark.parametrize(
+    "unit_s, level, nearest",
+    [
+        (BEAT, "beat", "beat"),
+        (BAR, "bar", "bar"),
+        (4 * BAR, "4-bar", "4-bar"),
+    ],
+)
 def test_the_level_of_regular_editing_is_recognised(unit_s, level, nearest) -> None:
     rng = np.random.default_rng(int(unit_s * 100))
     durations = shot_durations(edited(unit_s, 40, rng))
@@ -94,7 +98,9 @@ def test_the_peak_wins_over_the_mean_and_scales_with_time() -> None:
     close = np.array([1.0] * 5 + [1.3] * 5)
     assert 1.0 < dominant_shot_length(close, bandwidth_oct=0.5) < 1.3
     assert dominant_shot_length(close, bandwidth_oct=0.05) in (
-        pytest.approx(1.0, rel=1e-3), pytest.approx(1.3, rel=1e-3))
+        pytest.approx(1.0, rel=1e-3),
+        pytest.approx(1.3, rel=1e-3),
+    )
 
 
 def test_median_period() -> None:

@@ -19,8 +19,18 @@ TINY_SPEC = ClipSpec(min_duration_s=10.0, max_duration_s=16.0)
 def ffprobe(path: Path) -> dict:
     """ffprobe's JSON description (format and streams) of a file."""
     out = subprocess.run(
-        ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)],
-        check=True, capture_output=True,
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+            str(path),
+        ],
+        check=True,
+        capture_output=True,
     )
     return json.loads(out.stdout)
 
@@ -28,8 +38,23 @@ def ffprobe(path: Path) -> dict:
 def decode_audio(path: Path, sr: int) -> np.ndarray:
     """Mono float32 samples of a file at ``sr``, decoded by ffmpeg."""
     out = subprocess.run(
-        ["ffmpeg", "-v", "error", "-i", str(path), "-vn", "-f", "f32le", "-ac", "1", "-ar", str(sr), "pipe:1"],
-        check=True, capture_output=True,
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-i",
+            str(path),
+            "-vn",
+            "-f",
+            "f32le",
+            "-ac",
+            "1",
+            "-ar",
+            str(sr),
+            "pipe:1",
+        ],
+        check=True,
+        capture_output=True,
     )
     return np.frombuffer(out.stdout, dtype="<f4")
 
@@ -38,7 +63,8 @@ def decode_frames(path: Path, width: int, height: int) -> np.ndarray:
     """All frames of a video as (N, height, width, 3) uint8 RGB."""
     out = subprocess.run(
         ["ffmpeg", "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     return np.frombuffer(out.stdout, np.uint8).reshape(-1, height, width, 3)
 

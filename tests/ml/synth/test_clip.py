@@ -37,7 +37,12 @@ def test_shapes_and_durations_agree(clips, tiny_spec):
         t = clip.truth
         assert clip.audio.dtype == np.float32 and np.abs(clip.audio).max() <= 1.0
         assert len(clip.audio) / clip.sr == pytest.approx(t.duration_s)
-        assert clip.frames.shape == (round(t.duration_s * clip.fps), tiny_spec.height, tiny_spec.width, 3)
+        assert clip.frames.shape == (
+            round(t.duration_s * clip.fps),
+            tiny_spec.height,
+            tiny_spec.width,
+            3,
+        )
         assert tiny_spec.min_duration_s <= t.duration_s <= tiny_spec.max_duration_s
 
 
@@ -72,7 +77,12 @@ def test_repeated_sections_are_the_same_music():
     for seed in range(20):
         clip = generate_clip(seed, spec)
         labels = clip.truth.section_labels
-        repeats = [(i, j) for i in range(len(labels)) for j in range(i + 1, len(labels)) if labels[i] == labels[j]]
+        repeats = [
+            (i, j)
+            for i in range(len(labels))
+            for j in range(i + 1, len(labels))
+            if labels[i] == labels[j]
+        ]
         if repeats:
             break
     else:
@@ -125,7 +135,9 @@ def test_colour_jumps_exactly_at_the_cuts(clips, media):
         assert jumps[cuts - 1].min() > 2 * inside.max()
 
 
-def timbre_frames(y: np.ndarray, sr: int, hop: int = 512, n_fft: int = 2048) -> tuple[np.ndarray, float]:
+def timbre_frames(
+    y: np.ndarray, sr: int, hop: int = 512, n_fft: int = 2048
+) -> tuple[np.ndarray, float]:
     """Loudness (dB / 6), log2 spectral centroid and flatness per STFT frame."""
     m = (len(y) - n_fft) // hop
     index = np.arange(n_fft)[None, :] + hop * np.arange(m)[:, None]
@@ -133,7 +145,10 @@ def timbre_frames(y: np.ndarray, sr: int, hop: int = 512, n_fft: int = 2048) -> 
     freqs = np.fft.rfftfreq(n_fft, 1 / sr)
     total = power.sum(axis=1) + 1e-12
     flatness = np.exp(np.log(power + 1e-12).mean(axis=1)) / (power.mean(axis=1) + 1e-12)
-    features = np.stack([10 * np.log10(total) / 6, np.log2((power * freqs).sum(axis=1) / total + 1), 10 * flatness], 1)
+    features = np.stack(
+        [10 * np.log10(total) / 6, np.log2((power * freqs).sum(axis=1) / total + 1), 10 * flatness],
+        1,
+    )
     return features, sr / hop
 
 
@@ -170,7 +185,9 @@ def test_tags_are_derived_from_the_style(clips):
         assert instruments <= set(tags)
         assert all(0.0 < w <= 1.0 for w in tags.values())
         assert ("waltz" in tags) == (clip.truth.beats_per_bar == 3)
-        vocabulary = {tag for tags_of_category in TAG_CATEGORIES.values() for tag in tags_of_category}
+        vocabulary = {
+            tag for tags_of_category in TAG_CATEGORIES.values() for tag in tags_of_category
+        }
         assert set(tags) <= vocabulary
 
 
@@ -193,8 +210,16 @@ def test_music_and_picture_share_the_latent():
     for seed in range(40):
         t = generate_clip(seed, spec).truth
         for s in t.section_styles:
-            rows.append((s["loudness_db"], np.log(s["motion_px_s"]), s["rolloff"], s["texture_cycles"],
-                         t.clip_style["key_root"], s["n_objects"]))
+            rows.append(
+                (
+                    s["loudness_db"],
+                    np.log(s["motion_px_s"]),
+                    s["rolloff"],
+                    s["texture_cycles"],
+                    t.clip_style["key_root"],
+                    s["n_objects"],
+                )
+            )
     loud, motion, rolloff, cycles, key, objects = np.asarray(rows).T
     assert np.corrcoef(loud, motion)[0, 1] > 0.4  # energy
     assert np.corrcoef(rolloff, cycles)[0, 1] < -0.4  # brightness

@@ -21,8 +21,18 @@ def test_manifest_lists_every_clip_with_its_files(tiny_corpus):
     for record in manifest:
         assert manifest.path(record.video).is_file() and manifest.path(record.track).is_file()
         assert record.seed == clip_seed(2024, record.index)
-        for key in ("segment_boundaries_s", "section_labels", "shot_boundaries_s", "beats_s",
-                    "downbeats_s", "tempo_bpm", "beats_per_bar", "clip_style", "section_styles", "tags"):
+        for key in (
+            "segment_boundaries_s",
+            "section_labels",
+            "shot_boundaries_s",
+            "beats_s",
+            "downbeats_s",
+            "tempo_bpm",
+            "beats_per_bar",
+            "clip_style",
+            "section_styles",
+            "tags",
+        ):
             assert key in record.truth
         assert record.tags
     assert not list(tiny_corpus.rglob(".*partial*"))
@@ -34,9 +44,14 @@ def test_media_decode_and_durations_match_the_manifest(tiny_corpus, media, tiny_
         info = media.ffprobe(manifest.path(record.video))
         streams = {s["codec_type"]: s for s in info["streams"]}
         assert streams["video"]["codec_name"] == "h264" and streams["audio"]["codec_name"] == "aac"
-        assert (streams["video"]["width"], streams["video"]["height"]) == (tiny_spec.width, tiny_spec.height)
+        assert (streams["video"]["width"], streams["video"]["height"]) == (
+            tiny_spec.width,
+            tiny_spec.height,
+        )
         assert int(streams["audio"]["sample_rate"]) == tiny_spec.sr
-        assert float(streams["video"]["duration"]) == pytest.approx(record.duration_s, abs=1.0 / tiny_spec.fps)
+        assert float(streams["video"]["duration"]) == pytest.approx(
+            record.duration_s, abs=1.0 / tiny_spec.fps
+        )
         assert float(streams["audio"]["duration"]) == pytest.approx(record.duration_s, abs=0.1)
         track = media.ffprobe(manifest.path(record.track))
         assert track["streams"][0]["codec_name"] == "flac"
@@ -61,7 +76,9 @@ def test_decoded_video_cuts_where_the_manifest_says(tiny_corpus, media, tiny_spe
     for record in manifest:
         frames = media.decode_frames(manifest.path(record.video), tiny_spec.width, tiny_spec.height)
         jumps = media.histogram_jumps(frames)
-        cuts = np.round(np.asarray(record.truth["shot_boundaries_s"][1:-1]) * tiny_spec.fps).astype(int)
+        cuts = np.round(np.asarray(record.truth["shot_boundaries_s"][1:-1]) * tiny_spec.fps).astype(
+            int
+        )
         inside = np.delete(jumps, cuts - 1)
         assert jumps[cuts - 1].min() > 2 * inside.max()
 
@@ -88,11 +105,20 @@ def test_other_parameters_in_the_same_directory_are_refused(tmp_path, tiny_spec)
     with pytest.raises(SynthSpecError):
         generate_corpus(tmp_path, 1, seed=2, spec=tiny_spec)
     with pytest.raises(SynthSpecError):
-        generate_corpus(tmp_path, 1, seed=1, spec=ClipSpec(min_duration_s=10.0, max_duration_s=17.0))
+        generate_corpus(
+            tmp_path, 1, seed=1, spec=ClipSpec(min_duration_s=10.0, max_duration_s=17.0)
+        )
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"n_clips": 0}, {"workers": 0}, {"seed": -3}, {"track_format": "mp4"}, {"track_format": "../x"}]
+    "kwargs",
+    [
+        {"n_clips": 0},
+        {"workers": 0},
+        {"seed": -3},
+        {"track_format": "mp4"},
+        {"track_format": "../x"},
+    ],
 )
 def test_bad_corpus_arguments_are_refused(tmp_path, kwargs):
     args = {"n_clips": 1, "seed": 0, "track_format": "flac"} | kwargs
@@ -116,7 +142,19 @@ def test_parallel_workers_write_the_same_corpus(tmp_path, tiny_spec):
 
 
 def test_command_line_writes_a_corpus(tmp_path, capsys):
-    synth_cli([str(tmp_path), "--clips", "1", "--min-duration", "10", "--max-duration", "12", "--track-format", "none"])
+    synth_cli(
+        [
+            str(tmp_path),
+            "--clips",
+            "1",
+            "--min-duration",
+            "10",
+            "--max-duration",
+            "12",
+            "--track-format",
+            "none",
+        ]
+    )
     manifest = Manifest.load(tmp_path)
     assert len(manifest) == 1 and manifest.clips[0].track is None
     assert 10.0 <= manifest.clips[0].duration_s <= 12.0

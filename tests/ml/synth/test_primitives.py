@@ -86,7 +86,9 @@ def test_beat_grid_and_click_track_accent_downbeats():
 
 
 def test_timbre_sections_change_timbre_at_their_boundaries():
-    y, bounds, beats, downbeats = timbre_sections([3.0, 3.0], ["sine_pad", "saw_synth"], [90.0, 130.0], SR)
+    y, bounds, beats, downbeats = timbre_sections(
+        [3.0, 3.0], ["sine_pad", "saw_synth"], [90.0, 130.0], SR
+    )
     np.testing.assert_allclose(bounds, [0.0, 3.0, 6.0])
     assert len(y) == 6 * SR
     first, second = y[: 3 * SR], y[3 * SR :]
@@ -159,7 +161,9 @@ def test_write_video_with_audio_is_h264_and_aac(tmp_path, media):
     assert (streams["video"]["width"], streams["video"]["height"]) == (64, 36)
     assert int(streams["video"]["nb_frames"]) == 50
     decoded = media.decode_frames(path, 64, 36)
-    assert np.abs(decoded.astype(int) - frames.astype(int)).mean() < 8  # lossy, but the same picture
+    assert (
+        np.abs(decoded.astype(int) - frames.astype(int)).mean() < 8
+    )  # lossy, but the same picture
 
 
 def test_write_video_streams_an_iterator(tmp_path, media):
