@@ -226,6 +226,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hostname", default="v2m@%h")
     p.set_defaults(run=cmd_worker)
 
+    p = verbs.add_parser(
+        "analyse-sync",
+        help="how a folder of music videos is cut to its music: S of cuts on downbeats and "
+        "on section changes, the dominant shot length against beat and bar "
+        "(docs/method.md §9); `v2m analyse-sync DIR --help` for the options",
+        add_help=False,
+    )
+    p.add_argument("arguments", nargs=argparse.REMAINDER)  # read by ml.sync (see main)
+
     p = verbs.add_parser("migrate", help="apply (or revert) database migrations")
     p.add_argument("revision", nargs="?")
     p.add_argument("--down", action="store_true", help="downgrade (default to base)")
@@ -322,7 +331,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     for noisy in ("alembic.runtime.plugins", "alembic.runtime.migration", "httpx", "faiss.loader"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    args = build_parser().parse_args(_legacy_keys_argv(sys.argv[1:] if argv is None else argv))
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["analyse-sync"]:  # its own options and help, those of python -m ml.sync
+        from ml.sync.__main__ import main as analyse_sync
+
+        raise SystemExit(analyse_sync(argv[1:]))
+    args = build_parser().parse_args(_legacy_keys_argv(argv))
     raise SystemExit(args.run(args))
 
 
