@@ -33,11 +33,6 @@ if TYPE_CHECKING:  # ml.export imports torch: loaded with the first model, not a
     from ml.export import OnnxEncoder, RegistryEntry
     from ml.export.musimnet import OnnxMuSimNet
 
-# Music structure used on catalog tracks when the model was trained on shots
-# (a shot segmentation has no meaning for audio alone; see docs/method.md §2).
-DEFAULT_MUSIC_SEGMENTER = "olda"
-MUSIC_SEGMENTERS = ("foote", "sf", "olda")
-
 #: Kinds of the similarity role (``ml.models.musimnet.MUSIMNET_KIND``, spelt out here
 #: because importing it would load torch in every API process); every other kind is a
 #: video-to-music model.
@@ -80,8 +75,7 @@ class ServingModel:
 
     @property
     def music_segmenter(self) -> str:
-        seg = self.segmentation
-        return seg if seg in MUSIC_SEGMENTERS else DEFAULT_MUSIC_SEGMENTER
+        return self.entry.music_segmenter
 
     @property
     def audio_extractor(self) -> str:

@@ -289,14 +289,9 @@ def served_table(report: ServedReport) -> str:
     return "\n".join(lines)
 
 
-#: Music structure used on tracks when a model was trained on shots (as the service).
-DEFAULT_MUSIC_SEGMENTER = "olda"
-
-
 def model_pipeline(entry) -> dict[str, str]:
     """What a registered model's catalog and queries are analysed with: its audio and
-    video extractors and its music segmenter (its own segmentation when that is a
-    music structure, else :data:`DEFAULT_MUSIC_SEGMENTER`)."""
+    video extractors and its music segmenter (:attr:`RegistryEntry.music_segmenter`)."""
     extractors = entry.data.get("extractors") or {}
 
     def name(modality: str) -> str:
@@ -305,9 +300,7 @@ def model_pipeline(entry) -> dict[str, str]:
             raise EvaluationError(f"the model records no {modality} extractor")
         return identity if isinstance(identity, str) else identity["name"]
 
-    segmentation = entry.segmentation
-    segmenter = segmentation if segmentation in ("foote", "sf", "olda") else DEFAULT_MUSIC_SEGMENTER
-    return {"audio": name("audio"), "video": name("video"), "segmenter": segmenter}
+    return {"audio": name("audio"), "video": name("video"), "segmenter": entry.music_segmenter}
 
 
 def evaluate_model_on_videos(

@@ -36,6 +36,8 @@ __all__ = [
     "ONNX_OPSET",
     "OUTPUT_NAME",
     "PARITY_TOLERANCE",
+    "DEFAULT_MUSIC_SEGMENTER",
+    "MUSIC_SEGMENTERS",
     "REGISTRY_FILE",
     "REGISTRY_FORMAT",
     "ExportError",
@@ -54,6 +56,10 @@ ONNX_OPSET = 17
 PARITY_TOLERANCE = 1e-4
 REGISTRY_FORMAT = 1
 REGISTRY_FILE = "model.json"
+#: Music structures a catalog track can be cut by, and the one used under a model
+#: trained on shots (docs/method.md §2).
+MUSIC_SEGMENTERS = ("foote", "sf", "olda")
+DEFAULT_MUSIC_SEGMENTER = "olda"
 OUTPUT_NAME = "embedding"
 
 
@@ -237,6 +243,14 @@ class RegistryEntry:
     @property
     def embedding_dim(self) -> int:
         return int(self.data["embedding_dim"])
+
+    @property
+    def music_segmenter(self) -> str:
+        """The music structure that cuts catalog tracks for this model: its own
+        segmentation when that is one, else :data:`DEFAULT_MUSIC_SEGMENTER` (a model
+        trained on shots: a shot segmentation means nothing for audio alone)."""
+        own = self.segmentation
+        return own if own in MUSIC_SEGMENTERS else DEFAULT_MUSIC_SEGMENTER
 
     def onnx_files(self) -> dict[str, dict[str, Any]]:
         """Each ONNX file's entry (``file``, ``sha256``...) by role: "music" and "video"
