@@ -41,7 +41,7 @@ from app.index.errors import (
 )
 from app.index.locking import ReadWriteLock
 from app.index.metadata import MetadataColumns, SearchFilters, TrackMetadata
-from app.index.search import Hit, two_stage_search
+from app.index.search import Hit, HubRadii, two_stage_search
 from app.index.segment_store import SegmentStore, normalize_rows, validate_packed, validate_rows
 from app.index.snapshot import read_snapshot, write_snapshot
 from ml.ranking import PackedSegments
@@ -156,6 +156,7 @@ class CatalogIndex:
         self.options = IndexOptions(**{**(options or IndexOptions()).__dict__, **overrides})
         self._state = _empty_state(int(dim), model_id, self.options)
         self._lock = ReadWriteLock()
+        self._radii = HubRadii()  # cleared by every change of the tracks
         self._sync_lock = threading.Lock()  # one log replay at a time
 
     # -- state -------------------------------------------------------------------------
@@ -246,6 +247,7 @@ class CatalogIndex:
         validate_packed(track_ids, offsets, len(vectors))
         validate_rows(vectors)
         with self._lock.write():
+            self._radii.clear()
             state = self._state
             present = [int(t) for t in track_ids if int(t) in state.store]
             if present:
@@ -261,6 +263,7 @@ class CatalogIndex:
         """Remove tracks; returns how many were present."""
         ids = np.fromiter((int(t) for t in track_ids), np.int64)
         with self._lock.write():
+            self._radii.clear()
             return self._remove(self._state, ids)
 
     @staticmethod
@@ -277,6 +280,7 @@ class CatalogIndex:
     def compact(self) -> None:
         """Reclaim the rows of removed tracks now (otherwise done past a threshold)."""
         with self._lock.write():
+            self._radii.clear()
             kept = self._state.store.compact()
             self._state.metadata = self._state.metadata.take(kept)
 
@@ -318,6 +322,7 @@ class CatalogIndex:
                 with_alignment=with_alignment,
                 bank=bank,
                 csls=csls,
+                radii=self._radii,
             )
 
     # -- snapshots ---------------------------------------------------------------------
@@ -432,6 +437,7 @@ class CatalogIndex:
             state.centroids.add(np.concatenate(all_ids), np.vstack(all_centroids))
         state.watermark = watermark
         with self._lock.write():
+            self._radii.clear()
             self._state = state
         return len(state.store)
 
@@ -471,6 +477,7 @@ class CatalogIndex:
             # An "add" whose track is gone or no longer ready means: not searchable.
             removals += [t for t in additions if t not in loaded]
             with self._lock.write():
+                self._radii.clear()
                 state = self._state
                 if state.model_id != model_id:  # swapped by a rebuild meanwhile
                     return 0

@@ -23,11 +23,11 @@ def _world(seed: int = 0, n: int = 30, dim: int = 32):
     tracks = np.concatenate([answers, common[None, :]])
     index = CatalogIndex(dim, device="cpu")
     index.add_tracks(np.arange(1, n + 2), tracks, np.arange(n + 2))
-    return index, queries, PackedSegments.from_sequences([b[None, :] for b in bank])
+    return index, queries, PackedSegments.from_sequences([b[None, :] for b in bank]), common
 
 
 def test_csls_with_a_bank_demotes_the_track_that_is_near_every_video() -> None:
-    index, queries, bank = _world()
+    index, queries, bank, _ = _world()
     hub = len(queries) + 1
     plain = [index.search(q[None, :], 1, "nw_dtw")[0] for q in queries]
     corrected = [index.search(q[None, :], 1, "nw_dtw", bank=bank)[0] for q in queries]
@@ -41,10 +41,24 @@ def test_csls_with_a_bank_demotes_the_track_that_is_near_every_video() -> None:
 
 
 def test_match_is_the_share_of_reference_videos_that_fit_worse() -> None:
-    index, queries, bank = _world()
+    index, queries, bank, _ = _world()
     hits = index.search(queries[0][None, :], 5, "nw_dtw", bank=bank)
     assert all(h.match is not None and 0.0 <= h.match <= 100.0 for h in hits)
     # The query's own answer fits it better than almost every reference video fits it.
     own = next(h for h in hits if h.track_id == 1)
     assert own.match >= 90.0
     assert all(h.match is None for h in index.search(queries[0][None, :], 5, "nw_dtw"))
+
+
+def test_hub_radii_are_kept_between_queries_and_forgotten_when_a_track_changes() -> None:
+    index, queries, bank, common = _world()
+    first = [index.search(q[None, :], 3, "nw_dtw", bank=bank) for q in queries]
+    again = [index.search(q[None, :], 3, "nw_dtw", bank=bank) for q in queries]
+    assert [[(h.track_id, h.score) for h in hits] for hits in first] == [
+        [(h.track_id, h.score) for h in hits] for hits in again
+    ]
+    # Track 1 becomes a copy of the hub: a radius kept from its old self (far from every
+    # video, so a large bonus) would put it first for every query.
+    index.add_tracks([1], common[None, :], [0, 1])
+    top = [index.search(q[None, :], 1, "nw_dtw", bank=bank)[0].track_id for q in queries]
+    assert top.count(1) <= len(queries) // 10
