@@ -31,7 +31,14 @@ from app.index.centroids import CentroidIndex
 from app.index.errors import DimensionMismatchError, InvalidSearchError
 from app.index.metadata import MetadataColumns, SearchFilters
 from app.index.segment_store import SegmentStore, normalize_rows
-from ml.ranking import METHODS, Alignment, PackedSegments, align, batch_distances
+from ml.ranking import (
+    METHODS,
+    Alignment,
+    PackedSegments,
+    align,
+    batch_distances,
+    distance_matrix,
+)
 from ml.ranking.hubness import DEFAULT_CSLS_K, bank_percentile, csls_distances, hub_radius
 
 __all__ = ["METHODS", "Hit", "two_stage_search", "validate_search"]
@@ -147,7 +154,7 @@ def two_stage_search(
     best = np.argsort(ranked, kind="stable")[:k]
     matches = (
         bank_percentile(
-            distances[best], bank_cost_matrix(bank, store.packed(), slots[best], method, indel)
+            distances[best], distance_matrix(bank, store.packed(), slots[best], method, indel=indel)
         )
         if with_bank
         else None
@@ -207,8 +214,8 @@ class HubRadii:
         missing = [i for i, key in enumerate(keys) if key not in known]
         if missing:
             new = hub_radius(
-                bank_cost_matrix(
-                    bank, store.packed(), store.slots(track_ids[missing]), method, indel
+                distance_matrix(
+                    bank, store.packed(), store.slots(track_ids[missing]), method, indel=indel
                 ),
                 CSLS_K,
             )
@@ -218,22 +225,6 @@ class HubRadii:
     def clear(self) -> None:
         with self._lock:
             self._values.clear()
-
-
-def bank_cost_matrix(
-    bank: PackedSegments,
-    packed: PackedSegments,
-    slots: np.ndarray,
-    method: str,
-    indel: float | None = None,
-) -> np.ndarray:
-    """``(n_bank, n_candidates)`` cost of every bank query to every candidate track."""
-    return np.stack(
-        [
-            batch_distances(bank.track(q), packed, slots, method, indel=indel)
-            for q in range(bank.n_tracks)
-        ]
-    ).astype(np.float64)
 
 
 def _align(query: np.ndarray, segments: np.ndarray, method: str, indel: float | None) -> Alignment:

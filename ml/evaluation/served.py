@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ml.evaluation.retrieval import EvaluationError, answer_ranks, evaluate_ranks
-from ml.ranking import PackedSegments, batch_distances
+from ml.ranking import PackedSegments, distance_matrix
 from ml.ranking.hubness import csls_distances, hub_radius, hubness_skewness, k_occurrence
 
 __all__ = [
@@ -164,11 +164,12 @@ def cost_matrix(
 ) -> np.ndarray:
     """``(n_queries, n_tracks)`` distances of every query sequence to every track
     sequence under ``method`` (the kernel the service reranks with)."""
-    packed = PackedSegments.from_sequences([np.asarray(t, np.float32) for t in tracks])
-    rows = np.arange(packed.n_tracks)
-    return np.stack(
-        [batch_distances(np.asarray(q, np.float32), packed, rows, method) for q in queries]
-    ).astype(np.float64)
+    packed = _packed(tracks)
+    return distance_matrix(_packed(queries), packed, np.arange(packed.n_tracks), method)
+
+
+def _packed(sequences: Sequence[np.ndarray]) -> PackedSegments:
+    return PackedSegments.from_sequences([np.asarray(x, np.float32) for x in sequences])
 
 
 @dataclass(frozen=True)

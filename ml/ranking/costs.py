@@ -60,6 +60,7 @@ __all__ = [
     "SYMMETRIC_METHODS",
     "batch_distances",
     "distance",
+    "distance_matrix",
     "rerank",
     "resolve_indel",
     "warm_up",
@@ -494,6 +495,25 @@ def batch_distances(
         with _PARALLEL_LOCK:
             _batch_kernel(*arguments, n_chunks, out)
     return out
+
+
+def distance_matrix(
+    queries: PackedSegments,
+    packed: PackedSegments,
+    rows: np.ndarray | Sequence[int],
+    method: str,
+    *,
+    indel: float | None = None,
+) -> np.ndarray:
+    """``(n_queries, n)`` float64: the cost of every query sequence of ``queries`` to each
+    candidate track ``rows`` of ``packed`` (:func:`batch_distances` row by row)."""
+    rows = check_rows(rows, packed.n_tracks)
+    return np.stack(
+        [
+            batch_distances(queries.track(q), packed, rows, method, indel=indel)
+            for q in range(queries.n_tracks)
+        ]
+    ).astype(np.float64)
 
 
 def distance(

@@ -14,6 +14,7 @@ from ml.ranking import (
     PackedSegments,
     batch_distances,
     distance,
+    distance_matrix,
     rerank,
 )
 from ml.ranking import costs as kernel
@@ -204,3 +205,17 @@ def test_concurrent_calls_from_threads_agree_with_sequential_ones():
         concurrent = list(pool.map(lambda q: batch_distances(q, packed, rows, "sw_dtw"), queries))
     for a, b in zip(sequential, concurrent, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("method", ["nw_dtw", "best_trace_mean"])
+def test_distance_matrix_is_every_query_against_every_candidate(method):
+    rng = np.random.default_rng(3)
+    tracks = [unit_rows(rng, int(rng.integers(1, 6)), 8) for _ in range(7)]
+    queries = [unit_rows(rng, int(rng.integers(1, 5)), 8) for _ in range(3)]
+    rows = np.array([4, 0, 6])
+    got = distance_matrix(
+        PackedSegments.from_sequences(queries), PackedSegments.from_sequences(tracks), rows, method
+    )
+    expected = [[distance(q, tracks[r], method) for r in rows] for q in queries]
+    assert got.shape == (3, 3) and got.dtype == np.float64
+    np.testing.assert_allclose(got, expected, rtol=0, atol=TOLERANCE)
