@@ -118,10 +118,8 @@ class ServingMuSimNet:
 
 def extractor_identity(entry: RegistryEntry, modality: str) -> dict:
     """The extractor a model was trained with: ``{"name", "version", "dim"}``."""
-    identity = (entry.data.get("extractors") or {}).get(modality)
-    if isinstance(identity, str):  # an entry that names the extractor only
-        identity = {"name": identity, "version": None, "dim": None}
-    if not identity:
+    identity = entry.extractor_identity(modality)
+    if identity is None:
         raise ModelRegistryError(
             f"model {entry.data.get('name')!r} records no {modality} extractor"
         )

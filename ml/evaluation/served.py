@@ -293,13 +293,12 @@ def served_table(report: ServedReport) -> str:
 def model_pipeline(entry) -> dict[str, str]:
     """What a registered model's catalog and queries are analysed with: its audio and
     video extractors and its music segmenter (:attr:`RegistryEntry.music_segmenter`)."""
-    extractors = entry.data.get("extractors") or {}
 
     def name(modality: str) -> str:
-        identity = extractors.get(modality)
-        if not identity:
+        identity = entry.extractor_identity(modality)
+        if identity is None:
             raise EvaluationError(f"the model records no {modality} extractor")
-        return identity if isinstance(identity, str) else identity["name"]
+        return identity["name"]
 
     return {"audio": name("audio"), "video": name("video"), "segmenter": entry.music_segmenter}
 

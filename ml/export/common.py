@@ -244,6 +244,14 @@ class RegistryEntry:
     def embedding_dim(self) -> int:
         return int(self.data["embedding_dim"])
 
+    def extractor_identity(self, modality: str) -> dict | None:
+        """The frame-feature extractor the model was trained with, ``{"name", "version",
+        "dim"}`` (version and dim None for an entry that names it only), or None."""
+        identity = (self.data.get("extractors") or {}).get(modality)
+        if isinstance(identity, str):
+            return {"name": identity, "version": None, "dim": None}
+        return identity or None
+
     @property
     def music_segmenter(self) -> str:
         """The music structure that cuts catalog tracks for this model: its own
