@@ -28,6 +28,7 @@ from ml.export.common import (
     parity_error,
     require_parity,
     select_providers,
+    update_registry_entry,
     write_onnx,
     write_registry_entry,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "parity_error",
     "require_parity",
     "select_providers",
+    "update_registry_entry",
     "write_onnx",
     "write_registry_entry",
 ]

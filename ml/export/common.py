@@ -48,6 +48,7 @@ __all__ = [
     "parity_error",
     "require_parity",
     "select_providers",
+    "update_registry_entry",
     "write_onnx",
     "write_registry_entry",
 ]
@@ -221,6 +222,15 @@ def write_registry_entry(out_dir: Path, entry: dict[str, Any]) -> Path:
     return path
 
 
+def update_registry_entry(out_dir: Path, **fields: Any) -> Path:
+    """Set top-level ``fields`` of an exported ``model.json`` (measured after export,
+    such as the fitted ``sync_fusion``), rewriting it atomically."""
+    path = Path(out_dir) / REGISTRY_FILE
+    entry = json.loads(path.read_text())
+    entry.update(fields)
+    return write_registry_entry(Path(out_dir), entry)
+
+
 @dataclass(frozen=True)
 class RegistryEntry:
     """A verified registry entry and its directory.
@@ -243,6 +253,12 @@ class RegistryEntry:
     @property
     def embedding_dim(self) -> int:
         return int(self.data["embedding_dim"])
+
+    @property
+    def sync_weight(self) -> float:
+        """Weight of the cuts-on-beats evidence in the ranking (``ml.ranking.fusion``),
+        fit on the model's validation clips; 0 (off) when none was fit."""
+        return float((self.data.get("sync_fusion") or {}).get("weight", 0.0))
 
     def extractor_identity(self, modality: str) -> dict | None:
         """The frame-feature extractor the model was trained with, ``{"name", "version",
