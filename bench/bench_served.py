@@ -28,10 +28,11 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from app.services.costs import DEFAULT_METHOD
 from ml.data.clips import BuildConfig, build_dataset
 from ml.data.dataset import load_dataset, write_manifest
-from ml.evaluation.served import evaluate_model_on_videos, served_table
-from ml.export import export_checkpoint
+from ml.evaluation.served import evaluate_model_on_videos, fit_served_sync_weight, served_table
+from ml.export import export_checkpoint, load_registry_entry, update_registry_entry
 from ml.training.config import TrainConfig
 from ml.training.trainer import train
 
@@ -88,12 +89,35 @@ def recorded_corpus(root: Path, world: str, n_train: int, n_test: int, seed: int
     return {"train": train, "test": test, "cuts": cuts}
 
 
-def train_model(work: Path, videos: list[Path], n_clips: int, args: argparse.Namespace) -> Path:
+def fit_sync(model_dir: Path, dataset: Path, cuts: dict, work: Path) -> Path:
+    """Fit the model's weight of the cuts-on-beats evidence on its validation clips, as
+    ``v2m train --export`` does (queries cut at their cut points, like the test's)."""
+    if "sync_fusion" not in load_registry_entry(model_dir).data:
+        clips = load_dataset(dataset).manifest.clips
+        split = {
+            s: [work / "train-videos" / c.source for c in clips if c.split == s]
+            for s in ("train", "val")
+        }
+        fit = fit_served_sync_weight(
+            model_dir,
+            split["val"],
+            DEFAULT_METHOD,
+            distractors=split["train"],
+            cut_points=cuts,
+            cache_dir=work / "served-cache",
+        )
+        update_registry_entry(model_dir, sync_fusion=fit.to_dict())
+    return model_dir
+
+
+def train_model(
+    work: Path, videos: list[Path], n_clips: int, cuts: dict, args: argparse.Namespace
+) -> Path:
     """``v2m train segvmnet``'s recipe on the first ``n_clips`` videos; the export."""
     tag = f"{n_clips}" if args.recipe == "published" else f"{n_clips}-{args.recipe}"
     model_dir = work / f"model-{tag}"
     if (model_dir / "model.json").is_file():
-        return model_dir
+        return fit_sync(model_dir, work / f"dataset-{n_clips}", cuts, work)
     pool = work / "train-videos"
     pool.mkdir(parents=True, exist_ok=True)
     for video in videos:
@@ -134,7 +158,7 @@ def train_model(work: Path, videos: list[Path], n_clips: int, args: argparse.Nam
     )
     best = train(config)
     export_checkpoint(best, model_dir, name=f"{work.name}-{tag}")
-    return model_dir
+    return fit_sync(model_dir, subset, cuts, work)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -152,10 +176,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--recipe", default="published", choices=sorted(RECIPES))
     parser.add_argument(
         "--bank",
-        default="cuts",
-        choices=("cuts", "dataset"),
-        help="CSLS bank: the training videos cut at their cut points, or the "
-        "training set's own segments (what an export can carry)",
+        default="model",
+        choices=("model", "cuts"),
+        help="CSLS bank: the model's own (its training set's segments, as served), or "
+        "the training videos cut at their cut points",
     )
     parser.add_argument("--results", type=Path)
     args = parser.parse_args(argv)
@@ -170,18 +194,8 @@ def main(argv: list[str] | None = None) -> None:
             else recorded_corpus(root, name, n_train, args.test_clips, args.seed)
         )
         for n in sorted(args.train_clips):
-            model = train_model(root, corpus["train"], n, args)
-            bank = (
-                dict(bank_videos=corpus["train"][:n])
-                if args.bank == "cuts"
-                else dict(
-                    bank_vectors=[
-                        r.video_segments
-                        for split in ("train", "val")
-                        for r in load_dataset(root / f"dataset-{n}").records(split)
-                    ]
-                )
-            )
+            model = train_model(root, corpus["train"], n, corpus["cuts"], args)
+            bank = dict(bank_videos=corpus["train"][:n]) if args.bank == "cuts" else {}
             report = evaluate_model_on_videos(
                 model,
                 corpus["test"],

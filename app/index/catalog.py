@@ -41,7 +41,7 @@ from app.index.errors import (
 )
 from app.index.locking import ReadWriteLock
 from app.index.metadata import MetadataColumns, SearchFilters, TrackMetadata
-from app.index.search import Hit, HubRadii, two_stage_search
+from app.index.search import Evidence, Hit, HubRadii, two_stage_search
 from app.index.segment_store import SegmentStore, normalize_rows, validate_packed, validate_rows
 from app.index.snapshot import read_snapshot, write_snapshot
 from ml.ranking import PackedSegments
@@ -297,6 +297,7 @@ class CatalogIndex:
         with_alignment: bool = True,
         bank: PackedSegments | None = None,
         csls: bool = True,
+        evidence: Evidence | None = None,
     ) -> list[Hit]:
         """Rank the catalog for a query's ``(Kq, d)`` segment embeddings.
 
@@ -304,7 +305,8 @@ class CatalogIndex:
         those passing ``filters``, reranked by ``method`` (one of
         :data:`ml.ranking.METHODS`); the best ``k`` come back, with their
         alignment when ``with_alignment``; with a ``bank`` of reference queries, a match
-        score, and with ``csls`` the hubness correction. See
+        score, and with ``csls`` the hubness correction; ``evidence`` is fused into
+        the rerank. See
         :func:`app.index.search.two_stage_search` for the details and errors.
         """
         with self._lock.read():
@@ -323,6 +325,7 @@ class CatalogIndex:
                 bank=bank,
                 csls=csls,
                 radii=self._radii,
+                evidence=evidence,
             )
 
     # -- snapshots ---------------------------------------------------------------------

@@ -17,6 +17,11 @@ distance is lowered by half its hub radius, the mean of its ``CSLS_K`` smallest
 distances to the bank queries under the same cost, so a track that is near every
 video stops coming first for all of them. The same bank distances give each hit a
 0-100 match: the share of the reference videos that fit the track worse than the query.
+
+With training-free :class:`Evidence` (how well the video's cuts sit on each track's
+beats, :mod:`ml.sync.beat_grid`) and a positive weight, the corrected distances are
+fused with it over the shortlist (:func:`ml.ranking.fusion.fuse_evidence`) before the
+``k`` best are kept; each hit's score is then the fused one.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from __future__ import annotations
 import threading
 import weakref
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -39,9 +45,21 @@ from ml.ranking import (
     batch_distances,
     distance_matrix,
 )
+from ml.ranking.fusion import fuse_evidence
 from ml.ranking.hubness import DEFAULT_CSLS_K, bank_percentile, csls_distances, hub_radius
 
-__all__ = ["METHODS", "Hit", "two_stage_search", "validate_search"]
+__all__ = ["METHODS", "Evidence", "Hit", "two_stage_search", "validate_search"]
+
+
+class Evidence(Protocol):
+    """Training-free evidence about a query's fit to catalog tracks."""
+
+    #: Its weight against the learned distance (0: unused).
+    weight: float
+
+    def scores(self, track_ids: np.ndarray) -> np.ndarray:
+        """``(n,)`` one score per track id, higher is better, NaN where none."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -55,7 +73,8 @@ class Hit:
     rank
         1 for the best track.
     score
-        ``-distance``: higher is better, comparable only within one method.
+        Higher is better, comparable only within one query: ``-distance`` (after the
+        hubness correction), or the fused ranking value with evidence.
     distance
         The cost of ``method`` (lower is better; the DTWs' negated score).
     centroid_similarity
@@ -128,6 +147,7 @@ def two_stage_search(
     bank: PackedSegments | None = None,
     csls: bool = True,
     radii: HubRadii | None = None,
+    evidence: Evidence | None = None,
 ) -> list[Hit]:
     """Rank the catalog for one query sequence of segment embeddings ``(Kq, d)``.
 
@@ -135,7 +155,8 @@ def two_stage_search(
     ``shortlist`` is raised to ``k`` if smaller. Ties in the cost keep the
     shortlist's order (best centroid first). With a ``bank`` of reference queries,
     hits get a match score, and with ``csls`` the rerank is corrected for hubness;
-    ``radii`` keeps the tracks' hub radii from one query to the next.
+    ``radii`` keeps the tracks' hub radii from one query to the next; ``evidence``
+    with a positive weight is fused into the rerank.
     """
     query = validate_search(query, store.dim, k, method, shortlist)
     allowed = allowed_track_ids(store, metadata, filters)
@@ -151,6 +172,8 @@ def two_stage_search(
     if with_bank and csls:
         radii = radii or HubRadii()
         ranked = csls_distances(ranked, radii.of(bank, store, ids, method, indel))
+    if evidence is not None and evidence.weight > 0:
+        ranked = fuse_evidence(ranked, evidence.scores(ids), evidence.weight)
     best = np.argsort(ranked, kind="stable")[:k]
     matches = (
         bank_percentile(

@@ -28,9 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ml.evaluation.fusion import SyncWeightFit, fit_sync_weight
 from ml.evaluation.retrieval import EvaluationError, answer_ranks, evaluate_ranks
 from ml.ranking import PackedSegments, distance_matrix
+from ml.ranking.fusion import fuse_evidence
 from ml.ranking.hubness import csls_distances, hub_radius, hubness_skewness, k_occurrence
+from ml.sync.beat_grid import beat_grid_scores
+from ml.sync.offset import TrackEvents
 
 __all__ = [
     "ANALYSIS_VERSION",
@@ -40,15 +44,17 @@ __all__ = [
     "analyse_served_clip",
     "analyse_served_query",
     "analyse_served_track",
+    "beat_grid_matrix",
     "cost_matrix",
     "evaluate_model_on_videos",
     "evaluate_served",
+    "fit_served_sync_weight",
     "model_pipeline",
     "served_table",
 ]
 
 #: Bump when the cached analysis of a clip changes for the same inputs.
-ANALYSIS_VERSION = "1"
+ANALYSIS_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,26 @@ class ServedClip:
     track_boundaries_s: np.ndarray
     track_vectors: np.ndarray
     downbeats_s: np.ndarray
+    beats_s: np.ndarray
+
+    @property
+    def cuts_s(self) -> np.ndarray:
+        """The query's cut times, its segmentation's inner boundaries (seconds)."""
+        return self.query_boundaries_s[1:-1]
+
+    @property
+    def video_duration_s(self) -> float:
+        return float(self.query_boundaries_s[-1])
+
+    @property
+    def track_events(self) -> TrackEvents:
+        """The soundtrack's beats, downbeats and boundaries, as a catalog track's."""
+        return TrackEvents(
+            self.downbeats_s,
+            self.track_boundaries_s,
+            float(self.track_boundaries_s[-1]),
+            self.beats_s,
+        )
 
 
 def _cache_key(path: Path, parts: Mapping[str, object]) -> str:
@@ -120,7 +146,7 @@ def analyse_served_track(
     path: Path, music_segmenter: str, audio_extractor: str, cache_dir: Path | None = None
 ) -> dict[str, np.ndarray]:
     """A soundtrack as ingestion analyses a catalog track: its ``boundaries``,
-    segment ``vectors`` and ``downbeats`` (seconds)."""
+    segment ``vectors``, ``downbeats`` and ``beats`` (seconds)."""
     from ml.pipeline.track import analyse_track_file
 
     parts = {"version": ANALYSIS_VERSION, "audio": audio_extractor, "segmenter": music_segmenter}
@@ -131,6 +157,7 @@ def analyse_served_track(
             "boundaries": track.boundaries_s,
             "vectors": track.segment_vectors,
             "downbeats": track.downbeats_s,
+            "beats": np.asarray(track.analysis.beats.beats_s, dtype=np.float64),
         }
 
     return _cached(cache_dir, Path(path), parts, compute)
@@ -156,6 +183,7 @@ def analyse_served_clip(
         track["boundaries"],
         track["vectors"],
         track["downbeats"],
+        track["beats"],
     )
 
 
@@ -166,6 +194,13 @@ def cost_matrix(
     sequence under ``method`` (the kernel the service reranks with)."""
     packed = _packed(tracks)
     return distance_matrix(_packed(queries), packed, np.arange(packed.n_tracks), method)
+
+
+def beat_grid_matrix(queries: Sequence[ServedClip], tracks: Sequence[ServedClip]) -> np.ndarray:
+    """``(n_queries, n_tracks)`` how well each query's cuts fall on each track's beats
+    (:func:`ml.sync.beat_grid.beat_grid_scores`), higher is better, NaN for none."""
+    events = [t.track_events for t in tracks]
+    return np.stack([beat_grid_scores(q.cuts_s, q.video_duration_s, events).score for q in queries])
 
 
 def _packed(sequences: Sequence[np.ndarray]) -> PackedSegments:
@@ -241,6 +276,8 @@ def evaluate_served(
     *,
     bank: Sequence[np.ndarray] | None = None,
     csls_k: int = 10,
+    evidence: np.ndarray | None = None,
+    sync_weight: float = 0.0,
 ) -> ServedReport:
     """Rank the ``C`` tracks for every query (query ``i``'s answer is track ``i``).
 
@@ -255,6 +292,13 @@ def evaluate_served(
     bank : sequence of np.ndarray, optional
         Embedded reference queries (clips that are not among the test clips); with a
         bank, every cost is also scored with the CSLS correction.
+    evidence : np.ndarray, optional
+        ``(n_queries, C)`` cuts-on-beats scores (:func:`beat_grid_matrix`); with it,
+        the evidence alone is scored as ``beat_grid``, and with ``sync_weight > 0``
+        every cost is also scored fused with it (:func:`ml.ranking.fusion.fuse_evidence`)
+        after its served correction.
+    sync_weight : float
+        The model's fitted weight of the evidence.
     """
     if len(queries) == 0 or len(tracks) < len(queries):
         raise EvaluationError("need at least one query and one track per query")
@@ -264,14 +308,22 @@ def evaluate_served(
             "n_candidates": len(tracks),
             "bank": len(bank) if bank else 0,
             "csls_k": csls_k,
+            "sync_weight": sync_weight,
         }
     )
+    if evidence is not None:
+        report.scores.append(_scores("beat_grid", "none", -np.nan_to_num(evidence, nan=0.0)))
     for method in methods:
         distances = cost_matrix(queries, tracks, method)
         report.scores.append(_scores(method, "none", distances))
+        served, correction = distances, "none"
         if bank:
             radius = hub_radius(cost_matrix(bank, tracks, method), csls_k)
-            report.scores.append(_scores(method, "csls", csls_distances(distances, radius)))
+            served, correction = csls_distances(distances, radius), "csls"
+            report.scores.append(_scores(method, correction, served))
+        if evidence is not None and sync_weight > 0:
+            fused = fuse_evidence(served, evidence, sync_weight)
+            report.scores.append(_scores(method, f"{correction}+sync", fused))
     return report
 
 
@@ -303,6 +355,60 @@ def model_pipeline(entry) -> dict[str, str]:
     return {"audio": name("audio"), "video": name("video"), "segmenter": entry.music_segmenter}
 
 
+def _served_clips(
+    entry,
+    videos: Sequence[Path],
+    cut_points: Mapping[str, Sequence[float]],
+    cache_dir: Path | None,
+    progress=None,
+) -> list[ServedClip]:
+    pipe = model_pipeline(entry)
+    out = []
+    for path in videos:
+        out.append(
+            analyse_served_clip(
+                path,
+                video_extractor=pipe["video"],
+                audio_extractor=pipe["audio"],
+                music_segmenter=pipe["segmenter"],
+                cut_points_s=cut_points.get(Path(path).stem),
+                cache_dir=cache_dir,
+            )
+        )
+        if progress is not None:
+            progress(path)
+    return out
+
+
+def fit_served_sync_weight(
+    model_dir: Path,
+    videos: Sequence[Path],
+    method: str,
+    *,
+    distractors: Sequence[Path] = (),
+    cut_points: Mapping[str, Sequence[float]] | None = None,
+    cache_dir: Path | None = None,
+) -> SyncWeightFit:
+    """Fit an exported model's weight of the cuts-on-beats evidence on held-out videos
+    (its validation clips) through the served path: each video's picture is a query
+    and the catalog is the videos' soundtracks and the ``distractors``' (its training
+    clips'), ranked by ``method`` with the model's own CSLS bank
+    (:func:`ml.evaluation.fusion.fit_sync_weight`)."""
+    from ml.export import load_registry_entry
+
+    entry = load_registry_entry(model_dir)
+    music, video = entry.encoder("music", "cpu"), entry.encoder("video", "cpu")
+    queries = _served_clips(entry, videos, cut_points or {}, cache_dir)
+    catalog = queries + _served_clips(entry, distractors, cut_points or {}, cache_dir)
+    if len(queries) == 0:
+        return fit_sync_weight(np.zeros((0, 0)), np.zeros((0, 0)))
+    tracks = [music.embed(c.track_vectors) for c in catalog]
+    distances = cost_matrix([video.embed(c.query_vectors) for c in queries], tracks, method)
+    if bank := entry.query_bank():
+        distances = csls_distances(distances, hub_radius(cost_matrix(bank, tracks, method)))
+    return fit_sync_weight(distances, beat_grid_matrix(queries, catalog))
+
+
 def evaluate_model_on_videos(
     model_dir: Path,
     videos: Sequence[Path],
@@ -315,11 +421,13 @@ def evaluate_model_on_videos(
     progress=None,
 ) -> ServedReport:
     """The served path end to end: an exported model (ONNX, as served), test videos
-    whose own soundtracks form the catalog, and optional bank videos for CSLS.
+    whose own soundtracks form the catalog, the model's CSLS bank and its fitted
+    weight of the cuts-on-beats evidence.
 
     ``cut_points[stem]`` are a video's known cut points in seconds (the user's
-    ``boundaries=``); a video without them is cut by its shots. ``bank_vectors`` are
-    more bank queries given as ``(K, D)`` segment vectors (before the video branch).
+    ``boundaries=``); a video without them is cut by its shots. ``bank_videos`` (cut
+    like the queries) and ``bank_vectors`` (``(K, D)`` segment vectors before the video
+    branch) replace the model's own bank.
     """
     from ml.export import load_registry_entry
 
@@ -327,40 +435,26 @@ def evaluate_model_on_videos(
     pipe = model_pipeline(entry)
     music, video = entry.encoder("music", "cpu"), entry.encoder("video", "cpu")
     cut_points = cut_points or {}
-
-    def clips(paths: Sequence[Path]) -> list[ServedClip]:
-        out = []
-        for path in paths:
-            out.append(
-                analyse_served_clip(
-                    path,
-                    video_extractor=pipe["video"],
-                    audio_extractor=pipe["audio"],
-                    music_segmenter=pipe["segmenter"],
-                    cut_points_s=cut_points.get(Path(path).stem),
-                    cache_dir=cache_dir,
-                )
-            )
-            if progress is not None:
-                progress(path)
-        return out
-
-    test = clips(videos)
-    bank = [
+    test = _served_clips(entry, videos, cut_points, cache_dir, progress)
+    given = [
         analyse_served_query(path, pipe["video"], cut_points.get(Path(path).stem), cache_dir)[1]
         for path in bank_videos
     ] + list(bank_vectors)
+    bank = [video.embed(vectors) for vectors in given] or entry.query_bank()
     report = evaluate_served(
         [video.embed(c.query_vectors) for c in test],
         [music.embed(c.track_vectors) for c in test],
         methods,
-        bank=[video.embed(vectors) for vectors in bank] or None,
+        bank=bank or None,
+        evidence=beat_grid_matrix(test, test),
+        sync_weight=entry.sync_weight,
     )
     report.metadata.update(
         {
             "model": entry.data.get("name"),
             "kind": entry.kind,
             **pipe,
+            "bank_source": "given" if given else "model" if bank else "none",
             "query_segmentation": "cut points"
             if all(c.clip_id in cut_points for c in test)
             else "shots"

@@ -46,7 +46,7 @@ result.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -85,6 +85,9 @@ class TrackEvents:
         the track covers).
     duration_s : float
         Length of the track in seconds.
+    beats_s : np.ndarray
+        ``(n_beats,)`` sorted beat times in seconds, downbeats included (only
+        :mod:`ml.sync.beat_grid` reads them; empty by default).
 
     Raises
     ------
@@ -96,9 +99,11 @@ class TrackEvents:
     downbeats_s: np.ndarray
     boundaries_s: np.ndarray
     duration_s: float
+    beats_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "downbeats_s", check_times(self.downbeats_s, "downbeats_s"))
+        object.__setattr__(self, "beats_s", check_times(self.beats_s, "beats_s"))
         object.__setattr__(self, "boundaries_s", check_times(self.boundaries_s, "boundaries_s"))
         object.__setattr__(self, "duration_s", check_positive(self.duration_s, "duration_s"))
 

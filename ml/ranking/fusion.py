@@ -1,0 +1,69 @@
+"""Fuse a learned distance with training-free evidence, per query.
+
+The learned cost (any of :mod:`ml.ranking`, after the hubness correction) and a
+synchronisation score (:mod:`ml.sync.beat_grid`, higher is better) live on different
+scales, and the scale of a distance changes with the model, the cost and the query.
+Both are standardised over the candidates of one query, and the evidence is
+subtracted with a weight ``w``:
+
+    fused_ij = z(d_i)_j - w * z(s_i)_j,    z(x)_j = (x_j - mean(x)) / std(x)
+
+so ``w = 0`` is the learned ranking unchanged and ``w = 1`` gives the two equal say.
+A candidate without evidence (NaN) gets the query's mean evidence (``z = 0``): it is
+neither promoted nor demoted. The weight is a model's own, fit on its validation clips
+(:func:`ml.evaluation.fusion.fit_sync_weight`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["fuse_evidence", "standardise_rows"]
+
+
+def standardise_rows(x: np.ndarray) -> np.ndarray:
+    """Each row of ``x`` ``(n_queries, n_candidates)`` minus its mean over its finite
+    values, over their standard deviation; NaN becomes 0, a constant row all 0."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"expected (n_queries, n_candidates), got shape {x.shape}")
+    finite = np.isfinite(x)
+    count = np.maximum(finite.sum(axis=1, keepdims=True), 1)
+    filled = np.where(finite, x, 0.0)
+    mean = filled.sum(axis=1, keepdims=True) / count
+    centred = np.where(finite, x - mean, 0.0)
+    std = np.sqrt((centred**2).sum(axis=1, keepdims=True) / count)
+    return np.divide(centred, std, out=np.zeros_like(centred), where=std > 1e-12)
+
+
+def fuse_evidence(distances: np.ndarray, evidence: np.ndarray, weight: float) -> np.ndarray:
+    """``(n_queries, n_candidates)`` fused distances, lower is better.
+
+    Parameters
+    ----------
+    distances : np.ndarray
+        ``(n_queries, n_candidates)`` learned distances, lower is better, finite.
+    evidence : np.ndarray
+        Same shape, higher is better; NaN where there is none.
+    weight : float
+        ``w >= 0``; 0 returns the distances unchanged (not standardised), so a model
+        without fusion ranks, scores and ties exactly as before.
+
+    Raises
+    ------
+    ValueError
+        Shapes that differ, a distance that is not finite, or a negative weight.
+    """
+    d = np.asarray(distances, dtype=np.float64)
+    s = np.asarray(evidence, dtype=np.float64)
+    if d.ndim == 1:
+        return fuse_evidence(d[None], s[None], weight)[0]
+    if d.shape != s.shape:
+        raise ValueError(f"distances {d.shape} and evidence {s.shape} differ in shape")
+    if not np.all(np.isfinite(d)):
+        raise ValueError("distances must be finite")
+    if not np.isfinite(weight) or weight < 0:
+        raise ValueError(f"weight must be finite and >= 0, got {weight}")
+    if weight == 0:
+        return d
+    return standardise_rows(d) - weight * standardise_rows(s)

@@ -1,0 +1,50 @@
+"""Fitting the weight of the synchronisation evidence (ml.evaluation.fusion)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ml.evaluation.fusion import MIN_CLIPS, fit_sync_weight
+from ml.evaluation.retrieval import EvaluationError
+
+
+def noisy_distances(n: int, rng: np.random.Generator, signal: float) -> np.ndarray:
+    d = rng.normal(size=(n, n))
+    d[np.arange(n), np.arange(n)] -= signal
+    return d
+
+
+def test_informative_evidence_gets_a_weight_and_lowers_the_rank():
+    rng = np.random.default_rng(0)
+    d = noisy_distances(20, rng, 0.5)
+    s = rng.normal(size=(20, 20))
+    s[np.arange(20), np.arange(20)] += 3.0
+    fit = fit_sync_weight(d, s)
+    assert fit.weight > 0
+    assert fit.mean_ranks[fit.weight] < fit.mean_ranks[0.0]
+
+
+def test_useless_evidence_stays_off():
+    rng = np.random.default_rng(1)
+    d = noisy_distances(20, rng, 10.0)  # the learned cost alone is perfect
+    s = rng.normal(size=(20, 20))
+    assert fit_sync_weight(d, s).weight == 0.0
+
+
+def test_ties_go_to_the_smaller_weight():
+    d = noisy_distances(6, np.random.default_rng(2), 10.0)
+    assert fit_sync_weight(d, np.zeros((6, 6))).weight == 0.0
+
+
+def test_too_few_clips_leave_it_off():
+    fit = fit_sync_weight(np.eye(MIN_CLIPS - 1), np.eye(MIN_CLIPS - 1))
+    assert fit.weight == 0.0 and fit.mean_ranks == {}
+    assert fit.to_dict()["validation_clips"] == MIN_CLIPS - 1
+
+
+def test_bad_shapes_are_refused():
+    with pytest.raises(EvaluationError):
+        fit_sync_weight(np.zeros((5, 4)), np.zeros((5, 4)))
+    with pytest.raises(EvaluationError):
+        fit_sync_weight(np.zeros((4, 4)), np.zeros((4, 4)), grid=())
