@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ml.evaluation.similarity import evaluate_similarity
 from ml.features.cqt import SAMPLE_RATE, log_cqt
+from ml.metrics.similarity import evaluate_similarity
 from ml.models.musimnet import MuSimNet, MuSimNetConfig, embed_tracks, input_statistics
 from ml.similarity.mining import MINING_STRATEGIES, MiningConfig
 from ml.synth.clip import ClipSpec, generate_clip

@@ -5,8 +5,9 @@ the C catalog tracks. The protocol reports Recall@k for k in {1, 10, 25} and the
 rank of the answer with a 95% confidence interval.
 
 All functions here are pure and work on plain arrays, in the spirit of ``mir_eval``:
-``answer_ranks`` turns a distance matrix into the rank of each correct answer, and the
-metric functions summarise those ranks.
+:func:`~ml.metrics.ranks.answer_ranks` turns a distance matrix into the rank of each
+correct answer (the project's one rank definition, with its tie rule; re-exported
+here for the protocol), and the metric functions summarise those ranks.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy import stats
+
+from ml.metrics.errors import EvaluationError
+from ml.metrics.ranks import answer_ranks
 
 __all__ = [
     "DEFAULT_KS",
@@ -28,10 +32,6 @@ __all__ = [
 ]
 
 DEFAULT_KS: tuple[int, ...] = (1, 10, 25)
-
-
-class EvaluationError(ValueError):
-    """Raised when metric inputs are malformed (wrong shapes, NaN, out-of-range ids)."""
 
 
 @dataclass(frozen=True)
@@ -57,53 +57,6 @@ class RetrievalScores:
         out["recall"] = {f"R@{k}": v for k, v in self.recall.items()}
         out["rank_ci95"] = list(self.rank_ci95)
         return out
-
-
-def answer_ranks(distances: np.ndarray, answers: np.ndarray | None = None) -> np.ndarray:
-    """Rank (1-based) of each query's correct answer, lower distance ranking first.
-
-    Parameters
-    ----------
-    distances : np.ndarray, shape (n_queries, n_candidates)
-        ``distances[q, c]`` is the cost of candidate ``c`` for query ``q``.
-    answers : np.ndarray of int, shape (n_queries,), optional
-        Index of the correct candidate of each query. Defaults to ``arange(n_queries)``
-        (query ``q``'s answer is candidate ``q``, the usual layout of a test set).
-
-    Returns
-    -------
-    np.ndarray of float64, shape (n_queries,)
-        Ranks in ``[1, n_candidates]``. Ties are resolved by the *mid-rank*: a candidate
-        whose distance equals the answer's counts as half ahead of it. Random
-        tie-breaking has this expectation, so a model that returns a constant distance
-        scores chance (``(C + 1) / 2``) rather than a perfect rank 1.
-
-    Raises
-    ------
-    EvaluationError
-        If ``distances`` is not 2-D, holds NaN, or an answer index is out of range.
-    """
-    distances = np.asarray(distances, dtype=np.float64)
-    if distances.ndim != 2 or distances.shape[1] == 0:
-        raise EvaluationError(f"distances must be (n_queries, n_candidates), got {distances.shape}")
-    if np.isnan(distances).any():
-        raise EvaluationError("distances contain NaN")
-    n_queries, n_candidates = distances.shape
-    if answers is None:
-        if n_queries > n_candidates:
-            raise EvaluationError("default answers need n_queries <= n_candidates")
-        answers = np.arange(n_queries)
-    answers = np.asarray(answers)
-    if answers.shape != (n_queries,) or not np.issubdtype(answers.dtype, np.integer):
-        raise EvaluationError(f"answers must be {n_queries} integers, got {answers.shape}")
-    if answers.size and (answers.min() < 0 or answers.max() >= n_candidates):
-        raise EvaluationError("answer index out of range")
-
-    answer_distance = distances[np.arange(n_queries), answers][:, None]
-    n_better = (distances < answer_distance).sum(axis=1)
-    # The answer ties with itself: subtract it before halving the ties.
-    n_tied = (distances == answer_distance).sum(axis=1) - 1
-    return 1.0 + n_better + 0.5 * n_tied
 
 
 def _check_ranks(ranks: np.ndarray) -> np.ndarray:

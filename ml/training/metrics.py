@@ -1,4 +1,5 @@
-"""Validation retrieval metrics and the JSON-lines metrics log."""
+"""Validation retrieval metrics (ranked by :mod:`ml.metrics.ranks`) and the JSON-lines
+metrics log."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+
+from ml.metrics.ranks import answer_ranks
 
 __all__ = ["MetricsLog", "paired_retrieval_ranks", "retrieval_summary"]
 
@@ -17,19 +21,22 @@ def paired_retrieval_ranks(
 ) -> torch.Tensor:
     """1-based rank of ``targets[i]`` among all targets for query ``queries[i]``.
 
-    Ranking by squared Euclidean distance; ties count in the query's favour
-    (rank = 1 + number of strictly closer targets). Works in chunks of queries so
-    that large validation sets never build the full N x N matrix.
+    ``queries`` and ``targets`` are paired (N, d) embeddings on any device; the cost is
+    the squared Euclidean distance, computed on their device in blocks of ``chunk``
+    queries (a large validation set never builds the full N x N matrix). Each block is
+    ranked by :func:`ml.metrics.ranks.answer_ranks`, the one rank definition (ties by
+    mid-rank), so early stopping watches the rank the evaluation tables report.
+
+    Returns a float64 tensor (N,) on the CPU, values in ``[1, N]``.
     """
     if queries.shape != targets.shape or queries.dim() != 2:
         raise ValueError(f"expected paired (N, d) matrices, got {queries.shape}, {targets.shape}")
     ranks = []
     for start in range(0, len(queries), chunk):
         q = queries[start : start + chunk]
-        d = torch.cdist(q, targets).pow(2)
-        own = d[torch.arange(len(q)), torch.arange(start, start + len(q))].unsqueeze(1)
-        ranks.append(1 + (d < own).sum(dim=1))
-    return torch.cat(ranks)
+        distances = torch.cdist(q, targets).pow(2).cpu().numpy()
+        ranks.append(answer_ranks(distances, np.arange(start, start + len(q))))
+    return torch.from_numpy(np.concatenate(ranks))
 
 
 def retrieval_summary(ranks: torch.Tensor) -> dict[str, float]:

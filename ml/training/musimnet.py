@@ -1,50 +1,47 @@
 """Training of MuSimNet on triplets mined from a ground-truth similarity (docs/method.md §3-§4).
 
-:func:`train_musimnet` is the whole run:
+:class:`MuSimNetTask` is what MuSimNet brings to the one training loop
+(:mod:`ml.training.loop`):
 
 1. S for the training and validation tracks (tag-based, :func:`ml.similarity.tags.tag_similarity`,
    or the user's own matrix);
 2. offline ranked-list mining on the training S (:func:`ml.similarity.mining.mine_triplets`:
    neighbours, uniform or distance-based; Np = 15, Nn = 250 by default);
 3. per-bin input statistics of the training CQTs stored in the model;
-4. epochs of Adam on the triplet loss (margin 0.5, 42 triplets per batch), every track of
-   a triplet seen through one random 512-frame patch drawn afresh each time;
-5. after each epoch, the validation triplet loss (fixed triplets and patches) and the four
-   similarity metrics of :mod:`ml.evaluation.similarity` on the validation tracks;
-   early stopping on the monitored one, a metrics log and two checkpoints
-   (``musimnet_last.pt`` to resume, ``musimnet_best.pt`` to use).
+4. the batches of an epoch: the triplet loss (margin 0.5, 42 triplets per batch), every
+   track of a triplet seen through one random 512-frame patch drawn afresh each time;
+5. validation: the triplet loss (fixed triplets and patches) and the four similarity
+   metrics of :mod:`ml.metrics.similarity` on the validation tracks.
+
+The loop does the rest, as for every model kind: epochs (numbered from 0), early
+stopping on the monitored value, ``metrics.jsonl``, ``last.pt`` and ``best.pt`` in
+``out_dir`` (``musimnet_*.pt`` before the loops were one), resuming only on the data a
+run was trained on (:func:`musimnet_data_fingerprint`, stored in every checkpoint) and
+setting aside a run of other tracks, tags or S.
 
 The learning rate defaults to 1e-4, not the published 1e-6: the original trained for a
 very long time on millions of triplets; with our budgets 1e-6 barely moves the weights.
 
-Reproducibility: the network is initialised from ``seed`` and every epoch draws its
-triplets and patches from a generator seeded by ``(seed, epoch)``, so a run resumed from
-``musimnet_last.pt`` takes the same steps as an uninterrupted one (on CPU). A run is
-resumed only on the data it was trained on (:func:`musimnet_data_fingerprint`, stored
-in every checkpoint): on other tracks, tags or S, or from a checkpoint that records no
-fingerprint, the old run's files go to ``out_dir/superseded.<fingerprint prefix>/`` and
-a new run starts, with a warning saying why.
+:func:`train_musimnet` is the whole run.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ml.data.cache import ContentDigest
-from ml.evaluation.similarity import SimilarityScores, evaluate_similarity
 from ml.features.cqt import load_log_cqt, random_patches
 from ml.losses.triplet import triplet_loss
+from ml.metrics.similarity import SimilarityScores, evaluate_similarity
 from ml.models.musimnet import (
     MUSIMNET_KIND,
     MuSimNet,
@@ -54,17 +51,21 @@ from ml.models.musimnet import (
 )
 from ml.similarity.mining import MiningConfig, mine_triplets
 from ml.similarity.tags import TagExpansion, TrackTags, tag_similarity, validate_similarity
-from ml.training.checkpoint import (
-    DATA_FINGERPRINT,
-    read_checkpoint,
-    save_checkpoint,
-    set_aside_run,
+from ml.training.checkpoint import read_checkpoint
+from ml.training.loop import (
+    BatchLoss,
+    LoopSettings,
+    TrainingError,
+    mean_terms,
+    run_training,
+    validation_generator,
 )
-from ml.training.metrics import MetricsLog
+from ml.training.resume import RunData
 
 __all__ = [
     "MUSIMNET_MONITORS",
     "MuSimNetCheckpoint",
+    "MuSimNetTask",
     "MuSimNetTrainConfig",
     "MuSimNetTrainingError",
     "TaggedTracks",
@@ -75,9 +76,6 @@ __all__ = [
     "train_musimnet",
 ]
 
-BEST_CHECKPOINT = "musimnet_best.pt"
-LAST_CHECKPOINT = "musimnet_last.pt"
-METRICS_LOG = "musimnet_metrics.jsonl"
 # Monitored validation quantity -> True when higher is better.
 MUSIMNET_MONITORS: dict[str, bool] = {
     "val_loss": False,
@@ -86,15 +84,10 @@ MUSIMNET_MONITORS: dict[str, bool] = {
     "val_rr": True,
     "val_ndcg": True,
 }
-RUN_FILES = (LAST_CHECKPOINT, BEST_CHECKPOINT, METRICS_LOG)
-# Options that may differ between an interrupted run and its resumption.
-_RESUMABLE_CHANGES = {"max_epochs", "patience", "progress", "device", "out_dir", "resume"}
 
-logger = logging.getLogger(__name__)
-
-
-class MuSimNetTrainingError(RuntimeError):
-    """Training cannot go on: unusable data, a diverged loss or a mismatched resume."""
+# The error of every training run (unusable data, a diverged loss, a mismatched
+# resume), under the name MuSimNet's callers have always caught.
+MuSimNetTrainingError = TrainingError
 
 
 @dataclass(eq=False)
@@ -152,8 +145,8 @@ class TaggedTracks:
 @dataclass(eq=False)
 class MuSimNetTrainConfig:
     """Everything that determines a MuSimNet run. Checkpoints go to ``out_dir`` when set;
-    with ``resume`` a run finding ``musimnet_last.pt`` there continues from it, if that
-    run was trained on the same data (else it is set aside and a new run starts)."""
+    with ``resume`` a run finding ``last.pt`` there continues from it, if that run was
+    trained on the same data (else it is set aside and a new run starts)."""
 
     train: TaggedTracks
     validation: TaggedTracks
@@ -221,12 +214,13 @@ class MuSimNetTrainConfig:
 @dataclass
 class MuSimNetCheckpoint:
     """The outcome of a run: the best model (eval mode, on the CPU like a loaded
-    checkpoint, whatever device trained it), when it was best, the per-epoch history,
-    and where it was saved (None without ``out_dir``)."""
+    checkpoint, whatever device trained it), when it was best (epochs count from 0), the
+    per-epoch history (the records of ``metrics.jsonl``), and where it was saved
+    (``best.pt``; None without ``out_dir``)."""
 
     model: MuSimNet
     best_epoch: int
-    history: list[dict[str, float]]
+    history: list[dict[str, Any]]
     path: Path | None = None
 
 
@@ -262,18 +256,6 @@ def musimnet_data_fingerprint(train: TaggedTracks, validation: TaggedTracks) -> 
         digest.text(name)
         _feed_tracks(digest, tracks)
     return digest.hexdigest()
-
-
-def _resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise MuSimNetTrainingError(f"device {device!r} requested but CUDA is not available")
-    return torch.device(device)
-
-
-def _epoch_rng(seed: int, epoch: int) -> np.random.Generator:
-    return np.random.default_rng([seed, epoch])
 
 
 def _triplet_patches(
@@ -312,86 +294,128 @@ def similarity_scores(
     return evaluate_similarity(distances, similarity, k=20, n_relevant=min(5, len(tracks) - 1))
 
 
-@torch.no_grad()
-def _validate(
+def _triplet_losses(
     model: MuSimNet,
-    config: MuSimNetTrainConfig,
-    similarity: np.ndarray,
+    cqts: Sequence[np.ndarray],
     triplets: np.ndarray,
-    device: torch.device,
-) -> dict[str, float]:
-    model.eval()
-    record: dict[str, float] = {}
-    if len(triplets):
-        rng = _epoch_rng(config.seed, 0)  # epochs count from 1: the same patches every time
-        losses = []
-        for batch in np.array_split(triplets, math.ceil(len(triplets) / config.batch_size)):
-            patches = _triplet_patches(
-                config.validation.cqts, batch, config.model.patch_frames, rng
-            )
-            losses.append(_batch_loss(model, patches.to(device), config.margin).item() * len(batch))
-        record["val_loss"] = sum(losses) / len(triplets)
-    scores = similarity_scores(
-        model, config.validation, similarity, config.eval_patches, config.seed
-    )
-    record.update(
-        val_map=scores.map_at_k,
-        val_recall=scores.recall_at_k,
-        val_rr=scores.rr_at_k,
-        val_ndcg=scores.ndcg_at_k,
-    )
-    return record
-
-
-def _improved(value: float, best: float | None, higher_is_better: bool) -> bool:
-    if best is None:
-        return True
-    return value > best if higher_is_better else value < best
-
-
-def _state(
-    model: MuSimNet,
-    optimizer: torch.optim.Optimizer,
+    batches: Sequence[np.ndarray],
     config: MuSimNetTrainConfig,
-    fingerprint: str,
-    epoch: int,
-    best: float | None,
-    best_epoch: int,
-    best_state: dict[str, torch.Tensor],
-    history: list[dict[str, float]],
-) -> dict[str, Any]:
-    return {
-        "kind": MUSIMNET_KIND,
-        "model_config": config.model.to_dict(),
-        "model_state": model.state_dict(),
-        "optimizer_state": optimizer.state_dict(),
-        "train_config": config.hyperparameters(),
-        "epoch": epoch,
-        "best_value": best,
-        "best_epoch": best_epoch,
-        "best_state": best_state,
-        "history": history,
-        DATA_FINGERPRINT: fingerprint,
-    }
+    rng: np.random.Generator,
+    device: torch.device,
+) -> Iterator[BatchLoss]:
+    """The triplet loss of each batch (row indices into ``triplets``), patches drawn
+    from ``rng``; computed when the caller asks for it."""
+    for batch in batches:
+        patches = _triplet_patches(cqts, triplets[batch], config.model.patch_frames, rng)
+        loss = _batch_loss(model, patches.to(device), config.margin)
+        yield BatchLoss(loss, {"loss": loss.item()}, len(batch))
 
 
-def _data_change_reason(saved: dict[str, Any], config: MuSimNetTrainConfig) -> str:
-    """Why a checkpoint ``saved`` cannot be resumed on the tracks of ``config``, for the log."""
-    old = saved.get("train_config", {})
-    was = f"{old.get('n_train_tracks')} + {old.get('n_validation_tracks')}"
-    now = f"{len(config.train)} + {len(config.validation)}"
-    if not saved.get(DATA_FINGERPRINT):
-        return f"the checkpoint does not record which data it was trained on ({was} tracks)"
-    return f"the training data changed ({was} -> {now} training + validation tracks)"
+def _split(n: int, batch_size: int) -> list[np.ndarray]:
+    """``arange(n)`` in near-equal batches of at most ``batch_size``."""
+    return np.array_split(np.arange(n), math.ceil(n / batch_size))
 
 
-def _check_resume(saved: dict[str, Any], config: MuSimNetTrainConfig) -> None:
-    now = config.hyperparameters()
-    changed = sorted(k for k in now if k not in _RESUMABLE_CHANGES and saved.get(k) != now[k])
-    if changed:
-        raise MuSimNetTrainingError(
-            f"cannot resume: settings changed since the checkpoint: {changed}"
+class MuSimNetTask:
+    """MuSimNet on tagged tracks, for :func:`run_training`.
+
+    Builds S for both sets and mines the training triplets and (a fixed subset of at
+    most ``validation_triplets``) validation triplets once; raises
+    :class:`MuSimNetTrainingError` when the training S yields no triplet.
+    """
+
+    kind = MUSIMNET_KIND
+
+    def __init__(self, config: MuSimNetTrainConfig) -> None:
+        self.config = config
+        self.train_s = config.train.similarity_matrix(config.tag_weights, config.tag_expansion)
+        self.val_s = config.validation.similarity_matrix(config.tag_weights, config.tag_expansion)
+        self.triplets = mine_triplets(self.train_s, **asdict(config.mining))
+        if len(self.triplets) == 0:
+            raise MuSimNetTrainingError(
+                "the training similarity gives no triplet (no track resembles another)"
+            )
+        val_mining = {**asdict(config.mining), "seed": config.mining.seed + 1}
+        val_triplets = mine_triplets(self.val_s, **val_mining)
+        if len(val_triplets) > config.validation_triplets:
+            keep = np.random.default_rng(config.seed).choice(
+                len(val_triplets), config.validation_triplets, replace=False
+            )
+            val_triplets = val_triplets[np.sort(keep)]
+        self.val_triplets = val_triplets
+        self.data = RunData(
+            musimnet_data_fingerprint(config.train, config.validation),
+            {"train": len(config.train), "val": len(config.validation)},
+            "tracks",
         )
+        self.settings = LoopSettings(
+            out_dir=config.out_dir,
+            max_epochs=config.max_epochs,
+            patience=config.patience,
+            monitor=config.monitor,
+            learning_rate=config.learning_rate,
+            higher_is_better=MUSIMNET_MONITORS[config.monitor],
+            seed=config.seed,
+            device=config.device,
+            progress=config.progress,
+            resume=config.resume,
+        )
+
+    def run_config(self) -> dict[str, Any]:
+        return self.config.hyperparameters()
+
+    def recorded_data_sizes(self, state: Mapping[str, Any]) -> Mapping[str, int] | None:
+        saved = state.get("train_config", {})
+        if "n_train_tracks" not in saved:
+            return None
+        return {"train": saved["n_train_tracks"], "val": saved["n_validation_tracks"]}
+
+    def build_model(self) -> MuSimNet:
+        model = MuSimNet(self.config.model)
+        model.set_input_statistics(*input_statistics(self.config.train.cqts))
+        return model
+
+    def batch_losses(
+        self, model: MuSimNet, rng: np.random.Generator, device: torch.device
+    ) -> Iterator[BatchLoss]:
+        """``triplets_per_epoch`` triplets drawn from the mined ones (with replacement
+        only when fewer were mined), in batches of ``batch_size``."""
+        config = self.config
+        picks = rng.choice(
+            len(self.triplets),
+            size=config.triplets_per_epoch,
+            replace=len(self.triplets) < config.triplets_per_epoch,
+        )
+        batches = np.array_split(picks, math.ceil(len(picks) / config.batch_size))
+        return _triplet_losses(
+            model, config.train.cqts, self.triplets, batches, config, rng, device
+        )
+
+    def validate(self, model: MuSimNet, device: torch.device) -> dict[str, float]:
+        """The triplet loss of the validation triplets (when there are any; same patches
+        every epoch) and MAP, Recall, RR and nDCG of the validation tracks."""
+        config = self.config
+        record: dict[str, float] = {}
+        if len(self.val_triplets):
+            batches = _split(len(self.val_triplets), config.batch_size)
+            rng = validation_generator(config.seed)
+            losses = _triplet_losses(
+                model, config.validation.cqts, self.val_triplets, batches, config, rng, device
+            )
+            record.update(mean_terms(losses, "validate"))
+        scores = similarity_scores(
+            model, config.validation, self.val_s, config.eval_patches, config.seed
+        )
+        record.update(
+            map=scores.map_at_k,
+            recall=scores.recall_at_k,
+            rr=scores.rr_at_k,
+            ndcg=scores.ndcg_at_k,
+        )
+        return record
+
+    def checkpoint_extras(self) -> dict[str, Any]:
+        return {}
 
 
 def train_musimnet(config: MuSimNetTrainConfig) -> MuSimNetCheckpoint:
@@ -403,120 +427,23 @@ def train_musimnet(config: MuSimNetTrainConfig) -> MuSimNetCheckpoint:
         If the training S yields no triplet, the loss diverges, or a resume finds a
         checkpoint written with other settings.
     """
-    device = _resolve_device(config.device)
-    train_s = config.train.similarity_matrix(config.tag_weights, config.tag_expansion)
-    val_s = config.validation.similarity_matrix(config.tag_weights, config.tag_expansion)
-    triplets = mine_triplets(train_s, **asdict(config.mining))
-    if len(triplets) == 0:
-        raise MuSimNetTrainingError(
-            "the training similarity gives no triplet (no track resembles another)"
-        )
-    val_triplets = mine_triplets(val_s, **{**asdict(config.mining), "seed": config.mining.seed + 1})
-    if len(val_triplets) > config.validation_triplets:
-        keep = np.random.default_rng(config.seed).choice(
-            len(val_triplets), config.validation_triplets, replace=False
-        )
-        val_triplets = val_triplets[np.sort(keep)]
-
-    fingerprint = musimnet_data_fingerprint(config.train, config.validation)
-
-    torch.manual_seed(config.seed)
-    model = MuSimNet(config.model)
-    model.set_input_statistics(*input_statistics(config.train.cqts))
-    model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-
-    history: list[dict[str, float]] = []
-    best: float | None = None
-    best_epoch, start_epoch = 0, 1
-    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    log = MetricsLog(config.out_dir / METRICS_LOG) if config.out_dir is not None else None
-    last_path = config.out_dir / LAST_CHECKPOINT if config.out_dir is not None else None
-    saved = None
-    if config.resume and last_path is not None and last_path.exists():
-        saved = read_checkpoint(last_path, map_location=device)
-    if saved is not None and saved.get(DATA_FINGERPRINT) != fingerprint:
-        aside = set_aside_run(last_path.parent, RUN_FILES, saved.get(DATA_FINGERPRINT))
-        logger.warning(
-            "%s: starting a new run in %s (the previous run is now in %s)",
-            _data_change_reason(saved, config),
-            last_path.parent,
-            aside,
-        )
-        saved = None
-    if saved is not None:
-        _check_resume(saved["train_config"], config)
-        model.load_state_dict(saved["model_state"])
-        optimizer.load_state_dict(saved["optimizer_state"])
-        history, best, best_epoch = list(saved["history"]), saved["best_value"], saved["best_epoch"]
-        best_state = saved["best_state"]
-        start_epoch = saved["epoch"] + 1
-        if log is not None:
-            log.truncate_after(saved["epoch"])
-    elif config.out_dir is not None:  # a new run: no file of an earlier one may remain
-        for stale in RUN_FILES:
-            (config.out_dir / stale).unlink(missing_ok=True)
-
-    higher_is_better = MUSIMNET_MONITORS[config.monitor]
-    for epoch in range(start_epoch, config.max_epochs + 1):
-        if epoch - best_epoch > config.patience and best_epoch > 0:
-            break
-        rng = _epoch_rng(config.seed, epoch)
-        torch.manual_seed(int(rng.integers(2**31)))
-        picks = rng.choice(
-            len(triplets),
-            size=config.triplets_per_epoch,
-            replace=len(triplets) < config.triplets_per_epoch,
-        )
-        model.train()
-        total, seen = 0.0, 0
-        batches = np.array_split(picks, math.ceil(len(picks) / config.batch_size))
-        for batch in tqdm(
-            batches, desc=f"musimnet epoch {epoch}", disable=not config.progress, leave=False
-        ):
-            patches = _triplet_patches(
-                config.train.cqts, triplets[batch], config.model.patch_frames, rng
-            )
-            loss = _batch_loss(model, patches.to(device), config.margin)
-            if not torch.isfinite(loss):
-                raise MuSimNetTrainingError(f"loss diverged at epoch {epoch}")
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(batch)
-            seen += len(batch)
-        record = {
-            "epoch": epoch,
-            "train_loss": total / seen,
-            **_validate(model, config, val_s, val_triplets, device),
-        }
-        history.append(record)
-        if log is not None:
-            log.append(record)
-        improved = _improved(record[config.monitor], best, higher_is_better)
-        if improved:
-            best, best_epoch = record[config.monitor], epoch
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        if config.out_dir is not None:
-            state = _state(
-                model, optimizer, config, fingerprint, epoch, best, best_epoch, best_state, history
-            )
-            if improved:
-                save_checkpoint(config.out_dir / BEST_CHECKPOINT, state)
-            save_checkpoint(config.out_dir / LAST_CHECKPOINT, state)
-
-    model.load_state_dict(best_state)
-    model.cpu().eval()
-    best_path = config.out_dir / BEST_CHECKPOINT if config.out_dir is not None else None
-    return MuSimNetCheckpoint(model=model, best_epoch=best_epoch, history=history, path=best_path)
+    run = run_training(MuSimNetTask(config))
+    return MuSimNetCheckpoint(
+        model=run.model, best_epoch=run.best_epoch, history=run.history, path=run.best_path
+    )
 
 
 def musimnet_from_state(state: dict[str, Any], source: str = "checkpoint") -> MuSimNet:
-    """The best model of a read MuSimNet checkpoint (:func:`read_checkpoint`), in eval mode."""
+    """The model of a read MuSimNet checkpoint (:func:`read_checkpoint`), in eval mode.
+
+    That of ``best.pt`` is the best epoch's. Checkpoints written before the loops were
+    one also kept the best epoch's weights as ``best_state`` in every file
+    (``musimnet_last.pt`` too); those are taken when present.
+    """
     if state.get("kind") != MUSIMNET_KIND:
         raise MuSimNetTrainingError(f"{source} is not a MuSimNet checkpoint")
     model = MuSimNet(MuSimNetConfig.from_dict(state["model_config"]))
-    model.load_state_dict(state["best_state"])
+    model.load_state_dict(state.get("best_state", state["model_state"]))
     return model.eval()
 
 

@@ -1,38 +1,27 @@
 """Training of Seg-VM-Net (segment pairs) and VM-Net (clip pairs) - docs/method.md §3-§4.
 
-:func:`train` is the whole run: load the dataset, build the model, fit the input
-normalisation on the training split, then epochs of Adam on the VM-Net loss with
-mined triplets, a validation pass after each epoch, early stopping on the monitored
-validation metric, a metrics log (``metrics.jsonl``) and two checkpoints
-(``last.pt`` for resuming, ``best.pt`` for using). It returns the path of
-``best.pt``.
+:class:`TwoBranchTask` is what these two kinds bring to the one training loop
+(:mod:`ml.training.loop`): load the dataset, build the model and fit its input
+normalisation on the training split, the batches of an epoch (Adam on the VM-Net
+loss with mined triplets), and the validation loss and video->music retrieval of the
+paired row (:func:`ml.training.metrics.paired_retrieval_ranks`). The loop does the
+rest: epochs, early stopping on the monitored validation value, ``metrics.jsonl``,
+``last.pt`` and ``best.pt``, resuming on the same data and setting aside a run trained
+on other data (the dataset's :meth:`VideoMusicDataset.fingerprint`).
 
-Reproducibility: the model is initialised from ``seed``; every epoch draws its
-shuffling, mining and dropout from generators seeded by ``(seed, epoch)``, not from
-the state the previous epoch left behind. So a run interrupted after epoch k and
-resumed from ``last.pt`` takes exactly the steps an uninterrupted run takes (on
-CPU; CUDA kernels are not all deterministic).
-
-A resumed run is the same run: every checkpoint records the fingerprint of the
-training data (:meth:`VideoMusicDataset.fingerprint`: the content of the train and
-validation splits, wherever the dataset lives). When ``last.pt`` was trained on other
-data (clips added or changed, or no fingerprint recorded), its files are moved to
-``out_dir/superseded.<fingerprint prefix>/`` and a new run starts, with a warning
-saying why: a run never hands back a model trained on other data.
+:func:`train` is the whole run; it returns the path of ``best.pt``.
 """
 
 from __future__ import annotations
 
-import logging
 import math
-import time
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ml.data.dataset import SegmentPairs, VideoMusicDataset, load_dataset
 from ml.losses.triplet import Triplets
@@ -41,52 +30,35 @@ from ml.miners.segments import SegmentTripletMiner
 from ml.miners.structure import mine_intra_modal_triplets
 from ml.models.pooling import sample_frame_indices
 from ml.models.vmnet import TwoBranchConfig, TwoBranchNet, segvmnet_config, vmnet_config
-from ml.training.checkpoint import (
-    DATA_FINGERPRINT,
-    read_checkpoint,
-    save_checkpoint,
-    set_aside_run,
-)
 from ml.training.config import TrainConfig
-from ml.training.metrics import MetricsLog, paired_retrieval_ranks, retrieval_summary
+from ml.training.loop import (
+    BEST_CHECKPOINT,
+    LAST_CHECKPOINT,
+    METRICS_LOG,
+    BatchLoss,
+    LoopSettings,
+    TrainingError,
+    mean_terms,
+    resolve_device,
+    run_training,
+    validation_generator,
+)
+from ml.training.metrics import paired_retrieval_ranks, retrieval_summary
+from ml.training.resume import RunData
 
-__all__ = ["PairedInputs", "TrainingError", "model_config_for", "resolve_device", "train"]
-
-LAST_CHECKPOINT = "last.pt"
-BEST_CHECKPOINT = "best.pt"
-METRICS_LOG = "metrics.jsonl"
-# The files of one run in its out_dir (what a new run on other data sets aside).
-RUN_FILES = (LAST_CHECKPOINT, BEST_CHECKPOINT, METRICS_LOG)
-# Options that may change between an interrupted run and its resumption.
-_RESUMABLE_CHANGES = {
-    "max_epochs",
-    "patience",
-    "progress",
-    "device",
-    "resume",
-    "dataset_dir",
-    "out_dir",
-}
-
-
-logger = logging.getLogger(__name__)
-
-
-class TrainingError(RuntimeError):
-    """Training cannot go on: diverged loss, unusable data, or a mismatched resume."""
-
-
-def resolve_device(device: str) -> torch.device:
-    """ "auto" picks CUDA when present; asking for CUDA without one is an error."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise TrainingError(f"device {device!r} requested but CUDA is not available")
-    return torch.device(device)
-
-
-def _epoch_seed(seed: int, epoch: int) -> int:
-    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+# The file names, TrainingError and resolve_device are the loop's, exported here too for
+# the callers that have always found them in this module.
+__all__ = [
+    "BEST_CHECKPOINT",
+    "LAST_CHECKPOINT",
+    "METRICS_LOG",
+    "PairedInputs",
+    "TrainingError",
+    "TwoBranchTask",
+    "model_config_for",
+    "resolve_device",
+    "train",
+]
 
 
 @dataclass(frozen=True)
@@ -199,85 +171,40 @@ def _batch_loss(
     return vmnet_loss(m, v, triplets, weights)
 
 
-def _run_batches(
+def _batch_losses(
     model: TwoBranchNet,
     inputs: PairedInputs,
     order: np.ndarray,
     config: TrainConfig,
     rng: np.random.Generator,
     device: torch.device,
-    optimizer: torch.optim.Optimizer | None,
-    description: str,
-) -> dict[str, float]:
-    """One pass; trains when an optimiser is given, else only measures the loss."""
+) -> Iterator[BatchLoss]:
+    """The batches of one pass over ``inputs`` in ``order``, one VM-Net loss each.
+
+    Frames (pooled VM-Net) and triplets are drawn from ``rng``. A batch whose rows all
+    come from one clip holds no negative and is skipped. Each batch's loss is computed
+    when the caller asks for it, after the steps taken on the batches before.
+    """
     music, video = inputs.materialise(rng, device)
     structure = _structure_features(model, music, video)
     miner = SegmentTripletMiner(config.mining, config.negatives_per_anchor, config.margin)
     weights = config.loss_weights()
-    totals: dict[str, float] = {}
-    rows = 0
-    bar = tqdm(
-        _batches(order, config.batch_size),
-        desc=description,
-        disable=not config.progress,
-        leave=False,
-        unit="batch",
-    )
-    for idx in bar:
+    for idx in _batches(order, config.batch_size):
         ids = inputs.clip_index[idx]
         if np.unique(ids).size < 2:
             continue  # a batch from a single clip has no negatives
         sel = torch.as_tensor(idx, device=device)
         batch_structure = (structure[0][sel], structure[1][sel])
-        if optimizer is None:
-            with torch.no_grad():
-                terms = _batch_loss(
-                    model, music[sel], video[sel], batch_structure, ids, miner, weights, rng
-                )
-        else:
-            terms = _batch_loss(
-                model, music[sel], video[sel], batch_structure, ids, miner, weights, rng
-            )
-            if not torch.isfinite(terms.total):
-                raise TrainingError(f"{description}: loss became {float(terms.total)}")
-            optimizer.zero_grad(set_to_none=True)
-            terms.total.backward()
-            optimizer.step()
-        for key, value in terms.as_floats().items():
-            totals[key] = totals.get(key, 0.0) + value * len(idx)
-        rows += len(idx)
-        bar.set_postfix(loss=f"{totals['loss'] / rows:.4f}")
-    if rows == 0:
-        raise TrainingError(f"{description}: no batch held rows from two different clips")
-    return {key: value / rows for key, value in totals.items()}
+        terms = _batch_loss(
+            model, music[sel], video[sel], batch_structure, ids, miner, weights, rng
+        )
+        yield BatchLoss(terms.total, terms.as_floats(), len(idx))
 
 
-@torch.no_grad()
 def _embed_all(model: TwoBranchNet, music: torch.Tensor, video: torch.Tensor, chunk: int = 4096):
     ms = [model.embed_music(music[i : i + chunk]) for i in range(0, len(music), chunk)]
     vs = [model.embed_video(video[i : i + chunk]) for i in range(0, len(video), chunk)]
     return torch.cat(ms), torch.cat(vs)
-
-
-def _validate(
-    model: TwoBranchNet, inputs: PairedInputs, config: TrainConfig, device: torch.device
-) -> dict[str, float]:
-    """Validation loss and video->music retrieval of the paired row, same draws each epoch."""
-    model.eval()
-    loss = _run_batches(
-        model,
-        inputs,
-        np.arange(len(inputs)),
-        config,
-        np.random.default_rng([config.seed, 0x7A11D]),
-        device,
-        optimizer=None,
-        description="validate",
-    )
-    music, video = inputs.materialise(np.random.default_rng([config.seed, 0x7A11D]), device)
-    m, v = _embed_all(model, music, video)
-    retrieval = retrieval_summary(paired_retrieval_ranks(v, m))
-    return {f"val_{k}": val for k, val in {**loss, **retrieval}.items()}
 
 
 def _dataset_provenance(dataset: VideoMusicDataset) -> dict[str, Any]:
@@ -293,147 +220,85 @@ def _dataset_provenance(dataset: VideoMusicDataset) -> dict[str, Any]:
     }
 
 
-def _describe_clip_counts(n_clips: dict[str, int]) -> str:
-    """ "96 clips: 82 train, 14 val" from per-split counts (test left out of the detail)."""
-    total = sum(n_clips.values())
-    return f"{total} clips: {n_clips.get('train', 0)} train, {n_clips.get('val', 0)} val"
-
-
-def _data_change_reason(saved: dict[str, Any], provenance: dict[str, Any]) -> str:
-    """Why a checkpoint ``saved`` cannot be resumed on the data of ``provenance``
-    (:func:`_dataset_provenance` of the current dataset), for the log."""
-    new = provenance["n_clips"]
-    old = saved.get("dataset", {}).get("n_clips")
-    if not saved.get(DATA_FINGERPRINT):
-        was = f" ({_describe_clip_counts(old)})" if old else ""
-        return f"the checkpoint does not record which data it was trained on{was}"
-    if not old:
-        return f"the training data changed (now {_describe_clip_counts(new)})"
-    return (
-        f"the training data changed ({sum(old.values())} -> {sum(new.values())} clips; "
-        f"{old.get('train', 0)} train, {old.get('val', 0)} val -> "
-        f"{new.get('train', 0)} train, {new.get('val', 0)} val)"
-    )
-
-
-def _check_resumable(saved: dict[str, Any], config: TrainConfig, path: Path) -> None:
-    current = {k: _jsonable(v) for k, v in config.to_dict().items()}
-    differing = sorted(
-        k for k in current if k not in _RESUMABLE_CHANGES and saved.get(k) != current[k]
-    )
-    if differing:
-        raise TrainingError(
-            f"{path} was written by a run with other options ({', '.join(differing)}); "
-            "use another out_dir or resume=False"
-        )
-
-
 def _jsonable(value: Any) -> Any:
     if isinstance(value, tuple):
         return list(value)
     return value
 
 
+class TwoBranchTask:
+    """Seg-VM-Net or VM-Net (``config.kind``) on a dataset, for :func:`run_training`.
+
+    Loads the dataset of ``config.dataset_dir`` and prepares the training and
+    validation rows; raises :class:`TrainingError` when the validation split has fewer
+    than two clips (no retrieval to measure). Checkpoints also hold ``dataset``: the
+    dataset's segmentation, extractors, split and clip counts (what export and
+    evaluation check a model against).
+    """
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
+        self.kind = config.kind
+        self.dataset = load_dataset(config.dataset_dir)
+        self.train_inputs = _split_inputs(self.dataset, "train", config)
+        self.val_inputs = _split_inputs(self.dataset, "val", config)
+        if np.unique(self.val_inputs.clip_index).size < 2:
+            raise TrainingError("the validation split needs at least two clips")
+        self.provenance = _dataset_provenance(self.dataset)
+        self.data = RunData(self.dataset.fingerprint(), self.provenance["n_clips"], "clips")
+        self.settings = LoopSettings(
+            out_dir=config.out_dir,
+            max_epochs=config.max_epochs,
+            patience=config.patience,
+            monitor=config.monitor,
+            learning_rate=config.learning_rate,
+            higher_is_better=False,  # loss and mean rank
+            min_delta=config.min_delta,
+            weight_decay=config.weight_decay,
+            seed=config.seed,
+            device=config.device,
+            progress=config.progress,
+            resume=config.resume,
+        )
+
+    def run_config(self) -> dict[str, Any]:
+        return {k: _jsonable(v) for k, v in self.config.to_dict().items()}
+
+    def recorded_data_sizes(self, state: Mapping[str, Any]) -> Mapping[str, int] | None:
+        return state.get("dataset", {}).get("n_clips")
+
+    def build_model(self) -> TwoBranchNet:
+        manifest = self.dataset.manifest
+        config = model_config_for(
+            self.config, manifest.audio_extractor.dim, manifest.video_extractor.dim
+        )
+        model = TwoBranchNet(config)
+        model.fit_normalization(*self.train_inputs.normalisation_inputs())
+        return model
+
+    def batch_losses(
+        self, model: TwoBranchNet, rng: np.random.Generator, device: torch.device
+    ) -> Iterator[BatchLoss]:
+        order = rng.permutation(len(self.train_inputs))
+        return _batch_losses(model, self.train_inputs, order, self.config, rng, device)
+
+    def validate(self, model: TwoBranchNet, device: torch.device) -> dict[str, float]:
+        """Validation loss and video->music retrieval of the paired row (mean rank,
+        its share of the catalog, Recall@1/10), the same draws every epoch."""
+        inputs = self.val_inputs
+        order = np.arange(len(inputs))
+        rng = validation_generator(self.config.seed)
+        loss = mean_terms(_batch_losses(model, inputs, order, self.config, rng, device), "validate")
+        music, video = inputs.materialise(validation_generator(self.config.seed), device)
+        m, v = _embed_all(model, music, video)
+        return {**loss, **retrieval_summary(paired_retrieval_ranks(v, m))}
+
+    def checkpoint_extras(self) -> dict[str, Any]:
+        return {"dataset": self.provenance}
+
+
 def train(config: TrainConfig) -> Path:
     """Train a VM-Net or Seg-VM-Net; return the path of the best checkpoint."""
-    device = resolve_device(config.device)
-    dataset = load_dataset(config.dataset_dir)
-    train_inputs = _split_inputs(dataset, "train", config)
-    val_inputs = _split_inputs(dataset, "val", config)
-    if np.unique(val_inputs.clip_index).size < 2:
-        raise TrainingError("the validation split needs at least two clips")
-    music_dim = dataset.manifest.audio_extractor.dim
-    video_dim = dataset.manifest.video_extractor.dim
-
-    torch.manual_seed(config.seed)
-    model = TwoBranchNet(model_config_for(config, music_dim, video_dim))
-    model.fit_normalization(*train_inputs.normalisation_inputs())
-    model.to(device)
-    optimizer = torch.optim.Adam(
-        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
-    )
-
-    out = config.out_dir
-    out.mkdir(parents=True, exist_ok=True)
-    last_path, best_path = out / LAST_CHECKPOINT, out / BEST_CHECKPOINT
-    log = MetricsLog(out / METRICS_LOG)
-    provenance = _dataset_provenance(dataset)
-    fingerprint = dataset.fingerprint()
-    start_epoch, best_metric, best_epoch, bad_epochs = 0, math.inf, -1, 0
-    state = read_checkpoint(last_path, device) if config.resume and last_path.exists() else None
-    if state is not None and state.get(DATA_FINGERPRINT) != fingerprint:
-        aside = set_aside_run(out, RUN_FILES, state.get(DATA_FINGERPRINT))
-        logger.warning(
-            "%s: starting a new run in %s (the previous run is now in %s)",
-            _data_change_reason(state, provenance),
-            out,
-            aside,
-        )
-        state = None
-    if state is not None:
-        _check_resumable(state["train_config"], config, last_path)
-        model.load_state_dict(state["model_state"])
-        optimizer.load_state_dict(state["optimizer_state"])
-        start_epoch = state["epoch"] + 1
-        best_metric, best_epoch = state["best_metric"], state["best_epoch"]
-        bad_epochs = state["epochs_without_improvement"]
-        log.truncate_after(state["epoch"])
-    else:
-        for stale in (last_path, best_path, log.path):
-            stale.unlink(missing_ok=True)
-
-    for epoch in range(start_epoch, config.max_epochs):
-        if bad_epochs >= config.patience:
-            break
-        began = time.perf_counter()
-        torch.manual_seed(_epoch_seed(config.seed, epoch))
-        rng = np.random.default_rng([config.seed, epoch])
-        model.train()
-        train_stats = _run_batches(
-            model,
-            train_inputs,
-            rng.permutation(len(train_inputs)),
-            config,
-            rng,
-            device,
-            optimizer,
-            description=f"epoch {epoch + 1}/{config.max_epochs}",
-        )
-        val_stats = _validate(model, val_inputs, config, device)
-        metric = val_stats[config.monitor]
-        improved = metric < best_metric - config.min_delta
-        if improved:
-            best_metric, best_epoch, bad_epochs = metric, epoch, 0
-        else:
-            bad_epochs += 1
-        log.append(
-            {
-                "epoch": epoch,
-                **{f"train_{k}": v for k, v in train_stats.items()},
-                **val_stats,
-                "best_epoch": best_epoch,
-                "improved": improved,
-                "seconds": round(time.perf_counter() - began, 3),
-            }
-        )
-        state = {
-            "kind": config.kind,
-            "model_config": model.config.to_dict(),
-            "model_state": model.state_dict(),
-            "optimizer_state": optimizer.state_dict(),
-            "epoch": epoch,
-            "best_metric": best_metric,
-            "best_epoch": best_epoch,
-            "epochs_without_improvement": bad_epochs,
-            "monitor": config.monitor,
-            "metrics": {**{f"train_{k}": v for k, v in train_stats.items()}, **val_stats},
-            "train_config": {k: _jsonable(v) for k, v in config.to_dict().items()},
-            "dataset": provenance,
-            DATA_FINGERPRINT: fingerprint,
-        }
-        if improved:
-            save_checkpoint(best_path, state)
-        save_checkpoint(last_path, state)
-    if not best_path.exists():
-        raise TrainingError(f"no epoch improved {config.monitor}; nothing to return")
-    return best_path
+    run = run_training(TwoBranchTask(config))
+    assert run.best_path is not None  # a TrainConfig always has an out_dir
+    return run.best_path

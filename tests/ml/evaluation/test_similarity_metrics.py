@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from ml.evaluation.retrieval import EvaluationError
-from ml.evaluation.similarity import (
+from ml.metrics.similarity import (
     average_precision_at_k,
     evaluate_similarity,
     ndcg_at_k,

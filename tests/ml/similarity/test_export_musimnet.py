@@ -14,6 +14,7 @@ from ml.features.cqt import CQT_VERSION, HOP_LENGTH, N_BINS, SAMPLE_RATE, load_l
 from ml.models.musimnet import MuSimNet, MuSimNetConfig, embed_track, input_statistics
 from ml.similarity.mining import MiningConfig
 from ml.synth import timbre_sections, write_audio
+from ml.training.checkpoint import read_checkpoint, save_checkpoint
 from ml.training.musimnet import (
     MuSimNetTrainConfig,
     TaggedTracks,
@@ -181,3 +182,45 @@ def test_export_verb_exports_a_musimnet_checkpoint(checkpoint, tmp_path, capsys)
     entry = load_registry_entry(tmp_path / "cli")
     assert entry.kind == "musimnet" and entry.data["name"] == "from-the-shell"
     assert str(tmp_path / "cli" / "model.json") in capsys.readouterr().out
+
+
+def test_a_checkpoint_written_before_the_one_loop_still_exports(checkpoint, tmp_path):
+    """``musimnet_last.pt`` as the earlier loop wrote it: epochs from 1, the best
+    epoch's weights kept as ``best_state`` beside the last epoch's ``model_state``."""
+    path, model = checkpoint
+    state = read_checkpoint(path)
+    history = [
+        {
+            "epoch": r["epoch"] + 1,
+            **{k: v for k, v in r.items() if k.startswith(("train_", "val_"))},
+        }
+        for r in state["history"]
+    ]
+    last_weights = {
+        k: v + 0.5 if v.is_floating_point() else v for k, v in state["model_state"].items()
+    }
+    before = save_checkpoint(
+        tmp_path / "musimnet_last.pt",
+        {
+            "kind": "musimnet",
+            "model_config": state["model_config"],
+            "model_state": last_weights,
+            "optimizer_state": state["optimizer_state"],
+            "train_config": state["train_config"],
+            "epoch": state["epoch"] + 1,
+            "best_value": state["best_value"],
+            "best_epoch": state["best_epoch"] + 1,
+            "best_state": state["model_state"],
+            "history": history,
+            "data_fingerprint": state["data_fingerprint"],
+        },
+    )
+    entry = load_registry_entry(export_checkpoint(before, tmp_path / "model"))
+    training = entry.data["training"]
+    assert training["best_epoch"] == state["best_epoch"] + 1
+    assert (
+        training["metrics"]["epoch"] == training["best_epoch"] and "val_ndcg" in training["metrics"]
+    )
+    onnx = OnnxMuSimNet.from_entry(entry, device="cpu")
+    expected = embed_track(model, log_cqt(song(11), SYNTH_RATE))  # the best epoch's model
+    assert np.abs(onnx.embed_signal(song(11), SYNTH_RATE) - expected).max() <= PARITY_TOLERANCE

@@ -68,15 +68,15 @@ def test_same_tracks_resume(tmp_path):
     train, val = _tracks(6, seed=1), _tracks(4, seed=2)
     first = train_musimnet(_config(train, val, tmp_path, max_epochs=1))
     again = train_musimnet(_config(_tracks(6, seed=1), val, tmp_path, max_epochs=2))
-    assert [h["epoch"] for h in again.history] == [1, 2]
-    assert again.history[0] == first.history[0]  # epoch 1 was not trained again
+    assert [h["epoch"] for h in again.history] == [0, 1]
+    assert again.history[0] == first.history[0]  # epoch 0 was not trained again
     assert _superseded(tmp_path) == []
 
 
 def test_changed_tracks_start_a_new_run(tmp_path, caplog):
     val = _tracks(4, seed=2)
     first = train_musimnet(_config(_tracks(6, seed=1), val, tmp_path))
-    old = read_checkpoint(tmp_path / "musimnet_last.pt")
+    old = read_checkpoint(tmp_path / "last.pt")
 
     changed = _tracks(6, seed=1)  # as many tracks, one of them different
     changed.cqts[0] = changed.cqts[0] + 3.0
@@ -84,13 +84,13 @@ def test_changed_tracks_start_a_new_run(tmp_path, caplog):
         again = train_musimnet(_config(changed, val, tmp_path))
 
     assert again.history != first.history  # trained again, on the new data
-    assert [h["epoch"] for h in again.history] == [1, 2]
+    assert [h["epoch"] for h in again.history] == [0, 1]
     best = read_checkpoint(again.path)
     assert best["data_fingerprint"] == musimnet_data_fingerprint(changed, val)
     assert "the training data changed" in caplog.text
     (aside,) = _superseded(tmp_path)
     assert aside.name == f"superseded.{old['data_fingerprint'][:12]}"
-    assert read_checkpoint(aside / "musimnet_last.pt")["history"] == first.history
+    assert read_checkpoint(aside / "last.pt")["history"] == first.history
 
 
 def test_more_tracks_start_a_new_run_instead_of_refusing(tmp_path):
@@ -106,13 +106,13 @@ def test_more_tracks_start_a_new_run_instead_of_refusing(tmp_path):
 def test_a_checkpoint_without_a_fingerprint_is_other_data(tmp_path):
     train, val = _tracks(6, seed=1), _tracks(4, seed=2)
     train_musimnet(_config(train, val, tmp_path, max_epochs=1))
-    for name in ("musimnet_last.pt", "musimnet_best.pt"):  # as an older version wrote them
+    for name in ("last.pt", "best.pt"):  # as an older version wrote them
         state = read_checkpoint(tmp_path / name)
         state.pop("data_fingerprint", None)
         state.pop("format")
         save_checkpoint(tmp_path / name, state)
     again = train_musimnet(_config(train, val, tmp_path, max_epochs=2))
-    assert [h["epoch"] for h in again.history] == [1, 2]
+    assert [h["epoch"] for h in again.history] == [0, 1]
     assert [p.name for p in _superseded(tmp_path)] == ["superseded.unknown-data"]
 
 
@@ -120,5 +120,5 @@ def test_a_run_without_resume_keeps_nothing_of_the_earlier_one(tmp_path):
     train, val = _tracks(6, seed=1), _tracks(4, seed=2)
     train_musimnet(_config(train, val, tmp_path, max_epochs=2))
     again = train_musimnet(_config(train, val, tmp_path, max_epochs=1, resume=False))
-    log = (tmp_path / "musimnet_metrics.jsonl").read_text().splitlines()
+    log = (tmp_path / "metrics.jsonl").read_text().splitlines()
     assert len(log) == len(again.history) == 1

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ml.evaluation.retrieval import EvaluationError
+from ml.metrics.errors import EvaluationError
 
 __all__ = [
     "SimilarityScores",
