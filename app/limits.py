@@ -147,6 +147,6 @@ class AnalysisSlots:
         first use), after the analysis in progress. Called when the API shuts down: uvicorn
         then ends the process with the very signal that stopped it (SIGTERM, re-raised),
         which skips ``atexit``, so a worker not stopped here would outlive the server."""
-        from ml.media.analysis import shutdown_worker
+        from ml.pipeline.analysis import shutdown_worker
 
         shutdown_worker()

@@ -35,10 +35,10 @@ from pathlib import Path
 from typing import Any
 
 from ml import compat
-from ml.media.analysis import analyse_track, shutdown_worker
 from ml.media.beats import track_beats
 from ml.media.decode import load_audio
 from ml.media.structure import METHODS, msaf_boundaries, structure_features
+from ml.pipeline.analysis import analyse_track, shutdown_worker
 
 QUICK_TRACKS = ("main_menu.ogg", "breaking_the_chains.ogg", "elvish-theme.ogg")
 

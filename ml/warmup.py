@@ -25,7 +25,7 @@ def warm_up() -> dict[str, float]:
     timings["ranking"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    from ml.media.analysis import analyse_track, shutdown_worker
+    from ml.pipeline.analysis import analyse_track, shutdown_worker
 
     sr = 22050
     t = np.arange(int(12 * sr)) / sr

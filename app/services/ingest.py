@@ -29,8 +29,8 @@ from app.db.models import (
 )
 from app.services.models import ServingModel, ServingMuSimNet
 from ml.features.registry import get_extractor
-from ml.media.analysis import DECODE_SAMPLE_RATE
-from ml.media.analysis import TrackAnalysis as Analysis
+from ml.pipeline.analysis import DECODE_SAMPLE_RATE
+from ml.pipeline.analysis import TrackAnalysis as Analysis
 from ml.pipeline.track import analyse_track_file
 
 Report = Callable[[str, float], None]

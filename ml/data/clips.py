@@ -47,8 +47,8 @@ from ml.data.dataset import (
 from ml.data.splits import split_by_clip
 from ml.features import DEFAULT_AUDIO_EXTRACTOR, DEFAULT_VIDEO_EXTRACTOR
 from ml.features.registry import AudioExtractor, VideoExtractor, get_extractor
-from ml.media.analysis import DECODE_SAMPLE_RATE
 from ml.media.errors import MediaError
+from ml.pipeline.analysis import DECODE_SAMPLE_RATE
 from ml.pipeline.track import decode_soundtrack, soundtrack_frame_features
 from ml.pipeline.video import video_frame_features
 from ml.segments import segment_vectors, transfer_boundaries
@@ -171,7 +171,7 @@ def segment_clip(path: Path, y: np.ndarray, sr: int, method: str) -> np.ndarray:
     by shots.
     """
     if method in MUSIC_STRUCTURE_METHODS:
-        from ml.media.analysis import music_boundaries  # MSAF: import only when used
+        from ml.pipeline.analysis import music_boundaries  # MSAF: import only when used
 
         return np.asarray(music_boundaries(y, sr, (method,))[method], dtype=np.float64)
     if method == "transnet":

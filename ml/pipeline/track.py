@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ml.features.registry import AudioExtractor, get_extractor
-from ml.media.analysis import (
+from ml.media.decode import load_audio
+from ml.pipeline.analysis import (
     DECODE_SAMPLE_RATE,
     TrackAnalysis,
     analyse_track,
@@ -21,7 +22,6 @@ from ml.media.analysis import (
     music_boundaries,
     to_analysis_rate,
 )
-from ml.media.decode import load_audio
 from ml.segments import segment_vectors
 
 __all__ = [
@@ -70,7 +70,7 @@ class AnalysedTrack:
     Attributes
     ----------
     analysis : TrackAnalysis
-        Structure, downbeats, tempo and frame features (:mod:`ml.media.analysis`).
+        Structure, downbeats, tempo and frame features (:mod:`ml.pipeline.analysis`).
     signal : np.ndarray, shape (n,)
         The decoded mono signal at :data:`DECODE_SAMPLE_RATE` (for models that read audio).
     features : np.ndarray, shape (T, D)

@@ -8,7 +8,7 @@ For every video:
   the shot durations;
 * downbeats and beats of its soundtrack with madmom's RNN + DBN tracker, and music
   segment boundaries with MSAF (OLDA by default), both through
-  :func:`ml.media.analysis.analyse_track` (one decode of the audio);
+  :func:`ml.pipeline.analysis.analyse_track` (one decode of the audio);
 * the co-occurrence scores S of segment boundaries and of downbeats
   (:mod:`ml.sync.cooccurrence`), the dominant shot length against beat and bar and its
   level (:mod:`ml.sync.tempo`).
@@ -251,7 +251,7 @@ def analyse_video(
         Standard deviation of the window, seconds.
     parallel : bool or None
         Run the downbeat networks in a worker process (see
-        :func:`ml.media.analysis.analyse_track`).
+        :func:`ml.pipeline.analysis.analyse_track`).
 
     Raises
     ------
@@ -260,8 +260,8 @@ def analyse_video(
     ValueError
         Unknown method or bad sigma.
     """
-    from ml.media.analysis import analyse_track
     from ml.media.shots import analyze_shots
+    from ml.pipeline.analysis import analyse_track
 
     check_positive(sigma_s, "sigma_s")
     shots = analyze_shots(path, detector=detector)
@@ -308,8 +308,8 @@ def analyse_folder(
     ``progress(path, result)`` is called after each video. The downbeat worker
     process, if ``parallel`` started one, is stopped at the end.
     """
-    from ml.media.analysis import shutdown_worker
     from ml.media.shots import ShotDetector
+    from ml.pipeline.analysis import shutdown_worker
 
     videos = find_videos(directory)
     detector = ShotDetector(device=device)

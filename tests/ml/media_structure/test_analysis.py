@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from ml.features.registry import UnknownExtractorError
-from ml.media.analysis import analyse_track, shutdown_worker
 from ml.media.errors import MediaError
+from ml.pipeline.analysis import analyse_track, shutdown_worker
 
 pytestmark = pytest.mark.slow
 

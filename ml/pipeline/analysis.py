@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from ml.features.registry import get_extractor
 from ml.media.beats import MODEL_SAMPLE_RATE, BeatTrack, track_beats
 from ml.media.structure import (
     ANALYSIS_SAMPLE_RATE,
@@ -136,8 +137,6 @@ def analyse_track(
     ml.features.registry.UnknownExtractorError
         An extractor name is not registered.
     """
-    from ml.features.registry import get_extractor
-
     methods = (segmenter,) if isinstance(segmenter, str) else tuple(segmenter)
     unknown = [m for m in methods if m not in METHODS]
     if not methods or unknown:
