@@ -42,7 +42,7 @@ import numpy as np
 from app.index.catalog import CatalogIndex
 from app.index.centroids import IvfParams
 from app.index.metadata import SearchFilters
-from app.index.synthetic import clustered_catalog, make_query
+from bench.synthetic_catalog import clustered_catalog, make_query
 from ml.ranking import batch_distances
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.index.synthetic import SyntheticCatalog, clustered_catalog, make_query
+from bench.synthetic_catalog import SyntheticCatalog, clustered_catalog, make_query
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from app.index.errors import (
     SnapshotError,
 )
 from app.index.metadata import SearchFilters, TrackMetadata
-from app.index.synthetic import make_query
+from bench.synthetic_catalog import make_query
 from ml.ranking import METHODS, align, reference
 
 FAST_METHODS = ("centroid", "trace", "best_trace", "nw_dtw", "sw_dtw")

@@ -15,7 +15,7 @@ from app.db.session import get_engine, session_scope
 from app.index.catalog import CatalogIndex
 from app.index.errors import UnknownModelError
 from app.index.metadata import SearchFilters
-from app.index.synthetic import make_query
+from bench.synthetic_catalog import make_query
 
 DIM = 16
 
