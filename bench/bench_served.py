@@ -31,8 +31,8 @@ from pathlib import Path
 from app.services.costs import DEFAULT_METHOD
 from ml.data.clips import BuildConfig, build_dataset
 from ml.data.dataset import load_dataset, write_manifest
-from ml.evaluation.served import evaluate_model_on_videos, fit_served_sync_weight, served_table
-from ml.export import export_checkpoint, load_registry_entry, update_registry_entry
+from ml.evaluation.served import evaluate_model_on_videos, record_sync_weight, served_table
+from ml.export import export_checkpoint, load_registry_entry
 from ml.training.config import TrainConfig
 from ml.training.trainer import train
 
@@ -90,23 +90,17 @@ def recorded_corpus(root: Path, world: str, n_train: int, n_test: int, seed: int
 
 
 def fit_sync(model_dir: Path, dataset: Path, cuts: dict, work: Path) -> Path:
-    """Fit the model's weight of the cuts-on-beats evidence on its validation clips, as
+    """The model's weight of the cuts-on-beats evidence, fit on its validation clips as
     ``v2m train --export`` does (queries cut at their cut points, like the test's)."""
     if "sync_fusion" not in load_registry_entry(model_dir).data:
-        clips = load_dataset(dataset).manifest.clips
-        split = {
-            s: [work / "train-videos" / c.source for c in clips if c.split == s]
-            for s in ("train", "val")
-        }
-        fit = fit_served_sync_weight(
+        record_sync_weight(
             model_dir,
-            split["val"],
+            dataset,
+            work / "train-videos",
             DEFAULT_METHOD,
-            distractors=split["train"],
             cut_points=cuts,
             cache_dir=work / "served-cache",
         )
-        update_registry_entry(model_dir, sync_fusion=fit.to_dict())
     return model_dir
 
 

@@ -131,7 +131,24 @@ def _train_two_branch(args: argparse.Namespace) -> int:
     )
     if args.export is not None:
         print(f"exported {export_checkpoint(best, args.export)}")
+        _fit_sync_weight(args, dataset_dir)
     return 0
+
+
+def _fit_sync_weight(args: argparse.Namespace, dataset_dir: Path) -> None:
+    """Weigh the cuts-on-beats evidence for the export, on its validation clips."""
+    from app.services.costs import DEFAULT_METHOD
+    from ml.evaluation.served import record_sync_weight
+
+    if args.kind != "segvmnet" or args.videos is None:
+        print("cuts-on-beats evidence: off (needs Seg-VM-Net trained from --videos)")
+        return
+    fit = record_sync_weight(args.export, dataset_dir, args.videos, DEFAULT_METHOD)
+    ranks = ", ".join(f"w={w:g}: {r:.2f}" for w, r in fit.mean_ranks.items())
+    print(
+        f"cuts-on-beats evidence: weight {fit.weight:g} on {fit.n_clips} validation clips"
+        + (f" (mean rank {ranks})" if ranks else " (too few to fit: off)")
+    )
 
 
 # -- train musimnet -----------------------------------------------------------------------

@@ -50,6 +50,7 @@ __all__ = [
     "evaluate_served",
     "fit_served_sync_weight",
     "model_pipeline",
+    "record_sync_weight",
     "served_table",
 ]
 
@@ -330,7 +331,7 @@ def evaluate_served(
 def served_table(report: ServedReport) -> str:
     """The report as a markdown table, one row per (cost, correction)."""
     lines = [
-        "| cost | hubness | mean rank | % of C | R@1 | R@10 | skew N10 | top-1 share |",
+        "| cost | correction | mean rank | % of C | R@1 | R@10 | skew N10 | top-1 share |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for s in report.scores:
@@ -407,6 +408,38 @@ def fit_served_sync_weight(
     if bank := entry.query_bank():
         distances = csls_distances(distances, hub_radius(cost_matrix(bank, tracks, method)))
     return fit_sync_weight(distances, beat_grid_matrix(queries, catalog))
+
+
+def record_sync_weight(
+    model_dir: Path,
+    dataset_dir: Path,
+    videos_dir: Path,
+    method: str,
+    *,
+    cut_points: Mapping[str, Sequence[float]] | None = None,
+    cache_dir: Path | None = None,
+) -> SyncWeightFit:
+    """Fit an export's weight of the cuts-on-beats evidence on the validation clips of
+    the dataset it was trained on (the training clips' soundtracks as distractors;
+    ``videos_dir`` is the folder the dataset was built from) and record it in its
+    ``model.json`` as ``sync_fusion``."""
+    from ml.data.dataset import load_dataset
+    from ml.export import update_registry_entry
+
+    clips = load_dataset(dataset_dir).manifest.clips
+    split = {
+        s: [Path(videos_dir) / c.source for c in clips if c.split == s] for s in ("train", "val")
+    }
+    fit = fit_served_sync_weight(
+        model_dir,
+        split["val"],
+        method,
+        distractors=split["train"],
+        cut_points=cut_points,
+        cache_dir=cache_dir,
+    )
+    update_registry_entry(model_dir, sync_fusion=fit.to_dict())
+    return fit
 
 
 def evaluate_model_on_videos(
