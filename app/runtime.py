@@ -17,8 +17,9 @@ from app.events import BrokerSubscription, add_local_listener, remove_local_list
 from app.jobs.queue import JobQueue, make_queue
 from app.limits import AnalysisSlots
 from app.media_store import MediaStore
+from app.services.model_kind import ROLES
 from app.services.models import ServingModels
-from app.services.search_index import SIMILARITY_INDEX_OPTIONS, SearchIndexHolder
+from app.services.search_index import SearchIndexHolder
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -35,8 +36,8 @@ class Runtime:
         self.queue = queue or make_queue(settings)
         self.models = ServingModels(settings.device)
         self.analysis = AnalysisSlots(settings.analysis_slots, settings.request_timeout_s)
-        self.search_index = SearchIndexHolder(settings.index_dir)  # the video-to-music model's
-        self.similarity_index = SearchIndexHolder(settings.index_dir, SIMILARITY_INDEX_OPTIONS)
+        #: The catalog index of each model role's active model.
+        self.indexes = {role: SearchIndexHolder(settings.index_dir) for role in ROLES}
         self._subscription: BrokerSubscription | None = None
         self._auth_checked_at = -_AUTH_CACHE_S
         self._keys_required = settings.require_api_keys or bool(self.static_keys)
@@ -93,12 +94,9 @@ class Runtime:
                 log.info("resumed %d unfinished jobs of a previous run", resumed)
         self.warn_if_open()
 
-    def index_holders(self) -> tuple[SearchIndexHolder, SearchIndexHolder]:
-        return self.search_index, self.similarity_index
-
     def catalog_changed(self) -> None:
         """Replay the change log into the indexes now, rather than at the next search."""
-        for holder in self.index_holders():
+        for holder in self.indexes.values():
             index = holder.current
             if index is None:
                 continue
@@ -114,7 +112,7 @@ class Runtime:
             self._subscription.close()
         self.queue.close()
         self.analysis.close()  # after the jobs: no child process outlives the server
-        for holder in self.index_holders():
+        for holder in self.indexes.values():
             try:
                 holder.save()
             except Exception as exc:  # noqa: BLE001  (a snapshot is an optimisation)

@@ -18,12 +18,8 @@ from app.media_store import MediaStore
 from app.runtime import Runtime
 from app.services import options
 from app.services.costs import DEFAULT_METHOD, METHODS
-from app.services.models import (
-    ServingModel,
-    ServingMuSimNet,
-    active_model,
-    active_similarity_model,
-)
+from app.services.model_kind import RECOMMEND, SIMILAR, ServingKind, VideoToMusic
+from app.services.models import active_model, active_similarity_model
 from app.services.recommend import QueryError, QueryOptions
 
 #: The ranking costs a query may name (an enumeration in the OpenAPI spec).
@@ -34,7 +30,9 @@ Hubness = StrEnum("Hubness", {name: name for name in options.HUBNESS})
 
 @dataclass(frozen=True)
 class Serving:
-    model: ServingModel
+    """The active video-to-music model and its index."""
+
+    model: VideoToMusic
     index: CatalogIndex
 
 
@@ -46,7 +44,7 @@ def get_serving(runtime: Runtime = Depends(get_runtime), db: Session = Depends(g
             "no_active_model",
             "no active model: register and activate one (v2m models register)",
         )
-    index = runtime.search_index.for_model(db, row)
+    index = runtime.indexes[RECOMMEND].for_model(db, row)
     if len(index.track_ids()) == 0:
         raise ApiError(409, "empty_catalog", "the catalog has no ready track yet")
     return Serving(runtime.models.get(row), index)
@@ -54,16 +52,19 @@ def get_serving(runtime: Runtime = Depends(get_runtime), db: Session = Depends(g
 
 @dataclass(frozen=True)
 class SimilarityServing:
-    model: ServingMuSimNet
+    """The active similarity model (of any kind) and its index."""
+
+    model: ServingKind
     index: CatalogIndex
 
 
 def get_similarity_serving(runtime: Runtime, db: Session) -> SimilarityServing | None:
-    """The active MuSimNet and its index (one vector per track), or None without one."""
+    """The active similarity model and its index (MuSimNet: one vector per track), or
+    None without one."""
     row = active_similarity_model(db)
     if row is None:
         return None
-    index = runtime.similarity_index.for_model(db, row)
+    index = runtime.indexes[SIMILAR].for_model(db, row)
     if len(index.track_ids()) == 0:
         raise ApiError(
             409,
@@ -71,7 +72,7 @@ def get_similarity_serving(runtime: Runtime, db: Session) -> SimilarityServing |
             f"no track has an embedding under the similarity model {row.name} yet: "
             f"POST /models/{row.id}/activate embeds the catalog",
         )
-    return SimilarityServing(runtime.models.similarity(row), index)
+    return SimilarityServing(runtime.models.load(row), index)
 
 
 def query_options(
@@ -121,7 +122,8 @@ def query_options(
 def similar_serving(
     runtime: Runtime = Depends(get_runtime), db: Session = Depends(get_db)
 ) -> Serving | SimilarityServing:
-    """The space ``/similar/track`` ranks in: the active MuSimNet's, else the video model's."""
+    """The space ``/similar/track`` ranks in: the active similarity model's, else the
+    video model's."""
     return get_similarity_serving(runtime, db) or get_serving(runtime, db)
 
 

@@ -5,13 +5,14 @@ features, embeddings, the index log entries and ``status = ready`` are written i
 ONE transaction. A worker killed before that commit leaves the track pending (and
 its job is redelivered); killed after it, the rerun sees a ready track and stops.
 
-When a similarity model (MuSimNet) is active, the track's MuSimNet embedding is
-computed from the same decoded audio and written in that same transaction.
+The active video-to-music model analyses the track; every other active model (a
+similarity model, MuSimNet) embeds it from that same analysis (the same decoded
+audio), written in that same transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,9 +28,8 @@ from app.db.models import (
     TrackFeatures,
     TrackStatus,
 )
-from app.services.models import ServingModel, ServingMuSimNet
+from app.services.model_kind import ServingKind, VideoToMusic
 from ml.features.registry import get_extractor
-from ml.pipeline.analysis import DECODE_SAMPLE_RATE
 from ml.pipeline.analysis import TrackAnalysis as Analysis
 from ml.pipeline.track import analyse_track_file
 
@@ -37,11 +37,11 @@ Report = Callable[[str, float], None]
 
 
 @dataclass(frozen=True)
-class SimilarityEmbedding:
-    """A track's embedding under a similarity model: ``(1, d)``, one "segment"."""
+class ModelEmbedding:
+    """A track's ``(K, d)`` embeddings under one more model (``(1, d)`` under MuSimNet)."""
 
     model_id: int
-    vector: np.ndarray
+    vectors: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -49,26 +49,22 @@ class EmbeddedTrack:
     analysis: Analysis
     features: np.ndarray  # (T, D) frame features at 1 Hz
     embeddings: np.ndarray  # (K, d) one per music segment
-    similarity: SimilarityEmbedding | None = None
+    others: tuple[ModelEmbedding, ...] = ()  # under the other active models
 
 
 def embed_track_file(
-    path, model: ServingModel, report: Report, similarity: ServingMuSimNet | None = None
+    path, model: VideoToMusic, report: Report, others: Sequence[ServingKind] = ()
 ) -> EmbeddedTrack:
-    """Analyse one track through the one track pipeline and embed it; with a
-    ``similarity`` model, also its MuSimNet embedding from the same decoded audio."""
+    """Analyse one track through the one track pipeline and embed it; each of the
+    ``others`` (the active models of other roles) embeds the same analysis too."""
     report("analysing", 0.1)
     track = analyse_track_file(path, model.music_segmenter, model.audio_extractor)
     report("embedding", 0.8)
-    extra = (
-        SimilarityEmbedding(
-            similarity.row_id, similarity.embed_signal(track.signal, DECODE_SAMPLE_RATE)
-        )
-        if similarity is not None
-        else None
-    )
     return EmbeddedTrack(
-        track.analysis, track.features, model.embed_music(track.segment_vectors), extra
+        track.analysis,
+        track.features,
+        model.embed_analysed_track(track),
+        tuple(ModelEmbedding(other.row_id, other.embed_analysed_track(track)) for other in others),
     )
 
 
@@ -123,7 +119,7 @@ def is_ingested(db: Session, track: Track, model_id: int) -> bool:
 
 
 def save_embedded_track(
-    db: Session, track: Track, model: ServingModel, result: EmbeddedTrack
+    db: Session, track: Track, model: VideoToMusic, result: EmbeddedTrack
 ) -> None:
     """Write everything about the track and mark it ready (caller commits once)."""
     analysis = result.analysis
@@ -164,8 +160,8 @@ def save_embedded_track(
         )
     )
     store_embeddings(db, track.id, model.row_id, result.embeddings)
-    if result.similarity is not None:
-        store_embeddings(db, track.id, result.similarity.model_id, result.similarity.vector)
+    for other in result.others:
+        store_embeddings(db, track.id, other.model_id, other.vectors)
     track.status, track.error = TrackStatus.ready, None
     track.duration_s = analysis.duration_s
     track.bpm = beats.tempo_bpm if np.isfinite(beats.tempo_bpm or np.nan) else None

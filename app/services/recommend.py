@@ -29,18 +29,11 @@ from app.index.metadata import SearchFilters
 from app.index.search import Hit
 from app.services.catalog import track_summary
 from app.services.costs import DEFAULT_METHOD
-from app.services.ingest import embed_track_file
-from app.services.models import ServingModel, ServingMuSimNet
+from app.services.model_kind import ServingKind, VideoToMusic
 from app.settings import Settings
 from ml.edit import synced_excerpt
 from ml.pipeline.timing import Timings
 from ml.pipeline.video import VideoAnalysis, analyse_video
-
-# A MuSimNet track is one vector (a one-segment sequence): the centroid cost,
-# |u - v|^2 of unit vectors, is the only meaningful one, and ranks by cosine.
-SIMILARITY_METHOD = "centroid"
-
-SimilarityModel = ServingModel | ServingMuSimNet
 
 
 class QueryError(ValueError):
@@ -65,7 +58,7 @@ class VideoQuery:
 
 
 def embed_video(
-    path: Path, model: ServingModel, options: QueryOptions, settings: Settings, timings: Timings
+    path: Path, model: VideoToMusic, options: QueryOptions, settings: Settings, timings: Timings
 ) -> VideoQuery:
     """The query video through the one video pipeline, then the model's video branch."""
     analysis = analyse_video(
@@ -85,7 +78,7 @@ def embed_video(
 def recommend_for_video(
     path: Path,
     db: Session,
-    model: ServingModel,
+    model: VideoToMusic,
     index: CatalogIndex,
     options: QueryOptions,
     settings: Settings,
@@ -125,16 +118,14 @@ def recommend_for_video(
     }
 
 
-def embed_reference_track(path: Path, model: SimilarityModel) -> np.ndarray:
+def embed_reference_track(path: Path, model: ServingKind) -> np.ndarray:
     """A recording's embeddings in ``model``'s space: ``(1, d)`` under a MuSimNet, its
     ``(K, d)`` music-branch segment embeddings under a video-to-music model."""
-    if isinstance(model, ServingMuSimNet):
-        return model.embed_file(path)
-    return embed_track_file(path, model, lambda stage, progress: None).embeddings
+    return model.embed_recording(path)
 
 
 def similar_to_track(
-    db: Session, model: SimilarityModel, index: CatalogIndex, track_id: int, options: QueryOptions
+    db: Session, model: ServingKind, index: CatalogIndex, track_id: int, options: QueryOptions
 ) -> dict[str, Any]:
     embedding = db.scalar(
         select(TrackEmbedding).where(
@@ -142,25 +133,15 @@ def similar_to_track(
         )
     )
     if embedding is None:
-        raise QueryError(_not_embedded(track_id, model))
+        raise QueryError(model.not_embedded(track_id))
     return similar_to_embeddings(
         db, model, index, embedding.segment_matrix(), options, exclude=track_id
     )
 
 
-def _not_embedded(track_id: int, model: SimilarityModel) -> str:
-    if isinstance(model, ServingMuSimNet):
-        return (
-            f"track {track_id} has no embedding under the similarity model {model.name}: "
-            "it is not ready yet, or was ingested before that model was activated "
-            f"(POST /models/{model.row_id}/activate embeds those tracks)"
-        )
-    return f"track {track_id} is not ready under the active model"
-
-
 def similar_to_embeddings(
     db: Session,
-    model: SimilarityModel,
+    model: ServingKind,
     index: CatalogIndex,
     embeddings: np.ndarray,
     options: QueryOptions,
@@ -169,10 +150,10 @@ def similar_to_embeddings(
     """Tracks like one given by its embeddings in ``model``'s space (itself excluded).
 
     Music-branch segment embeddings are ranked with ``options.method``; a MuSimNet
-    embedding by :data:`SIMILARITY_METHOD` on an exact index (``model.space`` tells
-    which, and the answer says it).
+    embedding by the centroid cost on an exact index (``model.similar_method`` says
+    which cost, ``model.space`` which space, and the answer says both).
     """
-    method = SIMILARITY_METHOD if isinstance(model, ServingMuSimNet) else options.method
+    method = model.similar_method(options.method)
     timings = Timings()
     with timings.stage("search"):
         extra = 1 if exclude is not None else 0

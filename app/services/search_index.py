@@ -7,8 +7,9 @@ replayed again (a cheap query when nothing changed), so an announcement that was
 missed never makes a result stale. Activating another model swaps the index.
 
 A process holds one holder per model role: the video-to-music model's index
-(segment sequences, two-stage search) and the similarity model's
-(:data:`SIMILARITY_INDEX_OPTIONS`: one MuSimNet vector per track, searched exactly).
+(segment sequences, two-stage search) and the similarity model's (one MuSimNet vector
+per track, searched exactly). An index is built with the options of its model's kind
+(:attr:`ServingKind.index_options <app.services.model_kind.ServingKind.index_options>`).
 """
 
 from __future__ import annotations
@@ -20,24 +21,19 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from app.db.models import Model
-from app.index.catalog import CatalogIndex, IndexOptions
+from app.index.catalog import CatalogIndex
 from app.index.errors import SnapshotError
+from app.services.kinds import kind_class
 
 log = logging.getLogger(__name__)
 
 #: Replayed changes after which a fresh snapshot is written.
 SNAPSHOT_EVERY_CHANGES = 200
 
-#: The similarity model's index never switches to approximate (IVF) search: with one
-#: 128-d float32 vector per track, an exact scan of a million tracks reads 0.5 GB per
-#: query; the index holds each vector twice (FAISS and the store: 1 KiB per track).
-SIMILARITY_INDEX_OPTIONS = IndexOptions(exact_max=2**62)
-
 
 class SearchIndexHolder:
-    def __init__(self, index_dir: Path, options: IndexOptions | None = None):
+    def __init__(self, index_dir: Path):
         self.index_dir = index_dir
-        self.options = options
         self._index: CatalogIndex | None = None
         self._lock = threading.Lock()
         self._changes_since_snapshot = 0
@@ -65,8 +61,9 @@ class SearchIndexHolder:
 
     def _open(self, db: Session, model: Model) -> CatalogIndex:
         root = self.snapshot_dir(model.id)
+        options = kind_class(model.kind).index_options
         try:
-            index = CatalogIndex.load(root, options=self.options)
+            index = CatalogIndex.load(root, options=options)
             if index.model_id == model.id and index.dim == model.dim:
                 log.info(
                     "index of model %s loaded from snapshot (%d tracks)",
@@ -76,7 +73,7 @@ class SearchIndexHolder:
                 return index
         except SnapshotError as exc:
             log.info("no usable index snapshot for model %s (%s): rebuilding", model.name, exc)
-        index = CatalogIndex.from_db(db, model.id, options=self.options)
+        index = CatalogIndex.from_db(db, model.id, options=options)
         log.info(
             "index of model %s rebuilt from the database (%d tracks)",
             model.name,

@@ -5,6 +5,8 @@
 - :mod:`ml.export.twobranch`: VM-Net and Seg-VM-Net (``music.onnx``, ``video.onnx``).
 - :mod:`ml.export.musimnet`: MuSimNet (``musimnet.onnx``) and :class:`OnnxMuSimNet`,
   its track embeddings served by ONNX Runtime.
+- :mod:`ml.export.kinds`: the table of model kinds (one :class:`ExportKind` each) and
+  :func:`load_registry_entry`, which reads an entry through its kind.
 - :mod:`ml.export.checkpoint`: :func:`export_checkpoint`, a training checkpoint
   through the exporter of its kind.
 
@@ -21,10 +23,10 @@ from ml.export.common import (
     REGISTRY_FILE,
     REGISTRY_FORMAT,
     ExportError,
+    ExportKind,
     OnnxEncoder,
     RegistryEntry,
     entry_provenance,
-    load_registry_entry,
     parity_error,
     require_parity,
     select_providers,
@@ -32,19 +34,23 @@ from ml.export.common import (
     write_onnx,
     write_registry_entry,
 )
+from ml.export.kinds import EXPORT_KINDS, export_kind, load_registry_entry
 from ml.export.twobranch import export_branch, export_model
 
 __all__ = [
+    "EXPORT_KINDS",
     "ONNX_OPSET",
     "PARITY_TOLERANCE",
     "REGISTRY_FILE",
     "REGISTRY_FORMAT",
     "ExportError",
+    "ExportKind",
     "OnnxEncoder",
     "RegistryEntry",
     "entry_provenance",
     "export_branch",
     "export_checkpoint",
+    "export_kind",
     "export_model",
     "load_registry_entry",
     "parity_error",

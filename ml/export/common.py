@@ -6,10 +6,12 @@ sessions, and the model-registry entry (its provenance, the file, its verificati
   input layout, normalisation statistics, the SHA-256 of each ``.onnx`` file, the
   training configuration and metrics, and library versions.
 - :class:`OnnxEncoder` runs one ONNX file with ONNX Runtime (CUDA provider when asked
-  for and present, CPU otherwise); :func:`load_registry_entry` verifies checksums.
+  for and present, CPU otherwise); :func:`ml.export.kinds.load_registry_entry` reads
+  an entry through its kind and verifies its checksums.
 
 The exporters build on this module: :mod:`ml.export.twobranch` (VM-Net, Seg-VM-Net)
-and :mod:`ml.export.musimnet` (MuSimNet).
+and :mod:`ml.export.musimnet` (MuSimNet), each with its :class:`ExportKind`, listed in
+:mod:`ml.export.kinds` (which reads a registry entry through its kind).
 """
 
 from __future__ import annotations
@@ -19,18 +21,16 @@ import json
 import os
 import platform
 import warnings
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import onnxruntime as ort
 import torch
-
-from ml.data.cache import file_sha256
-from ml.models.musimnet import MUSIMNET_KIND
 
 __all__ = [
     "ONNX_OPSET",
@@ -41,10 +41,10 @@ __all__ = [
     "REGISTRY_FILE",
     "REGISTRY_FORMAT",
     "ExportError",
+    "ExportKind",
     "OnnxEncoder",
     "RegistryEntry",
     "entry_provenance",
-    "load_registry_entry",
     "parity_error",
     "require_parity",
     "select_providers",
@@ -231,16 +231,44 @@ def update_registry_entry(out_dir: Path, **fields: Any) -> Path:
     return write_registry_entry(Path(out_dir), entry)
 
 
+class ExportKind(ABC):
+    """One kind of model as export knows it: how a training checkpoint of the kind is
+    exported, and which ONNX files its registry entry names.
+
+    One subclass per kind (:class:`ml.export.twobranch.TwoBranchExport`,
+    :class:`ml.export.musimnet.MuSimNetExport`), listed in
+    :data:`ml.export.kinds.EXPORT_KINDS`.
+    """
+
+    #: The ``kind`` values of its checkpoints and registry entries.
+    names: ClassVar[tuple[str, ...]]
+    #: The encoder branches of its entries, by modality ("music", "video"); none for a
+    #: model with a single network.
+    branches: ClassVar[tuple[str, ...]] = ()
+
+    @abstractmethod
+    def onnx_files(self, data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """Each ONNX file's entry (``file``, ``sha256``...) by role, from ``model.json``."""
+
+    @abstractmethod
+    def export_checkpoint(
+        self, checkpoint: Path, out_dir: Path | str, *, name: str | None, state: dict[str, Any]
+    ) -> Path:
+        """Export the model of a checkpoint already read (``state``); the ``model.json``."""
+
+
 @dataclass(frozen=True)
 class RegistryEntry:
     """A verified registry entry and its directory.
 
     A two-branch model (VM-Net, Seg-VM-Net) has ``branches`` ("music", "video"); a
-    MuSimNet has one ``network`` and no branch (see :mod:`ml.export.musimnet`).
+    MuSimNet has one ``network`` and no branch (see :mod:`ml.export.musimnet`). Its
+    ``export_kind`` says which (:func:`ml.export.kinds.load_registry_entry` finds it).
     """
 
     path: Path
     data: dict[str, Any]
+    export_kind: ExportKind
 
     @property
     def kind(self) -> str:
@@ -278,10 +306,8 @@ class RegistryEntry:
 
     def onnx_files(self) -> dict[str, dict[str, Any]]:
         """Each ONNX file's entry (``file``, ``sha256``...) by role: "music" and "video"
-        for a two-branch model, "network" for MuSimNet."""
-        if self.kind == MUSIMNET_KIND:
-            return {"network": self.data["network"]}
-        return self.data["branches"]
+        for a two-branch model, "network" for MuSimNet (its kind says)."""
+        return self.export_kind.onnx_files(self.data)
 
     def file_path(self, role: str) -> Path:
         files = self.onnx_files()
@@ -290,7 +316,7 @@ class RegistryEntry:
         return self.path.parent / files[role]["file"]
 
     def branch_path(self, modality: str) -> Path:
-        if self.kind == MUSIMNET_KIND:
+        if modality not in self.export_kind.branches:
             raise ExportError(f"a {self.kind} model has no {modality!r} branch ({self.path})")
         return self.file_path(modality)
 
@@ -306,33 +332,3 @@ class RegistryEntry:
         with np.load(self.path.parent / described["file"], allow_pickle=False) as z:
             vectors, offsets = z["vectors"], z["offsets"]
         return [vectors[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
-
-
-def load_registry_entry(path: Path | str, *, verify: bool = True) -> RegistryEntry:
-    """Read ``model.json`` (or its directory); with ``verify``, check every checksum."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / REGISTRY_FILE
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ExportError(f"unreadable registry entry {path}: {exc}") from exc
-    if not isinstance(data, dict) or data.get("format") != REGISTRY_FORMAT:
-        raise ExportError(f"{path} is not a registry entry of format {REGISTRY_FORMAT}")
-    entry = RegistryEntry(path, data)
-    try:
-        files = entry.onnx_files()
-    except KeyError as exc:
-        raise ExportError(f"{path} names no ONNX file ({exc} is missing)") from exc
-    if verify:
-        for role, described in files.items():
-            file = entry.file_path(role)
-            if not file.is_file():
-                raise ExportError(f"{role} ONNX file {file} is missing")
-            if file_sha256(file) != described["sha256"]:
-                raise ExportError(f"{file} does not match the checksum in {path}")
-        if bank := data.get("bank"):
-            file = path.parent / bank["file"]
-            if not file.is_file() or file_sha256(file) != bank["sha256"]:
-                raise ExportError(f"the query bank {file} is missing or does not match {path}")
-    return entry

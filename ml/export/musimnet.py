@@ -16,6 +16,7 @@ norm are all inside it, so serving needs no PyTorch and no side file.
   follows them.
 - :func:`export_musimnet` checks that ONNX Runtime reproduces PyTorch to
   :data:`~ml.export.common.PARITY_TOLERANCE` before it writes the entry.
+- :class:`MuSimNetExport` is the kind's entry in :data:`ml.export.kinds.EXPORT_KINDS`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import torch
 from ml.data.cache import file_sha256
 from ml.export.common import (
     ExportError,
+    ExportKind,
     OnnxEncoder,
     RegistryEntry,
     entry_provenance,
@@ -56,6 +58,7 @@ from ml.training.checkpoint import read_checkpoint
 
 __all__ = [
     "MUSIMNET_FILE",
+    "MuSimNetExport",
     "OnnxMuSimNet",
     "check_cqt",
     "cqt_parameters",
@@ -261,3 +264,17 @@ class OnnxMuSimNet:
         """The track embedding of any file ffmpeg decodes (see
         :func:`ml.features.cqt.load_log_cqt` for ``load_kwargs`` and errors)."""
         return self.embed_cqt(load_log_cqt(path, **load_kwargs))
+
+
+class MuSimNetExport(ExportKind):
+    """MuSimNet: one ``network`` ONNX file (log-CQT patches in, patch embeddings out)."""
+
+    names = (MUSIMNET_KIND,)
+
+    def onnx_files(self, data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        return {"network": data["network"]}
+
+    def export_checkpoint(
+        self, checkpoint: Path, out_dir: Path | str, *, name: str | None, state: dict[str, Any]
+    ) -> Path:
+        return export_musimnet_checkpoint(checkpoint, out_dir, name=name, state=state)

@@ -10,6 +10,7 @@ graph, so serving needs no PyTorch and no side files.
 - :func:`export_model` writes ``music.onnx``, ``video.onnx`` and ``model.json``;
   before it writes the entry it checks that ONNX Runtime reproduces PyTorch to
   ``PARITY_TOLERANCE`` and records the worst difference it saw.
+- :class:`TwoBranchExport` is the kind's entry in :data:`ml.export.kinds.EXPORT_KINDS`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import torch
 from ml.data.cache import file_sha256
 from ml.export.common import (
     OUTPUT_NAME,
+    ExportKind,
     OnnxEncoder,
     entry_provenance,
     parity_error,
@@ -30,10 +32,16 @@ from ml.export.common import (
     write_onnx,
     write_registry_entry,
 )
-from ml.models.vmnet import ProjectionBranch, TwoBranchNet
+from ml.models.vmnet import MODEL_KINDS, ProjectionBranch, TwoBranchNet
 from ml.training.checkpoint import load_model, read_checkpoint
 
-__all__ = ["INPUT_NAME", "export_branch", "export_model", "export_twobranch_checkpoint"]
+__all__ = [
+    "INPUT_NAME",
+    "TwoBranchExport",
+    "export_branch",
+    "export_model",
+    "export_twobranch_checkpoint",
+]
 
 INPUT_NAME = "features"
 
@@ -215,3 +223,18 @@ def _training_bank(model: TwoBranchNet, state: dict[str, Any]) -> list[np.ndarra
         return None
     sequences = [r.video_segments for split in ("train", "val") for r in dataset.records(split)]
     return embed_query_bank(model, sequences) or None
+
+
+class TwoBranchExport(ExportKind):
+    """VM-Net and Seg-VM-Net: a ``music`` and a ``video`` branch, one ONNX file each."""
+
+    names = MODEL_KINDS
+    branches = ("music", "video")
+
+    def onnx_files(self, data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        return data["branches"]
+
+    def export_checkpoint(
+        self, checkpoint: Path, out_dir: Path | str, *, name: str | None, state: dict[str, Any]
+    ) -> Path:
+        return export_twobranch_checkpoint(checkpoint, out_dir, name=name, state=state)

@@ -20,6 +20,7 @@ from app.migrate import upgrade
 from app.services.models import (
     ModelRegistryError,
     ServingModels,
+    ServingMuSimNet,
     activate_model,
     active_model,
     active_similarity_model,
@@ -96,13 +97,10 @@ def test_readyz_names_the_video_model_and_the_similarity_model(
     }
 
 
-def test_a_registered_musimnet_serves_track_embeddings_only(
-    sqlite_url, tiny_musimnet, tmp_path, rows
-):
+def test_a_registered_musimnet_serves_track_embeddings_only(sqlite_url, tiny_musimnet, tmp_path):
     upgrade(sqlite_url)
     with session_scope(sqlite_url) as db:
         row = register_model(db, tiny_musimnet, tmp_path / "models")
-        seg = rows.video_model(db, "seg")
         entry = load_registry_entry(tiny_musimnet)
         assert (row.kind, row.dim, row.segmentation) == ("musimnet", 16, "")
         assert (row.audio_extractor, row.video_extractor) == (f"log-cqt@{CQT_VERSION}", "")
@@ -110,10 +108,9 @@ def test_a_registered_musimnet_serves_track_embeddings_only(
         serving = ServingModels("cpu")
         with pytest.raises(ModelRegistryError, match="similarity only"):
             serving.get(row)
-        with pytest.raises(ModelRegistryError, match="not a MuSimNet"):
-            serving.similarity(seg)
-        sim = serving.similarity(row)
-        assert sim.space == "musimnet" and serving.similarity(row) is sim  # loaded once
+        sim = serving.load(row)
+        assert isinstance(sim, ServingMuSimNet) and sim.role == "similar"
+        assert sim.space == "musimnet" and serving.load(row) is sim  # loaded once
     y, *_ = timbre_sections([4.0, 4.0], ["strings", "bell"], [100.0, 70.0], 22050)
     vector = sim.embed_signal(y, 22050)
     expected = OnnxMuSimNet.from_entry(entry, "cpu").embed_signal(y, 22050)

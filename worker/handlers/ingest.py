@@ -1,6 +1,6 @@
 """``ingest``: analyse and embed one catalog track with the active model (and with the
-active similarity model, MuSimNet, when there is one: same decoded audio, same
-transaction).
+active model of every other role, the similarity model MuSimNet, when there is one:
+same decoded audio, same transaction).
 
 However it fails (bad media, a model that does not load, a bug, a database error),
 the track ends ``failed`` with the reason and the job ``failed`` with the same one:
@@ -19,7 +19,8 @@ from app.jobs.kinds import INGEST
 from app.jobs.registry import JobContext, JobFailed, handler, internal_error
 from app.media_store import MediaStore
 from app.services.ingest import embed_track_file, is_ingested, save_embedded_track
-from app.services.models import ServingModels, active_model, active_similarity_model
+from app.services.model_kind import SIMILAR
+from app.services.models import ServingModels, active_model, active_models
 from ml.media.errors import MediaError
 
 
@@ -67,10 +68,9 @@ def _ingest(context: JobContext, track_id: int) -> dict:
         media_key = track.media_key
         models = serving_models(context.settings.device)
         model = models.get(model_row)
-        similarity_row = active_similarity_model(db)
-        similarity = models.similarity(similarity_row) if similarity_row is not None else None
+        others = [models.load(row) for row in active_models(db) if row.id != model_row.id]
     path = MediaStore(context.settings.media_dir).path_for(media_key)
-    result = embed_track_file(path, model, context.report, similarity)
+    result = embed_track_file(path, model, context.report, others)
     context.report("saving", 0.95)
     with context.sessions.begin() as db:
         track = db.get(Track, track_id)
@@ -86,5 +86,5 @@ def _ingest(context: JobContext, track_id: int) -> dict:
         "duration_s": round(float(analysis.duration_s), 3),
         "tempo_bpm": analysis.beats.tempo_bpm,
         "segmenter": model.music_segmenter,
-        "similarity_model": similarity.name if similarity is not None else None,
+        "similarity_model": next((m.name for m in others if m.role == SIMILAR), None),
     }

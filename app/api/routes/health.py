@@ -11,6 +11,7 @@ from app.api.deps import get_runtime
 from app.api.schemas import Health, Readiness
 from app.api.security import presented_key, scopes_for
 from app.runtime import Runtime
+from app.services.model_kind import RECOMMEND
 from app.services.models import active_model, active_similarity_model
 
 router = APIRouter(tags=["health"])
@@ -94,7 +95,7 @@ def _index_check(runtime: Runtime, model_ok: bool) -> dict:
         return {"ok": False, "detail": "no active model"}
     try:
         with runtime.session() as db:
-            index = runtime.search_index.for_model(db, active_model(db))
+            index = runtime.indexes[RECOMMEND].for_model(db, active_model(db))
         return {"ok": True, "tracks": int(len(index.track_ids())), "watermark": index.watermark}
     except Exception as exc:  # noqa: BLE001
         return {"ok": False, "detail": f"{type(exc).__name__}: {exc}"}

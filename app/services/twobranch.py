@@ -1,0 +1,184 @@
+"""The video-to-music kind (VM-Net, Seg-VM-Net) as the service serves it: a music and a
+video branch over frame features, catalog tracks as music segment sequences."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.db.arrays import from_blob
+from app.db.models import Model, Track, TrackAnalysis, TrackFeatures
+from app.media_store import MediaStore
+from app.services.ingest import embed_track_file, save_embedded_track, store_embeddings
+from app.services.model_kind import EmbedOne, ModelRegistryError, VideoToMusic
+from ml.features.registry import get_extractor
+from ml.media.errors import MediaError
+from ml.pipeline.track import AnalysedTrack, analyse_track_file
+from ml.ranking import PackedSegments
+from ml.segments import segment_vectors
+
+if TYPE_CHECKING:  # ml.export imports torch: loaded with the first model, not at import
+    from ml.export import OnnxEncoder, RegistryEntry
+
+
+def extractor_identity(entry: RegistryEntry, modality: str) -> dict:
+    """The extractor a model was trained with: ``{"name", "version", "dim"}``."""
+    identity = entry.extractor_identity(modality)
+    if identity is None:
+        raise ModelRegistryError(
+            f"model {entry.data.get('name')!r} records no {modality} extractor"
+        )
+    return identity
+
+
+@dataclass(frozen=True)
+class ServingModel(VideoToMusic):
+    """An activated video-to-music model ready to embed segment vectors."""
+
+    kinds = ("segvmnet", "vmnet")
+    space: ClassVar[str] = "music_branch"
+    primary_file = "music"
+
+    row_id: int
+    name: str
+    entry: RegistryEntry
+    music: OnnxEncoder
+    video: OnnxEncoder | None
+    #: Reference queries (its training videos, embedded) for the hubness correction and
+    #: the match score; None for a model exported without them.
+    bank: PackedSegments | None = None
+
+    @classmethod
+    def check_inputs(cls, entry: RegistryEntry) -> None:
+        """Refuse a model whose feature extractors differ from the installed ones."""
+        from ml.features.registry import UnknownExtractorError
+
+        for modality in ("audio", "video"):
+            if modality not in entry.data["branches"]:
+                continue
+            wanted = extractor_identity(entry, modality)
+            try:
+                installed = get_extractor(wanted["name"], modality)
+            except UnknownExtractorError as exc:
+                raise ModelRegistryError(
+                    f"model needs the {modality} extractor "
+                    f"{wanted['name']!r}, which is not available: {exc}"
+                ) from exc
+            for field in ("version", "dim"):
+                expected, actual = wanted.get(field), getattr(installed, field)
+                if expected is not None and str(expected) != str(actual):
+                    raise ModelRegistryError(
+                        f"model was trained with {modality} extractor {wanted['name']} "
+                        f"{field} {expected}, but {actual} is installed: retrain or re-export"
+                    )
+
+    @classmethod
+    def input_columns(cls, entry: RegistryEntry) -> tuple[str, str]:
+        audio = extractor_identity(entry, "audio")
+        video = (
+            extractor_identity(entry, "video")
+            if "video" in entry.data["branches"]
+            else {"name": "", "version": ""}
+        )
+        return (
+            f"{audio['name']}@{audio['version']}",
+            f"{video['name']}@{video['version']}" if video["name"] else "",
+        )
+
+    @classmethod
+    def load(cls, row: Model, entry: RegistryEntry, device: str) -> ServingModel:
+        video = entry.encoder("video", device) if "video" in entry.data["branches"] else None
+        bank = entry.query_bank()
+        return cls(
+            row.id,
+            row.name,
+            entry,
+            entry.encoder("music", device),
+            video,
+            PackedSegments.from_sequences(bank) if bank else None,
+        )
+
+    @property
+    def segmentation(self) -> str:
+        return self.entry.segmentation or "transnet"
+
+    @property
+    def music_segmenter(self) -> str:
+        return self.entry.music_segmenter
+
+    @property
+    def audio_extractor(self) -> str:
+        return extractor_identity(self.entry, "audio")["name"]
+
+    @property
+    def video_extractor(self) -> str:
+        return extractor_identity(self.entry, "video")["name"]
+
+    def embed_music(self, segment_vectors: np.ndarray) -> np.ndarray:
+        return self.music.embed(segment_vectors.astype(np.float32, copy=False))
+
+    def embed_video(self, segment_vectors: np.ndarray) -> np.ndarray:
+        if self.video is None:
+            raise ModelRegistryError(f"model {self.name} has no video branch")
+        return self.video.embed(segment_vectors.astype(np.float32, copy=False))
+
+    def embed_analysed_track(self, track: AnalysedTrack) -> np.ndarray:
+        return self.embed_music(track.segment_vectors)
+
+    def embed_recording(self, path: Path) -> np.ndarray:
+        """The recording's music-branch segment embeddings, cut as a catalog track's."""
+        track = analyse_track_file(path, self.music_segmenter, self.audio_extractor)
+        return self.embed_analysed_track(track)
+
+    def cached_embedding(self, db: Session, track_id: int) -> np.ndarray | None:
+        """Embeddings from stored features and boundaries, or None if either is missing."""
+        spec = get_extractor(self.audio_extractor, "audio").spec
+        features = db.scalar(
+            select(TrackFeatures).where(
+                TrackFeatures.track_id == track_id,
+                TrackFeatures.extractor == spec.name,
+                TrackFeatures.version == spec.version,
+            )
+        )
+        analysis = db.scalar(
+            select(TrackAnalysis).where(
+                TrackAnalysis.track_id == track_id,
+                TrackAnalysis.segmenter == self.music_segmenter,
+            )
+        )
+        if features is None or analysis is None:
+            return None
+        bounds = from_blob(analysis.boundaries, -1).astype(np.float64)
+        return self.embed_music(segment_vectors(features.array(), bounds))
+
+    def catalog_embedder(self, sessions: sessionmaker[Session], store: MediaStore) -> EmbedOne:
+        """Segment embeddings from the cached features and segmentation when its
+        extractor and music segmenter match, else from a fresh analysis (saved)."""
+
+        def embed(track_id: int) -> str | None:
+            with sessions.begin() as db:
+                track = db.get(Track, track_id)
+                if track is None:
+                    return None
+                embeddings = self.cached_embedding(db, track_id)
+                if embeddings is not None:
+                    store_embeddings(db, track_id, self.row_id, embeddings)
+                    return "from_cache"
+                media_key = track.media_key
+            try:
+                result = embed_track_file(store.path_for(media_key), self, lambda *_: None)
+            except MediaError:
+                return "failed"
+            with sessions.begin() as db:
+                track = db.get(Track, track_id)
+                if track is None:
+                    return None
+                save_embedded_track(db, track, self, result)
+            return "analysed"
+
+        return embed
