@@ -62,7 +62,9 @@ def say(message: str) -> None:
 
 def build_demo_model(work: Path, config: DemoConfig, progress: bool = True) -> Path:
     """Corpus -> dataset -> trained Seg-VM-Net -> exported model directory (cached)."""
+    from app.services.costs import DEFAULT_METHOD
     from ml.data.clips import BuildConfig, build_dataset
+    from ml.evaluation.served import record_sync_weight
     from ml.export import export_checkpoint
     from ml.synth import generate_corpus
     from ml.training.config import TrainConfig
@@ -122,6 +124,11 @@ def build_demo_model(work: Path, config: DemoConfig, progress: bool = True) -> P
     say("training Seg-VM-Net")
     checkpoint = train(training)
     export_checkpoint(checkpoint, model_dir, name=f"demo-segvmnet-olda-{config.seed}")
+    say("weighing the cuts-on-beats evidence on the validation clips")
+    fit = record_sync_weight(
+        model_dir, work / "dataset", work / "corpus" / "videos", DEFAULT_METHOD
+    )
+    say(f"cuts-on-beats weight {fit.weight:g} ({fit.n_clips} validation clips)")
     stamp.write_text(recipe)
     return model_dir
 

@@ -193,6 +193,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             boundaries=args.boundaries,
             min_segment_s=args.min_segment_s,
             hubness=args.hubness,
+            sync=not args.no_sync,
         )
     except QueryError as exc:
         raise SystemExit(f"v2m recommend: {exc}") from None
@@ -274,6 +275,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="csls",
         choices=("csls", "none"),
         help="correct the cost for hubness against the model's reference videos",
+    )
+    p.add_argument(
+        "--no-sync",
+        action="store_true",
+        help="rank by the learned cost alone, without the cuts-on-beats evidence",
     )
     p.add_argument("--json", action="store_true", help="print the API's JSON instead of a table")
     p.set_defaults(run=cmd_recommend)

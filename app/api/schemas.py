@@ -318,6 +318,9 @@ class RecommendationList(BaseModel):
     k: int
     shortlist: int
     hubness: str = Field(description="csls: ranked with the hubness correction; none: without")
+    sync_weight: float = Field(
+        description="weight of the cuts-on-beats evidence in the ranking (0: not used)"
+    )
     model: str
     catalog_size: int
     timings_s: dict[str, float] = Field(description="seconds per stage, and total")

@@ -97,6 +97,14 @@ def query_options(
             "cost"
         ),
     ] = Hubness("csls"),
+    sync: Annotated[
+        bool,
+        Query(
+            description="fuse how well the video's cuts fall on each track's beats into the "
+            "ranking, at the weight the model fitted on its validation clips (false: the "
+            "learned cost alone)"
+        ),
+    ] = True,
 ) -> QueryOptions:
     """The query parameters, as :func:`app.services.options.query_options` reads them."""
     try:
@@ -114,6 +122,7 @@ def query_options(
             boundaries=boundaries,
             min_segment_s=min_segment_s,
             hubness=hubness.value,
+            sync=sync,
         )
     except QueryError as exc:
         raise ApiError(422, "invalid_request", str(exc)) from None

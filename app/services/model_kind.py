@@ -132,6 +132,12 @@ class VideoToMusic(ServingKind):
         """How its training videos were cut (shots: "transnet"...)."""
 
     @property
+    def sync_weight(self) -> float:
+        """Weight of the cuts-on-beats evidence in its ranking, fit on its validation
+        clips (docs/method.md §9); 0 when it has none."""
+        return 0.0
+
+    @property
     @abstractmethod
     def music_segmenter(self) -> str:
         """The music structure that cuts its catalog tracks."""

@@ -56,6 +56,7 @@ def query_options(
     boundaries: str | Sequence[float] | None = None,
     min_segment_s: float | None = None,
     hubness: str = "csls",
+    sync: bool = True,
 ) -> QueryOptions:
     """The :class:`QueryOptions` of a query; :class:`QueryError` when they contradict
     themselves (an unknown cost, ``min_bpm > max_bpm``, unreadable cut points)."""
@@ -85,4 +86,5 @@ def query_options(
         boundaries_s=parse_seconds(boundaries, "boundaries"),
         min_segment_s=min_segment_s,
         hubness=hubness,
+        sync=sync,
     )

@@ -30,6 +30,7 @@ from app.index.search import Hit
 from app.services.catalog import track_summary
 from app.services.costs import DEFAULT_METHOD
 from app.services.model_kind import ServingKind, VideoToMusic
+from app.services.sync_evidence import BeatGridEvidence
 from app.settings import Settings
 from ml.edit import synced_excerpt
 from ml.pipeline.timing import Timings
@@ -49,6 +50,7 @@ class QueryOptions:
     boundaries_s: tuple[float, ...] | None = None  # the user's own cut points
     min_segment_s: float | None = None  # merge shots shorter than this
     hubness: str = "csls"  # "csls" (when the model has a query bank) or "none"
+    sync: bool = True  # fuse the cuts-on-beats evidence at the model's fitted weight
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,13 @@ def recommend_for_video(
             filters=options.filters,
             bank=model.bank,
             csls=options.hubness == "csls",
+            evidence=BeatGridEvidence(
+                db,
+                model.music_segmenter,
+                query.analysis.boundaries_s[1:-1],
+                query.analysis.duration_s,
+                model.sync_weight if options.sync else 0.0,
+            ),
         )
     with timings.stage("results"):
         results = describe_hits(
@@ -112,6 +121,7 @@ def recommend_for_video(
         "k": options.k,
         "shortlist": options.shortlist,
         "hubness": options.hubness if model.bank is not None else "none",
+        "sync_weight": model.sync_weight if options.sync else 0.0,
         "model": model.name,
         "catalog_size": int(len(index.track_ids())),
         "timings_s": timings.stages,
@@ -295,6 +305,7 @@ def options_to_params(options: QueryOptions) -> dict[str, Any]:
         "boundaries_s": list(options.boundaries_s) if options.boundaries_s else None,
         "min_segment_s": options.min_segment_s,
         "hubness": options.hubness,
+        "sync": options.sync,
         "filters": {
             "licenses": sorted(f.licenses) if f.licenses is not None else None,
             "exclude_artists": sorted(f.exclude_artists),
@@ -327,4 +338,5 @@ def options_from_params(params: dict[str, Any]) -> QueryOptions:
         boundaries_s=tuple(bounds) if bounds else None,
         min_segment_s=params["min_segment_s"],
         hubness=params.get("hubness", "csls"),
+        sync=params.get("sync", True),
     )

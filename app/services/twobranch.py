@@ -112,6 +112,10 @@ class ServingModel(VideoToMusic):
         return self.entry.music_segmenter
 
     @property
+    def sync_weight(self) -> float:
+        return self.entry.sync_weight
+
+    @property
     def audio_extractor(self) -> str:
         return extractor_identity(self.entry, "audio")["name"]
 

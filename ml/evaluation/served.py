@@ -418,11 +418,12 @@ def record_sync_weight(
     *,
     cut_points: Mapping[str, Sequence[float]] | None = None,
     cache_dir: Path | None = None,
+    max_distractors: int = 48,
 ) -> SyncWeightFit:
     """Fit an export's weight of the cuts-on-beats evidence on the validation clips of
-    the dataset it was trained on (the training clips' soundtracks as distractors;
-    ``videos_dir`` is the folder the dataset was built from) and record it in its
-    ``model.json`` as ``sync_fusion``."""
+    the dataset it was trained on (the first ``max_distractors`` training clips'
+    soundtracks as distractors; ``videos_dir`` is the folder the dataset was built
+    from) and record it in its ``model.json`` as ``sync_fusion``."""
     from ml.data.dataset import load_dataset
     from ml.export import update_registry_entry
 
@@ -434,7 +435,7 @@ def record_sync_weight(
         model_dir,
         split["val"],
         method,
-        distractors=split["train"],
+        distractors=split["train"][:max_distractors],
         cut_points=cut_points,
         cache_dir=cache_dir,
     )

@@ -1,0 +1,60 @@
+"""The cuts-on-beats evidence the service reads from the catalog's analyses."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from app.db.models import Track, TrackAnalysis, TrackStatus
+from app.db.session import session_scope
+from app.migrate import upgrade
+from app.services.sync_evidence import BeatGridEvidence
+
+
+def _track(db, title: str, bpm: float, duration_s: float = 60.0, segmenter: str = "olda") -> int:
+    beats = np.arange(0.0, duration_s, 60.0 / bpm)
+    track = Track(
+        title=title,
+        content_hash=title * 8,
+        media_key=title * 8,
+        status=TrackStatus.ready,
+        duration_s=duration_s,
+    )
+    db.add(track)
+    db.flush()
+    db.add(
+        TrackAnalysis(
+            track_id=track.id,
+            segmenter=segmenter,
+            boundaries=TrackAnalysis.encode(np.array([0.0, 20.0, duration_s])),
+            beats=TrackAnalysis.encode(beats),
+            downbeats=TrackAnalysis.encode(beats[::4]),
+            tempo_bpm=bpm,
+            beats_per_bar=4,
+        )
+    )
+    db.flush()
+    return track.id
+
+
+def test_the_track_whose_beats_the_cuts_follow_scores_highest(sqlite_url):
+    upgrade(sqlite_url)
+    with session_scope(sqlite_url) as db:
+        slow, right, fast = _track(db, "a", 93.0), _track(db, "b", 120.0), _track(db, "c", 141.0)
+        other_segmenter = _track(db, "d", 120.0, segmenter="foote")
+        cuts = np.arange(1.0, 20.0, 1.0)  # every two beats at 120 BPM
+        evidence = BeatGridEvidence(db, "olda", cuts, 20.0, weight=0.5)
+        ids = np.array([slow, right, fast, other_segmenter, 999])
+        scores = evidence.scores(ids)
+        assert evidence.weight == 0.5
+        assert np.argmax(np.nan_to_num(scores, nan=-1)) == 1
+        assert scores[1] > 0.99 and scores[0] < 0.7 and scores[2] < 0.7
+        # No analysis by the model's segmenter, or no such track: no evidence.
+        assert np.isnan(scores[3]) and np.isnan(scores[4])
+
+
+def test_a_query_without_cuts_has_no_evidence(sqlite_url):
+    upgrade(sqlite_url)
+    with session_scope(sqlite_url) as db:
+        track = _track(db, "a", 120.0)
+        scores = BeatGridEvidence(db, "olda", [], 12.0, weight=1.0).scores(np.array([track]))
+        assert np.isnan(scores).all()
