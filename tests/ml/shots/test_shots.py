@@ -82,7 +82,7 @@ def test_same_probabilities_as_the_package_network(cut_video, reference_model):
     """Our re-laid network computes the package's function on the same frames."""
     frames = load_video_frames(cut_video.path, None, 48, 27)[:130]  # 3 windows, ragged end
     reference, _ = reference_model.predict_frames(torch.from_numpy(frames), quiet=True)
-    ours = ShotDetector(device="cpu").detect(frames)
+    ours = ShotDetector(device="cpu", mode="full").detect(frames)
     np.testing.assert_allclose(ours.probabilities, reference.numpy(), atol=1e-4)
     np.testing.assert_array_equal(
         ours.scenes, reference_model.predictions_to_scenes(reference.numpy())
@@ -90,17 +90,22 @@ def test_same_probabilities_as_the_package_network(cut_video, reference_model):
 
 
 @pytest.mark.slow
-def test_shipped_video_gives_the_package_boundaries(shipped_video, reference_model, cpu_detector):
-    """The package's own file-level API and ours agree on its own test video."""
+def test_shipped_video_gives_the_package_boundaries(
+    shipped_video, reference_model, full_detector, cpu_detector
+):
+    """The package's own file-level API and ours agree on its own test video, and the
+    cascade (the default) gives the same boundaries on this real footage."""
     _, reference, _ = reference_model.predict_video(str(shipped_video), quiet=True)
     reference = reference.numpy()
-    shots = analyze_shots(shipped_video, detector=cpu_detector)
+    shots = analyze_shots(shipped_video, detector=full_detector)
     assert len(shots.result.probabilities) == len(reference)
     np.testing.assert_allclose(shots.result.probabilities, reference, atol=1e-4)
     expected = reference_model.predictions_to_scenes(reference, threshold=0.5)
     np.testing.assert_array_equal(shots.result.scenes, expected)
     assert len(shots.result.boundaries) >= 10
     np.testing.assert_allclose(shots.boundaries_s[1:-1], expected[1:, 0] / 25.0)
+    cascade = analyze_shots(shipped_video, detector=cpu_detector)
+    np.testing.assert_array_equal(cascade.result.boundaries, shots.result.boundaries)
 
 
 @settings(max_examples=200, deadline=None)
