@@ -5,15 +5,18 @@ real recordings from Debian packages with pictures made by rules of their own, s
 docs/corpora.md), and each number of training clips:
 
 1. a Seg-VM-Net is trained on the first N training clips with ``v2m train``'s recipe
-   and exported to ONNX, as a user would;
+   (once per training seed), exported to ONNX with its CSLS bank, and its weight of
+   the cuts-on-beats evidence is fit on its validation clips, as ``v2m train
+   --export`` does;
 2. every test clip's video is a query cut at its cut points (the service's
    ``boundaries=``) and every test clip's soundtrack is a catalog track analysed by the
    ingestion code (:func:`ml.evaluation.served.evaluate_model_on_videos`);
-3. every cost ranks the catalog, with and without the CSLS hubness correction (bank:
-   the N training clips' videos, what the service holds at activation).
+3. every cost ranks the catalog raw, with the CSLS hubness correction, and fused with
+   the evidence at the fitted weight (what the service serves); the evidence alone is
+   the ``beat_grid`` row. Tables average the seeds; the first table is the headline.
 
     python -m bench.bench_served --work var/served --corpora synth cutter \
-        --train-clips 25 60 --results bench/results
+        --train-clips 25 100 --seeds 0 1 2 --results bench/results
 
 Everything is cached in ``--work``: corpora, analyses, models; a rerun prints the
 tables again in seconds. The held-out world (``painter``) is kept out of every choice
@@ -28,10 +31,12 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from app.services.costs import DEFAULT_METHOD
 from ml.data.clips import BuildConfig, build_dataset
 from ml.data.dataset import load_dataset, write_manifest
-from ml.evaluation.served import evaluate_model_on_videos, record_sync_weight, served_table
+from ml.evaluation.served import evaluate_model_on_videos, record_sync_weight
 from ml.export import export_checkpoint, load_registry_entry
 from ml.training.config import TrainConfig
 from ml.training.trainer import train
@@ -92,7 +97,8 @@ def recorded_corpus(root: Path, world: str, n_train: int, n_test: int, seed: int
 def fit_sync(model_dir: Path, dataset: Path, cuts: dict, work: Path) -> Path:
     """The model's weight of the cuts-on-beats evidence, fit on its validation clips as
     ``v2m train --export`` does (queries cut at their cut points, like the test's)."""
-    if "sync_fusion" not in load_registry_entry(model_dir).data:
+    fitted = load_registry_entry(model_dir).data.get("sync_fusion") or {}
+    if fitted.get("method") != DEFAULT_METHOD:
         record_sync_weight(
             model_dir,
             dataset,
@@ -105,10 +111,11 @@ def fit_sync(model_dir: Path, dataset: Path, cuts: dict, work: Path) -> Path:
 
 
 def train_model(
-    work: Path, videos: list[Path], n_clips: int, cuts: dict, args: argparse.Namespace
+    work: Path, videos: list[Path], n_clips: int, cuts: dict, seed: int, args: argparse.Namespace
 ) -> Path:
     """``v2m train segvmnet``'s recipe on the first ``n_clips`` videos; the export."""
-    tag = f"{n_clips}" if args.recipe == "published" else f"{n_clips}-{args.recipe}"
+    tag = f"{n_clips}" + (f"-s{seed}" if seed else "")
+    tag += "" if args.recipe == "published" else f"-{args.recipe}"
     model_dir = work / f"model-{tag}"
     if (model_dir / "model.json").is_file():
         return fit_sync(model_dir, work / f"dataset-{n_clips}", cuts, work)
@@ -145,7 +152,7 @@ def train_model(
         "segvmnet",
         subset,
         work / f"run-{tag}",
-        seed=args.seed,
+        seed=seed,
         device="cpu",
         progress=False,
         **RECIPES[args.recipe],
@@ -166,7 +173,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--segmentation", default="olda")
     parser.add_argument("--audio", default="handcrafted")
     parser.add_argument("--video", default="handcrafted")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--corpus-seed", type=int, default=0)
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=[0], help="training seeds; tables average them"
+    )
     parser.add_argument("--recipe", default="published", choices=sorted(RECIPES))
     parser.add_argument(
         "--bank",
@@ -178,36 +188,50 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--results", type=Path)
     args = parser.parse_args(argv)
 
-    sections, rows = [], []
+    sections, rows, headline = [], [], {}
     for name in args.corpora:
         root = args.work / name
         n_train = max(args.train_clips)
         corpus = (
-            synth_corpus(root, n_train, args.test_clips, args.seed)
+            synth_corpus(root, n_train, args.test_clips, args.corpus_seed)
             if name == "synth"
-            else recorded_corpus(root, name, n_train, args.test_clips, args.seed)
+            else recorded_corpus(root, name, n_train, args.test_clips, args.corpus_seed)
         )
         for n in sorted(args.train_clips):
-            model = train_model(root, corpus["train"], n, corpus["cuts"], args)
-            bank = dict(bank_videos=corpus["train"][:n]) if args.bank == "cuts" else {}
-            report = evaluate_model_on_videos(
-                model,
-                corpus["test"],
-                COSTS,
-                cut_points=corpus["cuts"],
-                cache_dir=root / "served-cache",
-                **bank,
-            )
+            reports = []
+            for seed in args.seeds:
+                model = train_model(root, corpus["train"], n, corpus["cuts"], seed, args)
+                bank = dict(bank_videos=corpus["train"][:n]) if args.bank == "cuts" else {}
+                report = evaluate_model_on_videos(
+                    model,
+                    corpus["test"],
+                    COSTS,
+                    cut_points=corpus["cuts"],
+                    cache_dir=root / "served-cache",
+                    **bank,
+                )
+                reports.append(report)
+                rows.append(
+                    {
+                        "corpus": name,
+                        "train_clips": n,
+                        "seed": seed,
+                        "recipe": args.recipe,
+                        **report.to_dict(),
+                    }
+                )
+            weights = ", ".join(f"{r.metadata['sync_weight']:g}" for r in reports)
             title = (
                 f"### {name}: {n} training clips ({args.recipe} recipe, bank: {args.bank}), "
-                f"C = {len(corpus['test'])} "
-                f"(queries cut at their cut points; tracks by {report.metadata['segmenter']})"
+                f"C = {len(corpus['test'])}, {len(reports)} seed(s), fitted sync weight "
+                f"{weights} (queries cut at their cut points; tracks by "
+                f"{reports[0].metadata['segmenter']})"
             )
-            sections.append(f"{title}\n\n{served_table(report)}\n")
-            rows.append(
-                {"corpus": name, "train_clips": n, "recipe": args.recipe, **report.to_dict()}
-            )
+            sections.append(f"{title}\n\n{mean_table(reports)}\n")
+            headline[(name, n)] = reports
             print(sections[-1], flush=True)
+    summary = headline_table(headline)
+    print(summary, flush=True)
     if args.results is not None:
         args.results.mkdir(parents=True, exist_ok=True)
         command = "python -m bench.bench_served " + " ".join(sys.argv[1:] if argv is None else argv)
@@ -216,9 +240,78 @@ def main(argv: list[str] | None = None) -> None:
             "# The served path on several worlds\n\nProduced by `"
             + command.strip()
             + "`.\n\n"
+            + summary
+            + "\n\n"
             + "\n".join(sections)
         )
         (args.results / f"{stem}.json").write_text(json.dumps(rows, indent=2))
+
+
+def _mean_scores(reports: list) -> dict[tuple[str, str], dict[str, float]]:
+    """(cost, correction) -> the mean over seeds of each score."""
+    out: dict[tuple[str, str], dict[str, list[float]]] = {}
+    for report in reports:
+        for s in report.scores:
+            cell = out.setdefault((s.method, s.hubness), {})
+            for key, value in (
+                ("share", s.rank_share),
+                ("r1", s.recall[1]),
+                ("r10", s.recall[10]),
+                ("skew", s.skewness_10),
+                ("top1", s.top1_share_ratio),
+            ):
+                cell.setdefault(key, []).append(value)
+    return {
+        key: {k: float(np.mean(v)) for k, v in cell.items()} | {"sd": float(np.std(cell["share"]))}
+        for key, cell in out.items()
+    }
+
+
+def mean_table(reports: list) -> str:
+    """Every (cost, correction), averaged over the seeds' reports."""
+    lines = [
+        "| cost | correction | % of C (sd over seeds) | R@1 | R@10 | skew N10 | top-1 share |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for (method, correction), m in _mean_scores(reports).items():
+        lines.append(
+            f"| {method} | {correction} | {100 * m['share']:.1f}% ({100 * m['sd']:.1f}) "
+            f"| {100 * m['r1']:.0f}% | {100 * m['r10']:.0f}% | {m['skew']:.2f} | {m['top1']:.1f}x |"
+        )
+    return "\n".join(lines)
+
+
+def _served(scores: dict, method: str) -> dict[str, float]:
+    """A cost's scores with every correction the service applies to it."""
+    for correction in ("csls+sync", "csls", "none"):
+        if (method, correction) in scores:
+            return scores[(method, correction)]
+    raise KeyError(method)
+
+
+def headline_table(reports: dict[tuple[str, int], list]) -> str:
+    """Costs x (corpus, training clips) as served (CSLS, then the fitted sync weight):
+    mean rank as a share of C / R@1 / R@10 / top-1 share, averaged over seeds."""
+    cells = {key: _mean_scores(r) for key, r in reports.items()}
+    head = " | ".join(f"{corpus} {n}" for corpus, n in cells)
+    lines = [
+        "Served path, mean rank as % of C / R@1 / R@10 / top-1 share (the cost with its "
+        "served corrections: CSLS, and the cuts-on-beats evidence at the model's fitted "
+        "weight):",
+        "",
+        f"| cost | {head} |",
+        "| --- |" + " --- |" * len(cells),
+    ]
+    for method in ("beat_grid", *COSTS):
+        row = []
+        for scores in cells.values():
+            m = scores[("beat_grid", "none")] if method == "beat_grid" else _served(scores, method)
+            row.append(
+                f"{100 * m['share']:.1f}% / {100 * m['r1']:.0f}% / {100 * m['r10']:.0f}% "
+                f"/ {m['top1']:.1f}x"
+            )
+        lines.append(f"| {method} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -439,7 +439,7 @@ def record_sync_weight(
         cut_points=cut_points,
         cache_dir=cache_dir,
     )
-    update_registry_entry(model_dir, sync_fusion=fit.to_dict())
+    update_registry_entry(model_dir, sync_fusion={**fit.to_dict(), "method": method})
     return fit
 
 
