@@ -19,6 +19,7 @@ from app.limits import AnalysisSlots
 from app.media_store import MediaStore
 from app.services.model_kind import ROLES
 from app.services.models import ServingModels
+from app.services.query_cache import QueryCache
 from app.services.search_index import SearchIndexHolder
 from app.settings import Settings
 
@@ -36,6 +37,8 @@ class Runtime:
         self.queue = queue or make_queue(settings)
         self.models = ServingModels(settings.device)
         self.analysis = AnalysisSlots(settings.analysis_slots, settings.request_timeout_s)
+        #: Analysed query videos, reused when the same video is asked again.
+        self.queries: QueryCache = QueryCache()
         #: The catalog index of each model role's active model.
         self.indexes = {role: SearchIndexHolder(settings.index_dir) for role in ROLES}
         self._subscription: BrokerSubscription | None = None

@@ -308,6 +308,10 @@ class Segment(BaseModel):
 class VideoQueryOut(BaseModel):
     duration_s: float
     segmentation: str = Field(description="shots, or user (the boundaries given)")
+    reused: bool = Field(
+        description="the video was analysed for an earlier request (same file, model and "
+        "cut options) and not decoded again"
+    )
     segments: list[Segment]
 
 

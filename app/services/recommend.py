@@ -30,6 +30,7 @@ from app.index.search import Hit
 from app.services.catalog import track_summary
 from app.services.costs import DEFAULT_METHOD
 from app.services.model_kind import ServingKind, VideoToMusic
+from app.services.query_cache import QueryCache
 from app.services.sync_evidence import BeatGridEvidence
 from app.settings import Settings
 from ml.edit import synced_excerpt
@@ -84,10 +85,25 @@ def recommend_for_video(
     index: CatalogIndex,
     options: QueryOptions,
     settings: Settings,
+    *,
+    cache: QueryCache[VideoQuery] | None = None,
+    content_sha256: str | None = None,
 ) -> dict[str, Any]:
+    """Rank the catalog for a video file. With a ``cache`` and the file's SHA-256, a
+    video analysed before under the same model and cut options is not analysed again."""
     timings = Timings()
     started = time.perf_counter()
-    query = embed_video(path, model, options, settings, timings)
+    key = (
+        QueryCache.key(content_sha256, model.row_id, options.boundaries_s, options.min_segment_s)
+        if cache is not None and content_sha256
+        else None
+    )
+    query = cache.get(key) if key is not None else None
+    reused = query is not None
+    if query is None:
+        query = embed_video(path, model, options, settings, timings)
+        if key is not None:
+            cache.put(key, query)
     with timings.stage("search"):
         hits = index.search(
             query.embeddings,
@@ -115,6 +131,7 @@ def recommend_for_video(
         "query": {
             "duration_s": round(query.analysis.duration_s, 3),
             "segmentation": query.analysis.segmentation,
+            "reused": reused,
             "segments": _segments(query.analysis.boundaries_s),
         },
         "method": options.method,

@@ -71,7 +71,14 @@ def recommend_video(
         return _queue_long_video(upload.file, options, runtime, db)
     with analysing(runtime, db):
         body = recommend.recommend_for_video(
-            path, db, serving.model, serving.index, options, runtime.settings
+            path,
+            db,
+            serving.model,
+            serving.index,
+            options,
+            runtime.settings,
+            cache=runtime.queries,
+            content_sha256=upload.file.key,
         )
     return JSONResponse(body)
 
