@@ -6,7 +6,7 @@ Call it before the first ``import madmom`` or ``import msaf``; it is idempotent 
 cheap after the first call. The modules of this package that use either library
 (``ml.media.beats``, ``ml.media.structure``) call it themselves.
 
-Each patch is listed in :data:`PATCHES`; ``tests/ml/media_structure/test_compat.py``
+Each patch is listed in :data:`PATCHES`; ``tests/ml/test_compat.py``
 shows, in a fresh interpreter, that each one is still needed (the unpatched library
 fails) and that it works. When a test reports that a patch is no longer needed,
 delete the patch.

@@ -2,9 +2,8 @@
 
 Audio: sections of different texture (a low sine chord, bright noise bursts)
 and click tracks at known tempi, encoded by ffmpeg and decoded back through
-``ml.media.decode``. Video: shots with hard cuts at known times -- two flat
-colours, a static texture and moving stripes -- encoded as H.264 and decoded at
-the video extractor's rate and size.
+``ml.media.decode``. The video with known shots (``video_media``) is in
+``tests/ml/conftest.py``: the segment tests use it too.
 """
 
 from __future__ import annotations
@@ -17,12 +16,9 @@ import numpy as np
 import pytest
 
 from ml.features import get_extractor
-from ml.media.decode import load_audio, load_video_frames
+from ml.media.decode import load_audio
 
 SR = 22050
-VIDEO_FPS = 25
-SHOT_S = 2  # every shot lasts 2 s
-SHOTS = ("red", "blue", "texture", "stripes")
 
 
 def ffmpeg(*args: str, stdin: bytes | None = None) -> None:
@@ -64,27 +60,6 @@ def click_track(bpm: float, duration_s: float, sr: int = SR) -> np.ndarray:
     return y
 
 
-def shot_frames(kind: str, n: int, width: int = 128, height: int = 72) -> np.ndarray:
-    """``n`` frames of one synthetic shot, ``(n, height, width, 3)`` uint8."""
-    if kind == "red":
-        return np.broadcast_to(np.array([210, 30, 30], np.uint8), (n, height, width, 3)).copy()
-    if kind == "blue":
-        return np.broadcast_to(np.array([30, 40, 210], np.uint8), (n, height, width, 3)).copy()
-    if kind == "texture":  # a static, high-contrast checkerboard in greens
-        yy, xx = np.mgrid[0:height, 0:width]
-        board = ((yy // 6 + xx // 6) % 2).astype(bool)
-        frame = np.where(board[..., None], [40, 200, 60], [10, 60, 20]).astype(np.uint8)
-        return np.broadcast_to(frame, (n, height, width, 3)).copy()
-    if kind == "stripes":  # vertical stripes moving 3 px per frame
-        xx = np.arange(width)
-        frames = np.empty((n, height, width, 3), np.uint8)
-        for i in range(n):
-            level = (127 + 120 * np.sin(2 * np.pi * (xx + 3 * i) / 24)).astype(np.uint8)
-            frames[i] = np.stack([level, level, 255 - level], -1)[None]
-        return frames
-    raise ValueError(kind)
-
-
 @dataclass(frozen=True)
 class AudioMedia:
     two_textures: np.ndarray  # 6 s chord, then 6 s noise bursts (decoded from an MP3)
@@ -92,15 +67,6 @@ class AudioMedia:
     clicks_90: np.ndarray  # 20 s at 90 BPM
     long_noise: np.ndarray  # 60 s, longer than one STFT block
     sr: int = SR
-
-
-@dataclass(frozen=True)
-class VideoMedia:
-    path: Path
-    frames: np.ndarray  # decoded at the video extractor's rate and size
-    fps: float
-    shots: tuple[str, ...] = SHOTS
-    shot_s: int = SHOT_S
 
 
 @pytest.fixture(scope="session")
@@ -120,16 +86,3 @@ def audio_media(tmp_path_factory: pytest.TempPathFactory) -> AudioMedia:
         clicks_90=click_track(90, 20),
         long_noise=noise_section(60, seed=1),
     )
-
-
-@pytest.fixture(scope="session")
-def video_media(tmp_path_factory: pytest.TempPathFactory) -> VideoMedia:
-    d = tmp_path_factory.mktemp("features_video")
-    frames = np.concatenate([shot_frames(kind, SHOT_S * VIDEO_FPS) for kind in SHOTS])
-    path = d / "shots.mp4"
-    ffmpeg("-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "128x72", "-r", str(VIDEO_FPS),
-           "-i", "pipe:0", "-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", str(path),
-           stdin=frames.tobytes())  # fmt: skip
-    extractor = get_extractor("handcrafted", "video")
-    decoded = load_video_frames(path, extractor.frame_rate, *extractor.frame_size)
-    return VideoMedia(path=path, frames=decoded, fps=extractor.frame_rate)

@@ -1,8 +1,13 @@
-"""Real media for the decoding tests, generated once per session.
+"""Real media for the decoding, structure and beat tests, generated once per session.
 
-Signals and pictures are made with numpy and encoded by ffmpeg through pipes;
+Decoding: signals and pictures are made with numpy and encoded by ffmpeg through pipes;
 broken files are made the way they occur in practice (a download cut short, a
 text file renamed, an image uploaded instead of a video).
+
+Structure: ``sectioned_song`` has sections that differ in key, timbre and tempo, with
+drums, at known boundaries (the truth for MSAF's boundary detection); ``second_song``
+is another, shorter one as a compressed file. The click tracks of the beat tests are
+in ``tests/ml/conftest.py`` (the analysis tests use them too).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 SR = 44100
 FPS = 25
@@ -143,3 +149,115 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Media:
         unknown_codec_wav=wav_with_format_tag(d / "unknown_codec.wav", 0x9999),
         long_wav=write_audio(d / "long.wav", sine(440, 180.0, sr=8000), 8000, "-c:a", "pcm_s16le"),
     )
+
+
+# The sample rate of the structure songs.
+SONG_SR = 22050
+
+
+@dataclass(frozen=True)
+class Song:
+    y: np.ndarray
+    sr: int
+    boundaries_s: np.ndarray  # including 0 and the duration
+    path: Path  # the same signal as a float WAV at ``sr``
+
+
+# (tonic MIDI note, minor?, tempo, instrument) per section: neighbouring sections
+# differ in key, timbre and tempo, as verse and chorus do.
+SECTIONS = (
+    (48, False, 96.0, "saw"),
+    (54, True, 132.0, "bell"),
+    (51, False, 84.0, "square"),
+    (57, True, 120.0, "organ"),
+    (50, False, 108.0, "saw"),
+)
+SECTION_S = 24.0
+
+
+def _midi_hz(note: float) -> float:
+    return 440.0 * 2.0 ** ((note - 69.0) / 12.0)
+
+
+def _tone(freq: float, n: int, sr: int, instrument: str, rng: np.random.Generator) -> np.ndarray:
+    t = np.arange(n) / sr
+    phase = 2 * np.pi * freq * t + rng.uniform(0, 2 * np.pi)
+    if instrument == "saw":
+        return sum(np.sin(k * phase) / k for k in range(1, 12)) * 0.5
+    if instrument == "square":
+        return sum(np.sin(k * phase) / k for k in range(1, 12, 2)) * 0.6
+    if instrument == "bell":
+        return (np.sin(phase) + 0.5 * np.sin(2.76 * phase) + 0.3 * np.sin(5.4 * phase)) * np.exp(
+            -3.0 * (t % 0.5)
+        )
+    return sum(np.sin(k * phase) for k in (1, 2, 4, 8)) * 0.3  # organ
+
+
+def _drums(n: int, sr: int, tempo: float, rng: np.random.Generator) -> np.ndarray:
+    out = np.zeros(n)
+    beat = 60.0 / tempo
+    t = np.arange(int(0.2 * sr)) / sr
+    kick = np.sin(2 * np.pi * (50 * t + 3.3 * (1 - np.exp(-30 * t)))) * np.exp(-12 * t)
+    hat = rng.standard_normal(int(0.03 * sr)) * np.exp(-150 * t[: int(0.03 * sr)]) * 0.3
+    for k, start in enumerate(np.arange(0.0, n / sr - 0.2, beat)):
+        i = int(start * sr)
+        if k % 2 == 0:
+            out[i : i + kick.size] += kick
+        out[i : i + hat.size] += hat
+    return out
+
+
+def make_sectioned_song(sr: int = SONG_SR, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    n = int(SECTION_S * sr)
+    parts = []
+    for tonic, minor, tempo, instrument in SECTIONS:
+        # One chord per section, struck on every other beat: the harmony, the
+        # timbre and the tempo are constant inside a section and change at its end.
+        chord = (0, 3 if minor else 4, 7, 12)
+        harmony = np.zeros(n)
+        stroke_n = int(2 * 60.0 / tempo * sr)
+        envelope = np.exp(-2.0 * np.arange(stroke_n) / sr)
+        for start in range(0, n, stroke_n):
+            stop = min(n, start + stroke_n)
+            for interval in chord:
+                harmony[start:stop] += envelope[: stop - start] * _tone(
+                    _midi_hz(tonic + interval), stop - start, sr, instrument, rng
+                )
+            harmony[start:stop] += 0.8 * _tone(
+                _midi_hz(tonic - 12), stop - start, sr, "square", rng
+            )
+        parts.append(0.15 * harmony + 0.5 * _drums(n, sr, tempo, rng))
+    y = np.concatenate(parts)
+    y = (0.9 * y / np.max(np.abs(y))).astype(np.float32)
+    boundaries = np.arange(len(SECTIONS) + 1) * SECTION_S
+    return y, boundaries
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("media_structure")
+
+
+@pytest.fixture(scope="session")
+def sectioned_song(media_dir: Path) -> Song:
+    y, boundaries = make_sectioned_song()
+    path = media_dir / "audio" / "sectioned.wav"
+    path.parent.mkdir(exist_ok=True)
+    sf.write(path, y, SONG_SR, subtype="FLOAT")
+    return Song(y, SONG_SR, boundaries, path)
+
+
+@pytest.fixture(scope="session")
+def second_song(media_dir: Path) -> Song:
+    """Another, shorter song (different seed and order) as a compressed file."""
+    y, boundaries = make_sectioned_song(seed=7)
+    y, boundaries = y[: int(3 * SECTION_S * SONG_SR)], boundaries[:4]
+    wav = media_dir / "second.wav"
+    sf.write(wav, y, SONG_SR, subtype="FLOAT")
+    ogg = media_dir / "second.ogg"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-i", str(wav), "-c:a", "libvorbis", "-q:a", "6", str(ogg)],
+        check=True,
+    )
+    return Song(y, SONG_SR, boundaries, ogg)

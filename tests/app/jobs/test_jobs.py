@@ -19,7 +19,7 @@ from app.media_store import MediaStore
 from app.migrate import upgrade
 from app.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def tone(path: Path, seconds: float = 3.0) -> Path:

@@ -17,7 +17,7 @@ import yaml
 
 from cli.main import build_parser
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def cli_verbs() -> set[str]:

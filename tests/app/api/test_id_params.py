@@ -9,7 +9,7 @@ import pytest
 from app.api.params import MAX_ID
 
 # ``POST /similar/track?track_id=`` needs a served catalog before it reads its parameters:
-# tests/service/test_similar_ids.py.
+# tests/e2e/test_similar_ids.py.
 ROUTES = [
     ("GET", "/catalog/tracks/{id}", None),
     ("DELETE", "/catalog/tracks/{id}", None),

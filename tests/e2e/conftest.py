@@ -54,69 +54,6 @@ def tiny_demo(tmp_path_factory) -> Path:
     return work
 
 
-@pytest.fixture(scope="session")
-def tiny_musimnet(tmp_path_factory) -> Path:
-    """A tiny MuSimNet exported to ONNX (random weights, input statistics of generated
-    songs): a real similarity model that takes seconds to make."""
-    import torch
-
-    from ml.export.musimnet import export_musimnet
-    from ml.features.cqt import log_cqt
-    from ml.models.musimnet import MuSimNet, MuSimNetConfig, input_statistics
-    from ml.synth import timbre_sections
-
-    torch.manual_seed(0)
-    model = MuSimNet(
-        MuSimNetConfig("autopool", filters=(4, 8, 8, 16, 16), embedding_dim=16, patch_frames=128)
-    )
-    songs = [
-        timbre_sections([3.0, 3.0], pair, [90.0, 125.0], 22050)[0]
-        for pair in (("piano", "organ"), ("bell", "saw_synth"), ("pluck", "sine_pad"))
-    ]
-    model.set_input_statistics(*input_statistics([log_cqt(y, 22050) for y in songs]))
-    out = tmp_path_factory.mktemp("tiny-musimnet")
-    export_musimnet(model, out, name="tiny-musimnet")
-    return out
-
-
-class CatalogRows:
-    """Registry and catalog rows written directly, for tests that need the rows only."""
-
-    @staticmethod
-    def video_model(db, name: str, kind: str = "segvmnet"):
-        """A video-to-music registry row without files (only its role is read)."""
-        from app.db.models import Model
-
-        row = Model(name=name, kind=kind, dim=8, path=f"{name}/model.json", checksum="0" * 64)
-        db.add(row)
-        db.flush()
-        return row
-
-    @staticmethod
-    def ready_track(db, settings: Settings, path: Path, title: str, **metadata) -> int:
-        """A stored media file and a track marked ready (as if ingested by the video model)."""
-        from app.db.models import Track, TrackStatus
-        from app.media_store import MediaStore
-
-        stored = MediaStore(settings.media_dir).put_path(path)
-        track = Track(
-            title=title,
-            content_hash=stored.key,
-            media_key=stored.key,
-            status=TrackStatus.ready,
-            duration_s=8.0,
-            **metadata,
-        )
-        db.add(track)
-        db.flush()
-        return track.id
-
-
-@pytest.fixture
-def rows() -> type[CatalogRows]:
-    return CatalogRows
-
-
 class Services:
     """Starts API processes (uvicorn on loopback) on one data directory."""
 

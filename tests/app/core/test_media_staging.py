@@ -12,7 +12,7 @@ import pytest
 
 from app.media_store import EmptyUploadError, MediaStore, UploadTooLargeError
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def entries(root: Path) -> list[str]:
