@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import pytest
 
+from app.services.costs import DEFAULT_METHOD
+
 N_TRACKS = 12
 
 
@@ -36,9 +38,9 @@ def scenario(client, driver) -> None:
     assert {"track_id", "rank", "score", "title", "artist", "alignment", "excerpt"} <= set(top)
     assert 0 <= top["excerpt"]["start_s"] < top["excerpt"]["end_s"]
     assert body["query"]["segments"] and body["timings_s"]["total"] > 0
-    # The served default: NW-DTW corrected for hubness against the model's training
+    # The served default: the default cost corrected for hubness against the training
     # videos, each result with its 0-100 match and its synchronisation with the cuts.
-    assert (body["method"], body["hubness"]) == ("nw_dtw", "csls")
+    assert (body["method"], body["hubness"]) == (DEFAULT_METHOD, "csls")
     assert all(0.0 <= r["match"] <= 100.0 for r in body["results"])
     assert "score" in top["sync"] and isinstance(top["sync"]["events"], list)
     # The model's fitted weight of the cuts-on-beats evidence is served by default; without
@@ -47,6 +49,9 @@ def scenario(client, driver) -> None:
     raw = driver.recommend(
         client, query, k=5, hubness="none", sync="false", boundaries=driver.music_cuts(query)
     )
+    # The same video with the same cut points was analysed once: only the ranking is redone.
+    assert not body["query"]["reused"] and raw["query"]["reused"]
+    assert shots["query"]["reused"] is False
     assert (raw["hubness"], raw["sync_weight"]) == ("none", 0.0)
     assert sorted(r["distance"] for r in raw["results"]) == [r["distance"] for r in raw["results"]]
 
