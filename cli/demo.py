@@ -126,7 +126,7 @@ def build_demo_model(work: Path, config: DemoConfig, progress: bool = True) -> P
     export_checkpoint(checkpoint, model_dir, name=f"demo-segvmnet-olda-{config.seed}")
     say("weighing the cuts-on-beats evidence on the validation clips")
     fit = record_sync_weight(
-        model_dir, work / "dataset", work / "corpus" / "videos", DEFAULT_METHOD
+        model_dir, work / "dataset", work / "corpus" / "videos", DEFAULT_METHOD, max_distractors=12
     )
     say(f"cuts-on-beats weight {fit.weight:g} ({fit.n_clips} validation clips)")
     stamp.write_text(recipe)

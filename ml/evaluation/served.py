@@ -197,11 +197,10 @@ def cost_matrix(
     return distance_matrix(_packed(queries), packed, np.arange(packed.n_tracks), method)
 
 
-def beat_grid_matrix(queries: Sequence[ServedClip], tracks: Sequence[ServedClip]) -> np.ndarray:
+def beat_grid_matrix(queries: Sequence[ServedClip], tracks: Sequence[TrackEvents]) -> np.ndarray:
     """``(n_queries, n_tracks)`` how well each query's cuts fall on each track's beats
     (:func:`ml.sync.beat_grid.beat_grid_scores`), higher is better, NaN for none."""
-    events = [t.track_events for t in tracks]
-    return np.stack([beat_grid_scores(q.cuts_s, q.video_duration_s, events).score for q in queries])
+    return np.stack([beat_grid_scores(q.cuts_s, q.video_duration_s, tracks).score for q in queries])
 
 
 def _packed(sequences: Sequence[np.ndarray]) -> PackedSegments:
@@ -400,14 +399,24 @@ def fit_served_sync_weight(
     entry = load_registry_entry(model_dir)
     music, video = entry.encoder("music", "cpu"), entry.encoder("video", "cpu")
     queries = _served_clips(entry, videos, cut_points or {}, cache_dir)
-    catalog = queries + _served_clips(entry, distractors, cut_points or {}, cache_dir)
     if len(queries) == 0:
         return fit_sync_weight(np.zeros((0, 0)), np.zeros((0, 0)))
-    tracks = [music.embed(c.track_vectors) for c in catalog]
+    pipe = model_pipeline(entry)
+    # The distractors are catalog tracks only: their pictures are never analysed.
+    others = [
+        analyse_served_track(path, pipe["segmenter"], pipe["audio"], cache_dir)
+        for path in distractors
+    ]
+    tracks = [music.embed(c.track_vectors) for c in queries]
+    tracks += [music.embed(t["vectors"]) for t in others]
+    events = [c.track_events for c in queries] + [
+        TrackEvents(t["downbeats"], t["boundaries"], float(t["boundaries"][-1]), t["beats"])
+        for t in others
+    ]
     distances = cost_matrix([video.embed(c.query_vectors) for c in queries], tracks, method)
     if bank := entry.query_bank():
         distances = csls_distances(distances, hub_radius(cost_matrix(bank, tracks, method)))
-    return fit_sync_weight(distances, beat_grid_matrix(queries, catalog))
+    return fit_sync_weight(distances, beat_grid_matrix(queries, events))
 
 
 def record_sync_weight(
@@ -480,7 +489,7 @@ def evaluate_model_on_videos(
         [music.embed(c.track_vectors) for c in test],
         methods,
         bank=bank or None,
-        evidence=beat_grid_matrix(test, test),
+        evidence=beat_grid_matrix(test, [c.track_events for c in test]),
         sync_weight=entry.sync_weight,
     )
     report.metadata.update(
