@@ -32,7 +32,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ml.sync.cooccurrence import DEFAULT_SIGMA_S
-from ml.sync.offset import TrackEvents, _candidates, _checked_priors, _checked_query
+from ml.sync.offset import (
+    TrackEvents,
+    _best_per_track,
+    _candidates,
+    _checked_priors,
+    _checked_query,
+)
 
 __all__ = ["BeatGridScores", "beat_grid_scores"]
 
@@ -101,11 +107,8 @@ def beat_grid_scores(
         return BeatGridScores(offset_s, score)
     offsets, tid, _ = _candidates(tracks, duration, priors)
     values = _candidate_scores(cuts, sigma_s, tracks, offsets, tid)
-    for track in np.unique(tid[~np.isnan(values)]):
-        rows = np.flatnonzero(tid == track)
-        best = rows[int(np.nanargmax(values[rows]))]  # the first of equal maxima
-        offset_s[track], score[track] = offsets[best], values[best]
-    return BeatGridScores(offset_s, score)
+    best = _best_per_track(values, tid, n)  # the first of equal maxima
+    return BeatGridScores(offsets[best], values[best])
 
 
 def _candidate_scores(
