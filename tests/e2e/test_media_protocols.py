@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -24,40 +23,7 @@ from app.services.models import register_model
 from app.settings import Settings
 from cli.demo import LocalServer
 from ml.media.errors import CorruptMediaError
-
-BINARY_TAIL = b"\n\x00\x01\x02\xff binary bytes, so that the list does not pass for text\n"
-
-
-class Tripwire:
-    """A named pipe that records whether any process opened it for reading (a
-    reader's open completes the blocking open of the writer waiting here)."""
-
-    def __init__(self, path: Path, payload: bytes) -> None:
-        self.path, self.payload, self.opened, self._released = path, payload, False, False
-        os.mkfifo(path)
-        self._thread = threading.Thread(target=self._wait, daemon=True)
-        self._thread.start()
-
-    def _wait(self) -> None:
-        fd = os.open(self.path, os.O_WRONLY)
-        if self._released:
-            os.close(fd)
-            return
-        self.opened = True
-        try:
-            with os.fdopen(fd, "wb") as pipe:
-                pipe.write(self.payload)
-        except BrokenPipeError:
-            pass
-
-    def release(self) -> bool:
-        """Unblock the waiting writer; return whether anything opened the pipe."""
-        if self._thread.is_alive():
-            self._released = True
-            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
-            self._thread.join(10)
-            os.close(fd)
-        return self.opened
+from tests.tripwire import BINARY_TAIL, Tripwire
 
 
 @pytest.fixture(scope="module")
