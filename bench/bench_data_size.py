@@ -135,7 +135,8 @@ def run_row(dataset: Path, out: Path, seed: int, args: argparse.Namespace) -> di
         return json.loads(result_file.read_text())
     began = time.perf_counter()
     config = TrainConfig(
-        "segvmnet", dataset, out / "run", max_epochs=args.epochs, patience=args.patience,
+        "segvmnet", dataset, out / "run", recipe="triplet", max_epochs=args.epochs,
+        patience=args.patience,
         learning_rate=args.learning_rate, monitor="val_mean_rank", device=args.device,
         seed=seed, progress=False,
     )  # fmt: skip

@@ -83,6 +83,7 @@ def train_one(kind: str, dataset: Path, out: Path, args: argparse.Namespace, **e
         kind,
         dataset,
         out,
+        recipe="triplet",
         max_epochs=args.epochs,
         patience=args.patience,
         device=args.device,

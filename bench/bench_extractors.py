@@ -149,7 +149,8 @@ def build_pair_dataset(
 
 def train_and_evaluate(dataset: Path, out: Path, args: argparse.Namespace) -> dict:
     config = TrainConfig(
-        "segvmnet", dataset, out / "run", max_epochs=args.epochs, patience=args.patience,
+        "segvmnet", dataset, out / "run", recipe="triplet", max_epochs=args.epochs,
+        patience=args.patience,
         learning_rate=args.learning_rate, monitor="val_mean_rank", device=args.device,
         seed=args.training_seed, progress=False,
     )  # fmt: skip

@@ -169,6 +169,7 @@ def _train(data: Path, out: Path, device: str, epochs: int) -> tuple[Path, float
         "segvmnet",
         data,
         out,
+        recipe="triplet",
         max_epochs=epochs,
         patience=epochs,
         device=device,

@@ -5,7 +5,7 @@ real recordings from Debian packages with pictures made by rules of their own, s
 docs/corpora.md), and each number of training clips:
 
 1. a Seg-VM-Net is trained on the first N training clips with ``v2m train``'s recipe
-   (once per training seed), exported to ONNX with its CSLS bank, and its weight of
+   (``--recipe``; once per training seed), exported to ONNX with its CSLS bank, and its weight of
    the cuts-on-beats evidence is fit on its validation clips, as ``v2m train
    --export`` does;
 2. every test clip's video is a query cut at its cut points (the service's
@@ -43,10 +43,13 @@ from ml.training.trainer import train
 
 #: The recorded worlds by name (docs/corpora.md): B cuts, C paints.
 WORLD_KEYS = {"cutter": "b", "painter": "c"}
-#: Training recipes compared (TrainConfig fields); "published" is v2m train's recipe.
+#: Training recipes compared (TrainConfig fields): "default" is v2m train's (CCA for
+#: tens of clips), "triplet" the published recipe, "small" a smaller triplet network.
 RECIPES: dict[str, dict] = {
-    "published": {},
+    "default": {},
+    "triplet": {"recipe": "triplet"},
     "small": {
+        "recipe": "triplet",
         "embedding_dim": 64,
         "music_hidden": (256,),
         "video_hidden": (256,),
@@ -115,7 +118,7 @@ def train_model(
 ) -> Path:
     """``v2m train segvmnet``'s recipe on the first ``n_clips`` videos; the export."""
     tag = f"{n_clips}" + (f"-s{seed}" if seed else "")
-    tag += "" if args.recipe == "published" else f"-{args.recipe}"
+    tag += "" if args.recipe == "triplet" else f"-{args.recipe}"
     model_dir = work / f"model-{tag}"
     if (model_dir / "model.json").is_file():
         return fit_sync(model_dir, work / f"dataset-{n_clips}", cuts, work)
@@ -177,7 +180,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--seeds", type=int, nargs="+", default=[0], help="training seeds; tables average them"
     )
-    parser.add_argument("--recipe", default="published", choices=sorted(RECIPES))
+    parser.add_argument("--recipe", default="default", choices=sorted(RECIPES))
     parser.add_argument(
         "--bank",
         default="model",

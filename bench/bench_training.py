@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> None:
             args.kind,
             data,
             work / "run",
+            recipe="triplet",
             max_epochs=args.epochs,
             patience=8,
             device=args.device,

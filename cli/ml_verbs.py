@@ -105,6 +105,7 @@ def _train_two_branch(args: argparse.Namespace) -> int:
         args.kind,
         dataset_dir,
         args.work / "run",
+        recipe=args.recipe,
         embedding_dim=args.dim or 512,
         music_hidden=args.music_hidden,
         video_hidden=args.video_hidden,
@@ -120,12 +121,12 @@ def _train_two_branch(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     best = train(config)
-    last = json.loads((config.out_dir / "metrics.jsonl").read_text().splitlines()[-1])
     state = read_checkpoint(best)
     n_clips = state["dataset"]["n_clips"]
     print(
-        f"best checkpoint {best} (epoch {state['epoch'] + 1}; "
-        f"validation mean rank / catalog {last['val_mean_rank_fraction']:.3f} at the last epoch); "
+        f"best checkpoint {best} ({state['train_config']['recipe']} recipe, epoch "
+        f"{state['epoch'] + 1}; validation mean rank / catalog "
+        f"{state['metrics']['val_mean_rank_fraction']:.3f}); "
         f"trained on {n_clips['train']} train + {n_clips['val']} val clips "
         f"(data {state['data_fingerprint'][:12]})"
     )
@@ -361,6 +362,14 @@ def add_ml_verbs(subparsers: argparse._SubParsersAction) -> None:
         "--dataset", type=Path, help="segvmnet/vmnet: a dataset built before, instead of --videos"
     )
     p.add_argument("--segmentation", default="olda", choices=("olda", "foote", "sf", "transnet"))
+    p.add_argument(
+        "--recipe",
+        default="auto",
+        choices=("auto", "cca", "triplet"),
+        help="segvmnet/vmnet: cca (closed form, seconds; best from tens of clips), triplet "
+        "(the published loss), or auto (default): Seg-VM-Net by cca, and from 20 validation "
+        "clips the better of the two on validation; VM-Net by triplet",
+    )
     p.add_argument(
         "--audio-extractor",
         default=DEFAULT_AUDIO_EXTRACTOR,

@@ -6,8 +6,11 @@ right track depends on how the user's videos were edited, so the weight is measu
 not assumed: each validation clip's video ranks the validation clips' soundtracks as
 the service would (learned cost with its hubness correction, then the evidence), and
 the weight of :data:`WEIGHT_GRID` with the lowest mean rank of the right track wins.
-Ties go to the smaller weight, so the evidence stays off (``w = 0``) unless it
-helps; with fewer than :data:`MIN_CLIPS` validation clips it stays off too. A user
+A handful of clips often ranks perfectly at several weights: ties go to the weight
+whose right tracks lead the best wrong one by the widest margin (in standard
+deviations of the query's fused scores, :func:`fused_margins`), then to the smaller
+weight, so the evidence stays off (``w = 0``) unless it helps; with fewer than
+:data:`MIN_CLIPS` validation clips it stays off too. A user
 has tens of clips, so a handful of validation videos: each ranks the soundtracks of
 every clip, training clips included, so that a rank says something even then (the
 training soundtracks are only distractors; the query's own is held out).
@@ -15,14 +18,14 @@ training soundtracks are only distractors; the query's own is held out).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ml.evaluation.retrieval import EvaluationError, answer_ranks
 from ml.ranking.fusion import fuse_evidence
 
-__all__ = ["MIN_CLIPS", "WEIGHT_GRID", "SyncWeightFit", "fit_sync_weight"]
+__all__ = ["MIN_CLIPS", "WEIGHT_GRID", "SyncWeightFit", "fit_sync_weight", "fused_margins"]
 
 #: The weights tried, smallest first.
 WEIGHT_GRID: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0)
@@ -34,20 +37,36 @@ MIN_CLIPS = 3
 class SyncWeightFit:
     """The chosen weight and the mean rank of every weight tried.
 
-    ``mean_ranks[w]`` is the mean rank of the right soundtrack among ``n_clips``;
-    empty when there were too few clips to fit.
+    ``mean_ranks[w]`` is the mean rank of the right soundtrack among ``n_clips`` and
+    ``margins[w]`` its mean margin (:func:`fused_margins`); empty when there were too
+    few clips to fit.
     """
 
     weight: float
     n_clips: int
     mean_ranks: dict[float, float]
+    margins: dict[float, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {
             "weight": self.weight,
             "validation_clips": self.n_clips,
             "mean_rank_by_weight": {str(w): r for w, r in self.mean_ranks.items()},
+            "margin_by_weight": {str(w): m for w, m in self.margins.items()},
         }
+
+
+def fused_margins(fused: np.ndarray) -> np.ndarray:
+    """``(n,)`` margins of query ``i``'s right candidate ``i`` over its best wrong one,
+    in standard deviations of the row: ``(min_{j != i} f_ij - f_ii) / std_j(f_ij)`` for
+    fused distances ``f`` ``(n, C >= n)``, lower is better; positive when the right
+    candidate leads, 0 for a constant row."""
+    f = np.asarray(fused, dtype=np.float64)
+    n = f.shape[0]
+    right = f[np.arange(n), np.arange(n)]
+    wrong = np.where(np.eye(n, f.shape[1], dtype=bool), np.inf, f).min(axis=1)
+    std = f.std(axis=1)
+    return np.divide(wrong - right, std, out=np.zeros(n), where=std > 1e-12)
 
 
 def fit_sync_weight(
@@ -55,7 +74,8 @@ def fit_sync_weight(
     evidence: np.ndarray,
     grid: tuple[float, ...] = WEIGHT_GRID,
 ) -> SyncWeightFit:
-    """The weight of ``grid`` with the lowest mean rank (the smallest among equals).
+    """The weight of ``grid`` with the lowest mean rank; among equals, the widest mean
+    margin (:func:`fused_margins`), then the smallest weight.
 
     Parameters
     ----------
@@ -82,6 +102,9 @@ def fit_sync_weight(
     n = d.shape[0]
     if n < MIN_CLIPS:
         return SyncWeightFit(0.0, n, {})
-    ranks = {float(w): float(answer_ranks(fuse_evidence(d, s, w)).mean()) for w in sorted(grid)}
-    best = min(ranks, key=lambda w: (ranks[w], w))
-    return SyncWeightFit(best, n, ranks)
+    fused = {float(w): fuse_evidence(d, s, w) for w in sorted(grid)}
+    ranks = {w: float(answer_ranks(f).mean()) for w, f in fused.items()}
+    # Rounded: equal margins computed through other arithmetic stay equal.
+    margins = {w: round(float(fused_margins(f).mean()), 9) for w, f in fused.items()}
+    best = min(ranks, key=lambda w: (ranks[w], -margins[w], w))
+    return SyncWeightFit(best, n, ranks, margins)

@@ -11,9 +11,13 @@ from ml.miners.segments import MINING_STRATEGIES
 from ml.models.pooling import POOLING_KINDS
 from ml.models.vmnet import MODEL_KINDS
 
-__all__ = ["MONITORS", "TrainConfig"]
+__all__ = ["MONITORS", "RECIPES", "TrainConfig"]
 
 MONITORS = ("val_loss", "val_mean_rank")
+#: How a two-branch model is fit (ml.training.trainer.train): "cca" in closed form
+#: (ml.training.cca), "triplet" by the published triplet loss, "auto" CCA for tens of
+#: clips and the better of the two on validation past that.
+RECIPES = ("auto", "cca", "triplet")
 
 # Default loss weights per model kind: Seg-VM-Net as published (cross-modal only);
 # for VM-Net the intra-modal structure terms are on, with small weights of our choice.
@@ -35,7 +39,8 @@ class TrainConfig:
     kind: str
     dataset_dir: Path
     out_dir: Path
-    # model
+    recipe: str = "auto"
+    # model (the triplet recipe's; CCA has no hidden layer and one dimension per direction)
     embedding_dim: int = 512
     music_hidden: tuple[int, ...] = (2048, 1024)
     video_hidden: tuple[int, ...] = (2048,)
@@ -75,6 +80,10 @@ class TrainConfig:
             raise ValueError(f"unknown model kind {self.kind!r}; expected one of {MODEL_KINDS}")
         if self.pooling is not None and self.pooling not in POOLING_KINDS:
             raise ValueError(f"unknown pooling {self.pooling!r}; expected one of {POOLING_KINDS}")
+        if self.recipe not in RECIPES:
+            raise ValueError(f"unknown recipe {self.recipe!r}; expected one of {RECIPES}")
+        if self.recipe == "cca" and self.pooling is not None:
+            raise ValueError("the cca recipe takes fixed vectors; pooling needs the triplet recipe")
         if self.pooling is not None and self.kind != "vmnet":
             raise ValueError("pooling applies to the clip-level VM-Net only")
         if self.mining not in MINING_STRATEGIES:

@@ -24,6 +24,9 @@ __all__ = ["RESUMABLE_SETTINGS", "RunData", "data_change_reason", "differing_set
 RESUMABLE_SETTINGS = frozenset(
     {"max_epochs", "patience", "progress", "device", "resume", "out_dir", "dataset_dir"}
 )
+# Settings added since checkpoints were first written, with the value a checkpoint
+# without them was trained with.
+_BEFORE_RECORDED = {"recipe": "triplet"}
 
 
 @dataclass(frozen=True)
@@ -77,4 +80,8 @@ def differing_settings(saved: Mapping[str, Any], current: Mapping[str, Any]) -> 
     """The settings of ``current`` (JSON-ready, as stored in ``train_config``) whose value
     differs from the checkpoint's ``saved`` ones, sorted; those of
     :data:`RESUMABLE_SETTINGS` do not count."""
-    return sorted(k for k in current if k not in RESUMABLE_SETTINGS and saved.get(k) != current[k])
+    return sorted(
+        k
+        for k in current
+        if k not in RESUMABLE_SETTINGS and saved.get(k, _BEFORE_RECORDED.get(k)) != current[k]
+    )

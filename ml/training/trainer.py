@@ -1,5 +1,12 @@
 """Training of Seg-VM-Net (segment pairs) and VM-Net (clip pairs) - docs/method.md §3-§4.
 
+Two recipes fit these models (``TrainConfig.recipe``): the published triplet loss,
+trained by the one loop, and regularised CCA in closed form (:mod:`ml.training.cca`),
+which ranks better from tens of clips (docs/experiments.md). ``auto``, the default,
+fits CCA; with :data:`AUTO_COMPARE_VAL_CLIPS` validation clips or more, enough to tell
+the two apart, it also trains the triplet recipe (in ``out_dir/triplet``) and keeps the
+one whose validation mean rank is lower.
+
 :class:`TwoBranchTask` is what these two kinds bring to the one training loop
 (:mod:`ml.training.loop`): load the dataset, build the model and fit its input
 normalisation on the training split, the batches of an epoch (Adam on the VM-Net
@@ -14,9 +21,12 @@ on other data (the dataset's :meth:`VideoMusicDataset.fingerprint`).
 
 from __future__ import annotations
 
+import json
 import math
+import shutil
+import time
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +40,14 @@ from ml.miners.segments import SegmentTripletMiner
 from ml.miners.structure import mine_intra_modal_triplets
 from ml.models.pooling import sample_frame_indices
 from ml.models.vmnet import TwoBranchConfig, TwoBranchNet, segvmnet_config, vmnet_config
+from ml.training.cca import cross_validated_shrinkage, fit_cca, linear_branches
+from ml.training.checkpoint import DATA_FINGERPRINT, read_checkpoint, save_checkpoint, set_aside_run
 from ml.training.config import TrainConfig
 from ml.training.loop import (
     BEST_CHECKPOINT,
     LAST_CHECKPOINT,
     METRICS_LOG,
+    RUN_FILES,
     BatchLoss,
     LoopSettings,
     TrainingError,
@@ -43,22 +56,28 @@ from ml.training.loop import (
     run_training,
     validation_generator,
 )
-from ml.training.metrics import paired_retrieval_ranks, retrieval_summary
+from ml.training.metrics import MetricsLog, paired_retrieval_ranks, retrieval_summary
 from ml.training.resume import RunData
 
 # The file names, TrainingError and resolve_device are the loop's, exported here too for
 # the callers that have always found them in this module.
 __all__ = [
+    "AUTO_COMPARE_VAL_CLIPS",
     "BEST_CHECKPOINT",
     "LAST_CHECKPOINT",
     "METRICS_LOG",
     "PairedInputs",
     "TrainingError",
     "TwoBranchTask",
+    "fit_cca_run",
     "model_config_for",
     "resolve_device",
     "train",
 ]
+
+#: ``recipe="auto"`` compares CCA with the triplet recipe from this many validation
+#: clips; below, a validation mean rank is too noisy to choose by, and CCA is kept.
+AUTO_COMPARE_VAL_CLIPS = 20
 
 
 @dataclass(frozen=True)
@@ -297,8 +316,106 @@ class TwoBranchTask:
         return {"dataset": self.provenance}
 
 
-def train(config: TrainConfig) -> Path:
-    """Train a VM-Net or Seg-VM-Net; return the path of the best checkpoint."""
-    run = run_training(TwoBranchTask(config))
+def fit_cca_run(config: TrainConfig) -> Path:
+    """Fit a Seg-VM-Net or an unpooled VM-Net by regularised CCA on the training split;
+    the shrinkage by cross-validation over the training clips. Writes ``best.pt`` and a
+    one-line ``metrics.jsonl`` (validation as the loop measures it) to ``out_dir``; a
+    triplet run found there (its ``last.pt``) is set aside first. Returns ``best.pt``."""
+    if config.pooling is not None:
+        raise TrainingError("the cca recipe takes fixed vectors; pooling needs triplet")
+    began = time.perf_counter()
+    task = TwoBranchTask(config)
+    train_in = task.train_inputs
+    manifest = task.dataset.manifest
+    dim = min(manifest.audio_extractor.dim, manifest.video_extractor.dim)
+    linear = replace(config, music_hidden=(), video_hidden=(), embedding_dim=dim)
+    model = TwoBranchNet(
+        model_config_for(linear, manifest.audio_extractor.dim, manifest.video_extractor.dim)
+    )
+    model.fit_normalization(*train_in.normalisation_inputs())
+    shrinkage, cv_ranks = cross_validated_shrinkage(
+        np.asarray(train_in.music),
+        np.asarray(train_in.video),
+        train_in.clip_index,
+        seed=config.seed,
+    )
+    with torch.no_grad():
+        music = model.music.normalizer(torch.as_tensor(np.asarray(train_in.music))).double()
+        video = model.video.normalizer(torch.as_tensor(np.asarray(train_in.video))).double()
+    linear_branches(model, fit_cca(music.numpy(), video.numpy(), shrinkage))
+    metrics = {f"val_{k}": v for k, v in task.validate(model, torch.device("cpu")).items()}
+    record = {
+        "epoch": 0,
+        **metrics,
+        "best_epoch": 0,
+        "improved": True,
+        "seconds": round(time.perf_counter() - began, 3),
+        "recipe": "cca",
+        "cca_shrinkage": shrinkage,
+        "cca_cv_mean_rank": {str(k): v for k, v in cv_ranks.items()},
+    }
+    out = config.out_dir
+    if (out / LAST_CHECKPOINT).exists():
+        set_aside_run(out, RUN_FILES, read_checkpoint(out / LAST_CHECKPOINT).get(DATA_FINGERPRINT))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / METRICS_LOG).write_text(json.dumps(record, sort_keys=True) + "\n")
+    run_config = task.run_config() | {
+        "recipe": "cca",
+        "music_hidden": [],
+        "video_hidden": [],
+        "embedding_dim": dim,
+    }
+    return save_checkpoint(
+        out / BEST_CHECKPOINT,
+        {
+            "kind": task.kind,
+            "model_config": model.config.to_dict(),
+            "model_state": model.state_dict(),
+            "optimizer_state": {},
+            "epoch": 0,
+            "best_epoch": 0,
+            "best_value": metrics["val_mean_rank"],
+            "monitor": "val_mean_rank",
+            "metrics": metrics,
+            "history": [record],
+            "train_config": run_config,
+            DATA_FINGERPRINT: task.data.fingerprint,
+            **task.checkpoint_extras(),
+        },
+    )
+
+
+def _train_triplet(config: TrainConfig) -> Path:
+    run = run_training(TwoBranchTask(replace(config, recipe="triplet")))
     assert run.best_path is not None  # a TrainConfig always has an out_dir
     return run.best_path
+
+
+def _train_auto(config: TrainConfig) -> Path:
+    if config.kind != "segvmnet" or config.pooling is not None:
+        return _train_triplet(config)
+    best = fit_cca_run(config)
+    cca = read_checkpoint(best)
+    if cca["dataset"]["n_clips"]["val"] < AUTO_COMPARE_VAL_CLIPS:
+        return best
+    triplet_best = _train_triplet(replace(config, out_dir=config.out_dir / "triplet"))
+    triplet = read_checkpoint(triplet_best)
+    chosen = "triplet" if triplet["best_value"] < cca["best_value"] else "cca"
+    MetricsLog(config.out_dir / METRICS_LOG).append(
+        {
+            "recipe_chosen": chosen,
+            "val_mean_rank_by_recipe": {"cca": cca["best_value"], "triplet": triplet["best_value"]},
+        }
+    )
+    if chosen == "triplet":
+        shutil.copyfile(triplet_best, best)
+    return best
+
+
+_RECIPES = {"auto": _train_auto, "cca": fit_cca_run, "triplet": _train_triplet}
+
+
+def train(config: TrainConfig) -> Path:
+    """Fit a VM-Net or Seg-VM-Net by ``config.recipe``; return the path of its best
+    checkpoint (``out_dir/best.pt``)."""
+    return _RECIPES[config.recipe](config)

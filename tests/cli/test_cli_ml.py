@@ -27,7 +27,8 @@ def run_v2m(argv: list[str]) -> int:
 
 @pytest.fixture(scope="module")
 def trained_runs(tiny_videos: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A Seg-VM-Net (OLDA segments, exported) and a mean-pooled VM-Net on the same videos."""
+    """A Seg-VM-Net (OLDA segments, the default recipe, exported) and a mean-pooled
+    VM-Net (the triplet loop) on the same videos."""
     root = tmp_path_factory.mktemp("cli_runs")
     seg = ["train", "segvmnet", "--videos", str(tiny_videos), "--work", str(root / "seg"),
            "--segmentation", "olda", "--export", str(root / "seg_model"), "--learning-rate", "3e-3",
@@ -47,12 +48,18 @@ def test_train_builds_the_dataset_trains_and_exports(trained_runs):
     assert manifest["segmentation"] == "olda"
     assert len(manifest["clips"]) == 9
     assert [s["reason"] for s in manifest["skipped"]] == ["not_media"]
+    # Six training clips: the default recipe fits CCA, in one step.
     log = [json.loads(line) for line in (seg / "run" / "metrics.jsonl").read_text().splitlines()]
-    assert len(log) == 3
-    assert (seg / "run" / "best.pt").is_file()
+    assert [record["recipe"] for record in log] == ["cca"]
+    state = read_checkpoint(seg / "run" / "best.pt")
+    assert state["train_config"]["recipe"] == "cca"
     entry = load_registry_entry(trained_runs["root"] / "seg_model")
     assert entry.kind == "segvmnet" and entry.segmentation == "olda"
-    assert entry.embedding_dim == 16
+    assert entry.embedding_dim == min(
+        manifest["audio_extractor"]["dim"], manifest["video_extractor"]["dim"]
+    )
+    clip_log = (trained_runs["clip"] / "run" / "metrics.jsonl").read_text().splitlines()
+    assert len(clip_log) == 3  # --epochs 3 of the triplet loop
 
 
 @pytest.mark.slow
@@ -67,13 +74,13 @@ def test_options_left_out_keep_the_training_recipe(trained_runs):
 
 
 @pytest.mark.slow
-def test_training_again_resumes_instead_of_starting_over(trained_runs, tiny_videos):
-    seg = trained_runs["seg"]
-    before = (seg / "run" / "metrics.jsonl").read_text()
-    argv = ["train", "segvmnet", "--videos", str(tiny_videos), "--work", str(seg),
-            "--segmentation", "olda", "--learning-rate", "3e-3", *TINY_ARGS]  # fmt: skip
+def test_training_again_resumes_instead_of_starting_over(trained_runs):
+    clip = trained_runs["clip"]
+    before = (clip / "run" / "metrics.jsonl").read_text()
+    argv = ["train", "vmnet", "--pooling", "mean", "--dataset", str(trained_runs["seg"] / "dataset"),
+            "--work", str(clip), *TINY_ARGS]  # fmt: skip
     assert run_v2m(argv) == 0
-    assert (seg / "run" / "metrics.jsonl").read_text() == before  # 3 of 3 epochs were done
+    assert (clip / "run" / "metrics.jsonl").read_text() == before  # 3 of 3 epochs were done
 
 
 @pytest.mark.slow

@@ -134,8 +134,10 @@ def latent_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def make_tiny_config(kind: str, dataset: Path, out_dir: Path, **overrides) -> TrainConfig:
-    """Small widths and a high learning rate: a few seconds per run on CPU."""
+    """The triplet recipe with small widths and a high learning rate: a few seconds per
+    run on CPU."""
     options = {
+        "recipe": "triplet",
         "embedding_dim": 16,
         "music_hidden": (64,),
         "video_hidden": (64,),

@@ -12,6 +12,7 @@ from ml.training.config import TrainConfig
 from ml.training.trainer import train
 
 TINY = {
+    "recipe": "triplet",
     "embedding_dim": 16,
     "music_hidden": (64,),
     "video_hidden": (64,),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ml.evaluation.fusion import MIN_CLIPS, fit_sync_weight
+from ml.evaluation.fusion import MIN_CLIPS, fit_sync_weight, fused_margins
 from ml.evaluation.retrieval import EvaluationError
 
 
@@ -48,3 +48,25 @@ def test_bad_shapes_are_refused():
         fit_sync_weight(np.zeros((5, 4)), np.zeros((5, 4)))
     with pytest.raises(EvaluationError):
         fit_sync_weight(np.zeros((4, 4)), np.zeros((4, 4)), grid=())
+
+
+def test_margins_measure_the_lead_in_standard_deviations():
+    fused = np.array([[0.0, 2.0, 4.0], [1.0, 0.0, 3.0], [0.0, 1.0, 5.0]])
+    margins = fused_margins(fused)
+    assert margins[0] == pytest.approx(2.0 / fused[0].std())
+    assert margins[1] == pytest.approx(1.0 / fused[1].std())
+    assert margins[2] < 0  # the right candidate (5.0) trails
+    assert fused_margins(np.ones((2, 3))).tolist() == [0.0, 0.0]
+
+
+def test_a_perfect_tie_in_rank_goes_to_the_widest_margin():
+    # Three clips ranked perfectly by every weight: the weight that separates the right
+    # soundtracks most is kept, not the smallest.
+    rng = np.random.default_rng(4)
+    d = noisy_distances(MIN_CLIPS, rng, 2.0)
+    s = -d + 0.01 * rng.normal(size=d.shape)  # the evidence agrees with the distance
+    s[np.arange(MIN_CLIPS), np.arange(MIN_CLIPS)] += 5.0  # and leads by more
+    fit = fit_sync_weight(d, s)
+    assert len(set(fit.mean_ranks.values())) == 1
+    assert fit.weight == max(fit.margins, key=fit.margins.get) > 0
+    assert set(fit.to_dict()["margin_by_weight"]) == set(fit.to_dict()["mean_rank_by_weight"])
