@@ -1,7 +1,7 @@
 """Fit the weight of the synchronisation evidence on a model's validation clips.
 
-:func:`ml.ranking.fusion.fuse_evidence` adds ``w`` times the standardised evidence to
-the standardised learned distance. Whether cuts on the beat say anything about the
+:func:`ml.ranking.fusion.fuse_evidence` subtracts ``w`` times the standardised
+evidence above the query's mean from the standardised learned distance. Whether cuts on the beat say anything about the
 right track depends on how the user's videos were edited, so the weight is measured,
 not assumed: each validation clip's video ranks the validation clips' soundtracks as
 the service would (learned cost with its hubness correction, then the evidence), and

@@ -3,14 +3,18 @@
 The learned cost (any of :mod:`ml.ranking`, after the hubness correction) and a
 synchronisation score (:mod:`ml.sync.beat_grid`, higher is better) live on different
 scales, and the scale of a distance changes with the model, the cost and the query.
-Both are standardised over the candidates of one query, and the evidence is
-subtracted with a weight ``w``:
+Both are standardised over the candidates of one query, and the evidence above the
+query's mean is subtracted with a weight ``w``:
 
-    fused_ij = z(d_i)_j - w * z(s_i)_j,    z(x)_j = (x_j - mean(x)) / std(x)
+    fused_ij = z(d_i)_j - w * max(z(s_i)_j, 0),    z(x)_j = (x_j - mean(x)) / std(x)
 
-so ``w = 0`` is the learned ranking unchanged and ``w = 1`` gives the two equal say.
-A candidate without evidence (NaN) gets the query's mean evidence (``z = 0``): it is
-neither promoted nor demoted. The weight is a model's own, fit on its validation clips
+so ``w = 0`` is the learned ranking unchanged. The evidence only promotes: cuts that
+fall on a track's beats are evidence for it, while cuts that miss them are weak
+evidence against, because the beat tracker misses the grid of some recordings (a
+symmetric ``- w z(s)`` pushed those right tracks down: on the recorded world it cost
+R@10 about ten points; docs/experiments.md). A candidate without evidence (NaN) gets
+the query's mean evidence (``z = 0``): it is neither promoted nor demoted. The weight
+is a model's own, fit on its validation clips
 (:func:`ml.evaluation.fusion.fit_sync_weight`).
 """
 
@@ -66,4 +70,4 @@ def fuse_evidence(distances: np.ndarray, evidence: np.ndarray, weight: float) ->
         raise ValueError(f"weight must be finite and >= 0, got {weight}")
     if weight == 0:
         return d
-    return standardise_rows(d) - weight * standardise_rows(s)
+    return standardise_rows(d) - weight * np.maximum(standardise_rows(s), 0.0)

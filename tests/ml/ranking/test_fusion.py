@@ -22,6 +22,14 @@ def test_evidence_reorders_in_proportion_to_its_weight():
     assert np.argmin(fuse_evidence(d, s, 2.0)) == 1
 
 
+def test_evidence_below_the_mean_never_demotes():
+    d = np.array([[1.0, 2.0, 3.0, 4.0]])
+    s = np.array([[0.0, 0.1, 0.2, 5.0]])  # the first three below the mean
+    fused = fuse_evidence(d, s, 3.0)
+    np.testing.assert_allclose(fused[0, :3], standardise_rows(d)[0, :3])
+    assert np.argmin(fused) == 3
+
+
 def test_missing_evidence_is_neutral():
     d = np.array([[1.0, 2.0, 3.0, 4.0]])
     s = np.array([[np.nan, 0.0, 1.0, np.nan]])
