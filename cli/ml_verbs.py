@@ -148,7 +148,7 @@ def _fit_sync_weight(args: argparse.Namespace, dataset_dir: Path) -> None:
     ranks = ", ".join(f"w={w:g}: {r:.2f}" for w, r in fit.mean_ranks.items())
     print(
         f"cuts-on-beats evidence: weight {fit.weight:g} on {fit.n_clips} validation clips"
-        + (f" (mean rank {ranks})" if ranks else " (too few to fit: off)")
+        + (f" (mean rank {ranks})" if ranks else " (too few to fit: equal say, the prior)")
     )
 
 

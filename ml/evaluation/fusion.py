@@ -9,8 +9,11 @@ the weight of :data:`WEIGHT_GRID` with the lowest mean rank of the right track w
 A handful of clips often ranks perfectly at several weights: ties go to the weight
 whose right tracks lead the best wrong one by the widest margin (in standard
 deviations of the query's fused scores, :func:`fused_margins`), then to the smaller
-weight, so the evidence stays off (``w = 0``) unless it helps; with fewer than
-:data:`MIN_CLIPS` validation clips it stays off too. A user
+weight, so the evidence stays off (``w = 0``) unless it helps. With fewer than
+:data:`MIN_CLIPS` validation clips nothing can be measured and the weight is
+:data:`PRIOR_WEIGHT`: the evidence is training-free and ranked far above chance
+alone on every world measured (docs/experiments.md), so a user with a dozen clips
+gets it at equal say rather than not at all. A user
 has tens of clips, so a handful of validation videos: each ranks the soundtracks of
 every clip, training clips included, so that a rank says something even then (the
 training soundtracks are only distractors; the query's own is held out).
@@ -25,12 +28,22 @@ import numpy as np
 from ml.evaluation.retrieval import EvaluationError, answer_ranks
 from ml.ranking.fusion import fuse_evidence
 
-__all__ = ["MIN_CLIPS", "WEIGHT_GRID", "SyncWeightFit", "fit_sync_weight", "fused_margins"]
+__all__ = [
+    "MIN_CLIPS",
+    "PRIOR_WEIGHT",
+    "WEIGHT_GRID",
+    "SyncWeightFit",
+    "fit_sync_weight",
+    "fused_margins",
+]
 
 #: The weights tried, smallest first.
 WEIGHT_GRID: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0)
-#: Fewer validation clips than this leave the evidence off.
+#: Fewer validation clips than this are too few to fit the weight by.
 MIN_CLIPS = 3
+#: The weight without enough validation clips: the evidence and the learned distance
+#: get equal say.
+PRIOR_WEIGHT = 1.0
 
 
 @dataclass(frozen=True)
@@ -101,7 +114,7 @@ def fit_sync_weight(
         raise EvaluationError("the weight grid must be non-empty and non-negative")
     n = d.shape[0]
     if n < MIN_CLIPS:
-        return SyncWeightFit(0.0, n, {})
+        return SyncWeightFit(PRIOR_WEIGHT, n, {})
     fused = {float(w): fuse_evidence(d, s, w) for w in sorted(grid)}
     ranks = {w: float(answer_ranks(f).mean()) for w, f in fused.items()}
     # Rounded: equal margins computed through other arithmetic stay equal.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ml.evaluation.fusion import MIN_CLIPS, fit_sync_weight, fused_margins
+from ml.evaluation.fusion import MIN_CLIPS, PRIOR_WEIGHT, fit_sync_weight, fused_margins
 from ml.evaluation.retrieval import EvaluationError
 
 
@@ -37,9 +37,9 @@ def test_ties_go_to_the_smaller_weight():
     assert fit_sync_weight(d, np.zeros((6, 6))).weight == 0.0
 
 
-def test_too_few_clips_leave_it_off():
+def test_too_few_clips_give_the_evidence_equal_say():
     fit = fit_sync_weight(np.eye(MIN_CLIPS - 1), np.eye(MIN_CLIPS - 1))
-    assert fit.weight == 0.0 and fit.mean_ranks == {}
+    assert fit.weight == PRIOR_WEIGHT == 1.0 and fit.mean_ranks == {}
     assert fit.to_dict()["validation_clips"] == MIN_CLIPS - 1
 
 
