@@ -124,3 +124,17 @@ def test_compose_config_rejects_a_wrong_type(tmp_path) -> None:
     )
     (tmp_path / "docker-compose.yml").write_text(broken)
     assert compose_config_errors(tmp_path / "docker-compose.yml")
+
+
+def test_the_gpu_profile_serves_queries_on_the_gpu_and_falls_back() -> None:
+    """Under the ``gpu`` profile the API itself gets a GPU (a query's analysis runs in
+    the API process), with the API's command and health check, and its device left to
+    "auto" so that a node without a visible GPU still answers on the CPU."""
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    api, gpu = services["api"], services["api-gpu"]
+    assert gpu["profiles"] == ["gpu"] and "profiles" not in api
+    assert gpu["command"] == api["command"] and gpu["healthcheck"] == api["healthcheck"]
+    assert gpu["build"]["args"]["VARIANT"] == "gpu"
+    device = gpu["deploy"]["resources"]["reservations"]["devices"][0]
+    assert device["capabilities"] == ["gpu"] and device["count"] == 1
+    assert gpu["environment"]["V2M_DEVICE"] == "auto"
