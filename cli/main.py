@@ -202,6 +202,35 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_preview(args: argparse.Namespace) -> int:
+    from app.db.session import session_scope
+    from app.services import preview
+    from app.services.options import parse_seconds
+    from cli.catalog import dump_json
+    from ml.edit.render import RenderError
+
+    settings = get_settings()
+    try:
+        boundaries = parse_seconds(args.boundaries, "boundaries")
+        with session_scope(settings.sqlalchemy_url) as db:
+            planned = preview.plan_for_video(
+                db, settings, args.track_id, args.video, boundaries_s=boundaries, start_s=args.start
+            )
+        preview.render(planned, args.video, args.output)
+    except (ValueError, FileNotFoundError, RenderError) as exc:  # bad input, media or id
+        raise SystemExit(f"v2m preview: {exc}") from None
+    plan = planned.plan
+    if args.json:
+        print(dump_json(planned.as_dict()))
+    else:
+        print(
+            f"wrote {args.output}: {len(plan.spans)} spans of track {args.track_id}, "
+            f"{len(plan.joins_s)} joins, {plan.n_hit} of {len(plan.cuts)} cuts hit, "
+            f"ending: {plan.ending}"
+        )
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from cli.demo import DemoConfig, run_demo
 
@@ -283,6 +312,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print the API's JSON instead of a table")
     p.set_defaults(run=cmd_recommend)
+
+    p = verbs.add_parser(
+        "preview",
+        help="render a video with a catalog track edited to it on its bars (MP4)",
+        description="Plan the edit of a catalog track under a video (its own bars, joined on "
+        "downbeats, section changes on the cuts) and render the video with that music.",
+    )
+    p.add_argument("video", type=Path)
+    p.add_argument("track_id", type=int)
+    p.add_argument("-o", "--output", type=Path, required=True, help="the MP4 to write")
+    p.add_argument("--boundaries", help="the video's cuts in seconds (default: its shots)")
+    p.add_argument("--start", type=float, help="where in the track the video should start (s)")
+    p.add_argument("--json", action="store_true", help="print the edit plan as JSON")
+    p.set_defaults(run=cmd_preview)
 
     p = verbs.add_parser("demo", help="the whole job end to end on synthetic and real media")
     p.add_argument("--clips", type=int, default=60, help="synthetic music videos to generate")
