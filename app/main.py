@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.api.errors import install_error_handlers
-from app.api.routes import catalog, health, jobs, models, recommend
+from app.api.routes import catalog, health, jobs, models, preview, recommend
 from app.api.schemas import use_real_error_bodies
 from app.api.uploads import sweep_partial_uploads
 from app.limits import BodySizeLimitMiddleware
@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(models.router)
     app.include_router(catalog.router)
     app.include_router(recommend.router)
+    app.include_router(preview.router)
     _document_real_errors(app)
     return app
 

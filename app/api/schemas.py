@@ -342,3 +342,46 @@ class SimilarList(BaseModel):
     space: str = Field(description="musimnet (the similarity model) or music_branch")
     query_track_id: int | None = Field(description="the catalog track asked about, if any")
     timings_s: dict[str, float]
+
+
+# --- the edit plan and the preview ----------------------------------------------------
+
+
+class EditSpanOut(BaseModel):
+    """A span of the track (``track_start_s..track_end_s``) under the same length of the
+    video (``video_start_s..video_end_s``)."""
+
+    video_start_s: float
+    video_end_s: float
+    track_start_s: float
+    track_end_s: float
+
+
+class CutHitOut(BaseModel):
+    """A cut and the downbeat of the edited music nearest to it: ``miss_s`` is that
+    downbeat's time minus the cut's; ``hit`` within ``tolerance_s``; ``section`` when a
+    section of the track starts there, ``join`` when two spans are joined there."""
+
+    cut_s: float
+    miss_s: float
+    hit: bool
+    section: bool
+    join: bool
+
+
+class EditPlanOut(BaseModel):
+    """The track's own spans of whole bars laid under the whole video, joined on downbeats
+    with a crossfade of ``crossfade_s``; ``ending`` is ``track`` (its own ending) or
+    ``fade`` (from ``fade_start_s``). Times in seconds (docs/method.md)."""
+
+    track_id: int
+    video_duration_s: float
+    spans: list[EditSpanOut]
+    joins_s: list[float]
+    crossfade_s: float
+    lead_in_s: float
+    ending: str
+    fade_start_s: float
+    tolerance_s: float
+    cuts_hit: int
+    cuts: list[CutHitOut]
