@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ml.sync.beat_grid import beat_grid_scores
+from ml.sync.beat_grid import beat_grid_scores, chance_level
+from ml.sync.cooccurrence import DEFAULT_SIGMA_S
 from ml.sync.offset import TrackEvents
 
 
@@ -74,3 +75,35 @@ def test_bad_input_is_refused():
         beat_grid_scores(np.array([1.0]), 10.0, ["not a track"])
     with pytest.raises(ValueError):
         TrackEvents(np.zeros(0), np.zeros(0), 10.0, np.array([1.0, np.nan]))
+
+
+@pytest.mark.parametrize("period_s", [0.33, 0.5, 1.0])
+def test_the_chance_level_is_the_mean_window_of_a_random_phase(period_s):
+    rng = np.random.default_rng(0)
+    distance = np.abs(rng.uniform(-period_s / 2, period_s / 2, 200_000))
+    expected = np.exp(-0.5 * (distance / DEFAULT_SIGMA_S) ** 2).mean()
+    beats = np.arange(0.0, 60.0, period_s)
+    assert chance_level(beats) == pytest.approx(expected, rel=1e-2)
+    assert chance_level(np.array([1.0])) == 0.0
+
+
+def test_random_cuts_score_near_zero_on_a_fast_and_a_slow_track_alike():
+    """Corrected for chance, a fast track is no longer a hub for cuts off its grid."""
+    rng = np.random.default_rng(1)
+    fast = TrackEvents(
+        np.arange(0, 120, 2.0), np.array([0.0, 120.0]), 120.0, np.arange(0, 120, 1 / 3)
+    )
+    slow = TrackEvents(
+        np.arange(0, 120, 4.0), np.array([0.0, 120.0]), 120.0, np.arange(0, 120, 1.0)
+    )
+    scores = np.array(
+        [
+            beat_grid_scores(np.sort(rng.uniform(0, 30, 12)), 30.0, [fast, slow]).score
+            for _ in range(200)
+        ]
+    )
+    raw_fast, raw_slow = chance_level(fast.beats_s), chance_level(slow.beats_s)
+    assert raw_fast > 2 * raw_slow  # uncorrected, the fast track would lead
+    # The best of several offsets is a maximum, so a little above 0; alike for both.
+    assert abs(scores[:, 0].mean() - scores[:, 1].mean()) < 0.1
+    assert scores.mean() < 0.25
