@@ -66,8 +66,12 @@ def test_the_document_names_bodies_errors_and_auth(tmp_path) -> None:
         assert success, (method, path)
         for status in success:
             content = responses[status]["content"]
-            schema = (content.get("application/json") or content["text/plain"])["schema"]
-            assert "$ref" in schema or schema == {"type": "string"}, (method, path, status)
+            kind = next(k for k in ("application/json", "text/plain", "video/mp4") if k in content)
+            schema = content[kind]["schema"]
+            assert "$ref" in schema or schema in (
+                {"type": "string"},
+                {"type": "string", "format": "binary"},
+            ), (method, path, status)
         errors = {s: r for s, r in responses.items() if s[0] in "45"}
         if (method, path) != ("GET", "/readyz"):  # its 503 is the readiness report itself
             for status, response in errors.items():
@@ -224,6 +228,12 @@ def test_real_answers_match_the_document(service, driver, short_and_long) -> Non
     similar = check(service.post("/similar/track", params={"track_id": first, "k": 2}), 200)
     assert [r["track_id"] for r in similar["results"]] != [first]
     check.upload("/similar/track", driver.track_file(clips[1]), 200, params={"k": 1})
+
+    # The edit plan of a catalog track under the short video, and the preview.
+    edit = {"track_id": first, "boundaries": CUTS}
+    plan = check.upload("/edit/plan", driver.video_file(short), 200, name="v.mp4", params=edit)
+    assert plan["track_id"] == first and plan["spans"]
+    check.upload("/preview", driver.video_file(short), 200, name="v.mp4", params=edit)
 
     # Errors clients meet. Without a key, exactly the routes the document says need one
     # answer 401 (asked with nothing else: authentication comes before the arguments).
