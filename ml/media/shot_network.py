@@ -228,15 +228,28 @@ class TransNetV2Inference(torch.nn.Module):
         return F.normalize(hist, p=2, dim=1).reshape(*lead, 512)
 
     def forward(
-        self, windows: torch.Tensor, histograms: torch.Tensor | None = None
+        self,
+        windows: torch.Tensor,
+        histograms: torch.Tensor | None = None,
+        rows: slice | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Kept-frame logits ``(B, 50)``, embeddings ``(B, 50, 1024)``, projections ``(B, 50, 128)``.
+        """Logits ``(B, R)``, embeddings ``(B, R, 1024)``, projections ``(B, R, 128)`` of R rows.
 
         ``histograms`` (``(B, 100, 512)``, from :meth:`color_histograms`) may be passed
-        when already computed; otherwise they are computed from ``windows``.
+        when already computed; otherwise they are computed from ``windows``. ``rows``
+        (a step-1 slice of the window's frames, the central 50 when None) chooses the
+        frames whose outputs are returned: frames near a window's edges see zero
+        padding instead of their neighbours, and TransNetV2 keeps only the centre.
         """
         batch, time = windows.shape[:2]
-        kept = slice(CONTEXT_FRAMES, time - CONTEXT_FRAMES)
+        kept = slice(CONTEXT_FRAMES, time - CONTEXT_FRAMES) if rows is None else rows
+        if not (
+            isinstance(kept.start, int)
+            and isinstance(kept.stop, int)
+            and kept.step in (None, 1)
+            and 0 <= kept.start < kept.stop <= time
+        ):
+            raise ValueError(f"rows must be a step-1 slice inside [0, {time}), got {rows!r}")
         x = windows.reshape(batch * time, FRAME_HEIGHT, FRAME_WIDTH, 3).permute(0, 3, 1, 2)
         x = x.float().div_(255.0).contiguous(memory_format=torch.channels_last)
 

@@ -1,0 +1,117 @@
+"""Benchmark: can the ``transnet`` video features come from fewer TransNetV2 windows?
+
+    python -m bench.bench_transnet_windows [--seconds 20] [--step 13]
+
+The ``transnet`` features are, for each second, the mean of TransNetV2's 1,024-d
+embedding over the second's frames, each frame's embedding taken from the full
+pass's window that keeps it (100 frames, the central 50 kept, a window every 50
+frames). On a generated edited video (:func:`bench.bench_shots.write_edited_video`,
+25 fps) this measures what reading them from fewer windows would cost in fidelity:
+
+* **a frame's position in its window**: windows placed off the full pass's grid
+  (every ``--step`` frames) give every frame's embedding at each of the 100 positions;
+  printed is its cosine similarity and relative L2 error to the full pass's, by band
+  of positions (the full pass uses 25-74);
+* **one frame a second**: the embedding of the middle frame of each second against
+  the mean of the second (the feature as defined);
+* **windows needed**: how many of the grid's windows hold a given second's middle
+  frame, i.e. the windows a one-frame-a-second feature needs, against the grid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bench.bench_shots import write_edited_video
+from ml.features.transnet import transnet_features
+from ml.media.decode import load_video_frames
+from ml.media.shot_network import KEPT_FRAMES, WINDOW_FRAMES
+from ml.media.shots import ShotDetector, network_windows
+
+FPS = 25.0
+BANDS = ((0, 12), (12, 25), (25, 75), (75, 88), (88, 100))
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cosine similarity of ``(n, d)`` arrays, ``(n,)``."""
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return (a * b).sum(axis=1) / np.maximum(norms, 1e-12)
+
+
+def relative_error(a: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Row-wise ``|a - reference| / |reference|``, ``(n,)``."""
+    return np.linalg.norm(a - reference, axis=1) / np.maximum(
+        np.linalg.norm(reference, axis=1), 1e-12
+    )
+
+
+def off_grid_embeddings(
+    detector: ShotDetector, frames: np.ndarray, starts: range
+) -> list[tuple[int, np.ndarray]]:
+    """All 100 rows' embeddings of windows on video frames ``[s, s + 100)``."""
+    out = []
+    with torch.inference_mode():
+        for start in starts:
+            window = torch.from_numpy(frames[start : start + WINDOW_FRAMES][None])
+            window = window.to(detector.device)
+            embedding = detector.network(window, rows=slice(0, WINDOW_FRAMES))[1][0]
+            out.append((start, embedding.cpu().numpy()))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--step", type=int, default=13, help="frames between off-grid windows")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        video = write_edited_video(Path(tmp) / "edited.mp4", args.seconds, FPS, seed=3)
+        frames = load_video_frames(video.path, None, 48, 27)
+    n = len(frames)
+    detector = ShotDetector(device="cpu", mode="full")
+    full = detector.detect(frames, return_features=True)
+    print(f"{n} frames at {FPS:g} fps, {len(video.kinds)} transitions; full pass with features")
+
+    by_band: dict[tuple[int, int], list[tuple[np.ndarray, np.ndarray]]] = {b: [] for b in BANDS}
+    for start, embedding in off_grid_embeddings(
+        detector, frames, range(0, n - WINDOW_FRAMES, args.step)
+    ):
+        reference = full.embeddings[start : start + WINDOW_FRAMES]
+        cos, rel = cosine(embedding, reference), relative_error(embedding, reference)
+        for lo, hi in BANDS:
+            by_band[(lo, hi)].append((cos[lo:hi], rel[lo:hi]))
+    print("\n| position in window | cosine, min | cosine, mean | relative error, mean | max |")
+    print("| --- | --- | --- | --- | --- |")
+    for (lo, hi), parts in by_band.items():
+        cos = np.concatenate([c for c, _ in parts])
+        rel = np.concatenate([r for _, r in parts])
+        print(
+            f"| {lo}-{hi - 1} | {cos.min():.4f} | {cos.mean():.4f} | {rel.mean():.3f} | "
+            f"{rel.max():.3f} |"
+        )
+
+    per_second = transnet_features(full, FPS)
+    middle = np.minimum((np.arange(len(per_second)) + 0.5) * FPS, n - 1).astype(int)
+    cos = cosine(full.embeddings[middle], per_second)
+    rel = relative_error(full.embeddings[middle], per_second)
+    print(
+        f"\none frame a second (the middle frame) against the second's mean: cosine min "
+        f"{cos.min():.4f}, mean {cos.mean():.4f}; relative error mean {rel.mean():.3f}"
+    )
+    sample = np.zeros(n, dtype=bool)
+    sample[middle] = True
+    needed = len(network_windows(sample))
+    grid = -(-n // KEPT_FRAMES)
+    print(
+        f"windows holding a second's middle frame: {needed} of the grid's {grid} "
+        f"(a window keeps {KEPT_FRAMES} frames = {KEPT_FRAMES / FPS:g} s)"
+    )
+
+
+if __name__ == "__main__":
+    main()
