@@ -4,7 +4,7 @@
 * :mod:`ml.media.structure` -- MSAF's foote / sf / olda boundaries from one shared
   feature pass;
 * :mod:`ml.media.beats` -- madmom's RNN + DBN beats, downbeats, tempo and meter;
-* :mod:`ml.media.shots` -- TransNetV2 shot boundaries (a cascade by default: the network
+* :mod:`ml.media.shots` -- TransNetV2 shot boundaries (a cascade by default on a CPU: the network
   runs only on the windows :mod:`ml.media.shot_candidates` cannot rule out).
 * :mod:`ml.media.shot_candidates` -- the cheap first pass over the decoded frames.
 

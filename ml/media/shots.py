@@ -10,16 +10,17 @@ agree with ``TransNetV2.predict_frames`` to float32 rounding and boundaries are 
 same. Windows are evaluated many at a time, under :func:`torch.inference_mode`,
 without progress bars.
 
-By default (``mode="cascade"``) the network does not read every frame. A cheap
-first pass (:func:`ml.media.shot_candidates.candidate_frames`: colour-histogram and
-luma differences, abrupt and windowed) flags the frames where a transition is
-possible or cannot be ruled out, and the network evaluates only the windows of its
-own grid whose kept frames hold a flagged frame, plus, repeatedly, the neighbour of
+On a CPU (``mode="auto"``, the default, or ``"cascade"``) the network does not read
+every frame. A cheap first pass (:func:`ml.media.shot_candidates.candidate_frames`:
+colour-histogram and luma differences, abrupt and windowed) flags the frames where a
+transition is possible or cannot be ruled out, and the network evaluates only the
+windows of its own grid whose kept frames hold a flagged frame, plus, repeatedly, the neighbour of
 any evaluated window whose edge frame is part of a rising or ongoing transition.
 Each evaluated window is the full pass's window, on the same 100 frames, so its
 probabilities are the full pass's; frames of windows never evaluated get
 probability 0. ``mode="full"`` evaluates every window, and so does asking for the
-frame embeddings, which exist only where the network ran.
+frame embeddings, which exist only where the network ran. On a GPU, ``"auto"`` is
+the full pass: there every window costs little and the first pass more than it saves.
 
 Boundaries follow ``TransNetV2.predictions_to_scenes``: frames whose probability
 exceeds the threshold form transitions; a shot starts at the first frame after a
@@ -28,7 +29,7 @@ the boundary is the first frame of the incoming one, i.e. the time of the cut.
 
 Example::
 
-    detector = ShotDetector()                      # CUDA when available, cascade
+    detector = ShotDetector()                      # CUDA when available, else CPU + cascade
     frames = load_video_frames(path, None, 48, 27) # native rate
     result = detector.detect(frames, return_features=True)
     result.boundaries        # frame indices where shots 2, 3, ... begin
@@ -60,6 +61,7 @@ from ml.precision import use_full_float32
 __all__ = [
     "DEFAULT_THRESHOLD",
     "MODES",
+    "resolve_mode",
     "window_count",
     "network_windows",
     "window_frames",
@@ -74,8 +76,9 @@ __all__ = [
 
 #: The transition threshold of the method (docs/method.md §2).
 DEFAULT_THRESHOLD = 0.5
-#: How a detector runs the network: on candidate windows only, or on all of them.
-MODES = ("cascade", "full")
+#: How a detector runs the network: on candidate windows only, on all of them, or
+#: chosen by the device ("auto": the cascade on a CPU, the full pass on a GPU).
+MODES = ("auto", "cascade", "full")
 #: In the cascade, the probability at an evaluated window's edge frame above which
 #: the neighbouring window is evaluated too (or the threshold, when lower). Fixed,
 #: so that thresholds above it change the boundaries and never the probabilities.
@@ -250,6 +253,25 @@ def _edge_neighbours(probabilities: np.ndarray, done: np.ndarray, level: float) 
     return grow[~done[grow]]
 
 
+def resolve_mode(mode: str, device: torch.device) -> str:
+    """``"cascade"`` or ``"full"``: ``mode`` itself, or for ``"auto"`` the faster on
+    ``device``. On a CPU the cascade skips windows that cost about a second each (2
+    cores); on a GPU
+    every window of a 3-minute video takes a few batches, and the cascade's first pass
+    (on the CPU) costs more than the windows it saves (docs/benchmarks.md, "On a GPU").
+
+    Raises
+    ------
+    ValueError
+        ``mode`` is not one of :data:`MODES`.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if mode != "auto":
+        return mode
+    return "full" if device.type == "cuda" else "cascade"
+
+
 def _default_windows_per_batch(device: torch.device) -> int:
     # On a CPU one 100-frame window already makes large matrix products, and a
     # window's activations (about 70 MB in float32) stay closer to the caches one
@@ -271,8 +293,9 @@ class ShotDetector:
         Network windows evaluated per forward pass; ``None`` picks a size for the
         device. It changes speed and memory, never the result.
     mode : str
-        ``"cascade"`` (default): the network reads only the windows the cheap first
-        pass points to (see the module's docstring); ``"full"``: every window.
+        ``"cascade"``: the network reads only the windows the cheap first pass points
+        to (see the module's docstring); ``"full"``: every window; ``"auto"``
+        (default): the cascade on a CPU, the full pass on a GPU (:func:`resolve_mode`).
 
     Raises
     ------
@@ -295,7 +318,7 @@ class ShotDetector:
         device: str = "auto",
         threshold: float = DEFAULT_THRESHOLD,
         windows_per_batch: int | None = None,
-        mode: str = "cascade",
+        mode: str = "auto",
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -309,7 +332,7 @@ class ShotDetector:
             )
         self.device = resolve_device(device)
         self.threshold = float(threshold)
-        self.mode = mode
+        self.mode = resolve_mode(mode, self.device)
         self.windows_per_batch = windows_per_batch or _default_windows_per_batch(self.device)
         self.network = self._network(self.device)
 

@@ -236,3 +236,17 @@ def test_widen():
 def test_bad_first_pass_input_raises(frames, kwargs, error):
     with pytest.raises(error):
         candidate_frames(frames, **kwargs)
+
+
+def test_auto_mode_is_the_cascade_on_a_cpu_and_the_full_pass_on_a_gpu():
+    import torch
+
+    from ml.media.shots import resolve_mode
+
+    assert resolve_mode("auto", torch.device("cpu")) == "cascade"
+    assert resolve_mode("auto", torch.device("cuda")) == "full"
+    assert resolve_mode("full", torch.device("cpu")) == "full"
+    assert resolve_mode("cascade", torch.device("cuda")) == "cascade"
+    assert ShotDetector(device="cpu").mode == "cascade"
+    with pytest.raises(ValueError, match="mode"):
+        resolve_mode("fast", torch.device("cpu"))
