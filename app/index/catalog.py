@@ -295,6 +295,7 @@ class CatalogIndex:
         *,
         indel: float | None = None,
         with_alignment: bool = True,
+        alignment_method: str | None = None,
         bank: PackedSegments | None = None,
         csls: bool = True,
         evidence: Evidence | None = None,
@@ -304,7 +305,8 @@ class CatalogIndex:
         Two stages: the ``shortlist`` tracks with the closest centroids among
         those passing ``filters``, reranked by ``method`` (one of
         :data:`ml.ranking.METHODS`); the best ``k`` come back, with their
-        alignment when ``with_alignment``; with a ``bank`` of reference queries, a match
+        alignment (by ``alignment_method``, default ``method``) when ``with_alignment``;
+        with a ``bank`` of reference queries, a match
         score, and with ``csls`` the hubness correction; ``evidence`` is fused into
         the rerank. See
         :func:`app.index.search.two_stage_search` for the details and errors.
@@ -322,6 +324,7 @@ class CatalogIndex:
                 filters=filters,
                 indel=indel,
                 with_alignment=with_alignment,
+                alignment_method=alignment_method,
                 bank=bank,
                 csls=csls,
                 radii=self._radii,

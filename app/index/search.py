@@ -144,6 +144,7 @@ def two_stage_search(
     filters: SearchFilters | None = None,
     indel: float | None = None,
     with_alignment: bool = True,
+    alignment_method: str | None = None,
     bank: PackedSegments | None = None,
     csls: bool = True,
     radii: HubRadii | None = None,
@@ -156,7 +157,9 @@ def two_stage_search(
     shortlist's order (best centroid first). With a ``bank`` of reference queries,
     hits get a match score, and with ``csls`` the rerank is corrected for hubness;
     ``radii`` keeps the tracks' hub radii from one query to the next; ``evidence``
-    with a positive weight is fused into the rerank.
+    with a positive weight is fused into the rerank. The hits' alignments are those of
+    ``alignment_method`` (default: ``method``), for a ranking cost that says nothing
+    of where the video fits in a track (the centroid).
     """
     query = validate_search(query, store.dim, k, method, shortlist)
     allowed = allowed_track_ids(store, metadata, filters)
@@ -186,7 +189,9 @@ def two_stage_search(
     for rank, i in enumerate(best, start=1):
         track_id = int(ids[i])
         alignment = (
-            _align(query, store.segments(track_id), method, indel) if with_alignment else None
+            _align(query, store.segments(track_id), alignment_method or method, indel)
+            if with_alignment
+            else None
         )
         hits.append(
             Hit(

@@ -28,7 +28,7 @@ from app.index.catalog import CatalogIndex
 from app.index.metadata import SearchFilters
 from app.index.search import Hit
 from app.services.catalog import track_summary
-from app.services.costs import DEFAULT_METHOD
+from app.services.costs import DEFAULT_METHOD, alignment_method
 from app.services.model_kind import ServingKind, VideoToMusic
 from app.services.query_cache import QueryCache
 from app.services.sync_evidence import BeatGridEvidence
@@ -109,6 +109,7 @@ def recommend_for_video(
             query.embeddings,
             k=options.k,
             method=options.method,
+            alignment_method=alignment_method(options.method),
             shortlist=options.shortlist,
             filters=options.filters,
             bank=model.bank,

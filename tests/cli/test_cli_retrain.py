@@ -12,8 +12,9 @@ from ml.data.dataset import load_dataset
 from ml.data.latent_pairs import write_latent_paired_dataset
 from ml.training.checkpoint import read_checkpoint
 
+# The triplet loop: resuming and setting a run aside are its (CCA refits every time).
 TINY_ARGS = [
-    "--epochs", "2", "--dim", "8", "--music-hidden", "16", "--video-hidden", "16",
+    "--recipe", "triplet", "--epochs", "2", "--dim", "8", "--music-hidden", "16", "--video-hidden", "16",
     "--batch-size", "16", "--device", "cpu", "--quiet",
 ]  # fmt: skip
 

@@ -240,3 +240,26 @@ def test_top_hits_carry_their_alignment(small_catalog, method):
         assert hit.alignment.track_span == expected.track_span
     if method == "best_trace":  # the query is an excerpt of track 78: found where it lies
         assert hits[0].track_id == 78 and hits[0].alignment.offset >= 0
+
+
+def test_a_ranking_cost_without_alignment_takes_another_costs(small_catalog):
+    """Ranked by the centroid, each hit is placed by the best diagonal: the service's
+    default (app.services.costs.alignment_method)."""
+    from app.services.costs import alignment_method
+
+    index = _build(small_catalog)
+    query = make_query(small_catalog, 77, n_segments=4, seed=3)
+    placement = alignment_method("centroid")
+    ranked = index.search(query, 3, "centroid", shortlist=100)
+    placed = index.search(query, 3, "centroid", shortlist=100, alignment_method=placement)
+    assert [h.track_id for h in placed] == [h.track_id for h in ranked]
+    assert [h.distance for h in placed] == [h.distance for h in ranked]
+    assert all(h.alignment.pairs.size == 0 for h in ranked)  # the centroid aligns nothing
+    unit = _unit(query).astype(np.float32)
+    for hit in placed:
+        segments = _unit(small_catalog.segments(hit.track_id - 1)).astype(np.float32)
+        expected = align(unit, segments, placement)
+        assert hit.alignment.method == placement == "best_trace_mean"
+        np.testing.assert_array_equal(hit.alignment.pairs, expected.pairs)
+        assert hit.alignment.offset == expected.offset
+    assert alignment_method("nw_dtw") == "nw_dtw"
