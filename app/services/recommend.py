@@ -78,6 +78,23 @@ def embed_video(
     return VideoQuery(analysis, embeddings)
 
 
+def analysed_before(
+    cache: QueryCache[VideoQuery] | None,
+    content_sha256: str | None,
+    model: VideoToMusic,
+    options: QueryOptions,
+) -> VideoQuery | None:
+    """The stored analysis of this video under ``model`` and these cut options, if any
+    (a route asks before it probes or waits for an analysis slot)."""
+    if cache is None or not content_sha256:
+        return None
+    return cache.get(_cache_key(content_sha256, model, options))
+
+
+def _cache_key(content_sha256: str, model: VideoToMusic, options: QueryOptions):
+    return QueryCache.key(content_sha256, model.row_id, options.boundaries_s, options.min_segment_s)
+
+
 def recommend_for_video(
     path: Path,
     db: Session,
@@ -94,9 +111,7 @@ def recommend_for_video(
     timings = Timings()
     started = time.perf_counter()
     key = (
-        QueryCache.key(content_sha256, model.row_id, options.boundaries_s, options.min_segment_s)
-        if cache is not None and content_sha256
-        else None
+        _cache_key(content_sha256, model, options) if cache is not None and content_sha256 else None
     )
     query = cache.get(key) if key is not None else None
     reused = query is not None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
@@ -67,9 +67,13 @@ def recommend_video(
     upload: Upload = Depends(query_video),
 ) -> JSONResponse:
     path = upload.file.finish()
-    if probe(path).duration_s > runtime.settings.async_video_seconds:
+    # A video analysed before is answered from its stored analysis: no probe, and no
+    # wait for an analysis slot behind another upload.
+    known = recommend.analysed_before(runtime.queries, upload.file.key, serving.model, options)
+    duration_s = known.analysis.duration_s if known is not None else probe(path).duration_s
+    if duration_s > runtime.settings.async_video_seconds:
         return _queue_long_video(upload.file, options, runtime, db)
-    with analysing(runtime, db):
+    with analysing(runtime, db) if known is None else nullcontext():
         body = recommend.recommend_for_video(
             path,
             db,
