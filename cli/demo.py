@@ -121,7 +121,7 @@ def build_demo_model(work: Path, config: DemoConfig, progress: bool = True) -> P
             progress=progress,
         )
     )
-    say("training Seg-VM-Net")
+    say(f"fitting Seg-VM-Net (recipe: {training.recipe})")
     checkpoint = train(training)
     export_checkpoint(checkpoint, model_dir, name=f"demo-segvmnet-olda-{config.seed}")
     say("weighing the cuts-on-beats evidence on the validation clips")
