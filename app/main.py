@@ -8,13 +8,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.api.errors import install_error_handlers
-from app.api.routes import catalog, health, jobs, models, preview, recommend
+from app.api.routes import catalog, health, jobs, models, preview, recommend, track_audio
 from app.api.schemas import use_real_error_bodies
 from app.api.uploads import sweep_partial_uploads
 from app.limits import BodySizeLimitMiddleware
 from app.metrics import Metrics, MetricsMiddleware
 from app.runtime import Runtime
 from app.settings import Settings, get_settings
+from app.web import routes as web
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(catalog.router)
     app.include_router(recommend.router)
     app.include_router(preview.router)
+    app.include_router(track_audio.router)
+    app.include_router(web.router)
     _document_real_errors(app)
     return app
 

@@ -23,7 +23,8 @@ python=${V2M_PYTHON:-python3}
 system_packages=(ffmpeg build-essential)
 # The test suite starts real PostgreSQL and Redis servers, validates the compose
 # file, and analyses real recordings (the Wesnoth soundtrack, CC BY-SA / GPL).
-[[ ",$extras," == *",dev,"* ]] && system_packages+=(postgresql redis-server docker-compose wesnoth-music singularity-music hyperrogue-music warzone2100-music drascula-music planetblupi-music-ogg asc-music nexuiz-music)
+# The page's tests drive Debian's Chromium (through Playwright, which downloads nothing).
+[[ ",$extras," == *",dev,"* ]] && system_packages+=(postgresql redis-server docker-compose wesnoth-music singularity-music hyperrogue-music warzone2100-music drascula-music planetblupi-music-ogg asc-music nexuiz-music chromium)
 
 install_system_packages() {
     local missing=()

@@ -66,7 +66,8 @@ def test_the_document_names_bodies_errors_and_auth(tmp_path) -> None:
         assert success, (method, path)
         for status in success:
             content = responses[status]["content"]
-            kind = next(k for k in ("application/json", "text/plain", "video/mp4") if k in content)
+            kinds = ("application/json", "text/plain", "video/mp4", "audio/*")
+            kind = next(k for k in kinds if k in content)
             schema = content[kind]["schema"]
             assert "$ref" in schema or schema in (
                 {"type": "string"},
@@ -199,6 +200,9 @@ def test_real_answers_match_the_document(service, driver, short_and_long) -> Non
     assert page["total"] == 3 and len(page["tracks"]) == 2
     first = added[clips[0]]["track_id"]
     assert check(service.get(f"/catalog/tracks/{first}"), 200)["extra"] == {"mood": "calm"}
+    listened = service.get(f"/catalog/tracks/{first}/audio")
+    check(listened, 200)
+    assert listened.content == driver.track_file(clips[0]).read_bytes()
     models = check(service.get("/models"), 200)["models"]
 
     # A video with the user's cut points (no shot detection), answered at once; one
