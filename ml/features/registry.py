@@ -45,6 +45,8 @@ from typing import ClassVar, Literal, NamedTuple, TypeVar
 
 import numpy as np
 
+from ml.features.tags import TrackTags
+
 __all__ = [
     "MODALITIES",
     "AudioExtractor",
@@ -146,6 +148,11 @@ class AudioExtractor(FeatureExtractor):
     @abc.abstractmethod
     def extract(self, y: np.ndarray, sr: int) -> np.ndarray:
         """Return ``(ceil(len(y) / sr), dim)`` float32 features, one row per second."""
+
+    def extract_tagged(self, y: np.ndarray, sr: int) -> tuple[np.ndarray, TrackTags | None]:
+        """``(features, tags)``: :meth:`extract`'s features and, for a tagging extractor
+        (MusiCNN), the track's automatic tags from the same pass; None otherwise."""
+        return self.extract(y, sr), None
 
 
 class VideoExtractor(FeatureExtractor):
@@ -251,6 +258,12 @@ class ConcatenatedAudio(AudioExtractor):
 
     def extract(self, y: np.ndarray, sr: int) -> np.ndarray:
         return _side_by_side([p.extract(y, sr) for p in self.parts])
+
+    def extract_tagged(self, y: np.ndarray, sr: int) -> tuple[np.ndarray, TrackTags | None]:
+        """The parts side by side, and the tags of the first part that tags."""
+        outputs = [p.extract_tagged(y, sr) for p in self.parts]
+        tags = next((t for _, t in outputs if t is not None), None)
+        return _side_by_side([f for f, _ in outputs]), tags
 
 
 class ConcatenatedVideo(VideoExtractor):

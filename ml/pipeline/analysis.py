@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from ml.features.registry import get_extractor
+from ml.features.tags import TrackTags
 from ml.media.beats import MODEL_SAMPLE_RATE, BeatTrack, track_beats
 from ml.media.structure import (
     ANALYSIS_SAMPLE_RATE,
@@ -49,6 +50,7 @@ __all__ = [
     "TrackAnalysis",
     "analyse_track",
     "analysis_rate_features",
+    "analysis_rate_features_and_tags",
     "music_boundaries",
     "shutdown_worker",
     "to_analysis_rate",
@@ -86,6 +88,9 @@ class TrackAnalysis:
         ``segmentation`` (all MSAF algorithms), ``downbeats``, one per extractor,
         ``total``). Stages
         run in parallel, so they may add up to more than ``total``.
+    tags : TrackTags or None
+        The automatic tags of the first tagging extractor (MusiCNN), from the same
+        pass as its features; None when no extractor tags.
     """
 
     duration_s: float
@@ -94,6 +99,7 @@ class TrackAnalysis:
     features: dict[str, np.ndarray]
     extractors: tuple[Any, ...]
     timings_s: dict[str, float] = field(default_factory=dict)
+    tags: TrackTags | None = None
 
 
 def analyse_track(
@@ -162,10 +168,12 @@ def analyse_track(
         boundaries = _boundaries_from_structure(structure, methods, min_segment_s)
 
     features: dict[str, np.ndarray] = {}
+    tags: TrackTags | None = None
     for extractor in extractors:
         key = extractor.spec.key
         with _timer(timings, key):
-            features[key] = analysis_rate_features(y, extractor)
+            features[key], found = analysis_rate_features_and_tags(y, extractor)
+        tags = tags or found
 
     if pending is None:
         beats, timings["downbeats"] = _timed_beats(y_model, sr_model, tuple(beats_per_bar))
@@ -179,6 +187,7 @@ def analyse_track(
         features=features,
         extractors=tuple(e.spec for e in extractors),
         timings_s=timings,
+        tags=tags,
     )
 
 
@@ -209,6 +218,16 @@ def analysis_rate_features(y: np.ndarray, extractor) -> np.ndarray:
     """``(T, D)`` frame features of a signal at :data:`ANALYSIS_SAMPLE_RATE`, resampled to
     the extractor's own rate exactly as :func:`analyse_track` does."""
     return extractor.extract(
+        _resample(y, ANALYSIS_SAMPLE_RATE, extractor.sample_rate), extractor.sample_rate
+    )
+
+
+def analysis_rate_features_and_tags(
+    y: np.ndarray, extractor
+) -> tuple[np.ndarray, TrackTags | None]:
+    """:func:`analysis_rate_features` and the track's automatic tags from the same pass
+    (None unless the extractor tags, :meth:`~ml.features.registry.AudioExtractor.extract_tagged`)."""
+    return extractor.extract_tagged(
         _resample(y, ANALYSIS_SAMPLE_RATE, extractor.sample_rate), extractor.sample_rate
     )
 

@@ -13,16 +13,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from ml.features.registry import AudioExtractor, get_extractor
+from ml.features.tags import TagsError, TrackTags
 from ml.media.decode import load_audio
 from ml.pipeline.analysis import (
     DECODE_SAMPLE_RATE,
     TrackAnalysis,
     analyse_track,
     analysis_rate_features,
+    analysis_rate_features_and_tags,
     music_boundaries,
     to_analysis_rate,
 )
 from ml.segments import segment_vectors
+
+#: The extractor whose taggram gives every catalog track its automatic tags.
+TAGGER = "musicnn"
 
 __all__ = [
     "AnalysedTrack",
@@ -30,6 +35,7 @@ __all__ = [
     "decode_soundtrack",
     "soundtrack_boundaries",
     "soundtrack_frame_features",
+    "soundtrack_tags",
 ]
 
 
@@ -55,6 +61,21 @@ def soundtrack_frame_features(y: np.ndarray, extractor: AudioExtractor) -> np.nd
     """``(T, D)`` float32 frame features at 1 Hz of a signal from :func:`decode_soundtrack`,
     computed exactly as ingestion computes a catalog track's."""
     return np.asarray(analysis_rate_features(to_analysis_rate(y), extractor), dtype=np.float32)
+
+
+def soundtrack_tags(y: np.ndarray, tagger: str = TAGGER) -> TrackTags:
+    """The automatic tags of a signal from :func:`decode_soundtrack`, computed exactly as
+    ingestion computes a catalog track's when its extractor includes ``tagger``.
+
+    Raises
+    ------
+    TagsError
+        ``tagger`` is not a tagging extractor.
+    """
+    _, tags = analysis_rate_features_and_tags(to_analysis_rate(y), get_extractor(tagger, "audio"))
+    if tags is None:
+        raise TagsError(f"the audio extractor {tagger!r} gives no tags")
+    return tags
 
 
 def soundtrack_boundaries(y: np.ndarray, music_segmenter: str) -> np.ndarray:

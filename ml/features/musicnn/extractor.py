@@ -42,6 +42,7 @@ from ml.features.registry import (
     checked_signal,
     register_extractor,
 )
+from ml.features.tags import TrackTags, track_tags
 from ml.features.timegrid import n_seconds
 
 __all__ = [
@@ -376,6 +377,12 @@ class MusicnnAudio(AudioExtractor):
             signal, or ``sr`` is not a positive integer.
         """
         return self.extract_with_tags(y, sr)[0]
+
+    def extract_tagged(self, y: np.ndarray, sr: int) -> tuple[np.ndarray, TrackTags]:
+        """``(features (T, 200), tags)``: the track's tags are the mean over its seconds
+        of the taggram of the same patches, named by the model's vocabulary."""
+        features, taggram = self.extract_with_tags(y, sr)
+        return features, track_tags(taggram, self.network.tags, self.spec.key)
 
     def extract_with_tags(self, y: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
         """``(features (T, 200), taggram (T, 50))`` of the same 1 Hz patches."""

@@ -69,3 +69,22 @@ def test_bad_requests(tmp_path) -> None:
         analyse_track((np.zeros((2, 100), np.float32), 22050))
     with pytest.raises(UnknownExtractorError):
         analyse_track(signal, "sf", ("no-such-extractor",))
+
+
+def test_tags_come_with_a_tagging_extractor_only(click_track) -> None:
+    """The analysis keeps the tagging extractor's track tags (named by its model), and
+    :func:`soundtrack_tags` computes the same tags from the decoded signal alone."""
+    import librosa
+
+    from ml.pipeline.analysis import DECODE_SAMPLE_RATE
+    from ml.pipeline.track import soundtrack_tags
+
+    y = librosa.resample(click_track.y, orig_sr=click_track.sr, target_sr=DECODE_SAMPLE_RATE)
+    signal = (y.astype(np.float32), DECODE_SAMPLE_RATE)
+    tagged = analyse_track(signal, "foote", ["handcrafted+musicnn"], parallel=False)
+    untagged = analyse_track(signal, "foote", ["handcrafted"], parallel=False)
+    assert untagged.tags is None
+    assert tagged.tags is not None and "instrumental" in tagged.tags.names
+    assert tagged.tags.source == "audio/musicnn@msd-1"
+    again = soundtrack_tags(signal[0])
+    np.testing.assert_allclose(again.confidences, tagged.tags.confidences, rtol=1e-5)

@@ -179,3 +179,23 @@ def test_onnx_export_is_cached_by_checkpoint_digest(msd_model, onnx_cache_dir):
     again = MusicnnModel("MSD_musicnn", cache_dir=onnx_cache_dir)
     assert again.onnx_path() == path
     assert not list(Path(onnx_cache_dir).glob(".*partial"))
+
+
+def test_extract_tagged_gives_the_mean_taggram_with_the_model_tag_names(registered, drums):
+    """The track's tags are the mean over its seconds of the taggram of the same pass,
+    named by the model's vocabulary; the features are :meth:`extract`'s."""
+    features, tags = registered.extract_tagged(drums, SR)
+    same_features, taggram = registered.extract_with_tags(drums, SR)
+    np.testing.assert_array_equal(features, same_features)
+    assert tags.names == registered.network.tags and len(tags.names) == 50
+    np.testing.assert_allclose(tags.confidences, taggram.mean(axis=0), rtol=1e-6)
+    assert tags.source == registered.spec.key
+
+
+def test_a_concatenation_passes_on_its_tagging_part_tags(registered, drums):
+    both = get_extractor("handcrafted+musicnn", "audio")
+    features, tags = both.extract_tagged(drums, SR)
+    assert features.shape[1] == both.dim
+    np.testing.assert_allclose(
+        tags.confidences, registered.extract_tagged(drums, SR)[1].confidences, rtol=1e-6
+    )
