@@ -196,6 +196,11 @@ class TrackOut(BaseModel):
     artist: str
     license: str
     tags: list[str]
+    tags_auto: dict[str, float] | None = Field(
+        None,
+        description="automatic tags (MusiCNN): the 10 most confident, tag -> confidence "
+        "in [0, 1], best first; null before the track is tagged",
+    )
     extra: dict[str, Any] = Field(description="the metadata's free keys, as uploaded")
     duration_s: float | None
     bpm: float | None
@@ -283,6 +288,11 @@ class TrackFields(BaseModel):
     artist: str
     license: str
     tags: list[str]
+    tags_auto: dict[str, float] | None = Field(
+        None,
+        description="automatic tags (MusiCNN): the 10 most confident, tag -> confidence "
+        "in [0, 1], best first; null before the track is tagged",
+    )
     bpm: float | None
     duration_s: float | None
 

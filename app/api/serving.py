@@ -14,6 +14,7 @@ from app.api.deps import get_db, get_runtime
 from app.api.errors import ApiError
 from app.api.uploads import query_store, upload_dependency
 from app.index.catalog import CatalogIndex
+from app.index.metadata import AUTO_TAG_MIN
 from app.media_store import MediaStore
 from app.runtime import Runtime
 from app.services import options
@@ -105,6 +106,29 @@ def query_options(
             "learned cost alone)"
         ),
     ] = True,
+    vocals: Annotated[
+        bool | None,
+        Query(
+            description="true: only tracks whose automatic tags say there is a voice "
+            "(vocals score >= 0.5, docs/api.md); false: only instrumental ones"
+        ),
+    ] = None,
+    auto_tag: Annotated[
+        list[str] | None,
+        Query(description="automatic tags a track must all carry (comma-separated or repeated)"),
+    ] = None,
+    auto_tag_min: Annotated[
+        float,
+        Query(ge=0, le=1, description="the confidence an auto_tag must reach"),
+    ] = AUTO_TAG_MIN,
+    prefer: Annotated[
+        str | None,
+        Query(
+            description="automatic tags that steer the ranking within the shortlist "
+            "(comma-separated, e.g. mellow,acoustic): a bonus of at most half a standard "
+            "deviation of the shortlist's ranking values"
+        ),
+    ] = None,
 ) -> QueryOptions:
     """The query parameters, as :func:`app.services.options.query_options` reads them."""
     try:
@@ -123,6 +147,10 @@ def query_options(
             min_segment_s=min_segment_s,
             hubness=hubness.value,
             sync=sync,
+            vocals=vocals,
+            auto_tags=auto_tag,
+            auto_tag_min=auto_tag_min,
+            prefer=prefer,
         )
     except QueryError as exc:
         raise ApiError(422, "invalid_request", str(exc)) from None

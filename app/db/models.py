@@ -91,6 +91,9 @@ class Track(Base):
     embeddings: Mapped[list[TrackEmbedding]] = relationship(
         back_populates="track", cascade="all, delete-orphan", passive_deletes=True
     )
+    auto_tags: Mapped[TrackAutoTags | None] = relationship(
+        back_populates="track", cascade="all, delete-orphan", passive_deletes=True
+    )
 
 
 class TrackAnalysis(Base):
@@ -142,6 +145,27 @@ class TrackFeatures(Base):
 
     def array(self) -> np.ndarray:
         return from_blob(self.values, (self.n_frames, self.dim))
+
+
+class TrackAutoTags(Base):
+    """A track's automatic tags: its tagger's taggram averaged over the track
+    (:class:`ml.features.tags.TrackTags`), one row per track."""
+
+    __tablename__ = "track_auto_tags"
+
+    track_id: Mapped[int] = mapped_column(
+        ForeignKey("tracks.id", ondelete="CASCADE"), primary_key=True
+    )
+    source: Mapped[str] = mapped_column(String(64))  # the tagger, "audio/musicnn@msd-1"
+    names: Mapped[list[str]] = mapped_column(JSON)  # the tagger's vocabulary
+    confidences: Mapped[bytes] = mapped_column(LargeBinary)  # float32, one per name
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    track: Mapped[Track] = relationship(back_populates="auto_tags")
+
+    def values(self) -> np.ndarray:
+        """``(len(names),)`` float32 confidences in [0, 1]."""
+        return from_blob(self.confidences, len(self.names))
 
 
 class Model(Base):

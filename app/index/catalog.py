@@ -299,6 +299,7 @@ class CatalogIndex:
         bank: PackedSegments | None = None,
         csls: bool = True,
         evidence: Evidence | None = None,
+        prefer: tuple[str, ...] = (),
     ) -> list[Hit]:
         """Rank the catalog for a query's ``(Kq, d)`` segment embeddings.
 
@@ -308,7 +309,7 @@ class CatalogIndex:
         alignment (by ``alignment_method``, default ``method``) when ``with_alignment``;
         with a ``bank`` of reference queries, a match
         score, and with ``csls`` the hubness correction; ``evidence`` is fused into
-        the rerank. See
+        the rerank, and ``prefer`` (automatic tag names) steers the shortlist. See
         :func:`app.index.search.two_stage_search` for the details and errors.
         """
         with self._lock.read():
@@ -329,6 +330,7 @@ class CatalogIndex:
                 csls=csls,
                 radii=self._radii,
                 evidence=evidence,
+                prefer=prefer,
             )
 
     # -- snapshots ---------------------------------------------------------------------

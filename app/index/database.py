@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.db.arrays import from_blob
-from app.db.models import IndexChange, Track, TrackEmbedding, TrackStatus
+from app.db.models import IndexChange, Track, TrackAutoTags, TrackEmbedding, TrackStatus
 from app.index.errors import DimensionMismatchError
 from app.index.metadata import TrackMetadata
 
@@ -60,13 +60,20 @@ def _metadata(
     tags: list[str] | None,
     bpm: float | None,
     duration_s: float | None,
+    auto_names: list[str] | None = None,
+    auto_values: bytes | None = None,
 ) -> TrackMetadata:
+    auto = ()
+    if auto_names and auto_values is not None:
+        values = from_blob(auto_values, len(auto_names))
+        auto = tuple((str(n), float(v)) for n, v in zip(auto_names, values))
     return TrackMetadata(
         license=license_ or "",
         artist=artist or "",
         tags=tuple(str(t) for t in (tags or ())),
         bpm=bpm,
         duration_s=duration_s,
+        auto_tags=auto,
     )
 
 
@@ -93,8 +100,11 @@ def ready_tracks(
             Track.tags,
             Track.bpm,
             Track.duration_s,
+            TrackAutoTags.names,
+            TrackAutoTags.confidences,
         )
         .join(Track, Track.id == TrackEmbedding.track_id)
+        .outerjoin(TrackAutoTags, TrackAutoTags.track_id == TrackEmbedding.track_id)
         .where(TrackEmbedding.model_id == model_id, Track.status == TrackStatus.ready)
         .order_by(TrackEmbedding.track_id)
     )
@@ -115,10 +125,10 @@ def _batches(session: Session, statement, batch_size: int) -> Iterator[TrackBatc
     result = session.execute(statement.execution_options(yield_per=batch_size))
     for rows in result.partitions(batch_size):
         ids, matrices, metadata = [], [], []
-        for track_id, n_segments, dim, blob, license_, artist, tags, bpm, duration in rows:
+        for track_id, n_segments, dim, blob, *fields in rows:
             ids.append(int(track_id))
             matrices.append(from_blob(blob, (n_segments, dim)))
-            metadata.append(_metadata(license_, artist, tags, bpm, duration))
+            metadata.append(_metadata(*fields))
         dims = {m.shape[1] for m in matrices}
         if len(dims) > 1:
             raise DimensionMismatchError(

@@ -22,6 +22,12 @@ With training-free :class:`Evidence` (how well the video's cuts sit on each trac
 beats, :mod:`ml.sync.beat_grid`) and a positive weight, the corrected distances are
 fused with it over the shortlist (:func:`ml.ranking.fusion.fuse_evidence`) before the
 ``k`` best are kept; each hit's score is then the fused one.
+
+With preferred automatic tags (``prefer``, e.g. ``("mellow", "acoustic")``), the
+shortlist is steered last (:func:`steer_by_tags`): the ranking values are
+standardised over the shortlist and each track's value is lowered by at most
+:data:`PREFER_WEIGHT` standard deviations, in proportion to its mean confidence on the
+preferred tags (relative to the shortlist's best). Without ``prefer`` nothing changes.
 """
 
 from __future__ import annotations
@@ -48,7 +54,38 @@ from ml.ranking import (
 from ml.ranking.fusion import fuse_evidence
 from ml.ranking.hubness import DEFAULT_CSLS_K, bank_percentile, csls_distances, hub_radius
 
-__all__ = ["METHODS", "Evidence", "Hit", "two_stage_search", "validate_search"]
+__all__ = [
+    "METHODS",
+    "PREFER_WEIGHT",
+    "Evidence",
+    "Hit",
+    "steer_by_tags",
+    "two_stage_search",
+    "validate_search",
+]
+
+#: The largest bonus of preferred automatic tags, in standard deviations of the
+#: shortlist's ranking values: a track can overtake those at most this far ahead.
+PREFER_WEIGHT = 0.5
+
+
+def steer_by_tags(ranked: np.ndarray, preference: np.ndarray) -> np.ndarray:
+    """``(n,)`` ranking values (lower is better) steered by preferred tags.
+
+    ``z(ranked) - PREFER_WEIGHT * preference / max(preference)``: ``ranked``
+    standardised over the shortlist (centred only when all equal), and ``preference``
+    (``(n,)`` in [0, 1], the mean confidence on the preferred tags) scaled so that the
+    shortlist's best-matching track gets the whole bonus. All-zero preferences leave
+    the order as it was.
+    """
+    ranked = np.asarray(ranked, dtype=np.float64)
+    preference = np.asarray(preference, dtype=np.float64)
+    if ranked.shape != preference.shape:
+        raise ValueError(f"{ranked.shape} ranking values for {preference.shape} preferences")
+    spread = ranked.std()
+    z = (ranked - ranked.mean()) / (spread if spread > 0 else 1.0)
+    best = preference.max(initial=0.0)
+    return z - PREFER_WEIGHT * (preference / best if best > 0 else preference)
 
 
 class Evidence(Protocol):
@@ -149,6 +186,7 @@ def two_stage_search(
     csls: bool = True,
     radii: HubRadii | None = None,
     evidence: Evidence | None = None,
+    prefer: tuple[str, ...] = (),
 ) -> list[Hit]:
     """Rank the catalog for one query sequence of segment embeddings ``(Kq, d)``.
 
@@ -157,7 +195,8 @@ def two_stage_search(
     shortlist's order (best centroid first). With a ``bank`` of reference queries,
     hits get a match score, and with ``csls`` the rerank is corrected for hubness;
     ``radii`` keeps the tracks' hub radii from one query to the next; ``evidence``
-    with a positive weight is fused into the rerank. The hits' alignments are those of
+    with a positive weight is fused into the rerank; ``prefer`` (automatic tag names)
+    steers the shortlist last (:func:`steer_by_tags`). The hits' alignments are those of
     ``alignment_method`` (default: ``method``), for a ranking cost that says nothing
     of where the video fits in a track (the centroid).
     """
@@ -177,6 +216,8 @@ def two_stage_search(
         ranked = csls_distances(ranked, radii.of(bank, store, ids, method, indel))
     if evidence is not None and evidence.weight > 0:
         ranked = fuse_evidence(ranked, evidence.scores(ids), evidence.weight)
+    if prefer:
+        ranked = steer_by_tags(ranked, metadata.preference(slots, prefer))
     best = np.argsort(ranked, kind="stable")[:k]
     matches = (
         bank_percentile(

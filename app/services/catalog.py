@@ -25,6 +25,7 @@ from app.jobs.kinds import INGEST
 from app.jobs.records import new_job
 from app.media_store import StoredFile, remove_stored_file
 from app.settings import Settings
+from ml.features.tags import TrackTags
 from ml.media.decode import MediaInfo, probe
 from ml.media.errors import MediaTooLongError, MediaTooShortError, NoAudioStreamError
 
@@ -301,6 +302,7 @@ def track_summary(track: Track) -> dict[str, Any]:
         "artist": track.artist,
         "license": track.license,
         "tags": list(track.tags or []),
+        "tags_auto": auto_tags_summary(track),
         "extra": dict(track.extra or {}),
         "duration_s": _finite(track.duration_s),
         "bpm": _finite(track.bpm),
@@ -308,6 +310,19 @@ def track_summary(track: Track) -> dict[str, Any]:
         "error": track.error,
         "created_at": track.created_at.isoformat() if track.created_at else None,
     }
+
+
+#: How many automatic tags a track's answer shows (its most confident ones).
+AUTO_TAGS_SHOWN = 10
+
+
+def auto_tags_summary(track: Track) -> dict[str, float] | None:
+    """The track's :data:`AUTO_TAGS_SHOWN` most confident automatic tags, best first
+    (tag -> confidence in [0, 1]); None for a track not tagged yet."""
+    row = track.auto_tags
+    if row is None:
+        return None
+    return TrackTags(tuple(row.names), row.values(), row.source).top(AUTO_TAGS_SHOWN)
 
 
 def _finite(value: float | None) -> float | None:

@@ -24,12 +24,14 @@ from app.db.models import (
     IndexChange,
     Track,
     TrackAnalysis,
+    TrackAutoTags,
     TrackEmbedding,
     TrackFeatures,
     TrackStatus,
 )
 from app.services.model_kind import ServingKind, VideoToMusic
 from ml.features.registry import get_extractor
+from ml.features.tags import TrackTags
 from ml.pipeline.analysis import TrackAnalysis as Analysis
 from ml.pipeline.track import analyse_track_file
 
@@ -106,6 +108,19 @@ def store_embeddings(db: Session, track_id: int, model_id: int, embeddings: np.n
     db.add(IndexChange(model_id=model_id, track_id=track_id, op="add"))
 
 
+def store_auto_tags(db: Session, track_id: int, tags: TrackTags) -> None:
+    """Replace a track's automatic tags (caller commits)."""
+    db.execute(delete(TrackAutoTags).where(TrackAutoTags.track_id == track_id))
+    db.add(
+        TrackAutoTags(
+            track_id=track_id,
+            source=tags.source,
+            names=list(tags.names),
+            confidences=to_blob(tags.confidences),
+        )
+    )
+
+
 def is_ingested(db: Session, track: Track, model_id: int) -> bool:
     return (
         track.status is TrackStatus.ready
@@ -159,6 +174,8 @@ def save_embedded_track(
             values=to_blob(result.features),
         )
     )
+    if analysis.tags is not None:
+        store_auto_tags(db, track.id, analysis.tags)
     store_embeddings(db, track.id, model.row_id, result.embeddings)
     for other in result.others:
         store_embeddings(db, track.id, other.model_id, other.vectors)

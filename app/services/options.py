@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 
-from app.index.metadata import SearchFilters
+from app.index.metadata import AUTO_TAG_MIN, SearchFilters, normalize_label
 from app.services.costs import DEFAULT_METHOD, METHODS
 from app.services.recommend import QueryError, QueryOptions
 
@@ -36,6 +36,32 @@ def parse_seconds(text: str | Sequence[float] | None, name: str) -> tuple[float,
     return values
 
 
+def parse_auto_tags(values: str | Iterable[str] | None, name: str) -> tuple[str, ...]:
+    """Automatic tag names from ``"mellow,acoustic"`` or repeated values, normalised, in
+    order, without repeats. Raises :class:`QueryError` for a name that is not a tag of
+    the tagger (:func:`auto_tag_vocabulary`), listing the known ones."""
+    if values is None:
+        return ()
+    parts = [values] if isinstance(values, str) else list(values)
+    names = [normalize_label(p) for part in parts for p in str(part).split(",")]
+    names = list(dict.fromkeys(n for n in names if n))
+    known = auto_tag_vocabulary()
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise QueryError(
+            f"{name}: {', '.join(map(repr, unknown))} not among the automatic tags "
+            f"({', '.join(sorted(known))})"
+        )
+    return tuple(names)
+
+
+def auto_tag_vocabulary() -> frozenset[str]:
+    """The normalised names of the tags the catalog's tagger gives (MusiCNN's)."""
+    from ml.pipeline.track import tagger_tag_names
+
+    return frozenset(normalize_label(n) for n in tagger_tag_names())
+
+
 #: Hubness corrections a query may ask for: CSLS against the model's reference videos
 #: (the default; a model exported without them ranks by the raw cost), or none.
 HUBNESS: tuple[str, ...] = ("csls", "none")
@@ -57,9 +83,14 @@ def query_options(
     min_segment_s: float | None = None,
     hubness: str = "csls",
     sync: bool = True,
+    vocals: bool | None = None,
+    auto_tags: str | Iterable[str] | None = None,
+    auto_tag_min: float = AUTO_TAG_MIN,
+    prefer: str | Iterable[str] | None = None,
 ) -> QueryOptions:
     """The :class:`QueryOptions` of a query; :class:`QueryError` when they contradict
-    themselves (an unknown cost, ``min_bpm > max_bpm``, unreadable cut points)."""
+    themselves (an unknown cost, ``min_bpm > max_bpm``, unreadable cut points, an
+    unknown automatic tag, ``auto_tag_min`` outside [0, 1])."""
     if method not in METHODS:
         raise QueryError(f"method: {method!r} is not one of {', '.join(METHODS)}")
     if hubness not in HUBNESS:
@@ -68,6 +99,8 @@ def query_options(
         raise QueryError(f"k ({k}) and shortlist ({shortlist}) must be >= 1")
     if min_bpm is not None and max_bpm is not None and min_bpm > max_bpm:
         raise QueryError(f"min_bpm ({min_bpm}) > max_bpm ({max_bpm})")
+    if not 0.0 <= auto_tag_min <= 1.0:
+        raise QueryError(f"auto_tag_min ({auto_tag_min}) must be within [0, 1]")
     licenses = frozenset(licenses)
     filters = SearchFilters(
         licenses=licenses or None,
@@ -77,6 +110,9 @@ def query_options(
         bpm_min=min_bpm,
         bpm_max=max_bpm,
         min_duration_s=min_duration_s,
+        vocals=vocals,
+        auto_tags=frozenset(parse_auto_tags(auto_tags, "auto_tag")),
+        auto_tag_min=auto_tag_min,
     )
     return QueryOptions(
         k=k,
@@ -87,4 +123,5 @@ def query_options(
         min_segment_s=min_segment_s,
         hubness=hubness,
         sync=sync,
+        prefer=parse_auto_tags(prefer, "prefer"),
     )

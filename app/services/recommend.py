@@ -52,6 +52,7 @@ class QueryOptions:
     min_segment_s: float | None = None  # merge shots shorter than this
     hubness: str = "csls"  # "csls" (when the model has a query bank) or "none"
     sync: bool = True  # fuse the cuts-on-beats evidence at the model's fitted weight
+    prefer: tuple[str, ...] = ()  # automatic tags that steer the shortlist
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,7 @@ def recommend_for_video(
                 query.analysis.duration_s,
                 model.sync_weight if options.sync else 0.0,
             ),
+            prefer=options.prefer,
         )
     with timings.stage("results"):
         results = describe_hits(
@@ -208,6 +210,7 @@ def similar_to_embeddings(
             shortlist=options.shortlist + extra,
             filters=options.filters,
             with_alignment=False,
+            prefer=options.prefer,
         )
         hits = [h for h in hits if h.track_id != exclude][: options.k]
     with timings.stage("results"):
@@ -316,7 +319,8 @@ def align_in_seconds(
 def _track_fields(track: Track) -> dict[str, Any]:
     summary = track_summary(track)
     return {
-        key: summary[key] for key in ("title", "artist", "license", "tags", "bpm", "duration_s")
+        key: summary[key]
+        for key in ("title", "artist", "license", "tags", "tags_auto", "bpm", "duration_s")
     }
 
 
@@ -339,6 +343,7 @@ def options_to_params(options: QueryOptions) -> dict[str, Any]:
         "min_segment_s": options.min_segment_s,
         "hubness": options.hubness,
         "sync": options.sync,
+        "prefer": list(options.prefer),
         "filters": {
             "licenses": sorted(f.licenses) if f.licenses is not None else None,
             "exclude_artists": sorted(f.exclude_artists),
@@ -347,6 +352,9 @@ def options_to_params(options: QueryOptions) -> dict[str, Any]:
             "bpm_min": f.bpm_min,
             "bpm_max": f.bpm_max,
             "min_duration_s": f.min_duration_s,
+            "vocals": f.vocals,
+            "auto_tags": sorted(f.auto_tags),
+            "auto_tag_min": f.auto_tag_min,
         },
     }
 
@@ -361,6 +369,9 @@ def options_from_params(params: dict[str, Any]) -> QueryOptions:
         bpm_min=f["bpm_min"],
         bpm_max=f["bpm_max"],
         min_duration_s=f["min_duration_s"],
+        vocals=f.get("vocals"),
+        auto_tags=frozenset(f.get("auto_tags", ())),
+        **({"auto_tag_min": f["auto_tag_min"]} if "auto_tag_min" in f else {}),
     )
     bounds = params["boundaries_s"]
     return QueryOptions(
@@ -372,4 +383,5 @@ def options_from_params(params: dict[str, Any]) -> QueryOptions:
         min_segment_s=params["min_segment_s"],
         hubness=params.get("hubness", "csls"),
         sync=params.get("sync", True),
+        prefer=tuple(params.get("prefer", ())),
     )

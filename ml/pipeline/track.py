@@ -36,6 +36,7 @@ __all__ = [
     "soundtrack_boundaries",
     "soundtrack_frame_features",
     "soundtrack_tags",
+    "tagger_tag_names",
 ]
 
 
@@ -61,6 +62,15 @@ def soundtrack_frame_features(y: np.ndarray, extractor: AudioExtractor) -> np.nd
     """``(T, D)`` float32 frame features at 1 Hz of a signal from :func:`decode_soundtrack`,
     computed exactly as ingestion computes a catalog track's."""
     return np.asarray(analysis_rate_features(to_analysis_rate(y), extractor), dtype=np.float32)
+
+
+def tagger_tag_names(tagger: str = TAGGER) -> tuple[str, ...]:
+    """The vocabulary of the tags :func:`soundtrack_tags` gives (the model's tag names)."""
+    extractor = get_extractor(tagger, "audio")
+    names = getattr(getattr(extractor, "network", None), "tags", None)
+    if names is None:
+        raise TagsError(f"the audio extractor {tagger!r} gives no tags")
+    return tuple(names)
 
 
 def soundtrack_tags(y: np.ndarray, tagger: str = TAGGER) -> TrackTags:

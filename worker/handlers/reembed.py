@@ -14,6 +14,10 @@ How a track is embedded is its kind's
 - a similarity model (MuSimNet) decodes each track's audio and embeds it (the CQT is
   not cached: it is as cheap to recompute as to store). The video-to-music model stays
   active throughout and after.
+
+Tracks ingested before automatic tags were stored are then tagged
+(:func:`app.services.auto_tags.tag_catalog_track`: the stored media decoded and run
+through MusiCNN), whatever the model.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from app.events import announce_catalog_change
 from app.jobs.kinds import REEMBED
 from app.jobs.registry import JobContext, JobFailed, handler
 from app.media_store import MediaStore
+from app.services.auto_tags import tag_catalog_track, untagged_ready_tracks
 from app.services.ingest import ready_tracks_without_embedding
 from app.services.models import activate_model
 from worker.handlers.ingest import serving_models
@@ -46,6 +51,12 @@ def reembed_catalog(context: JobContext) -> dict:
     for done, track_id in enumerate(todo):
         context.report("embedding", done / max(len(todo), 1))
         outcomes[embed(track_id)] += 1
+    with context.sessions() as db:
+        untagged = untagged_ready_tracks(db)
+    tagged: Counter[str | None] = Counter()
+    for done, track_id in enumerate(untagged):
+        context.report("tagging", done / max(len(untagged), 1))
+        tagged[tag_catalog_track(context.sessions, store, track_id)] += 1
     activated = bool(context.params.get("activate")) and outcomes["failed"] == 0
     if activated:
         with context.sessions.begin() as db:
@@ -57,5 +68,7 @@ def reembed_catalog(context: JobContext) -> dict:
         "from_cache": outcomes["from_cache"],
         "analysed": outcomes["analysed"],
         "failed": outcomes["failed"],
+        "tagged": tagged["tagged"],
+        "tagging_failed": tagged["failed"],
         "activated": activated,
     }
