@@ -24,7 +24,8 @@ system_packages=(ffmpeg build-essential)
 # The test suite starts real PostgreSQL and Redis servers, validates the compose
 # file, and analyses real recordings (the Wesnoth soundtrack, CC BY-SA / GPL).
 # The page's tests drive Debian's Chromium (through Playwright, which downloads nothing).
-[[ ",$extras," == *",dev,"* ]] && system_packages+=(postgresql redis-server docker-compose wesnoth-music singularity-music hyperrogue-music warzone2100-music drascula-music planetblupi-music-ogg asc-music nexuiz-music chromium)
+# bench_vocals renders voices with espeak-ng.
+[[ ",$extras," == *",dev,"* ]] && system_packages+=(postgresql redis-server docker-compose espeak-ng wesnoth-music singularity-music hyperrogue-music warzone2100-music drascula-music planetblupi-music-ogg asc-music nexuiz-music chromium)
 
 install_system_packages() {
     local missing=()
