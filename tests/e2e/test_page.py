@@ -121,6 +121,13 @@ def test_a_video_is_ranked_heard_narrowed_and_previewed(page: Page, open_service
     first.locator("summary").click()
     expect(first.locator(".pairs tbody tr")).to_have_count(len(top["alignment"]["pairs"]))
 
+    # Tracks like this one, listed under it.
+    with page.expect_response(lambda r: "/similar/track" in r.url) as similar:
+        first.get_by_role("button", name="Similar tracks").click()
+    alike = similar.value.json()["results"]
+    assert top["track_id"] not in {r["track_id"] for r in alike}
+    expect(first.locator(".similar-list li")).to_have_count(len(alike))
+
     # A filter re-ranks the same video (no new file chosen): the top artist is left out.
     narrowed = recommend_answer(
         page, lambda: page.fill("#opt-exclude", top["artist"]) or page.press("#opt-exclude", "Tab")
@@ -176,23 +183,36 @@ def test_tracks_are_uploaded_watched_and_deleted(page: Page, make_service, drive
 
 
 def test_a_wrong_key_is_refused_and_the_right_one_used(page: Page, make_service, driver) -> None:
-    keys = {"page-reader": "recommend", "page-writer": "catalog:write"}
-    url = start_service(make_service, api_keys=";".join(f"{k}={s}" for k, s in keys.items()))
+    """A keyed service: the page asks for a key, refuses a wrong one, sends the right one
+    on every call. Its videos are answered through a job, whose progress the page follows."""
+    user = "page-user"
+    url = start_service(
+        make_service, api_keys=f"{user}=catalog:write,recommend", async_video_seconds=1.0
+    )
     page.goto(url)
-    key_form = page.locator("#key-form")
-    expect(key_form).to_be_visible()
+    expect(page.locator("#key-form")).to_be_visible()
     expect(page.locator("#key-status")).to_have_text("this service needs an API key")
 
     page.fill("#api-key", "not-a-key")
     page.get_by_role("button", name="Use key").click()
     expect(page.locator("#key-status")).to_have_text("unknown or revoked API key")
 
-    page.fill("#api-key", "page-writer")
+    page.fill("#api-key", user)
     page.get_by_role("button", name="Use key").click()
     expect(page.locator("#key-status")).to_have_text("key accepted")
     page.get_by_role("button", name="Catalog").click()
-    page.set_input_files("#track-files", str(driver.track_file(driver.clip_ids()[0])))
+    clip = driver.clip_ids()[0]
+    page.set_input_files("#track-files", str(driver.track_file(clip)))
     with page.expect_request("**/catalog/tracks") as sent:
         page.get_by_role("button", name="Upload").click()
-    assert sent.value.headers["x-api-key"] == "page-writer"
+    assert sent.value.headers["x-api-key"] == user
     expect(page.locator("#jobs .job[data-status='succeeded']")).to_have_count(1)
+
+    # A video longer than the service answers at once: queued, followed, then shown.
+    page.get_by_role("button", name="Find music").click()
+    with page.expect_response(lambda r: "/recommend/video" in r.url) as queued:
+        page.set_input_files("#video-file", str(driver.video_file(clip)))
+    assert queued.value.status == 202
+    expect(page.locator("#results .result")).to_have_count(1)
+    expect(page.locator("#results .result .title")).to_have_text(clip)
+    expect(page.locator("#query-status")).to_contain_text("1 track ranked")

@@ -196,7 +196,8 @@ async function runQuery() {
     if (mine !== state.running) return;
     state.body = body;
     showResults(body);
-    setQueryStatus(`${body.results.length} tracks ranked (${body.method}, catalog of ${body.catalog_size}).`);
+    const n = body.results.length;
+    setQueryStatus(`${n} track${n === 1 ? "" : "s"} ranked (${body.method}, catalog of ${body.catalog_size}).`);
   } catch (error) {
     if (mine === state.running) setQueryStatus(`Could not rank: ${error.message}`);
   } finally {
@@ -261,12 +262,44 @@ function resultItem(r, body) {
       el("dt", { text: "Licence" }), el("dd", { class: "license", text: r.license || "–" }),
       el("dt", { text: "BPM" }), el("dd", { class: "bpm", text: r.bpm ? r.bpm.toFixed(0) : "–" }),
       el("dt", { text: "Duration" }), el("dd", { text: clock(r.duration_s) }),
-      el("dt", { text: "Excerpt" }), el("dd", { class: "excerpt", text: `${clock(excerpt.start_s)} – ${clock(excerpt.end_s)}` })),
+      el("dt", { text: "Excerpt" }), el("dd", { class: "excerpt", text: `${clock(excerpt.start_s)} – ${clock(excerpt.end_s)}` }),
+      el("dt", { text: "Tags" }), el("dd", { class: "tags", text: tagsOf(r) || "–" }),
+      typeof r.vocals === "number" ? el("dt", { text: "Vocals" }) : null,
+      typeof r.vocals === "number" ? el("dd", { class: "vocals", text: `${Math.round(100 * r.vocals)}%` }) : null),
     el("div", { class: "actions" },
       el("button", { type: "button", class: "play", onclick: () => playExcerpt(r, audio) }, `Play excerpt`),
       el("button", { type: "button", class: "preview", onclick: () => openPreview(r) }, "Preview with the video"),
+      el("button", { type: "button", class: "similar", "aria-expanded": "false",
+        onclick: (e) => showSimilar(r, e.currentTarget) }, "Similar tracks"),
       audio),
+    el("div", { class: "similar-list", hidden: true }),
     whyItRanked(r, body));
+}
+
+/** A result's tags: the catalog's, then any the service found itself (auto tags). */
+function tagsOf(r) {
+  const auto = [].concat(r.tags_auto || []).map((t) => (typeof t === "string" ? t : t.tag || t.name));
+  return [...(r.tags || []), ...auto.filter(Boolean)].join(", ");
+}
+
+/** POST /similar/track: the catalog tracks nearest to this result, listed under it. */
+async function showSimilar(r, button) {
+  const box = button.closest(".result").querySelector(".similar-list");
+  if (button.getAttribute("aria-expanded") === "true") {
+    box.hidden = true;
+    button.setAttribute("aria-expanded", "false");
+    return;
+  }
+  box.hidden = false;
+  button.setAttribute("aria-expanded", "true");
+  box.textContent = "Finding similar tracks…";
+  try {
+    const { body } = await api("/similar/track", { method: "POST", params: { track_id: r.track_id, k: 5 } });
+    box.replaceChildren(el("h4", { text: `Tracks like ${r.title}` }),
+      el("ol", {}, ...body.results.map((s) => el("li", { text: `${s.title} (${s.artist || "unknown"}, ${s.license || "–"})` }))));
+  } catch (error) {
+    box.textContent = `Could not find similar tracks: ${error.message}`;
+  }
 }
 
 /** Load the track's audio (once), start it at the excerpt and stop at its end. */
