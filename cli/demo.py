@@ -9,7 +9,9 @@
    HTTP, the soundtracks of held-out clips plus a few real recordings when the
    Debian package ``wesnoth-music`` is installed;
 4. upload a held-out clip's video to ``POST /recommend/video`` and print the
-   ranked tracks with their suggested excerpts.
+   ranked tracks with their suggested excerpts;
+5. print the page's URL (``/``) and keep serving it, with the demo catalog, until
+   interrupted (``--no-serve``: stop there).
 
 A model trained on synthetic clips is a demonstration of the machinery, not a
 useful recommender: train on your own music videos (``v2m train``).
@@ -214,7 +216,7 @@ def wait_for_jobs(client: httpx.Client, job_ids: list[str], timeout_s: float = 1
     return [done[j] for j in job_ids]
 
 
-def run_demo(settings: Settings, config: DemoConfig = DemoConfig()) -> int:
+def run_demo(settings: Settings, config: DemoConfig = DemoConfig(), serve: bool = True) -> int:
     from app.db.session import session_scope
     from app.migrate import upgrade
     from app.services.models import register_model
@@ -280,16 +282,27 @@ def run_demo(settings: Settings, config: DemoConfig = DemoConfig()) -> int:
             )
         response.raise_for_status()
         body = response.json()
-    print(results_table(body, highlight_track=answers[query]["track_id"]))
-    print(
-        f"\nquery: {len(body['query']['segments'])} shots over {body['query']['duration_s']} s; "
-        f"method {body['method']}; catalog of {body['catalog_size']} tracks; "
-        f"demo took {time.perf_counter() - started:.0f} s"
-    )
-    print(
-        "\nThis model was trained on synthetic music videos: it demonstrates the machinery, "
-        "not taste.\nTrain on your own music videos with `v2m train segvmnet --videos DIR`, "
-        "register the export with `v2m models register DIR --activate`, then `v2m ingest` "
-        "your catalog."
-    )
+        print(results_table(body, highlight_track=answers[query]["track_id"]))
+        print(
+            f"\nquery: {len(body['query']['segments'])} shots over {body['query']['duration_s']} s; "
+            f"method {body['method']}; catalog of {body['catalog_size']} tracks; "
+            f"demo took {time.perf_counter() - started:.0f} s"
+        )
+        print(
+            "\nThis model was trained on synthetic music videos: it demonstrates the machinery, "
+            "not taste.\nTrain on your own music videos with `v2m train segvmnet --videos DIR`, "
+            "register the export with `v2m models register DIR --activate`, then `v2m ingest` "
+            "your catalog."
+        )
+        if serve:
+            serve_until_interrupted(str(client.base_url))
     return 0
+
+
+def serve_until_interrupted(url: str) -> None:
+    """Keep the demo's service up for the page at ``url`` until Ctrl-C."""
+    print(f"\nThe page, with the demo catalog: {url}/  (Ctrl-C stops the service)", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        print("stopped")

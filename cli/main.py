@@ -234,7 +234,8 @@ def cmd_preview(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from cli.demo import DemoConfig, run_demo
 
-    return run_demo(get_settings(), DemoConfig(n_clips=args.clips, seed=args.seed))
+    config = DemoConfig(n_clips=args.clips, seed=args.seed)
+    return run_demo(get_settings(), config, serve=not args.no_serve)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -330,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = verbs.add_parser("demo", help="the whole job end to end on synthetic and real media")
     p.add_argument("--clips", type=int, default=60, help="synthetic music videos to generate")
     p.add_argument("--seed", type=int, default=2026)
+    p.add_argument(
+        "--no-serve", action="store_true", help="stop at the end instead of serving the page"
+    )
     p.set_defaults(run=cmd_demo)
 
     from cli.ml_verbs import add_ml_verbs
