@@ -276,10 +276,12 @@ function resultItem(r, body) {
     whyItRanked(r, body));
 }
 
-/** A result's tags: the catalog's, then any the service found itself (auto tags). */
+/** A result's tags: the catalog's, then those the service found itself (tags_auto:
+ * tag -> confidence), most confident first, with their confidence. */
 function tagsOf(r) {
-  const auto = [].concat(r.tags_auto || []).map((t) => (typeof t === "string" ? t : t.tag || t.name));
-  return [...(r.tags || []), ...auto.filter(Boolean)].join(", ");
+  const auto = Object.entries(r.tags_auto || {}).sort((a, b) => b[1] - a[1])
+    .map(([tag, confidence]) => `${tag} (auto ${Math.round(100 * confidence)}%)`);
+  return [...(r.tags || []), ...auto].join(", ");
 }
 
 /** POST /similar/track: the catalog tracks nearest to this result, listed under it. */
