@@ -181,6 +181,17 @@ def test_tracks_are_uploaded_watched_and_deleted(page: Page, make_service, drive
     client = make_service.servers[-1].client
     assert client.get("/catalog/tracks").json()["total"] == 1
 
+    # The registry (open service: anyone is admin): the active model, re-embedded on demand.
+    page.get_by_role("button", name="Models").click()
+    model = client.get("/models").json()["models"][0]
+    row = page.locator(f"#models tr[data-model-id='{model['id']}']")
+    expect(row).to_contain_text(model["name"])
+    expect(row.locator(".state")).to_contain_text("active")
+    row.get_by_role("button", name=f"Re-embed {model['name']}").click()
+    expect(page.locator(f"#models tr[data-model-id='{model['id']}']")).to_have_attribute(
+        "data-status", "succeeded"
+    )
+
 
 def test_a_wrong_key_is_refused_and_the_right_one_used(page: Page, make_service, driver) -> None:
     """A keyed service: the page asks for a key, refuses a wrong one, sends the right one
@@ -200,6 +211,7 @@ def test_a_wrong_key_is_refused_and_the_right_one_used(page: Page, make_service,
     page.fill("#api-key", user)
     page.get_by_role("button", name="Use key").click()
     expect(page.locator("#key-status")).to_have_text("key accepted")
+    expect(page.get_by_role("button", name="Models")).to_be_hidden()  # not an admin key
     page.get_by_role("button", name="Catalog").click()
     clip = driver.clip_ids()[0]
     page.set_input_files("#track-files", str(driver.track_file(clip)))

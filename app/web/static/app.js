@@ -13,6 +13,7 @@ const state = {
   audio: new Map(),    // track id -> object URL of its audio
   page: { offset: 0, limit: 25, total: 0 },
   extraParams: [],     // query parameters of /recommend/video the form does not know
+  modelJobs: new Map(), // model id -> how its last activation job ended
 };
 
 // --- talking to the API --------------------------------------------------------------
@@ -90,6 +91,7 @@ async function useKey(event) {
     $("key-status").textContent = "key accepted";
     notify("");
     loadTracks();
+    offerModels();
   } catch (error) {
     if (error.status !== 401) notify(error.message);
   }
@@ -536,19 +538,76 @@ async function uploadOne(file, metadata) {
   }
 }
 
+// --- the models view (admin keys only) --------------------------------------------------
+
+/** The Models tab appears only when the key may read the registry. */
+async function offerModels() {
+  try {
+    await api("/models");
+    $("tab-models").hidden = false;
+  } catch {
+    $("tab-models").hidden = true;
+  }
+}
+
+async function loadModels() {
+  try {
+    const { body } = await api("/models");
+    $("models").querySelector("tbody").replaceChildren(...body.models.map(modelRow));
+  } catch (error) {
+    notify(`Could not list the models: ${error.message}`);
+  }
+}
+
+function modelRow(m) {
+  const verb = m.active ? "Re-embed" : "Activate";
+  const cell = el("td", { class: "state" },
+    m.active ? "active " : "",
+    el("button", { type: "button", class: "activate", "aria-label": `${verb} ${m.name}`,
+      onclick: (e) => activateModel(m, e.currentTarget, cell) }, verb));
+  const last = state.modelJobs.get(m.id);
+  if (last) cell.append(el("span", { class: "job-state", text: ` ${last.text}` }));
+  return el("tr", { "data-model-id": m.id, "data-status": last ? last.status : null },
+    el("td", { text: m.id }), el("td", { text: m.name }), el("td", { text: m.kind }),
+    el("td", { text: m.segmentation }), el("td", { text: `${m.audio_extractor} / ${m.video_extractor}` }),
+    el("td", { text: m.dim }), el("td", { text: new Date(m.created_at).toLocaleString() }), cell);
+}
+
+/** POST /models/{id}/activate, then follow the re-embedding job in the row. */
+async function activateModel(m, button, cell) {
+  button.disabled = true;
+  const line = el("span", { class: "job-state", role: "status", text: " queued" });
+  cell.append(line);
+  try {
+    const { body } = await api(`/models/${m.id}/activate`, { method: "POST" });
+    const job = await waitForJob(body.job_url, (j) => {
+      line.textContent = ` ${j.status}${j.stage ? `: ${j.stage}` : ""} ${Math.round((j.progress || 0) * 100)}%`;
+    });
+    const text = job.status === "succeeded" ? "re-embedded" : `failed: ${job.error}`;
+    state.modelJobs.set(m.id, { status: job.status, text });
+    loadModels();
+  } catch (error) {
+    line.textContent = ` refused: ${error.message}`;
+    button.disabled = false;
+  }
+}
+
 // --- wiring -------------------------------------------------------------------------------
 
 function showView(name) {
-  for (const view of ["query", "catalog"]) {
+  for (const view of ["query", "catalog", "models"]) {
     $(`view-${view}`).hidden = view !== name;
-    $(`tab-${view}`).setAttribute("aria-selected", String(view === name));
+    if (view === name) $(`tab-${view}`).setAttribute("aria-current", "page");
+    else $(`tab-${view}`).removeAttribute("aria-current");
   }
   if (name === "catalog") loadTracks();
+  if (name === "models") loadModels();
 }
 
 function wire() {
   $("tab-query").addEventListener("click", () => showView("query"));
   $("tab-catalog").addEventListener("click", () => showView("catalog"));
+  $("tab-models").addEventListener("click", () => showView("models"));
   $("key-form").addEventListener("submit", useKey);
   if (state.key) $("api-key").value = state.key;
 
@@ -567,6 +626,7 @@ function wire() {
     if (e.target.id !== "video-file" && state.video) runQuery();
   });
   $("video").addEventListener("timeupdate", movePlayhead);
+  $("preview-dialog").addEventListener("close", () => $("preview-video").pause());
 
   $("search-form").addEventListener("submit", (e) => { e.preventDefault(); state.page.offset = 0; loadTracks(); });
   $("page-prev").addEventListener("click", () => { state.page.offset = Math.max(0, state.page.offset - state.page.limit); loadTracks(); });
@@ -587,4 +647,4 @@ async function checkAccess() {
 
 wire();
 addNewerFilters();
-checkAccess();
+checkAccess().then(offerModels);
