@@ -8,7 +8,16 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.api.errors import install_error_handlers
-from app.api.routes import catalog, health, jobs, models, preview, recommend, track_audio
+from app.api.routes import (
+    catalog,
+    health,
+    jobs,
+    models,
+    preview,
+    recommend,
+    sections,
+    track_audio,
+)
 from app.api.schemas import use_real_error_bodies
 from app.api.uploads import sweep_partial_uploads
 from app.limits import BodySizeLimitMiddleware
@@ -48,6 +57,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(models.router)
     app.include_router(catalog.router)
     app.include_router(recommend.router)
+    app.include_router(sections.router)
     app.include_router(preview.router)
     app.include_router(track_audio.router)
     app.include_router(web.router)

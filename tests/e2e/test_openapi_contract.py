@@ -232,6 +232,9 @@ def test_real_answers_match_the_document(service, driver, short_and_long) -> Non
     similar = check(service.post("/similar/track", params={"track_id": first, "k": 2}), 200)
     assert [r["track_id"] for r in similar["results"]] != [first]
     check.upload("/similar/track", driver.track_file(clips[1]), 200, params={"k": 1})
+    span = {"track_id": first, "start_s": 0, "end_s": 8, "k": 2}
+    sections = check(service.post("/similar/section", params=span), 200)
+    assert first not in [r["track_id"] for r in sections["results"]]
 
     # The edit plan of a catalog track under the short video, and the preview.
     edit = {"track_id": first, "boundaries": CUTS}
