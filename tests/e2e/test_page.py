@@ -126,7 +126,7 @@ def test_a_video_is_ranked_heard_narrowed_and_previewed(page: Page, open_service
         first.get_by_role("button", name="Similar tracks").click()
     alike = similar.value.json()["results"]
     assert top["track_id"] not in {r["track_id"] for r in alike}
-    expect(first.locator(".similar-list li")).to_have_count(len(alike))
+    expect(first.locator(".similar-list > ol > li")).to_have_count(len(alike))
 
     # A filter re-ranks the same video (no new file chosen): the top artist is left out.
     narrowed = recommend_answer(

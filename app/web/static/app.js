@@ -14,6 +14,7 @@ const state = {
   page: { offset: 0, limit: 25, total: 0 },
   extraParams: [],     // query parameters of /recommend/video the form does not know
   modelJobs: new Map(), // model id -> how its last activation job ended
+  routes: new Set(),   // the service's routes, from its OpenAPI document
 };
 
 // --- talking to the API --------------------------------------------------------------
@@ -301,8 +302,23 @@ async function showSimilar(r, button) {
     const { body } = await api("/similar/track", { method: "POST", params: { track_id: r.track_id, k: 5 } });
     box.replaceChildren(el("h4", { text: `Tracks like ${r.title}` }),
       el("ol", {}, ...body.results.map((s) => el("li", { text: `${s.title} (${s.artist || "unknown"}, ${s.license || "–"})` }))));
+    if (state.routes.has("/similar/section") && r.excerpt) box.append(await similarSections(r));
   } catch (error) {
     box.textContent = `Could not find similar tracks: ${error.message}`;
+  }
+}
+
+/** POST /similar/section (where the service has it): catalog passages like this
+ * result's excerpt, each with where it lies in its track. */
+async function similarSections(r) {
+  const params = { track_id: r.track_id, start_s: r.excerpt.start_s, end_s: r.excerpt.end_s, k: 5 };
+  try {
+    const { body } = await api("/similar/section", { method: "POST", params });
+    return el("div", { class: "sections" }, el("h4", { text: "Passages like this excerpt" }),
+      el("ol", {}, ...body.results.map((s) => el("li", {
+        text: `${s.title} (${s.artist || "unknown"}) ${clock(s.start_s)} – ${clock(s.end_s)}` }))));
+  } catch (error) {
+    return el("p", { class: "hint", text: `No similar passages: ${error.message}` });
   }
 }
 
@@ -414,6 +430,7 @@ async function addNewerFilters() {
     if (!response.ok) return;
     spec = await response.json();
   } catch { return; }
+  state.routes = new Set(Object.keys(spec.paths || {}));
   const route = spec.paths && spec.paths["/recommend/video"] && spec.paths["/recommend/video"].post;
   const box = $("extra-options");
   for (const p of (route && route.parameters) || []) {
