@@ -280,6 +280,25 @@ class Sync(BaseModel):
     )
 
 
+class EditCut(BaseModel):
+    """One cut of the video and the nearest downbeat of the edited music."""
+
+    cut_s: float = Field(description="the cut, in video time (s)")
+    hit: bool = Field(description="a downbeat of the edit lies within tolerance_ms of it")
+    miss_ms: int = Field(
+        description="that downbeat's time minus the cut's (ms; negative: the downbeat first)"
+    )
+
+
+class EditSummary(BaseModel):
+    """The edit plan's hit/miss list: the plan ``POST /edit/plan`` makes for this video's
+    cuts with the excerpt's start as ``start_s`` (so ``POST /preview`` renders it)."""
+
+    cuts_hit: int
+    tolerance_ms: int
+    cuts: list[EditCut]
+
+
 class TrackFields(BaseModel):
     track_id: int
     rank: int = Field(description="1 for the best")
@@ -308,6 +327,16 @@ class Recommendation(TrackFields):
     alignment: Alignment
     excerpt: Excerpt
     sync: Sync
+    edit: EditSummary | None = Field(
+        None,
+        description="which of the video's cuts the edit hits; null when the track's "
+        "analysis has too few downbeats to cut on",
+    )
+    explain_url: str | None = Field(
+        None,
+        description="the alignment picture of this result (GET /recommend/explain.png), "
+        "served while the query stays cached; null when it is not kept (a job's answer)",
+    )
 
 
 class Segment(BaseModel):
@@ -321,6 +350,11 @@ class VideoQueryOut(BaseModel):
     reused: bool = Field(
         description="the video was analysed for an earlier request (same file, model and "
         "cut options) and not decoded again"
+    )
+    content_sha256: str | None = Field(
+        None,
+        description="SHA-256 of the uploaded file: the query parameter of "
+        "GET /recommend/explain.png (null for a job's answer)",
     )
     segments: list[Segment]
 

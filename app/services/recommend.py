@@ -13,16 +13,16 @@ sequences.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.arrays import from_blob
 from app.db.models import Track, TrackAnalysis, TrackEmbedding
 from app.index.catalog import CatalogIndex
 from app.index.metadata import SearchFilters
@@ -33,9 +33,11 @@ from app.services.model_kind import ServingKind, VideoToMusic
 from app.services.query_cache import QueryCache
 from app.services.sync_evidence import BeatGridEvidence
 from app.settings import Settings
-from ml.edit import synced_excerpt
+from ml.edit import SyncedExcerpt, synced_excerpt
+from ml.edit.plan import EditPlan, TrackStructure, plan_edit
 from ml.pipeline.timing import Timings
 from ml.pipeline.video import VideoAnalysis, analyse_video
+from ml.ranking.alignment import Alignment
 
 
 class QueryError(ValueError):
@@ -139,9 +141,20 @@ def recommend_for_video(
             ),
             prefer=options.prefer,
         )
+    explain = None
+    if key is not None and cache.max_entries > 0:  # the picture is drawn from the cache
+
+        def explain(track_id: int) -> str:
+            return explain_url(content_sha256, track_id, options)
+
     with timings.stage("results"):
         results = describe_hits(
-            db, hits, model.music_segmenter, query.analysis.boundaries_s, query.analysis.duration_s
+            db,
+            hits,
+            model.music_segmenter,
+            query.analysis.boundaries_s,
+            query.analysis.duration_s,
+            explain,
         )
     timings.stages["total"] = round(time.perf_counter() - started, 4)
     return {
@@ -150,6 +163,7 @@ def recommend_for_video(
             "duration_s": round(query.analysis.duration_s, 3),
             "segmentation": query.analysis.segmentation,
             "reused": reused,
+            "content_sha256": content_sha256,
             "segments": _segments(query.analysis.boundaries_s),
         },
         "method": options.method,
@@ -243,33 +257,18 @@ def describe_hits(
     segmenter: str,
     query_boundaries: np.ndarray,
     video_duration_s: float,
+    explain: Callable[[int], str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Ranked results with metadata, the alignment in seconds and the excerpt."""
+    """Ranked results with metadata, the alignment in seconds, the excerpt, and the edit
+    plan's hit/miss list of the video's cuts; ``explain(track_id)`` gives each result's
+    ``explain_url`` (None when the picture cannot be served)."""
     results = []
     for hit in hits:
         track = db.get(Track, hit.track_id)
         if track is None:  # deleted since the index last heard: skip, never fail
             continue
-        analysis = db.scalar(
-            select(TrackAnalysis).where(
-                TrackAnalysis.track_id == track.id, TrackAnalysis.segmenter == segmenter
-            )
-        )
-        track_bounds = (
-            from_blob(analysis.boundaries, -1).astype(np.float64)
-            if analysis
-            else np.array([0.0, track.duration_s or 0.0])
-        )
-        downbeats = from_blob(analysis.downbeats, -1) if analysis else np.zeros(0)
-        alignment, anchor = align_in_seconds(hit.alignment, track_bounds, query_boundaries)
-        synced = synced_excerpt(
-            anchor,
-            query_boundaries[1:-1],
-            video_duration_s,
-            float(track.duration_s or track_bounds[-1]),
-            downbeats,
-            track_bounds[1:-1],
-        )
+        analysis = track_analysis(db, track.id, segmenter)
+        placed = place_in_track(track, analysis, hit.alignment, query_boundaries, video_duration_s)
         results.append(
             {
                 **_track_fields(track),
@@ -278,16 +277,107 @@ def describe_hits(
                 "score": round(hit.score, 6),
                 "distance": round(hit.distance, 6),
                 "match": hit.match,
-                "alignment": alignment,
-                "excerpt": synced.excerpt.as_dict(),
-                "sync": synced.sync_dict(),
+                "alignment": placed.alignment,
+                "excerpt": placed.synced.excerpt.as_dict(),
+                "sync": placed.synced.sync_dict(),
+                "edit": edit_summary(placed.plan),
+                "explain_url": explain(track.id) if explain is not None else None,
             }
         )
     return results
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where a video goes in one track: the alignment in seconds, the excerpt moved to
+    the bar where the cuts best meet the music, and the edit plan from the excerpt's
+    start (None when the track's analysis has too few downbeats to cut on); with the
+    track's segment boundaries and downbeats (s) they were made from."""
+
+    alignment: dict[str, Any]
+    synced: SyncedExcerpt
+    plan: EditPlan | None
+    track_bounds: np.ndarray
+    downbeats_s: np.ndarray
+
+
+def track_analysis(db: Session, track_id: int, segmenter: str) -> TrackAnalysis | None:
+    """A track's analysis by the model's music ``segmenter``, if it has one."""
+    return db.scalar(
+        select(TrackAnalysis).where(
+            TrackAnalysis.track_id == track_id, TrackAnalysis.segmenter == segmenter
+        )
+    )
+
+
+def place_in_track(
+    track: Track,
+    analysis: TrackAnalysis | None,
+    alignment: Alignment | None,
+    query_boundaries: np.ndarray,
+    video_duration_s: float,
+) -> Placement:
+    """The :class:`Placement` of a video (its segment ``query_boundaries``, s) in a track
+    aligned with it, from the track's ``analysis`` (:func:`track_analysis`).
+
+    The plan is the one ``POST /edit/plan`` makes for the video's cuts with the
+    excerpt's start as ``start_s``, so that a preview renders what the hit/miss list
+    claims: a dynamic programme over bars, milliseconds for the few results shown."""
+    track_bounds = (
+        analysis.boundaries_s().astype(np.float64)
+        if analysis
+        else np.array([0.0, track.duration_s or 0.0])
+    )
+    downbeats = analysis.downbeats_s().astype(np.float64) if analysis else np.zeros(0)
+    track_duration = float(track.duration_s or track_bounds[-1])
+    body, anchor = align_in_seconds(alignment, track_bounds, query_boundaries)
+    cuts = query_boundaries[1:-1]
+    synced = synced_excerpt(
+        anchor, cuts, video_duration_s, track_duration, downbeats, track_bounds[1:-1]
+    )
+    plan = None
+    if analysis is not None:
+        structure = TrackStructure(
+            track_duration, downbeats, analysis.beats_s().astype(np.float64), track_bounds[1:-1]
+        )
+        try:
+            plan = plan_edit(video_duration_s, cuts, structure, anchor_s=synced.excerpt.start_s)
+        except ValueError:  # fewer than two downbeats: nothing to cut on
+            plan = None
+    return Placement(body, synced, plan, track_bounds, downbeats)
+
+
+def edit_summary(plan: EditPlan | None) -> dict[str, Any] | None:
+    """The plan's hit/miss list, compact: the cuts hit, and per cut its time (s), whether
+    it is hit and the signed miss of the nearest downbeat of the edit (ms, negative: the
+    downbeat comes first)."""
+    if plan is None:
+        return None
+    return {
+        "cuts_hit": plan.n_hit,
+        "tolerance_ms": round(plan.tolerance_s * 1000),
+        "cuts": [
+            {"cut_s": _r(c.cut_s), "hit": c.hit, "miss_ms": round(c.miss_s * 1000)}
+            for c in plan.cuts
+        ],
+    }
+
+
+def explain_url(content_sha256: str, track_id: int, options: QueryOptions) -> str:
+    """Where ``GET /recommend/explain.png`` draws one result of a cached query: the
+    query's content SHA-256, the track, the ranking cost and the cut options of the
+    cache key (written so that they read back as the same numbers)."""
+    params: dict[str, Any] = {"query": content_sha256, "track_id": track_id}
+    params["method"] = options.method
+    if options.boundaries_s:
+        params["boundaries"] = ",".join(repr(float(v)) for v in options.boundaries_s)
+    if options.min_segment_s is not None:
+        params["min_segment_s"] = repr(float(options.min_segment_s))
+    return f"/recommend/explain.png?{urlencode(params)}"
+
+
 def align_in_seconds(
-    alignment, track_bounds: np.ndarray, query_bounds: np.ndarray
+    alignment: Alignment | None, track_bounds: np.ndarray, query_bounds: np.ndarray
 ) -> tuple[dict[str, Any], float]:
     """Segment pairs with their times, and where in the track the video should start."""
     if alignment is None:

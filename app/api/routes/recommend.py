@@ -1,22 +1,24 @@
-"""``POST /recommend/video`` and ``POST /similar/track``."""
+"""``POST /recommend/video``, ``GET /recommend/explain.png`` and ``POST /similar/track``."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from typing import Annotated
 
-from fastapi import APIRouter, Depends
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
 from app.api.deps import get_db, get_runtime
 from app.api.errors import ApiError, not_found
-from app.api.params import IdQuery
+from app.api.params import MAX_ID, IdQuery
 from app.api.schemas import (
     ANALYSIS,
     DOCUMENTED_AUTH,
     PROTECTED,
     UPLOAD,
+    ErrorOut,
     JobAccepted,
     RecommendationList,
     SimilarList,
@@ -24,6 +26,7 @@ from app.api.schemas import (
 )
 from app.api.security import require_scope
 from app.api.serving import (
+    Method,
     Serving,
     SimilarityServing,
     get_serving,
@@ -38,8 +41,9 @@ from app.jobs.kinds import RECOMMEND
 from app.jobs.records import new_job
 from app.media_store import StagedFile
 from app.runtime import Runtime
-from app.services import recommend
+from app.services import explain, options, recommend
 from app.services.catalog import check_track_media
+from app.services.costs import DEFAULT_METHOD
 from ml.media.decode import probe
 
 router = APIRouter(
@@ -85,6 +89,64 @@ def recommend_video(
             content_sha256=upload.file.key,
         )
     return JSONResponse(body)
+
+
+@router.get(
+    "/recommend/explain.png",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "the picture (PNG): the segment-similarity matrix with the "
+            "alignment's path, and the video's cuts against the edit's downbeats",
+            "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        **error_responses(*PROTECTED, 404, 422, *ANALYSIS),
+        404: {
+            "model": ErrorOut,
+            "description": "Unknown track, or the query is no longer cached "
+            "(query_not_cached: send the video again).",
+        },
+    },
+)
+def explain_png(
+    query: Annotated[
+        str,
+        Query(
+            pattern=r"^[0-9a-f]{64}$",
+            description="the query's content SHA-256 (query.content_sha256 of the answer)",
+        ),
+    ],
+    track_id: Annotated[int, Query(ge=1, le=MAX_ID, description="a track of the answer")],
+    method: Annotated[Method, Query(description="the ranking cost asked for")] = Method(
+        DEFAULT_METHOD
+    ),
+    boundaries: Annotated[
+        str | None, Query(description="the cut points the video was sent with, if any")
+    ] = None,
+    min_segment_s: Annotated[
+        float | None, Query(ge=0, le=120, description="as the video was sent with, if any")
+    ] = None,
+    runtime: Runtime = Depends(get_runtime),
+    db: Session = Depends(get_db),
+    serving: Serving = Depends(get_serving),
+) -> Response:
+    """Why a track ranked for a video sent to ``POST /recommend/video`` a short while
+    ago: drawn from the stored analysis of the query (never analysed again; 404 once it
+    is no longer kept) and the track's segments (a result's ``explain_url``)."""
+    try:
+        asked = options.query_options(
+            method=method.value, boundaries=boundaries, min_segment_s=min_segment_s
+        )
+    except recommend.QueryError as exc:
+        raise ApiError(422, "invalid_request", str(exc)) from None
+    try:
+        png = explain.explain_result(db, serving.model, runtime.queries, query, track_id, asked)
+    except explain.ExplainError as exc:
+        if exc.kind == "embedding":
+            raise ApiError(409, "track_not_ready", str(exc)) from None
+        code = "query_not_cached" if exc.kind == "query" else "not_found"
+        raise ApiError(404, code, str(exc)) from None
+    return Response(png, media_type="image/png")
 
 
 @contextmanager
