@@ -66,7 +66,7 @@ def test_the_document_names_bodies_errors_and_auth(tmp_path) -> None:
         assert success, (method, path)
         for status in success:
             content = responses[status]["content"]
-            kinds = ("application/json", "text/plain", "video/mp4", "audio/*")
+            kinds = ("application/json", "text/plain", "video/mp4", "audio/*", "image/png")
             kind = next(k for k in kinds if k in content)
             schema = content[kind]["schema"]
             assert "$ref" in schema or schema in (
@@ -217,6 +217,16 @@ def test_real_answers_match_the_document(service, driver, short_and_long) -> Non
     )
     assert len(body["results"]) == 2 and body["query"]["segmentation"] == "user"
     assert set(body["results"][0]["excerpt"]) >= {"start_s", "end_s"}
+    cuts = [segment["start_s"] for segment in body["query"]["segments"][1:]]
+    assert all([c["cut_s"] for c in r["edit"]["cuts"]] == cuts for r in body["results"])
+    # Its picture, from the query the service keeps; another cut is another query.
+    picture = service.get(body["results"][0]["explain_url"])
+    check(picture, 200)
+    assert picture.content.startswith(b"\x89PNG\r\n\x1a\n") and len(picture.content) > 10_000
+    gone = {"query": body["query"]["content_sha256"], "track_id": body["results"][0]["track_id"]}
+    assert check(service.get("/recommend/explain.png", params=gone), 404)["error"] == (
+        "query_not_cached"
+    )
     queued = check.upload(
         "/recommend/video",
         driver.video_file(long),
