@@ -298,9 +298,9 @@ def _search(
     def on_cut(t: np.ndarray) -> np.ndarray:
         if cuts.size == 0:
             return np.zeros(t.shape, dtype=bool)
-        pos = np.searchsorted(cuts, t)
-        before = cuts[np.clip(pos - 1, 0, cuts.size - 1)]
-        after = cuts[np.clip(pos, 0, cuts.size - 1)]
+        pos = np.searchsorted(cuts, t)  # 0..size: np.clip is slow on small arrays
+        before = cuts[np.maximum(pos - 1, 0)]
+        after = cuts[np.minimum(pos, cuts.size - 1)]
         near = np.minimum(np.abs(before - t), np.abs(after - t))
         return near <= tol
 
@@ -314,8 +314,8 @@ def _search(
             inside |= now & there
         return inside
 
-    def gain(q: np.ndarray, t: np.ndarray) -> np.ndarray:
-        hit = on_cut(t)
+    def gain(q: np.ndarray, t: np.ndarray, hit: np.ndarray | None = None) -> np.ndarray:
+        hit = on_cut(t) if hit is None else hit
         return (
             w.downbeat_on_cut * hit
             + w.section_on_cut * (hit & bars.section[q])
@@ -337,6 +337,7 @@ def _search(
     for slot in range(max_slots):
         alive = np.isfinite(score)
         ends = time + bars.dur
+        ends_on_cut = on_cut(ends)  # once per slot, for every move below
         covers = alive & (ends >= video_d - 1e-9)
         last = n_bars - 1
         tail_fits = alive[last] and time[last] + (bars.track_end - bars.start[last]) >= video_d
@@ -357,16 +358,16 @@ def _search(
         p = index[:-1][active[:-1]]  # go on to the next bar
         if p.size:
             q = p + 1
-            new_score[q] = score[p] + gain(q, ends[p])
+            new_score[q] = score[p] + gain(q, ends[p], ends_on_cut[p])
             new_time[q], new_run[q], back[q] = ends[p], run[p] + 1, p
         may_leave = active & (section_end | (run >= MIN_SPAN_BARS))
         for q in targets:
             p = index[may_leave & (index + 1 != q)]
             if p.size == 0:
                 continue
-            t = ends[p]
-            cost = w.join + w.join_mid_section * ~section_end[p] - w.join_on_cut * on_cut(t)
-            cand = score[p] + gain(np.full(p.size, q), t) - cost
+            t, hit = ends[p], ends_on_cut[p]
+            cost = w.join + w.join_mid_section * ~section_end[p] - w.join_on_cut * hit
+            cand = score[p] + gain(np.full(p.size, q), t, hit) - cost
             best = int(np.argmax(cand))
             if cand[best] > new_score[q] + 1e-9:
                 new_score[q], new_time[q], new_run[q], back[q] = cand[best], t[best], 1, p[best]
