@@ -117,9 +117,22 @@ def test_a_video_is_ranked_heard_narrowed_and_previewed(page: Page, open_service
     position = audio.evaluate("a => a.currentTime")
     assert start <= position < start + 5, (start, position)
 
-    # Why it ranked: the aligned segments of this result.
+    # Why it ranked: the service's picture, the edit's hits and the aligned segments.
     first.locator("summary").click()
     expect(first.locator(".pairs tbody tr")).to_have_count(len(top["alignment"]["pairs"]))
+    edit = top["edit"]
+    expect(first.locator(".why .edit")).to_have_text(
+        f"The edit hits {edit['cuts_hit']} of {len(edit['cuts'])} cuts."
+    )
+    page.wait_for_function(
+        "i => i.complete && i.naturalWidth > 0",
+        arg=first.locator("img.explain").element_handle(),
+        timeout=WAIT_MS,
+    )
+    assert first.locator("img.explain").evaluate("i => [i.naturalWidth, i.naturalHeight]") == [
+        800,
+        600,
+    ]
 
     # Tracks like this one, listed under it.
     with page.expect_response(lambda r: "/similar/track" in r.url) as similar:

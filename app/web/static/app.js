@@ -355,15 +355,33 @@ function whyItRanked(r, body) {
     el("td", { text: `${clock(p.track_start_s)} – ${clock(p.track_end_s)}` })));
   const syncScore = r.sync && r.sync.score !== null && r.sync.score !== undefined
     ? `Cuts on beats: ${(100 * r.sync.score).toFixed(0)}%.` : "";
-  return el("details", { class: "why" },
+  const edit = r.edit ? `The edit hits ${r.edit.cuts_hit} of ${r.edit.cuts.length} cuts.` : "";
+  const why = el("details", { class: "why" },
     el("summary", {}, "Why it ranked"),
-    alignmentPicture(pairs, body.query.duration_s),
+    r.explain_url ? el("img", { class: "explain", alt: "the similarity of the track's and the video's segments with the alignment's path, and the video's cuts against the edit's downbeats" })
+      : alignmentPicture(pairs, body.query.duration_s),
+    edit ? el("p", { class: "edit", text: edit }) : null,
     el("p", { class: "hint", text: `${syncScore} Alignment by ${(r.alignment && r.alignment.method) || body.method}; distance ${r.distance !== undefined ? r.distance.toFixed(3) : "–"}.` }),
     pairs.length ? el("table", { class: "compact pairs" },
       el("caption", { text: "Aligned segments" }),
       el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "Video" }), el("th", { scope: "col", text: "Track" }))),
       el("tbody", {}, ...rows)) : null,
     events.length ? el("ul", { class: "events" }, ...events.map((e) => el("li", { text: e }))) : null);
+  if (r.explain_url) why.addEventListener("toggle", () => why.open && explainPicture(r, why, body.query.duration_s), { once: true });
+  return why;
+}
+
+/** GET a result's explain_url (the service's picture of why it ranked, with the key)
+ * into its image; the page's own drawing of the alignment if the query is gone. */
+async function explainPicture(r, why, videoDuration) {
+  const img = why.querySelector("img.explain");
+  try {
+    const { body } = await api(r.explain_url, { blob: true });
+    img.src = URL.createObjectURL(body);
+  } catch (error) {
+    img.replaceWith(alignmentPicture((r.alignment && r.alignment.pairs) || [], videoDuration),
+      el("p", { class: "hint", text: `No picture from the service: ${error.message}` }));
+  }
 }
 
 /** An SVG: the video's segments above, the track's aligned segments below, joined. */
