@@ -429,3 +429,39 @@ class EditPlanOut(BaseModel):
     tolerance_s: float
     cuts_hit: int
     cuts: list[CutHitOut]
+
+
+# -- POST /similar/section ------------------------------------------------------------
+
+
+class SectionMatch(TrackFields):
+    """A span of a catalog track that matches the query's span (``score``: the
+    segments' local alignment score)."""
+
+    start_s: float = Field(description="where the matching span starts in this track (s)")
+    end_s: float = Field(description="where it ends (s)")
+    query_start_s: float = Field(description="the part of the query it matches: start (s)")
+    query_end_s: float = Field(description="and end (s), in the query's time")
+    similarity: float | None = Field(
+        description="mean cosine of the matched bar windows; null for a segment-level span"
+    )
+    on_downbeats: bool = Field(
+        description="the span was placed on the track's bars (its ends are downbeats, or "
+        "the track's end); false: the segments of the local alignment"
+    )
+
+
+class SectionQueryOut(BaseModel):
+    track_id: int | None = Field(description="the catalog track the span is from, if any")
+    start_s: float
+    end_s: float
+
+
+class SectionList(BaseModel):
+    results: list[SectionMatch]
+    query: SectionQueryOut
+    method: str = Field(description="the local alignment that ranks the catalog (sw_dtw)")
+    k: int
+    model: str
+    space: str = Field(description="music_branch: the video-to-music model's")
+    timings_s: dict[str, float]

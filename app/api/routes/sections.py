@@ -11,8 +11,14 @@ from app.api.deps import get_db, get_runtime
 from app.api.errors import ApiError, not_found
 from app.api.params import IdQuery
 from app.api.routes.recommend import analysing
-from app.api.schemas import ANALYSIS, DOCUMENTED_AUTH, PROTECTED, UPLOAD, error_responses
-from app.api.section_schemas import SectionList
+from app.api.schemas import (
+    ANALYSIS,
+    DOCUMENTED_AUTH,
+    PROTECTED,
+    UPLOAD,
+    SectionList,
+    error_responses,
+)
 from app.api.security import require_scope
 from app.api.serving import Serving, get_serving, query_options, reference_audio
 from app.api.uploads import Upload, multipart_body
