@@ -15,7 +15,7 @@ How a track is embedded is its kind's
   not cached: it is as cheap to recompute as to store). The video-to-music model stays
   active throughout and after.
 
-Tracks ingested before automatic tags were stored are then tagged
+Tracks ingested before automatic tags were stored are tagged first
 (:func:`app.services.auto_tags.tag_catalog_track`: the stored media decoded and run
 through MusiCNN), whatever the model.
 """
@@ -47,16 +47,18 @@ def reembed_catalog(context: JobContext) -> dict:
         # How a track is embedded is the model kind's (its serving class says).
         embed = models.load(row).catalog_embedder(context.sessions, store)
         todo = ready_tracks_without_embedding(db, model_id)
-    outcomes: Counter[str | None] = Counter()
-    for done, track_id in enumerate(todo):
-        context.report("embedding", done / max(len(todo), 1))
-        outcomes[embed(track_id)] += 1
+    # Tags first: a track's embedding under this model then goes into the index with its
+    # tags, in one logged change, and the models that already hold it get one change each.
     with context.sessions() as db:
         untagged = untagged_ready_tracks(db)
     tagged: Counter[str | None] = Counter()
     for done, track_id in enumerate(untagged):
         context.report("tagging", done / max(len(untagged), 1))
         tagged[tag_catalog_track(context.sessions, store, track_id)] += 1
+    outcomes: Counter[str | None] = Counter()
+    for done, track_id in enumerate(todo):
+        context.report("embedding", done / max(len(todo), 1))
+        outcomes[embed(track_id)] += 1
     activated = bool(context.params.get("activate")) and outcomes["failed"] == 0
     if activated:
         with context.sessions.begin() as db:
