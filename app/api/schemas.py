@@ -181,6 +181,14 @@ class ModelOut(BaseModel):
     checksum: str
     active: bool
     created_at: UtcDatetime
+    evaluation: dict[str, float | str] = Field(
+        default_factory=dict,
+        description="what its training measured on its validation clips: `recipe`, "
+        "`val_mean_rank_fraction` (mean rank of the right track as a share of the "
+        "validation catalog; chance 0.5), `val_recall_at_1`, `val_recall_at_10`, and "
+        "`sync_weight`, the fitted weight of the cuts-on-beats evidence; empty for a "
+        "model registered without them",
+    )
 
 
 class ModelList(BaseModel):

@@ -47,6 +47,7 @@ __all__ = [
     "active_model",
     "active_models",
     "active_similarity_model",
+    "model_evaluation",
     "register_model",
 ]
 
@@ -90,6 +91,28 @@ def register_model(db: Session, source: Path, model_dir: Path, *, activate: bool
     if activate:
         activate_model(db, row)
     return row
+
+
+#: The validation numbers of a model's training shown beside it (v2m train records them).
+_VALIDATION_KEYS = ("val_mean_rank_fraction", "val_recall_at_1", "val_recall_at_10")
+
+
+def model_evaluation(manifest: dict) -> dict[str, float | str]:
+    """What a registered model's training measured on its validation clips, from its
+    registry entry (``manifest``): the recipe, the validation retrieval numbers and the
+    fitted weight of the cuts-on-beats evidence, those it has."""
+    training = manifest.get("training") or {}
+    metrics = training.get("metrics") or {}
+    out: dict[str, float | str] = {
+        key: float(metrics[key]) for key in _VALIDATION_KEYS if key in metrics
+    }
+    recipe = (training.get("config") or {}).get("recipe")
+    if recipe:
+        out["recipe"] = str(recipe)
+    fusion = manifest.get("sync_fusion") or {}
+    if "weight" in fusion:
+        out["sync_weight"] = float(fusion["weight"])
+    return out
 
 
 def activate_model(db: Session, model: Model) -> None:

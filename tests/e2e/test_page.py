@@ -10,6 +10,7 @@ the service sent it.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 
@@ -200,6 +201,13 @@ def test_tracks_are_uploaded_watched_and_deleted(page: Page, make_service, drive
     row = page.locator(f"#models tr[data-model-id='{model['id']}']")
     expect(row).to_contain_text(model["name"])
     expect(row.locator(".state")).to_contain_text("active")
+    # What its training measured on its validation clips, as the registry recorded it.
+    share = model["evaluation"]["val_mean_rank_fraction"]
+    expect(row.locator(".evaluation")).to_contain_text("% of the catalog")
+    shown = re.search(
+        r"mean rank ([0-9.]+)% of the catalog", row.locator(".evaluation").inner_text()
+    )
+    assert shown is not None and abs(float(shown.group(1)) - 100 * share) <= 0.051
     row.get_by_role("button", name=f"Re-embed {model['name']}").click()
     expect(page.locator(f"#models tr[data-model-id='{model['id']}']")).to_have_attribute(
         "data-status", "succeeded"

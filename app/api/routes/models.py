@@ -23,6 +23,7 @@ from app.db.models import Model
 from app.jobs.kinds import REEMBED
 from app.jobs.records import new_job
 from app.runtime import Runtime
+from app.services.models import model_evaluation
 
 router = APIRouter(
     tags=["models"], dependencies=[Depends(require_scope("admin")), *DOCUMENTED_AUTH]
@@ -32,7 +33,14 @@ router = APIRouter(
 @router.get("/models", response_model=ModelList, responses=error_responses(*PROTECTED))
 def list_models(db: Session = Depends(get_db)) -> dict[str, list[ModelOut]]:
     rows = db.scalars(select(Model).order_by(Model.id))
-    return {"models": [ModelOut.model_validate(row, from_attributes=True) for row in rows]}
+    return {
+        "models": [
+            ModelOut.model_validate(row, from_attributes=True).model_copy(
+                update={"evaluation": model_evaluation(row.manifest or {})}
+            )
+            for row in rows
+        ]
+    }
 
 
 @router.post(

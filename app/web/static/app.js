@@ -605,7 +605,19 @@ function modelRow(m) {
   return el("tr", { "data-model-id": m.id, "data-status": last ? last.status : null },
     el("td", { text: m.id }), el("td", { text: m.name }), el("td", { text: m.kind }),
     el("td", { text: m.segmentation }), el("td", { text: `${m.audio_extractor} / ${m.video_extractor}` }),
-    el("td", { text: m.dim }), el("td", { text: new Date(m.created_at).toLocaleString() }), cell);
+    el("td", { text: m.dim }), el("td", { class: "evaluation", text: evaluationText(m.evaluation || {}) }),
+    el("td", { text: new Date(m.created_at).toLocaleString() }), cell);
+}
+
+/** What training measured on the model's validation clips, in words. */
+function evaluationText(e) {
+  const parts = [];
+  if (e.recipe) parts.push(e.recipe);
+  if (e.val_mean_rank_fraction !== undefined) parts.push(`mean rank ${(100 * e.val_mean_rank_fraction).toFixed(1)}% of the catalog`);
+  if (e.val_recall_at_1 !== undefined) parts.push(`R@1 ${Math.round(100 * e.val_recall_at_1)}%`);
+  if (e.val_recall_at_10 !== undefined) parts.push(`R@10 ${Math.round(100 * e.val_recall_at_10)}%`);
+  if (e.sync_weight !== undefined) parts.push(`cuts-on-beats weight ${e.sync_weight}`);
+  return parts.length ? parts.join(", ") : "not recorded";
 }
 
 /** POST /models/{id}/activate, then follow the re-embedding job in the row. */
