@@ -191,6 +191,17 @@ class ModelOut(BaseModel):
     )
 
 
+class Access(BaseModel):
+    """What the presented key may do (``GET /access``)."""
+
+    required: bool = Field(description="whether this service needs an API key")
+    key: str = Field(description="none (no key sent), valid, or unknown (unknown or revoked)")
+    scopes: list[str] = Field(
+        description="what the key may do (admin may do everything); every scope on an "
+        "open service, none without a valid key"
+    )
+
+
 class ModelList(BaseModel):
     models: list[ModelOut]
 

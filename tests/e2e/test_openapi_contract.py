@@ -26,7 +26,7 @@ MAX_UPLOAD = 2 * 1024 * 1024  # small, so that a 413 costs a few megabytes
 ERROR_REF = "#/components/schemas/ErrorOut"
 AUTH = [{"ApiKey": []}, {"Bearer": []}]
 CUTS = "2.5,5,7.5"  # a user's cut points: no shot detection runs
-UNPROTECTED = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics")}
+UNPROTECTED = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("GET", "/access")}
 
 
 def operations(spec: dict) -> set[tuple[str, str]]:
@@ -179,6 +179,11 @@ def test_real_answers_match_the_document(service, driver, short_and_long) -> Non
     clips = driver.clip_ids()
     check(service.get("/healthz"), 200)
     check(service.get("/metrics"), 200)
+    assert check(service.get("/access"), 200) == {
+        "required": True,
+        "key": "valid",
+        "scopes": ["admin"],
+    }
 
     added = {
         c: check.upload(

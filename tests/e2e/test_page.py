@@ -217,9 +217,11 @@ def test_tracks_are_uploaded_watched_and_deleted(page: Page, make_service, drive
 def test_a_wrong_key_is_refused_and_the_right_one_used(page: Page, make_service, driver) -> None:
     """A keyed service: the page asks for a key, refuses a wrong one, sends the right one
     on every call. Its videos are answered through a job, whose progress the page follows."""
-    user = "page-user"
+    user, listener = "page-user", "page-listener"
     url = start_service(
-        make_service, api_keys=f"{user}=catalog:write,recommend", async_video_seconds=1.0
+        make_service,
+        api_keys=f"{user}=catalog:write,recommend;{listener}=recommend",
+        async_video_seconds=1.0,
     )
     page.goto(url)
     expect(page.locator("#key-form")).to_be_visible()
@@ -228,6 +230,14 @@ def test_a_wrong_key_is_refused_and_the_right_one_used(page: Page, make_service,
     page.fill("#api-key", "not-a-key")
     page.get_by_role("button", name="Use key").click()
     expect(page.locator("#key-status")).to_have_text("unknown or revoked API key")
+
+    # A key that may only ask for music: the page shows no upload form (nor delete).
+    page.fill("#api-key", listener)
+    page.get_by_role("button", name="Use key").click()
+    expect(page.locator("#key-status")).to_have_text("key accepted")
+    page.get_by_role("button", name="Catalog").click()
+    expect(page.locator("#upload-form")).to_be_hidden()
+    page.get_by_role("button", name="Find music").click()
 
     page.fill("#api-key", user)
     page.get_by_role("button", name="Use key").click()

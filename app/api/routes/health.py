@@ -1,4 +1,4 @@
-"""Liveness, readiness and Prometheus metrics."""
+"""Liveness, readiness, Prometheus metrics, and what the presented key may do."""
 
 from __future__ import annotations
 
@@ -6,13 +6,15 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
-from app.api.deps import get_runtime
-from app.api.schemas import Health, Readiness
+from app.api.deps import get_db, get_runtime
+from app.api.schemas import Access, Health, Readiness
 from app.api.security import presented_key, scopes_for
 from app.runtime import Runtime
 from app.services.model_kind import RECOMMEND
 from app.services.models import active_model, active_similarity_model
+from app.settings import SCOPES
 
 router = APIRouter(tags=["health"])
 
@@ -21,6 +23,23 @@ router = APIRouter(tags=["health"])
 def healthz() -> dict:
     """The process is up (no dependency is checked)."""
     return {"status": "ok"}
+
+
+@router.get("/access", response_model=Access)
+def access(
+    request: Request, runtime: Runtime = Depends(get_runtime), db: Session = Depends(get_db)
+) -> dict:
+    """What the presented key may do, so that a client (the page) shows only what it
+    can use. Never refused: an unknown key is said to be unknown, with no scope."""
+    if not runtime.auth_enabled(db):
+        return {"required": False, "key": "none", "scopes": list(SCOPES)}
+    secret = presented_key(request)
+    if secret is None:
+        return {"required": True, "key": "none", "scopes": []}
+    scopes = scopes_for(secret, runtime, db)
+    if scopes is None:
+        return {"required": True, "key": "unknown", "scopes": []}
+    return {"required": True, "key": "valid", "scopes": sorted(scopes)}
 
 
 @router.get(

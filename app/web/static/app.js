@@ -15,7 +15,24 @@ const state = {
   extraParams: [],     // query parameters of /recommend/video the form does not know
   modelJobs: new Map(), // model id -> how its last activation job ended
   routes: new Set(),   // the service's routes, from its OpenAPI document
+  scopes: new Set(),   // what the key may do (GET /access); admin may do everything
 };
+
+/** May the key do this? */
+const can = (scope) => state.scopes.has(scope) || state.scopes.has("admin");
+
+/** Ask the service what the key may do, and show only that (uploading and deleting
+ * tracks need catalog:write). */
+async function applyAccess() {
+  try {
+    const { body } = await api("/access");
+    state.scopes = new Set(body.scopes);
+  } catch {
+    state.scopes = new Set();
+  }
+  $("upload-form").hidden = !can("catalog:write");
+  for (const button of document.querySelectorAll("#tracks button.delete")) button.hidden = !can("catalog:write");
+}
 
 // --- talking to the API --------------------------------------------------------------
 
@@ -91,6 +108,7 @@ async function useKey(event) {
     await api("/catalog/tracks", { params: { limit: 1 } });
     $("key-status").textContent = "key accepted";
     notify("");
+    await applyAccess();
     loadTracks();
     offerModels();
   } catch (error) {
@@ -512,7 +530,7 @@ function trackRow(t) {
     el("td", { text: clock(t.duration_s) }),
     el("td", { class: "status", text: t.status }),
     el("td", {}, el("button", { type: "button", class: "delete", "aria-label": `Delete ${t.title}`,
-      onclick: () => deleteTrack(t) }, "Delete")));
+      hidden: !can("catalog:write"), onclick: () => deleteTrack(t) }, "Delete")));
 }
 
 async function deleteTrack(t) {
@@ -694,4 +712,4 @@ async function checkAccess() {
 
 wire();
 addNewerFilters();
-checkAccess().then(offerModels);
+checkAccess().then(applyAccess).then(offerModels);
