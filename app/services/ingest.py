@@ -121,6 +121,20 @@ def store_auto_tags(db: Session, track_id: int, tags: TrackTags) -> None:
     )
 
 
+def stored_features(db: Session, track_id: int, audio_extractor: str) -> np.ndarray | None:
+    """The track's 1 Hz ``(n_frames, dim)`` features saved at ingestion by
+    ``audio_extractor`` (its current version), or None."""
+    spec = get_extractor(audio_extractor, "audio").spec
+    row = db.scalar(
+        select(TrackFeatures).where(
+            TrackFeatures.track_id == track_id,
+            TrackFeatures.extractor == spec.name,
+            TrackFeatures.version == spec.version,
+        )
+    )
+    return row.array() if row is not None else None
+
+
 def is_ingested(db: Session, track: Track, model_id: int) -> bool:
     return (
         track.status is TrackStatus.ready

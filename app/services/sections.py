@@ -21,13 +21,13 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.models import Track, TrackAnalysis, TrackEmbedding, TrackFeatures
+from app.db.models import Track, TrackAnalysis, TrackEmbedding
 from app.index.catalog import CatalogIndex
 from app.index.search import Hit
 from app.services.catalog import track_summary
+from app.services.ingest import stored_features
 from app.services.model_kind import VideoToMusic
 from app.services.recommend import QueryError, QueryOptions
-from ml.features.registry import get_extractor
 from ml.pipeline.analysis import DECODE_SAMPLE_RATE
 from ml.pipeline.timing import Timings
 from ml.pipeline.track import analyse_track_file
@@ -61,18 +61,6 @@ def _analysis(db: Session, track_id: int, model: VideoToMusic) -> TrackAnalysis 
     )
 
 
-def _features(db: Session, track_id: int, model: VideoToMusic) -> np.ndarray | None:
-    spec = get_extractor(model.audio_extractor, "audio").spec
-    row = db.scalar(
-        select(TrackFeatures).where(
-            TrackFeatures.track_id == track_id,
-            TrackFeatures.extractor == spec.name,
-            TrackFeatures.version == spec.version,
-        )
-    )
-    return row.array() if row is not None else None
-
-
 def track_span(
     db: Session, model: VideoToMusic, track_id: int, start_s: float, end_s: float
 ) -> Music:
@@ -102,7 +90,7 @@ def track_span(
     cut = np.clip(bounds[inside[0] : inside[-1] + 2], start_s, end_s)
     return Music(
         row.segment_matrix()[inside],
-        _features(db, track_id, model),
+        stored_features(db, track_id, model.audio_extractor),
         analysis.downbeats_s().astype(np.float64),
         float(start_s),
         float(end_s),
@@ -144,7 +132,7 @@ def place(
     """The span of ``hit``'s track matching ``query``: on its bars when both have
     features and downbeats, else the segments of the index's local alignment."""
     analysis = _analysis(db, hit.track_id, model)
-    features = _features(db, hit.track_id, model)
+    features = stored_features(db, hit.track_id, model.audio_extractor)
     placed = None
     if query.features is not None and query.downbeats_s is not None and analysis is not None:
         q = _window_embeddings(model, query.features, query.downbeats_s, query.start_s, query.end_s)

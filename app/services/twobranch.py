@@ -12,9 +12,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.arrays import from_blob
-from app.db.models import Model, Track, TrackAnalysis, TrackFeatures
+from app.db.models import Model, Track, TrackAnalysis
 from app.media_store import MediaStore
-from app.services.ingest import embed_track_file, save_embedded_track, store_embeddings
+from app.services.ingest import (
+    embed_track_file,
+    save_embedded_track,
+    store_embeddings,
+    stored_features,
+)
 from app.services.model_kind import EmbedOne, ModelRegistryError, VideoToMusic
 from ml.features.registry import get_extractor
 from ml.media.errors import MediaError
@@ -141,14 +146,7 @@ class ServingModel(VideoToMusic):
 
     def cached_embedding(self, db: Session, track_id: int) -> np.ndarray | None:
         """Embeddings from stored features and boundaries, or None if either is missing."""
-        spec = get_extractor(self.audio_extractor, "audio").spec
-        features = db.scalar(
-            select(TrackFeatures).where(
-                TrackFeatures.track_id == track_id,
-                TrackFeatures.extractor == spec.name,
-                TrackFeatures.version == spec.version,
-            )
-        )
+        features = stored_features(db, track_id, self.audio_extractor)
         analysis = db.scalar(
             select(TrackAnalysis).where(
                 TrackAnalysis.track_id == track_id,
@@ -158,7 +156,7 @@ class ServingModel(VideoToMusic):
         if features is None or analysis is None:
             return None
         bounds = from_blob(analysis.boundaries, -1).astype(np.float64)
-        return self.embed_music(segment_vectors(features.array(), bounds))
+        return self.embed_music(segment_vectors(features, bounds))
 
     def catalog_embedder(self, sessions: sessionmaker[Session], store: MediaStore) -> EmbedOne:
         """Segment embeddings from the cached features and segmentation when its
