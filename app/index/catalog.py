@@ -31,8 +31,9 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from app.db.models import Model
+from app.index.backend import IndexBackend
 from app.index.centroids import CentroidIndex, IvfParams
-from app.index.database import TrackBatch, changes_after, latest_change_id, ready_tracks
+from app.index.database import latest_change_id, plan_replay, ready_tracks
 from app.index.errors import (
     DimensionMismatchError,
     InvalidEmbeddingsError,
@@ -132,8 +133,8 @@ def _append(
     return centroids
 
 
-class CatalogIndex:
-    """Searchable catalog of one model; see the module docstring.
+class CatalogIndex(IndexBackend):
+    """Searchable catalog of one model in this process; see the module docstring.
 
     Parameters
     ----------
@@ -212,17 +213,6 @@ class CatalogIndex:
             }
 
     # -- mutation ----------------------------------------------------------------------
-    def add_track(
-        self, track_id: int, embeddings: np.ndarray, metadata: TrackMetadata | None = None
-    ) -> None:
-        """Add (or replace) one track from its ``(K, d)`` segment embeddings."""
-        embeddings = np.asarray(embeddings)
-        if embeddings.ndim != 2 or len(embeddings) == 0:
-            raise InvalidEmbeddingsError(
-                f"expected (K, d) segment embeddings with K >= 1, got shape {embeddings.shape}"
-            )
-        self.add_tracks([track_id], embeddings, [0, len(embeddings)], [metadata or TrackMetadata()])
-
     def add_tracks(
         self,
         track_ids: Sequence[int] | np.ndarray,
@@ -254,10 +244,6 @@ class CatalogIndex:
                 self._remove(state, np.array(present, np.int64))
             centroids = _append(state, track_ids, vectors, offsets, metadata)
             state.centroids.add(track_ids, centroids)
-
-    def remove_track(self, track_id: int) -> bool:
-        """Remove a track; returns whether it was present."""
-        return self.remove_tracks([track_id]) == 1
 
     def remove_tracks(self, track_ids: Iterable[int]) -> int:
         """Remove tracks; returns how many were present."""
@@ -466,38 +452,28 @@ class CatalogIndex:
             )
         with self._sync_lock:
             watermark = self._state.watermark
-            changes = changes_after(session, model_id, max(0, watermark - lookback))
-            if not changes:
+
+            def present(ids: list[int]) -> set[int]:
+                with self._lock.read():
+                    return {t for t in ids if t in self._state.store}
+
+            replay = plan_replay(session, model_id, watermark, present, lookback=lookback)
+            if replay is None:
                 return 0
-            last_op: dict[int, tuple[int, str]] = {}
-            for change_id, track_id, op in changes:
-                last_op[track_id] = (change_id, op)
-            removals = [t for t, (_, op) in last_op.items() if op == "remove"]
-            with self._lock.read():
-                store = self._state.store
-                additions = [
-                    t
-                    for t, (change_id, op) in last_op.items()
-                    if op == "add" and (change_id > watermark or t not in store)
-                ]
-            batches: list[TrackBatch] = list(ready_tracks(session, model_id, track_ids=additions))
-            loaded = {int(t) for b in batches for t in b.track_ids}
-            # An "add" whose track is gone or no longer ready means: not searchable.
-            removals += [t for t in additions if t not in loaded]
             with self._lock.write():
                 self._radii.clear()
                 state = self._state
                 if state.model_id != model_id:  # swapped by a rebuild meanwhile
                     return 0
-                self._remove(state, np.array(removals, np.int64))
-                for batch in batches:
+                self._remove(state, np.array(replay.removals, np.int64))
+                for batch in replay.batches:
                     self._remove(state, batch.track_ids)
                     centroids = _append(
                         state, batch.track_ids, batch.vectors, batch.offsets, batch.metadata
                     )
                     state.centroids.add(batch.track_ids, centroids)
-                state.watermark = max(watermark, changes[-1][0])
-            return sum(1 for change_id, _, _ in changes if change_id > watermark)
+                state.watermark = replay.watermark
+            return replay.applied
 
     def __repr__(self) -> str:
         s = self._state

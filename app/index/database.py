@@ -8,7 +8,7 @@ applied).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +20,14 @@ from app.db.models import IndexChange, Track, TrackAutoTags, TrackEmbedding, Tra
 from app.index.errors import DimensionMismatchError
 from app.index.metadata import TrackMetadata
 
-__all__ = ["TrackBatch", "changes_after", "latest_change_id", "ready_tracks"]
+__all__ = [
+    "Replay",
+    "TrackBatch",
+    "changes_after",
+    "latest_change_id",
+    "plan_replay",
+    "ready_tracks",
+]
 
 
 @dataclass(frozen=True)
@@ -141,3 +148,56 @@ def _batches(session: Session, statement, batch_size: int) -> Iterator[TrackBatc
             np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
             metadata,
         )
+
+
+@dataclass(frozen=True)
+class Replay:
+    """What applying the change log after a watermark does to an index."""
+
+    removals: list[int]  # track ids to drop (absent ones are no-ops)
+    batches: list[TrackBatch]  # tracks to (re)load, embeddings and metadata
+    watermark: int  # the index's watermark once applied
+    applied: int  # changes newer than the old watermark
+
+
+def plan_replay(
+    session: Session,
+    model_id: int,
+    watermark: int,
+    present: Callable[[list[int]], set[int]],
+    *,
+    lookback: int = 256,
+) -> Replay | None:
+    """The changes of ``model_id`` after ``watermark``, as removals and tracks to load.
+
+    The last operation logged for a track wins. New ``add`` changes (re)load the
+    track's embeddings if it is still ready; ``remove`` changes drop it. The
+    ``lookback`` changes just below the watermark are re-read too and only *ensure*
+    their outcome: on PostgreSQL a transaction can commit a change id lower than one
+    already seen, and this catches it without reloading tracks already in place
+    (``present`` answers which of some track ids the index holds). None: no change.
+    """
+    changes = changes_after(session, model_id, max(0, watermark - lookback))
+    if not changes:
+        return None
+    last_op: dict[int, tuple[int, str]] = {}
+    for change_id, track_id, op in changes:
+        last_op[track_id] = (change_id, op)
+    removals = [t for t, (_, op) in last_op.items() if op == "remove"]
+    old = [t for t, (change_id, op) in last_op.items() if op == "add" and change_id <= watermark]
+    held = present(old) if old else set()
+    additions = [
+        t
+        for t, (change_id, op) in last_op.items()
+        if op == "add" and (change_id > watermark or t not in held)
+    ]
+    batches = list(ready_tracks(session, model_id, track_ids=additions))
+    loaded = {int(t) for b in batches for t in b.track_ids}
+    # An "add" whose track is gone or no longer ready means: not searchable.
+    removals += [t for t in additions if t not in loaded]
+    return Replay(
+        removals=removals,
+        batches=batches,
+        watermark=max(watermark, changes[-1][0]),
+        applied=sum(1 for change_id, _, _ in changes if change_id > watermark),
+    )

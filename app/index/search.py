@@ -59,6 +59,7 @@ __all__ = [
     "PREFER_WEIGHT",
     "Evidence",
     "Hit",
+    "rerank_shortlist",
     "steer_by_tags",
     "two_stage_search",
     "validate_search",
@@ -205,6 +206,52 @@ def two_stage_search(
     if allowed is not None and len(allowed) == 0:
         return []
     ids, sims = centroids.search(query.mean(axis=0), max(shortlist, k), allowed)
+    return rerank_shortlist(
+        query,
+        ids,
+        sims,
+        store=store,
+        metadata=metadata,
+        k=k,
+        method=method,
+        indel=indel,
+        with_alignment=with_alignment,
+        alignment_method=alignment_method,
+        bank=bank,
+        csls=csls,
+        radii=radii,
+        evidence=evidence,
+        prefer=prefer,
+    )
+
+
+def rerank_shortlist(
+    query: np.ndarray,
+    ids: np.ndarray,
+    sims: np.ndarray,
+    *,
+    store: SegmentStore,
+    metadata: MetadataColumns,
+    k: int = 10,
+    method: str = "nw_dtw",
+    indel: float | None = None,
+    with_alignment: bool = True,
+    alignment_method: str | None = None,
+    bank: PackedSegments | None = None,
+    csls: bool = True,
+    radii: HubRadii | None = None,
+    evidence: Evidence | None = None,
+    prefer: tuple[str, ...] = (),
+) -> list[Hit]:
+    """Stage 2 of :func:`two_stage_search`: rerank a shortlist, keep the ``k`` best.
+
+    ``query`` is the validated ``(Kq, d)`` unit rows; ``ids`` ``(n,)`` the shortlisted
+    track ids, best centroid first, and ``sims`` their ``(n,)`` centroid cosine
+    similarities. ``store`` and ``metadata`` must hold every shortlisted track (the
+    whole catalog, or only the shortlist when the shortlist comes from elsewhere, as
+    with :class:`app.index.milvus.MilvusCatalogIndex`); the other arguments are those
+    of :func:`two_stage_search`.
+    """
     if len(ids) == 0:
         return []
     slots = store.slots(ids)
