@@ -37,8 +37,9 @@ class Runtime:
         self.queue = queue or make_queue(settings)
         self.models = ServingModels(settings.device)
         self.analysis = AnalysisSlots(settings.analysis_slots, settings.request_timeout_s)
-        #: Analysed query videos, reused when the same video is asked again.
-        self.queries: QueryCache = QueryCache()
+        #: Analysed query videos, reused when the same video is asked again, and the
+        #: videos themselves (a result's preview is rendered from them).
+        self.queries: QueryCache = QueryCache(videos=MediaStore(settings.query_video_dir))
         #: The catalog index of each model role's active model.
         self.indexes = {role: SearchIndexHolder(settings.index_dir) for role in ROLES}
         self._subscription: BrokerSubscription | None = None

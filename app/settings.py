@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     max_media_seconds: float = 30 * 60.0
     min_media_seconds: float = 2.0
     async_video_seconds: float = 300.0
+    preview_async_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="A result's preview (GET /recommend/preview.mp4) of a longer video is "
+        "rendered by a job: 202 with the job's URL.",
+    )
     shortlist: int = 1000
     analysis_slots: int = Field(
         2, ge=1, description="Uploads analysed at once per API process; the others queue."
@@ -69,6 +75,11 @@ class Settings(BaseSettings):
     @property
     def index_dir(self) -> Path:
         return self.data_dir / "index"
+
+    @property
+    def query_video_dir(self) -> Path:
+        """Where the query cache keeps the videos of its entries."""
+        return self.data_dir / "query-videos"
 
     def static_api_keys(self) -> dict[str, frozenset[str]]:
         """Parse ``api_keys`` into {secret: scopes}; unknown scopes are an error."""

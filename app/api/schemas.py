@@ -139,14 +139,14 @@ class Readiness(BaseModel):
 
 class JobOut(BaseModel):
     id: str
-    kind: str = Field(description="ingest, reembed or recommend")
+    kind: str = Field(description="ingest, reembed, recommend, probe or preview")
     status: str = Field(description="queued, running, succeeded or failed")
     stage: str
     progress: float = Field(description="0..1")
     error: str | None
     result: dict[str, Any] | None = Field(
         description="the job's answer once it succeeded (for a recommend job, the same "
-        "body as POST /recommend/video)"
+        "body as POST /recommend/video; for a preview job, its preview_url and plan)"
     )
     track_id: int | None
 
@@ -355,6 +355,12 @@ class Recommendation(TrackFields):
         None,
         description="the alignment picture of this result (GET /recommend/explain.png), "
         "served while the query stays cached; null when it is not kept (a job's answer)",
+    )
+    preview_url: str | None = Field(
+        None,
+        description="the video with this track edited under it (GET "
+        "/recommend/preview.mp4: an MP4, or 202 and a job for a long video), served while "
+        "the query and its video stay cached; null when they are not kept or there is no edit",
     )
 
 

@@ -10,5 +10,8 @@ REEMBED = "reembed"
 RECOMMEND = "recommend"
 #: Describe a stored media file (``{"media_key"}``).
 PROBE = "probe"
+#: Render a long video's preview of a recommended track (``{"track_id", "video_duration_s",
+#: "cuts_s", "start_s", "segmenter"}``; the video in the job's folder).
+PREVIEW = "preview"
 
-JOB_KINDS: tuple[str, ...] = (INGEST, REEMBED, RECOMMEND, PROBE)
+JOB_KINDS: tuple[str, ...] = (INGEST, REEMBED, RECOMMEND, PROBE, PREVIEW)

@@ -1,46 +1,24 @@
 """The explanation picture of one result of a video query, drawn from the query cache.
 
-A query answered by ``POST /recommend/video`` is kept, analysed and embedded, in the
-process's query cache (:mod:`app.services.query_cache`). Its picture for one track is
-drawn from that entry and the track's stored segment embeddings and analysis: the
-alignment is recomputed by the cost that placed the video in the track
-(:func:`app.services.costs.alignment_method`), the excerpt and the edit plan as the
-answer made them (:func:`app.services.recommend.place_in_track`). Nothing is analysed
-again: a query no longer cached is an :class:`ExplainError` of kind ``"query"``.
+The result is recomputed from the cached query (:func:`app.services.cached_results.
+cached_result`: nothing is analysed again; a query no longer cached is a
+:class:`~app.services.cached_results.ResultError` of kind ``"query"``), then drawn by
+:func:`ml.edit.explain.explain_png`.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.models import Track, TrackEmbedding
-from app.services.costs import alignment_method
+from app.services.cached_results import ResultError, cached_result
 from app.services.model_kind import VideoToMusic
 from app.services.query_cache import QueryCache
-from app.services.recommend import (
-    QueryOptions,
-    VideoQuery,
-    analysed_before,
-    place_in_track,
-    track_analysis,
-)
+from app.services.recommend import QueryOptions, VideoQuery
 from ml.edit.explain import explain_png
 from ml.edit.plan import HIT_TOLERANCE_S
-from ml.ranking import align
 
-__all__ = ["ExplainError", "explain_result"]
-
-
-class ExplainError(LookupError):
-    """What the picture needs is not there: ``kind`` is ``"query"`` (not cached),
-    ``"track"`` (no such track) or ``"embedding"`` (not embedded by the model, or its
-    analysis does not match the embedding)."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
+__all__ = ["ResultError", "explain_result"]
 
 
 def explain_result(
@@ -60,40 +38,14 @@ def explain_result(
 
     Raises
     ------
-    ExplainError
+    ResultError
         The query is not cached, the track does not exist, has no embedding under the
         model or an analysis that does not match it.
     """
-    query = analysed_before(cache, content_sha256, model, options)
-    if query is None:
-        raise ExplainError(
-            "query",
-            f"query {content_sha256} is not cached under the active model with these cut "
-            "options (queries are kept for a while after POST /recommend/video): send the "
-            "video again",
-        )
-    track = db.get(Track, track_id)
-    if track is None:
-        raise ExplainError("track", f"no track with id {track_id}")
-    stored = db.scalar(
-        select(TrackEmbedding).where(
-            TrackEmbedding.track_id == track_id, TrackEmbedding.model_id == model.row_id
-        )
-    )
-    if stored is None:
-        raise ExplainError("embedding", model.not_embedded(track_id))
-    segments = stored.segment_matrix().astype(np.float32)
-    found = track_analysis(db, track_id, model.music_segmenter)
-    if found is None or len(found.boundaries_s()) != len(segments) + 1:
-        raise ExplainError(
-            "embedding",
-            f"track {track_id} has no stored analysis matching its {len(segments)} "
-            "segment embeddings under the active model: re-embed it",
-        )
-    method = alignment_method(options.method)
-    alignment = align(query.embeddings.astype(np.float32), segments, method)
-    analysis = query.analysis
-    placed = place_in_track(track, found, alignment, analysis.boundaries_s, analysis.duration_s)
+    result = cached_result(db, model, cache, content_sha256, track_id, options)
+    placed, analysis = result.placed, result.query.analysis
+    segments, alignment, track = result.segments, result.alignment, result.track
+    method = result.method
     if placed.plan is not None:
         downbeats, start = np.asarray(placed.plan.downbeats_s), 0.0
         tolerance = placed.plan.tolerance_s
@@ -103,7 +55,7 @@ def explain_result(
         tolerance = HIT_TOLERANCE_S
         shown = "cuts against the track's downbeats"
     return explain_png(
-        _cosines(segments, query.embeddings),
+        _cosines(segments, result.query.embeddings),
         alignment.pairs,
         placed.track_bounds,
         analysis.boundaries_s,

@@ -121,7 +121,9 @@ def recommend_for_video(
     if query is None:
         query = embed_video(path, model, options, settings, timings)
         if key is not None:
-            cache.put(key, query)
+            cache.put(key, query, video=path)
+    elif cache.videos is not None and cache.video(content_sha256) is None:
+        cache.put(key, query, video=path)  # its video was removed meanwhile: keep it again
     with timings.stage("search"):
         hits = index.search(
             query.embeddings,
@@ -141,11 +143,16 @@ def recommend_for_video(
             ),
             prefer=options.prefer,
         )
-    explain = None
+    explain = preview = None
     if key is not None and cache.max_entries > 0:  # the picture is drawn from the cache
 
         def explain(track_id: int) -> str:
-            return explain_url(content_sha256, track_id, options)
+            return result_url("/recommend/explain.png", content_sha256, track_id, options)
+
+        if cache.video(content_sha256) is not None:  # the preview, from the kept video
+
+            def preview(track_id: int) -> str:
+                return result_url("/recommend/preview.mp4", content_sha256, track_id, options)
 
     with timings.stage("results"):
         results = describe_hits(
@@ -155,6 +162,7 @@ def recommend_for_video(
             query.analysis.boundaries_s,
             query.analysis.duration_s,
             explain,
+            preview,
         )
     timings.stages["total"] = round(time.perf_counter() - started, 4)
     return {
@@ -258,10 +266,12 @@ def describe_hits(
     query_boundaries: np.ndarray,
     video_duration_s: float,
     explain: Callable[[int], str] | None = None,
+    preview: Callable[[int], str] | None = None,
 ) -> list[dict[str, Any]]:
     """Ranked results with metadata, the alignment in seconds, the excerpt, and the edit
     plan's hit/miss list of the video's cuts; ``explain(track_id)`` gives each result's
-    ``explain_url`` (None when the picture cannot be served)."""
+    ``explain_url`` (None when the picture cannot be served), ``preview(track_id)`` its
+    ``preview_url`` (None when the video is not kept, or the track has no edit)."""
     results = []
     for hit in hits:
         track = db.get(Track, hit.track_id)
@@ -282,6 +292,9 @@ def describe_hits(
                 "sync": placed.synced.sync_dict(),
                 "edit": edit_summary(placed.plan),
                 "explain_url": explain(track.id) if explain is not None else None,
+                "preview_url": (
+                    preview(track.id) if preview is not None and placed.plan is not None else None
+                ),
             }
         )
     return results
@@ -335,16 +348,33 @@ def place_in_track(
     synced = synced_excerpt(
         anchor, cuts, video_duration_s, track_duration, downbeats, track_bounds[1:-1]
     )
-    plan = None
-    if analysis is not None:
-        structure = TrackStructure(
-            track_duration, downbeats, analysis.beats_s().astype(np.float64), track_bounds[1:-1]
-        )
-        try:
-            plan = plan_edit(video_duration_s, cuts, structure, anchor_s=synced.excerpt.start_s)
-        except ValueError:  # fewer than two downbeats: nothing to cut on
-            plan = None
+    plan = plan_in_track(track, analysis, video_duration_s, cuts, synced.excerpt.start_s)
     return Placement(body, synced, plan, track_bounds, downbeats)
+
+
+def plan_in_track(
+    track: Track,
+    analysis: TrackAnalysis | None,
+    video_duration_s: float,
+    cuts_s: np.ndarray | Sequence[float],
+    start_s: float,
+) -> EditPlan | None:
+    """The edit plan of a track (its ``analysis``, :func:`track_analysis`) under a video
+    of ``video_duration_s`` with cuts ``cuts_s`` ``(n_cuts,)`` (s), from ``start_s`` in
+    the track (s); None when the track has fewer than two downbeats to cut on."""
+    if analysis is None:
+        return None
+    bounds = analysis.boundaries_s().astype(np.float64)
+    structure = TrackStructure(
+        float(track.duration_s or bounds[-1]),
+        analysis.downbeats_s().astype(np.float64),
+        analysis.beats_s().astype(np.float64),
+        bounds[1:-1],
+    )
+    try:
+        return plan_edit(video_duration_s, np.asarray(cuts_s, float), structure, anchor_s=start_s)
+    except ValueError:  # fewer than two downbeats: nothing to cut on
+        return None
 
 
 def edit_summary(plan: EditPlan | None) -> dict[str, Any] | None:
@@ -363,17 +393,18 @@ def edit_summary(plan: EditPlan | None) -> dict[str, Any] | None:
     }
 
 
-def explain_url(content_sha256: str, track_id: int, options: QueryOptions) -> str:
-    """Where ``GET /recommend/explain.png`` draws one result of a cached query: the
-    query's content SHA-256, the track, the ranking cost and the cut options of the
-    cache key (written so that they read back as the same numbers)."""
+def result_url(route: str, content_sha256: str, track_id: int, options: QueryOptions) -> str:
+    """Where ``route`` (``GET /recommend/explain.png``, ``GET /recommend/preview.mp4``)
+    serves one result of a cached query: the query's content SHA-256, the track, the
+    ranking cost and the cut options of the cache key (written so that they read back as
+    the same numbers)."""
     params: dict[str, Any] = {"query": content_sha256, "track_id": track_id}
     params["method"] = options.method
     if options.boundaries_s:
         params["boundaries"] = ",".join(repr(float(v)) for v in options.boundaries_s)
     if options.min_segment_s is not None:
         params["min_segment_s"] = repr(float(options.min_segment_s))
-    return f"/recommend/explain.png?{urlencode(params)}"
+    return f"{route}?{urlencode(params)}"
 
 
 def align_in_seconds(

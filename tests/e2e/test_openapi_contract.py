@@ -115,7 +115,10 @@ def service(make_service, driver, short_and_long, monkeypatch) -> httpx.Client:
     from ml.media.decode import probe
 
     short, long = (probe(driver.video_file(c)).duration_s for c in short_and_long)
+    second = sorted(probe(driver.video_file(c)).duration_s for c in driver.clip_ids())[1]
     monkeypatch.setenv("V2M_API_KEYS", KEYS)
+    # The shortest video's preview is rendered at once, the second shortest's by a job.
+    monkeypatch.setenv("V2M_PREVIEW_ASYNC_SECONDS", str((short + second) / 2))
     monkeypatch.setenv("V2M_MAX_UPLOAD_BYTES", str(MAX_UPLOAD))
     monkeypatch.setenv("V2M_ASYNC_VIDEO_SECONDS", str((short + long) / 2))
     client = make_service()
@@ -175,6 +178,8 @@ class Contract:
 
 
 def test_real_answers_match_the_document(service, driver, short_and_long) -> None:
+    from ml.media.decode import probe
+
     check = Contract(service)
     clips = driver.clip_ids()
     check(service.get("/healthz"), 200)
@@ -228,6 +233,23 @@ def test_real_answers_match_the_document(service, driver, short_and_long) -> Non
     picture = service.get(body["results"][0]["explain_url"])
     check(picture, 200)
     assert picture.content.startswith(b"\x89PNG\r\n\x1a\n") and len(picture.content) > 10_000
+    # Its preview, rendered under the video the service kept with the query; a video
+    # longer than preview_async_seconds gets a job, whose result names the MP4.
+    preview = service.get(body["results"][0]["preview_url"])
+    check(preview, 200)
+    assert preview.headers["content-type"] == "video/mp4" and len(preview.content) > 10_000
+    second = sorted(clips, key=lambda c: probe(driver.video_file(c)).duration_s)[1]
+    longer = check.upload(
+        "/recommend/video",
+        driver.video_file(second),
+        200,
+        name="v.mp4",
+        params={"k": 1, "boundaries": CUTS},
+    )
+    rendering = check(service.get(longer["results"][0]["preview_url"]), 202)
+    rendered = wait_for_jobs(service, [rendering["job_id"]], timeout_s=600)[0]
+    assert rendered["status"] == "succeeded", rendered
+    check(service.get(rendered["result"]["preview_url"]), 200)
     gone = {"query": body["query"]["content_sha256"], "track_id": body["results"][0]["track_id"]}
     assert check(service.get("/recommend/explain.png", params=gone), 404)["error"] == (
         "query_not_cached"

@@ -1,3 +1,3 @@
 """Job handlers, one module per kind; importing this package registers them all."""
 
-from worker.handlers import ingest, probe, recommend, reembed  # noqa: F401
+from worker.handlers import ingest, preview, probe, recommend, reembed  # noqa: F401

@@ -1,4 +1,6 @@
-"""``POST /edit/plan`` and ``POST /preview``: a catalog track edited to an uploaded video."""
+"""A catalog track edited to a video: ``POST /edit/plan`` and ``POST /preview`` for an
+uploaded video, ``GET /recommend/preview.mp4`` for a result of a cached query (a job for
+a long video, whose MP4 is at ``GET /jobs/{job_id}/preview.mp4``)."""
 
 from __future__ import annotations
 
@@ -8,31 +10,43 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
 
 from app.api.deps import get_db, get_runtime
 from app.api.errors import ApiError
-from app.api.params import MAX_ID
-from app.api.routes.recommend import analysing
+from app.api.params import MAX_ID, JobIdPath
+from app.api.routes.recommend import ResultQuery, analysing, result_error
 from app.api.schemas import (
+    ANALYSIS,
     DOCUMENTED_AUTH,
     PROTECTED,
     UPLOAD,
     EditPlanOut,
+    ErrorOut,
+    JobAccepted,
     error_responses,
 )
 from app.api.security import require_scope
+from app.api.serving import Serving, get_serving
 from app.api.uploads import Upload, multipart_body, query_store, upload_dependency
 from app.runtime import Runtime
 from app.services import preview
+from app.services.cached_results import ResultError
 from app.services.options import parse_seconds
 from app.services.recommend import QueryError
 
 router = APIRouter(
     tags=["preview"], dependencies=[Depends(require_scope("recommend")), *DOCUMENTED_AUTH]
 )
+
+
+#: The OpenAPI description of an MP4 answer.
+MP4 = {
+    "description": "the video with the edited music (MP4)",
+    "content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}},
+}
 
 
 class EditRequest:
@@ -100,10 +114,7 @@ def edit_plan(
     "/preview",
     response_class=FileResponse,
     responses={
-        200: {
-            "description": "the video with the edited music (MP4)",
-            "content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}},
-        },
+        200: MP4,
         **error_responses(*PROTECTED, *UPLOAD, 404),
     },
     openapi_extra=multipart_body("the video to lay the edited track under"),
@@ -118,16 +129,117 @@ def render_preview(
     ``POST /edit/plan``), its audio loudness-normalised, the video stream copied when MP4
     holds its codec."""
     planned, path = _planned(request, upload, runtime, db)
+    return _mp4(planned, path, runtime, db)
+
+
+def _mp4(planned: preview.PlannedEdit, video: Path, runtime: Runtime, db: Session) -> FileResponse:
+    """Render ``planned`` under ``video`` in an analysis slot; the MP4 is removed once sent."""
     folder = Path(tempfile.mkdtemp(prefix="preview-"))
     try:
         with analysing(runtime, db):
-            out = preview.render(planned, path, folder / "preview.mp4")
+            out = preview.render(planned, video, folder / "preview.mp4")
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
     return FileResponse(
         out,
         media_type="video/mp4",
-        filename=f"preview-{request.track_id}.mp4",
+        filename=f"preview-{planned.track_id}.mp4",
         background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
     )
+
+
+@router.get(
+    "/recommend/preview.mp4",
+    response_class=FileResponse,
+    responses={
+        200: MP4,
+        202: {
+            "model": JobAccepted,
+            "description": "a video longer than preview_async_seconds (60 s by default): "
+            "rendered by a job, whose result's preview_url is the MP4 (GET /jobs/{id})",
+        },
+        **error_responses(*PROTECTED, 404, 409, 422, *ANALYSIS),
+        404: {
+            "model": ErrorOut,
+            "description": "Unknown track, or the query is no longer cached "
+            "(query_not_cached: send the video again).",
+        },
+        409: {
+            "model": ErrorOut,
+            "description": "The track is not embedded by the active model "
+            "(track_not_ready), or has too few downbeats to cut on (no_edit).",
+        },
+        410: {
+            "model": ErrorOut,
+            "description": "The query's video is no longer kept (query_video_gone: send "
+            "the video again).",
+        },
+    },
+)
+def result_preview(
+    asked: ResultQuery = Depends(),
+    runtime: Runtime = Depends(get_runtime),
+    db: Session = Depends(get_db),
+    serving: Serving = Depends(get_serving),
+):
+    """The video of a query answered a short while ago by ``POST /recommend/video``, with
+    one of its results edited under it (a result's ``preview_url``): the plan whose
+    hit/miss list the answer gave, rendered under the video the service kept with the
+    query (nothing uploaded or analysed again). A video longer than
+    ``preview_async_seconds`` is rendered by a job: 202 with the job's URL."""
+    try:
+        found = preview.result_preview(
+            db,
+            runtime.settings,
+            serving.model,
+            runtime.queries,
+            asked.query,
+            asked.track_id,
+            asked.options,
+        )
+    except ResultError as exc:
+        raise result_error(exc) from None
+    except preview.PreviewError as exc:
+        raise ApiError(409, "no_edit", str(exc)) from None
+    except preview.NotKeptError as exc:
+        raise ApiError(410, "query_video_gone", str(exc)) from None
+    if found.video_duration_s > runtime.settings.preview_async_seconds:
+        job = preview.queue_result_preview(db, runtime.settings, found)
+        db.commit()
+        runtime.queue.submit(job.id)
+        return JSONResponse(
+            {"job_id": job.id, "job_url": f"/jobs/{job.id}", "status": "queued"},
+            status_code=202,
+        )
+    return _mp4(found.planned, found.video, runtime, db)
+
+
+@router.get(
+    "/jobs/{job_id}/preview.mp4",
+    response_class=FileResponse,
+    responses={
+        200: MP4,
+        **error_responses(*PROTECTED, 404, 409, 422),
+        409: {"model": ErrorOut, "description": "The job is not done (job_not_done)."},
+        410: {
+            "model": ErrorOut,
+            "description": "The preview is no longer kept (preview_gone).",
+        },
+    },
+)
+def job_preview(
+    job_id: JobIdPath,
+    runtime: Runtime = Depends(get_runtime),
+    db: Session = Depends(get_db),
+) -> FileResponse:
+    """The MP4 a preview job rendered (its result's ``preview_url``), kept an hour."""
+    try:
+        out = preview.job_preview(db, runtime.settings, job_id)
+    except preview.PreviewError as exc:
+        raise ApiError(409, "job_not_done", str(exc)) from None
+    except preview.NotKeptError as exc:
+        raise ApiError(410, "preview_gone", str(exc)) from None
+    except LookupError as exc:
+        raise ApiError(404, "not_found", str(exc)) from None
+    return FileResponse(out, media_type="video/mp4", filename=f"preview-{job_id}.mp4")

@@ -42,6 +42,7 @@ from app.jobs.records import new_job
 from app.media_store import StagedFile
 from app.runtime import Runtime
 from app.services import explain, options, recommend
+from app.services.cached_results import ResultError
 from app.services.catalog import check_track_media
 from app.services.costs import DEFAULT_METHOD
 from ml.media.decode import probe
@@ -91,6 +92,47 @@ def recommend_video(
     return JSONResponse(body)
 
 
+class ResultQuery:
+    """The query parameters naming one result of a cached query: the query's content
+    SHA-256, the track, and the ranking cost and cut options it was asked with (a
+    result's ``explain_url`` and ``preview_url`` carry them)."""
+
+    def __init__(
+        self,
+        query: Annotated[
+            str,
+            Query(
+                pattern=r"^[0-9a-f]{64}$",
+                description="the query's content SHA-256 (query.content_sha256 of the answer)",
+            ),
+        ],
+        track_id: Annotated[int, Query(ge=1, le=MAX_ID, description="a track of the answer")],
+        method: Annotated[Method, Query(description="the ranking cost asked for")] = Method(
+            DEFAULT_METHOD
+        ),
+        boundaries: Annotated[
+            str | None, Query(description="the cut points the video was sent with, if any")
+        ] = None,
+        min_segment_s: Annotated[
+            float | None, Query(ge=0, le=120, description="as the video was sent with, if any")
+        ] = None,
+    ) -> None:
+        try:
+            self.options = options.query_options(
+                method=method.value, boundaries=boundaries, min_segment_s=min_segment_s
+            )
+        except recommend.QueryError as exc:
+            raise ApiError(422, "invalid_request", str(exc)) from None
+        self.query, self.track_id = query, track_id
+
+
+def result_error(exc: ResultError) -> ApiError:
+    """The HTTP error of a result of a cached query that cannot be found."""
+    if exc.kind == "embedding":
+        return ApiError(409, "track_not_ready", str(exc))
+    return ApiError(404, "query_not_cached" if exc.kind == "query" else "not_found", str(exc))
+
+
 @router.get(
     "/recommend/explain.png",
     response_class=Response,
@@ -109,23 +151,7 @@ def recommend_video(
     },
 )
 def explain_png(
-    query: Annotated[
-        str,
-        Query(
-            pattern=r"^[0-9a-f]{64}$",
-            description="the query's content SHA-256 (query.content_sha256 of the answer)",
-        ),
-    ],
-    track_id: Annotated[int, Query(ge=1, le=MAX_ID, description="a track of the answer")],
-    method: Annotated[Method, Query(description="the ranking cost asked for")] = Method(
-        DEFAULT_METHOD
-    ),
-    boundaries: Annotated[
-        str | None, Query(description="the cut points the video was sent with, if any")
-    ] = None,
-    min_segment_s: Annotated[
-        float | None, Query(ge=0, le=120, description="as the video was sent with, if any")
-    ] = None,
+    asked: ResultQuery = Depends(),
     runtime: Runtime = Depends(get_runtime),
     db: Session = Depends(get_db),
     serving: Serving = Depends(get_serving),
@@ -134,18 +160,11 @@ def explain_png(
     ago: drawn from the stored analysis of the query (never analysed again; 404 once it
     is no longer kept) and the track's segments (a result's ``explain_url``)."""
     try:
-        asked = options.query_options(
-            method=method.value, boundaries=boundaries, min_segment_s=min_segment_s
+        png = explain.explain_result(
+            db, serving.model, runtime.queries, asked.query, asked.track_id, asked.options
         )
-    except recommend.QueryError as exc:
-        raise ApiError(422, "invalid_request", str(exc)) from None
-    try:
-        png = explain.explain_result(db, serving.model, runtime.queries, query, track_id, asked)
-    except explain.ExplainError as exc:
-        if exc.kind == "embedding":
-            raise ApiError(409, "track_not_ready", str(exc)) from None
-        code = "query_not_cached" if exc.kind == "query" else "not_found"
-        raise ApiError(404, code, str(exc)) from None
+    except ResultError as exc:
+        raise result_error(exc) from None
     return Response(png, media_type="image/png")
 
 

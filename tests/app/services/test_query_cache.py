@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
+import os
+import time
+
 import pytest
 
+from app.media_store import MediaStore
 from app.services.query_cache import QueryCache
 
 
@@ -53,3 +59,49 @@ def test_zero_entries_disables_it_and_bad_bounds_are_refused():
         QueryCache(max_entries=-1)
     with pytest.raises(ValueError):
         QueryCache(max_age_s=0)
+
+
+def test_a_kept_video_lives_as_long_as_an_entry_of_its_content(tmp_path, monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr("app.services.query_cache.time.monotonic", lambda: clock[0])
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"a video's bytes")
+    sha = hashlib.sha256(video.read_bytes()).hexdigest()
+    store = MediaStore(tmp_path / "kept")
+    cache = QueryCache(max_entries=2, max_age_s=10, videos=store)
+    one, two = QueryCache.key(sha, 1, None, None), QueryCache.key(sha, 1, (2.0,), None)
+    cache.put(one, "whole", video=video)
+    cache.put(two, "cut", video=video)
+    kept = cache.video(sha)
+    assert kept == store.path_for(sha) and kept.read_bytes() == video.read_bytes()
+    video.unlink()  # the upload goes; the copy stays
+    cache.put(QueryCache.key("b" * 64, 1, None, None), "other")  # evicts `one`
+    assert cache.get(one) is None and cache.video(sha) == kept  # `two` still holds it
+    cache.forget_model(1)
+    assert cache.video(sha) is None and not kept.exists() and len(cache) == 0
+
+
+def test_a_kept_video_ages_out_with_its_entry(tmp_path, monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr("app.services.query_cache.time.monotonic", lambda: clock[0])
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"bytes")
+    sha = hashlib.sha256(b"bytes").hexdigest()
+    cache = QueryCache(max_age_s=10, videos=MediaStore(tmp_path / "kept"))
+    cache.put(QueryCache.key(sha, 1, None, None), "q", video=video)
+    clock[0] += 11
+    assert cache.video(sha) is None  # too old to be served...
+    cache.put(QueryCache.key("c" * 64, 1, None, None), "later")
+    assert not MediaStore(tmp_path / "kept").exists(sha)  # ...and gone at the next put
+
+
+def test_a_stopped_processs_old_videos_are_swept(tmp_path):
+    store = MediaStore(tmp_path / "kept")
+    left = store.put(io.BytesIO(b"left behind"))
+    os.utime(left.path, (time.time() - 20, time.time() - 20))
+    fresh = store.put(io.BytesIO(b"another process's, recent"))
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"new")
+    cache = QueryCache(max_age_s=10, videos=store)
+    cache.put(QueryCache.key(hashlib.sha256(b"new").hexdigest(), 1, None, None), "q", video=video)
+    assert not left.path.exists() and fresh.path.exists()
