@@ -10,6 +10,11 @@ A process holds one holder per model role: the video-to-music model's index
 (segment sequences, two-stage search) and the similarity model's (one MuSimNet vector
 per track, searched exactly). An index is built with the options of its model's kind
 (:attr:`ServingKind.index_options <app.services.model_kind.ServingKind.index_options>`).
+
+Where the index lives is the index URL (``V2M_INDEX_URL``): empty, in each process
+(:class:`InProcessIndexes`, FAISS, the default); otherwise in Milvus
+(:class:`MilvusIndexes`: a Milvus Lite file or a Milvus server), shared by every
+replica, which then keeps no snapshot and replays no log of its own.
 """
 
 from __future__ import annotations
@@ -21,8 +26,10 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from app.db.models import Model
+from app.index.backend import IndexBackend
 from app.index.catalog import CatalogIndex
 from app.index.errors import SnapshotError
+from app.index.milvus import MilvusCatalogIndex, MilvusOptions
 from app.services.kinds import kind_class
 
 log = logging.getLogger(__name__)
@@ -31,25 +38,88 @@ log = logging.getLogger(__name__)
 SNAPSHOT_EVERY_CHANGES = 200
 
 
-class SearchIndexHolder:
+class InProcessIndexes:
+    """Each process holds the whole index (FAISS), loaded from its snapshot or rebuilt."""
+
     def __init__(self, index_dir: Path):
         self.index_dir = index_dir
-        self._index: CatalogIndex | None = None
-        self._lock = threading.Lock()
-        self._changes_since_snapshot = 0
-
-    @property
-    def current(self) -> CatalogIndex | None:
-        return self._index
 
     def snapshot_dir(self, model_id: int) -> Path:
         return self.index_dir / f"model-{model_id}"
 
-    def for_model(self, db: Session, model: Model) -> CatalogIndex:
+    def open(self, db: Session, model: Model) -> CatalogIndex:
+        root = self.snapshot_dir(model.id)
+        options = kind_class(model.kind).index_options
+        try:
+            index = CatalogIndex.load(root, options=options)
+            if index.model_id == model.id and index.dim == model.dim:
+                log.info(
+                    "index of model %s loaded from snapshot (%d tracks)", model.name, len(index)
+                )
+                return index
+        except SnapshotError as exc:
+            log.info("no usable index snapshot for model %s (%s): rebuilding", model.name, exc)
+        index = CatalogIndex.from_db(db, model.id, options=options)
+        log.info("index of model %s rebuilt from the database (%d tracks)", model.name, len(index))
+        return index
+
+    def save(self, index: IndexBackend) -> None:
+        if index.model_id is not None:
+            index.snapshot(self.snapshot_dir(index.model_id))
+
+    def publish(self, db: Session, model: Model) -> None:
+        """Nothing: every process replays the change log into its own index."""
+
+
+class MilvusIndexes:
+    """The index of each model is a Milvus collection shared by every process."""
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def open(self, db: Session, model: Model) -> MilvusCatalogIndex:
+        options = kind_class(model.kind).index_options
+        dtype = options.dtype if options is not None else "float32"
+        index = MilvusCatalogIndex.from_db(
+            self.url, db, model.id, options=MilvusOptions(dtype=dtype)
+        )
+        log.info("index of model %s in Milvus (%s)", model.name, index.name)
+        return index
+
+    def save(self, index: IndexBackend) -> None:
+        index.snapshot(".")  # a flush: Milvus persists every write itself
+
+    def publish(self, db: Session, model: Model) -> None:
+        """Apply the logged changes to the shared collection now (a writer's last step)."""
+        index = self.open(db, model)
+        try:
+            index.sync_from_db(db)
+        finally:
+            index.close()
+
+
+def index_location(index_dir: Path, index_url: str = "") -> InProcessIndexes | MilvusIndexes:
+    """Where the indexes live: in the process (no URL) or in Milvus at ``index_url``."""
+    return MilvusIndexes(index_url) if index_url else InProcessIndexes(index_dir)
+
+
+class SearchIndexHolder:
+    def __init__(self, index_dir: Path, index_url: str = ""):
+        self.index_dir = index_dir
+        self.location = index_location(index_dir, index_url)
+        self._index: IndexBackend | None = None
+        self._lock = threading.Lock()
+        self._changes_since_snapshot = 0
+
+    @property
+    def current(self) -> IndexBackend | None:
+        return self._index
+
+    def for_model(self, db: Session, model: Model) -> IndexBackend:
         """The index of ``model``, current with the database."""
         with self._lock:
             if self._index is None or self._index.model_id != model.id:
-                self._index = self._open(db, model)
+                self._index = self.location.open(db, model)
                 self._changes_since_snapshot = 0
             index = self._index
         applied = index.sync_from_db(db)
@@ -59,31 +129,14 @@ class SearchIndexHolder:
                 self.save()
         return index
 
-    def _open(self, db: Session, model: Model) -> CatalogIndex:
-        root = self.snapshot_dir(model.id)
-        options = kind_class(model.kind).index_options
-        try:
-            index = CatalogIndex.load(root, options=options)
-            if index.model_id == model.id and index.dim == model.dim:
-                log.info(
-                    "index of model %s loaded from snapshot (%d tracks)",
-                    model.name,
-                    len(index.track_ids()),
-                )
-                return index
-        except SnapshotError as exc:
-            log.info("no usable index snapshot for model %s (%s): rebuilding", model.name, exc)
-        index = CatalogIndex.from_db(db, model.id, options=options)
-        log.info(
-            "index of model %s rebuilt from the database (%d tracks)",
-            model.name,
-            len(index.track_ids()),
-        )
-        return index
+    def publish(self, db: Session, model: Model) -> None:
+        """After a committed change of ``model``'s tracks: make it searchable everywhere
+        now when the index is shared (Milvus); in-process indexes replay it themselves."""
+        self.location.publish(db, model)
 
     def save(self) -> None:
-        """Write a snapshot of the current index (atomic; the watermark travels with it)."""
+        """Persist the current index (a snapshot with its watermark, or a Milvus flush)."""
         index = self._index
-        if index is not None and index.model_id is not None:
-            index.snapshot(self.snapshot_dir(index.model_id))
+        if index is not None:
+            self.location.save(index)
             self._changes_since_snapshot = 0
