@@ -94,6 +94,25 @@ def test_compose_has_the_designed_services() -> None:
     assert gpu["capabilities"] == ["gpu"]
 
 
+def test_the_milvus_profile_runs_a_health_checked_pinned_milvus() -> None:
+    """Milvus standalone with its etcd and object store, only under the ``milvus``
+    profile, each health-checked on a pinned tag; api and worker read the index URL."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    milvus = ("milvus", "milvus-etcd", "milvus-minio")
+    for name in milvus:
+        service = services[name]
+        assert service["profiles"] == ["milvus"] and "healthcheck" in service
+        tag = service["image"].rpartition(":")[2]
+        assert tag and tag != "latest" and "/" not in tag, service["image"]
+        for volume in service.get("volumes", []):
+            assert volume.split(":")[0] in compose["volumes"]
+    assert set(services["milvus"]["depends_on"]) == {"milvus-etcd", "milvus-minio"}
+    for name in ("api", "worker"):
+        assert "profiles" not in services[name]
+        assert services[name]["environment"]["V2M_INDEX_URL"] == "${V2M_INDEX_URL:-}"
+
+
 @pytest.mark.parametrize(
     "mutation, expected",
     [
