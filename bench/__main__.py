@@ -2,6 +2,7 @@
 
     python -m bench                      # all of them, at their default (modest) sizes
     python -m bench ranking search       # only bench_ranking and bench_search
+    python -m bench search --backend milvus --sizes 100000   # one, with its own arguments
 
 Each module prints its own table; this runner adds the wall time of each. Some run
 only when named: the musicnn parity check (it needs TensorFlow in a separate
@@ -32,12 +33,26 @@ def modules(names: list[str]) -> list[str]:
     return wanted
 
 
+def commands(argv: list[str]) -> list[list[str]]:
+    """The module command lines of ``argv``: benchmark names, then (after exactly one
+    name) the arguments passed through to it, from the first that starts with ``-``."""
+    split = next((i for i, arg in enumerate(argv) if arg.startswith("-")), len(argv))
+    names, passed = argv[:split], argv[split:]
+    if passed and len(names) != 1:
+        raise SystemExit(
+            f"arguments {passed} go to one benchmark: name exactly one before them "
+            f"(got {names or 'none'}), e.g. python -m bench search --sizes 100000"
+        )
+    return [[sys.executable, "-m", f"bench.{name}", *passed] for name in modules(names)]
+
+
 def main(argv: list[str]) -> int:
     failures = 0
-    for name in modules(argv):
-        print(f"\n######## {name}", flush=True)
+    for command in commands(argv):
+        name = command[2].removeprefix("bench.")
+        print(f"\n######## {' '.join([name, *command[3:]])}", flush=True)
         started = time.perf_counter()
-        code = subprocess.call([sys.executable, "-m", f"bench.{name}"], cwd=HERE.parent)
+        code = subprocess.call(command, cwd=HERE.parent)
         failures += code != 0
         print(f"######## {name}: exit {code}, {time.perf_counter() - started:.0f} s", flush=True)
     return 1 if failures else 0
