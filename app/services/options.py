@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from app.index.metadata import AUTO_TAG_MIN, SearchFilters, normalize_label
 from app.services.costs import DEFAULT_METHOD, METHODS
 from app.services.recommend import QueryError, QueryOptions
+from ml.features.tags import TagsError, tags_for_words
 
 
 def parse_seconds(text: str | Sequence[float] | None, name: str) -> tuple[float, ...] | None:
@@ -53,6 +54,21 @@ def parse_auto_tags(values: str | Iterable[str] | None, name: str) -> tuple[str,
             f"({', '.join(sorted(known))})"
         )
     return tuple(names)
+
+
+def parse_preferred_tags(values: str | Iterable[str] | None) -> tuple[str, ...]:
+    """The automatic tags ``prefer`` steers by, from ``"calm,acoustic"`` or repeated
+    values: tags of the tagger, or words people use for them
+    (:data:`ml.features.tags.TAG_SYNONYMS`, each replaced by its tags). Raises
+    :class:`QueryError` for any other word, listing the tags and the words."""
+    if values is None:
+        return ()
+    parts = [values] if isinstance(values, str) else list(values)
+    words = [p for part in parts for p in str(part).split(",")]
+    try:
+        return tags_for_words(words, sorted(auto_tag_vocabulary()))
+    except TagsError as exc:
+        raise QueryError(f"prefer: {exc}") from None
 
 
 def auto_tag_vocabulary() -> frozenset[str]:
@@ -123,5 +139,5 @@ def query_options(
         min_segment_s=min_segment_s,
         hubness=hubness,
         sync=sync,
-        prefer=parse_auto_tags(prefer, "prefer"),
+        prefer=parse_preferred_tags(prefer),
     )

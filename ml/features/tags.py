@@ -24,11 +24,13 @@ import numpy as np
 
 __all__ = [
     "NO_VOCAL_TAGS",
+    "TAG_SYNONYMS",
     "VOCALS_THRESHOLD",
     "VOCAL_TAGS",
     "TagsError",
     "TrackTags",
     "normalize_tag",
+    "tags_for_words",
     "track_tags",
     "vocal_score",
 ]
@@ -43,6 +45,36 @@ VOCAL_TAGS = frozenset({
 NO_VOCAL_TAGS = frozenset({"instrumental", "no vocals", "no vocal", "no voice"})
 #: A track whose :func:`vocal_score` is at least this counts as vocal.
 VOCALS_THRESHOLD = 0.5
+
+#: Words people use to say what a track should sound like, for the tags of MusiCNN's MSD
+#: vocabulary (the tagger's; :data:`ml.features.musicnn.extractor.MSD_TAGS`) nearest to
+#: them; a word stands for the mean confidence of its tags. Instruments other than the
+#: guitar (strings, piano, violin...) have no MSD tag: only the MTT model names them.
+TAG_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "calm": ("mellow", "chill", "easy listening"),
+    "relaxed": ("mellow", "chill", "chillout"),
+    "peaceful": ("mellow", "ambient"),
+    "soft": ("mellow", "easy listening"),
+    "gentle": ("mellow", "acoustic"),
+    "energetic": ("party", "dance", "hard rock"),
+    "upbeat": ("happy", "party", "catchy"),
+    "uplifting": ("happy", "beautiful"),
+    "cheerful": ("happy",),
+    "joyful": ("happy",),
+    "melancholic": ("sad",),
+    "emotional": ("sad", "beautiful"),
+    "romantic": ("sexy", "soul", "rnb"),
+    "aggressive": ("metal", "heavy metal", "hard rock", "punk"),
+    "heavy": ("metal", "heavy metal", "hard rock"),
+    "atmospheric": ("ambient", "chillout"),
+    "retro": ("oldies", "60s", "70s"),
+    "vintage": ("oldies", "60s", "70s"),
+    "vocal": ("female vocalists", "male vocalists", "female vocalist"),
+    "hip hop": ("hip-hop",),
+    "rap": ("hip-hop",),
+    "r&b": ("rnb",),
+    "edm": ("electronic", "electro", "house", "dance"),
+}
 
 
 class TagsError(ValueError):
@@ -134,3 +166,36 @@ def vocal_score(names: Sequence[str], confidences: np.ndarray) -> np.ndarray:
     score[positive] = v[positive] / total[positive]
     score[np.isnan(total)] = np.nan
     return score
+
+
+def tags_for_words(words: Sequence[str], vocabulary: Sequence[str]) -> tuple[str, ...]:
+    """The tags of ``vocabulary`` that ``words`` name, normalised, in order, without
+    repeats: a tag as itself, a word of :data:`TAG_SYNONYMS` as its tags.
+
+    Raises
+    ------
+    TagsError
+        A word that is neither a tag of ``vocabulary`` nor a synonym of its tags; the
+        message lists both.
+    """
+    known = {normalize_tag(n) for n in vocabulary}
+    synonyms = {
+        word: tuple(t for t in tags if t in known)
+        for word, tags in TAG_SYNONYMS.items()
+        if any(t in known for t in tags)
+    }
+    found, unknown = [], []
+    for word in (normalize_tag(w) for w in words):
+        if word in known:
+            found.append(word)
+        elif word in synonyms:
+            found.extend(synonyms[word])
+        elif word:
+            unknown.append(word)
+    if unknown:
+        raise TagsError(
+            f"{', '.join(map(repr, unknown))} not among the automatic tags "
+            f"({', '.join(sorted(known))}) nor the words for them "
+            f"({', '.join(sorted(synonyms))})"
+        )
+    return tuple(dict.fromkeys(found))

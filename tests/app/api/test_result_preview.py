@@ -1,6 +1,8 @@
 """``GET /recommend/preview.mp4``: a result of ``POST /recommend/video`` rendered under the
 video the query cache kept (no new upload, no new analysis), a long video through a
-``preview`` job, and the errors once the query or its video is gone."""
+``preview`` job, and the errors once the query or its video is gone. On the same
+catalog (tagged by the re-embed job): ``prefer`` takes words people use for the
+tagger's tags."""
 
 from __future__ import annotations
 
@@ -58,10 +60,10 @@ def served(tmp_path_factory):
         yield client, settings, videos, samples
 
 
-def recommend(client: TestClient, video, cuts: str) -> dict:
+def recommend(client: TestClient, video, cuts: str, **params) -> dict:
     answer = client.post(
         "/recommend/video",
-        params={"k": 2, "boundaries": cuts},
+        params={"k": 2, "boundaries": cuts, **params},
         files={"file": ("v.mp4", video.read_bytes())},
     )
     assert answer.status_code == 200, answer.text
@@ -180,3 +182,24 @@ def test_an_expired_query_a_lost_video_and_bad_parameters_are_clear_errors(serve
     # A job that is not a preview, or none.
     missing = client.get("/jobs/no-such-job/preview.mp4")
     assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+
+
+def test_prefer_takes_the_words_people_use_for_the_taggers_tags(served):
+    client, _, videos, _ = served
+
+    def scores(**params) -> dict[int, float]:
+        body = recommend(client, videos[30], SHORT_CUTS, shortlist=2, **params)
+        return {r["track_id"]: r["score"] for r in body["results"]}
+
+    words = scores(prefer="Calm,energetic")
+    assert words == scores(prefer="mellow,chill,easy listening,party,dance,hard rock")
+    assert words != scores()  # the two tracks' tags differ: the order values move
+    refused = client.post(
+        "/recommend/video",
+        params={"prefer": "calm,strings"},
+        files={"file": ("v.mp4", videos[30].read_bytes())},
+    )
+    assert refused.status_code == 422 and refused.json()["error"] == "invalid_request"
+    detail = refused.json()["detail"]
+    assert detail.startswith("prefer: 'strings' not among the automatic tags")
+    assert all(tag in detail for tag in ("mellow", "easy listening", "energetic", "calm"))

@@ -67,3 +67,32 @@ def test_only_a_tagging_extractor_tags():
     handcrafted = get_extractor("handcrafted", "audio")
     features, tags = handcrafted.extract_tagged(y, 22050)
     assert tags is None and features.shape == (2, handcrafted.dim)
+
+
+def test_every_word_stands_for_tags_of_the_msd_vocabulary():
+    from ml.features.tags import TAG_SYNONYMS, normalize_tag
+
+    vocabulary = {normalize_tag(t) for t in MSD_TAGS}
+    for word, tags in TAG_SYNONYMS.items():
+        assert word == normalize_tag(word) and word not in vocabulary, word
+        assert tags and set(tags) <= vocabulary, (word, set(tags) - vocabulary)
+
+
+def test_words_become_their_tags_and_unknown_words_are_refused():
+    from ml.features.tags import tags_for_words
+
+    assert tags_for_words([" Calm", "acoustic", "MELLOW"], MSD_TAGS) == (
+        "mellow",
+        "chill",
+        "easy listening",
+        "acoustic",
+    )
+    assert tags_for_words([], MSD_TAGS) == ()
+    with pytest.raises(TagsError) as refused:
+        tags_for_words(["calm", "strings", "piano"], MSD_TAGS)
+    message = str(refused.value)
+    assert "'strings', 'piano' not among" in message and "'calm'" not in message
+    assert "easy listening" in message and "energetic" in message
+    # A word whose tags the vocabulary lacks is no synonym there.
+    with pytest.raises(TagsError):
+        tags_for_words(["calm"], ("rock", "pop"))
