@@ -5,7 +5,9 @@ worker of its own):
 
 1. :func:`downbeat_activations`: madmom's ``RNNDownBeatProcessor`` (an ensemble of
    bidirectional LSTMs on three log-filtered spectrograms, Böck et al., ISMIR 2016)
-   turns a signal into beat and downbeat activations at 100 frames per second.
+   turns a signal into beat and downbeat activations at 100 frames per second. Its
+   LSTM layers run in a compiled loop (:mod:`ml.media.downbeat_network`, about 7x
+   faster than madmom's Python loop, the same beats).
 2. :func:`decode_downbeats`: madmom's ``DBNDownBeatTrackingProcessor`` decodes them
    with one bar-pointer HMM per bar length (3/4 and 4/4 by default) and keeps the
    most probable, which gives the beats, their position in the bar, and the meter.
@@ -120,8 +122,7 @@ def downbeat_activations(y: np.ndarray, sr: int) -> np.ndarray:
         import librosa
 
         y = librosa.resample(y, orig_sr=sr, target_sr=MODEL_SAMPLE_RATE, res_type="soxr_hq")
-    processor = _rnn_processor()
-    return np.asarray(processor(np.ascontiguousarray(y, dtype=np.float32)), dtype=np.float32)
+    return _network().activations(np.ascontiguousarray(y, dtype=np.float32))
 
 
 def decode_downbeats(
@@ -191,6 +192,13 @@ def _rnn_processor() -> Any:
     from madmom.features.downbeats import RNNDownBeatProcessor
 
     return RNNDownBeatProcessor()
+
+
+@lru_cache(maxsize=1)
+def _network() -> Any:
+    from ml.media.downbeat_network import DownbeatNetwork
+
+    return DownbeatNetwork(_rnn_processor())
 
 
 @lru_cache(maxsize=8)

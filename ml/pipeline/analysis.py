@@ -328,9 +328,9 @@ def _warm_up(parent_pid: int) -> None:
     """In the worker: follow the parent's life, then load madmom's networks once, before
     the first track arrives."""
     exit_with_parent(parent_pid)
-    from ml.media.beats import _rnn_processor
+    from ml.media.beats import _network
 
-    _rnn_processor()
+    _network()
 
 
 def exit_with_parent(parent_pid: int, every_s: float = 0.5) -> threading.Thread:
