@@ -22,6 +22,7 @@ from app.index.errors import (
 from app.index.metadata import SearchFilters, TrackMetadata
 from app.index.milvus import MilvusCatalogIndex, decode_segments, encode_segments, milvus_filter
 from bench.synthetic_catalog import make_query
+from ml.features.tags import VOCALS_THRESHOLD
 from ml.ranking import reference
 from tests.app.index.test_database import DIM, _delete, _ingest
 
@@ -130,9 +131,10 @@ def test_updates_and_removals(make_index, small_catalog, queries):
         index.metadata(int(gone[0]))
 
 
-def test_filters_run_inside_the_engine(make_index, clustered):
+def test_filters_run_inside_the_engine(make_index, clustered, tmp_path):
     catalog = clustered
     index = _filled(make_index, catalog)
+    index.snapshot(tmp_path / "snapshot")  # Milvus: flushed, the graph built on its segment
     query = make_query(catalog, 42)
     filters = SearchFilters(licenses={"cc-by"}, tags_all={"tag-01"}, bpm_min=70, bpm_max=170)
     qualifying = [
@@ -145,6 +147,12 @@ def test_filters_run_inside_the_engine(make_index, clustered):
     assert len(hits) == 10 and {h.track_id for h in hits} <= set(qualifying)
     everything = index.search(query, 500, "trace", shortlist=500, filters=filters)
     assert sorted(h.track_id for h in everything) == sorted(qualifying)
+    # At the default shortlist too, from anywhere in the catalog: a graph searched under
+    # so selective a filter misses passing tracks; the search within it is exact.
+    for source in range(0, 6000, 600):
+        query = make_query(catalog, source, n_segments=10, seed=source)
+        hits = index.search(query, 100, "trace", filters=filters, with_alignment=False)
+        assert sorted(h.track_id for h in hits) == sorted(qualifying)
     artist = index.metadata(hits[0].track_id).artist
     excluded = index.search(query, 10, "trace", filters=SearchFilters(exclude_artists={artist}))
     assert all(index.metadata(h.track_id).artist != artist for h in excluded)
@@ -254,7 +262,8 @@ def test_milvus_filter_expressions_and_segment_codec():
     )
     assert expression == (
         'license in ["say \\"hi\\"\\\\"] and (bpm >= 0 and bpm <= 120.0) and '
-        '(vocal_score >= 0 and vocal_score < 0.5) and auto_tags["a"] >= 0.2'
+        f"(vocal_score >= 0 and vocal_score < {VOCALS_THRESHOLD!r}) and "
+        'auto_tags["a"] >= 0.2'
     )
     rows = _unit(np.random.default_rng(0).standard_normal((5, 12))).astype(np.float32)
     np.testing.assert_array_equal(decode_segments(encode_segments(rows, "float32"), 12), rows)
