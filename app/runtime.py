@@ -41,7 +41,9 @@ class Runtime:
         #: videos themselves (a result's preview is rendered from them).
         self.queries: QueryCache = QueryCache(videos=MediaStore(settings.query_video_dir))
         #: The catalog index of each model role's active model.
-        self.indexes = {role: SearchIndexHolder(settings.index_dir) for role in ROLES}
+        self.indexes = {
+            role: SearchIndexHolder(settings.index_dir, settings.index_url) for role in ROLES
+        }
         self._subscription: BrokerSubscription | None = None
         self._auth_checked_at = -_AUTH_CACHE_S
         self._keys_required = settings.require_api_keys or bool(self.static_keys)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -54,11 +55,39 @@ class Settings(BaseSettings):
     broker_visibility_timeout_s: int = Field(
         3600, description="An unacknowledged job is redelivered after this long (a worker died)."
     )
+    index_url: str = Field(
+        "",
+        description="Where the catalog index lives: empty = in each process (FAISS); a "
+        "path to a .db file = Milvus Lite in that file; http(s)://host:port = a Milvus "
+        "server shared by every replica (docs/milvus.md).",
+    )
 
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, path: Path) -> Path:
         return path.expanduser().resolve()
+
+    @field_validator("index_url")
+    @classmethod
+    def _index_location(cls, url: str) -> str:
+        url = url.strip()
+        if not url:
+            return ""
+        if "://" in url:
+            parsed = urlsplit(url)
+            try:
+                port = parsed.port
+            except ValueError:
+                port = None
+            if parsed.scheme in ("http", "https") and parsed.hostname and port:
+                return url
+        elif url.endswith(".db") and not Path(url).expanduser().is_dir():
+            return str(Path(url).expanduser().resolve())
+        raise ValueError(
+            "V2M_INDEX_URL: expected empty (the index in each process), a Milvus Lite "
+            "file path ending in .db, or http(s)://host:port of a Milvus server; "
+            f"got {url!r}"
+        )
 
     @property
     def sqlalchemy_url(self) -> str:

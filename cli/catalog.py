@@ -198,7 +198,7 @@ def recommend_file(settings: Settings, video: Path, options) -> dict:
         row = active_model(db)
         if row is None:
             raise SystemExit("no active model")
-        index = SearchIndexHolder(settings.index_dir).for_model(db, row)
+        index = SearchIndexHolder(settings.index_dir, settings.index_url).for_model(db, row)
         if len(index.track_ids()) == 0:
             raise SystemExit("the catalog has no ready track: `v2m ingest` some music first")
         model = ServingModels(settings.device).get(row)

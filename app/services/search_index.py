@@ -21,16 +21,20 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
 from app.db.models import Model
+from app.events import announce_catalog_change
 from app.index.backend import IndexBackend
 from app.index.catalog import CatalogIndex
 from app.index.errors import SnapshotError
 from app.index.milvus import MilvusCatalogIndex, MilvusOptions
 from app.services.kinds import kind_class
+from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -72,18 +76,31 @@ class InProcessIndexes:
 
 
 class MilvusIndexes:
-    """The index of each model is a Milvus collection shared by every process."""
+    """The index of each model is a Milvus collection shared by every process; this
+    process keeps one open handle per model (one connection, reused by every holder and
+    every publish)."""
 
     def __init__(self, url: str):
         self.url = url
+        self._open: dict[int, MilvusCatalogIndex] = {}
+        self._lock = threading.Lock()
 
     def open(self, db: Session, model: Model) -> MilvusCatalogIndex:
-        options = kind_class(model.kind).index_options
-        dtype = options.dtype if options is not None else "float32"
-        index = MilvusCatalogIndex.from_db(
-            self.url, db, model.id, options=MilvusOptions(dtype=dtype)
-        )
-        log.info("index of model %s in Milvus (%s)", model.name, index.name)
+        """The collection of ``model``: created and filled from the database when it does
+        not exist yet (a new model, a lost or new Milvus), else taken as it is."""
+        with self._lock:
+            index = self._open.get(model.id)
+            if index is not None and index.dim == model.dim:
+                return index
+            if self.url.endswith(".db"):  # Milvus Lite: its directory is created on use
+                Path(self.url).parent.mkdir(parents=True, exist_ok=True)
+            options = kind_class(model.kind).index_options
+            dtype = options.dtype if options is not None else "float32"
+            index = MilvusCatalogIndex.from_db(
+                self.url, db, model.id, options=MilvusOptions(dtype=dtype)
+            )
+            self._open[model.id] = index
+        log.info("index of model %s in Milvus (%s, %d tracks)", model.name, index.name, len(index))
         return index
 
     def save(self, index: IndexBackend) -> None:
@@ -91,16 +108,37 @@ class MilvusIndexes:
 
     def publish(self, db: Session, model: Model) -> None:
         """Apply the logged changes to the shared collection now (a writer's last step)."""
-        index = self.open(db, model)
-        try:
-            index.sync_from_db(db)
-        finally:
-            index.close()
+        self.open(db, model).sync_from_db(db)
 
 
+@lru_cache(maxsize=8)
 def index_location(index_dir: Path, index_url: str = "") -> InProcessIndexes | MilvusIndexes:
-    """Where the indexes live: in the process (no URL) or in Milvus at ``index_url``."""
+    """Where the indexes live: in the process (no URL) or in Milvus at ``index_url``
+    (one per process and URL: its holders and its publishing share the connections)."""
     return MilvusIndexes(index_url) if index_url else InProcessIndexes(index_dir)
+
+
+def publish_changes(settings: Settings, db: Session, model_ids: Iterable[int]) -> None:
+    """After a committed change of the tracks of ``model_ids`` (a track made ready, one
+    deleted, a catalog re-embedded or re-tagged): apply it to the shared index now when
+    the index is in Milvus, then tell every API process (in-process indexes replay the
+    log themselves).
+
+    Idempotent: the change log is applied after the collection's watermark, by upserts
+    and deletes by id, so a redelivered job's second publish changes nothing. A failure
+    is logged, not raised: the change is committed and logged, and the next search of
+    any process applies it before answering.
+    """
+    location = index_location(settings.index_dir, settings.index_url)
+    for model_id in sorted(set(model_ids)):
+        model = db.get(Model, model_id)
+        if model is None:
+            continue
+        try:
+            location.publish(db, model)
+        except Exception as exc:  # noqa: BLE001  (the change log still has it)
+            log.warning("could not publish the changes of model %s: %s", model.name, exc)
+    announce_catalog_change(settings.broker_url)
 
 
 class SearchIndexHolder:
@@ -128,11 +166,6 @@ class SearchIndexHolder:
             if self._changes_since_snapshot >= SNAPSHOT_EVERY_CHANGES:
                 self.save()
         return index
-
-    def publish(self, db: Session, model: Model) -> None:
-        """After a committed change of ``model``'s tracks: make it searchable everywhere
-        now when the index is shared (Milvus); in-process indexes replay it themselves."""
-        self.location.publish(db, model)
 
     def save(self) -> None:
         """Persist the current index (a snapshot with its watermark, or a Milvus flush)."""

@@ -61,16 +61,25 @@ class Services:
         self.model_dir, self.data_dir = model_dir, data_dir
         self.servers: list[LocalServer] = []
 
-    def __call__(self, database_url: str = "", broker_url: str = "") -> httpx.Client:
+    def __call__(
+        self, database_url: str = "", broker_url: str = "", index_url: str = ""
+    ) -> httpx.Client:
         """A fresh service: migrated database, the tiny model registered and active."""
-        settings = self.settings(database_url, broker_url)
+        settings = self.settings(database_url, broker_url, index_url)
         upgrade(settings.sqlalchemy_url)
         with session_scope(settings.sqlalchemy_url) as db:
             register_model(db, self.model_dir, settings.model_dir, activate=True)
         return self.start(settings)
 
-    def settings(self, database_url: str = "", broker_url: str = "") -> Settings:
-        return Settings(data_dir=self.data_dir, database_url=database_url, broker_url=broker_url)
+    def settings(
+        self, database_url: str = "", broker_url: str = "", index_url: str = ""
+    ) -> Settings:
+        return Settings(
+            data_dir=self.data_dir,
+            database_url=database_url,
+            broker_url=broker_url,
+            index_url=index_url,
+        )
 
     def start(self, settings: Settings) -> httpx.Client:
         server = LocalServer(settings)

@@ -6,6 +6,11 @@ However it fails (bad media, a model that does not load, a bug, a database error
 the track ends ``failed`` with the reason and the job ``failed`` with the same one:
 never ``processing`` for good. Its results are written in one transaction, so a
 failure leaves nothing of them behind; a later upload of the same file retries.
+
+Once that transaction has made the track ready, the change is published
+(:func:`app.services.search_index.publish_changes`: written to the shared Milvus
+collection when there is one, then announced). A job redelivered after that commit
+publishes again, which changes nothing when the first publish went through.
 """
 
 from __future__ import annotations
@@ -14,13 +19,13 @@ from functools import lru_cache
 
 from app.db.models import Track, TrackStatus
 from app.errors import public_message
-from app.events import announce_catalog_change
 from app.jobs.kinds import INGEST
 from app.jobs.registry import JobContext, JobFailed, handler, internal_error
 from app.media_store import MediaStore
 from app.services.ingest import embed_track_file, is_ingested, save_embedded_track
 from app.services.model_kind import SIMILAR
 from app.services.models import ServingModels, active_model, active_models
+from app.services.search_index import publish_changes
 from ml.media.errors import MediaError
 
 
@@ -62,13 +67,18 @@ def _ingest(context: JobContext, track_id: int) -> dict:
         model_row = active_model(db)
         if model_row is None:
             raise JobFailed("no active model: register and activate one, then retry")
-        if is_ingested(db, track, model_row.id):
-            return {"track_id": track_id, "model": model_row.name, "already_ingested": True}
-        track.status = TrackStatus.processing
-        media_key = track.media_key
-        models = serving_models(context.settings.device)
-        model = models.get(model_row)
-        others = [models.load(row) for row in active_models(db) if row.id != model_row.id]
+        rows = active_models(db)
+        model_ids, name = [row.id for row in rows], model_row.name
+        done = is_ingested(db, track, model_row.id)
+        if not done:
+            track.status = TrackStatus.processing
+            media_key = track.media_key
+            models = serving_models(context.settings.device)
+            model = models.get(model_row)
+            others = [models.load(row) for row in rows if row.id != model_row.id]
+    if done:  # redelivered after its commit: the publish may not have happened
+        _publish(context, model_ids)
+        return {"track_id": track_id, "model": name, "already_ingested": True}
     path = MediaStore(context.settings.media_dir).path_for(media_key)
     result = embed_track_file(path, model, context.report, others)
     context.report("saving", 0.95)
@@ -77,7 +87,7 @@ def _ingest(context: JobContext, track_id: int) -> dict:
         if track is None:
             return {"track_id": track_id, "deleted_during_ingest": True}
         save_embedded_track(db, track, model, result)
-    announce_catalog_change(context.settings.broker_url)
+    _publish(context, model_ids)
     analysis = result.analysis
     return {
         "track_id": track_id,
@@ -88,3 +98,9 @@ def _ingest(context: JobContext, track_id: int) -> dict:
         "segmenter": model.music_segmenter,
         "similarity_model": next((m.name for m in others if m.role == SIMILAR), None),
     }
+
+
+def _publish(context: JobContext, model_ids: list[int]) -> None:
+    """The track is ready in every active model's index: published to them now."""
+    with context.sessions() as db:
+        publish_changes(context.settings, db, model_ids)

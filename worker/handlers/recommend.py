@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 from app.errors import public_message
 from app.jobs.kinds import RECOMMEND
@@ -16,11 +17,10 @@ from worker.handlers.ingest import serving_models
 
 
 @lru_cache(maxsize=2)
-def index_holder(index_dir: str) -> SearchIndexHolder:
-    """This worker process's own copy of the index (loaded from the snapshot, then replayed)."""
-    from pathlib import Path
-
-    return SearchIndexHolder(Path(index_dir))
+def index_holder(index_dir: Path, index_url: str) -> SearchIndexHolder:
+    """This worker process's index: its own copy (loaded from the snapshot, then replayed),
+    or the shared Milvus collection when ``index_url`` names one."""
+    return SearchIndexHolder(index_dir, index_url)
 
 
 @handler(RECOMMEND)
@@ -34,7 +34,8 @@ def recommend_long_video(context: JobContext) -> dict:
                 raise JobFailed("no active model")
             model = serving_models(context.settings.device).get(model_row)
             context.report("indexing", 0.05)
-            index = index_holder(str(context.settings.index_dir)).for_model(db, model_row)
+            holder = index_holder(context.settings.index_dir, context.settings.index_url)
+            index = holder.for_model(db, model_row)
             context.report("analysing", 0.1)
             return recommend_for_video(
                 path,

@@ -25,13 +25,13 @@ from __future__ import annotations
 from collections import Counter
 
 from app.db.models import Model
-from app.events import announce_catalog_change
 from app.jobs.kinds import REEMBED
 from app.jobs.registry import JobContext, JobFailed, handler
 from app.media_store import MediaStore
 from app.services.auto_tags import tag_catalog_track, untagged_ready_tracks
 from app.services.ingest import ready_tracks_without_embedding
-from app.services.models import activate_model
+from app.services.models import activate_model, active_models
+from app.services.search_index import publish_changes
 from worker.handlers.ingest import serving_models
 
 
@@ -63,7 +63,11 @@ def reembed_catalog(context: JobContext) -> dict:
     if activated:
         with context.sessions.begin() as db:
             activate_model(db, db.get(Model, model_id))
-    announce_catalog_change(context.settings.broker_url)
+    # The new model's collection (when the index is in Milvus) is filled now, and the
+    # active models' get the retagged tracks.
+    with context.sessions() as db:
+        models = {model_id, *(row.id for row in active_models(db))}
+        publish_changes(context.settings, db, models)
     return {
         "model_id": model_id,
         "tracks": len(todo),

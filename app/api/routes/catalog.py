@@ -27,6 +27,7 @@ from app.db.models import Track
 from app.runtime import Runtime
 from app.services import catalog
 from app.services.models import active_model
+from app.services.search_index import publish_changes
 
 router = APIRouter(prefix="/catalog", tags=["catalog"], dependencies=DOCUMENTED_AUTH)
 write = Depends(require_scope("catalog:write"))
@@ -147,5 +148,5 @@ def delete_track(
     db.commit()
     if deleted.orphaned_media_key:
         runtime.media.delete(deleted.orphaned_media_key)
-    runtime.catalog_changed()
+    publish_changes(runtime.settings, db, deleted.model_ids)
     return {"track_id": track_id, "deleted": True}

@@ -12,7 +12,8 @@ from app.index.metadata import SearchFilters
 from app.index.milvus import MilvusCatalogIndex
 from app.services.catalog import delete_track
 from app.services.ingest import store_embeddings
-from app.services.search_index import SearchIndexHolder
+from app.services.search_index import SearchIndexHolder, publish_changes
+from app.settings import Settings
 from bench.synthetic_catalog import clustered_catalog, make_query
 
 
@@ -38,13 +39,15 @@ def test_ingest_recommend_delete_rebuild_on_milvus_lite(tmp_path, sqlite_url):
     with session_scope(sqlite_url) as db:
         for i in range(200):
             _ingest(db, small_catalog, i)
-    writer, replica = SearchIndexHolder(tmp_path, url), SearchIndexHolder(tmp_path, url)
+    settings = Settings(data_dir=tmp_path, index_url=url)
     with session_scope(sqlite_url) as db:
         model = db.get(Model, 1)
-        writer.publish(db, model)  # the worker's last step: the collection is current
-        index = replica.for_model(db, model)
+        publish_changes(settings, db, [1])  # the worker's last step: the collection is current
+        publish_changes(settings, db, [1])  # a redelivered job's: nothing changes
+        replica = MilvusCatalogIndex(url, 16, model_id=1)  # another process's handle
+        assert len(replica) == 200 and replica.sync_from_db(db) == 0  # nothing to replay
+        index = SearchIndexHolder(tmp_path, url).for_model(db, model)
         assert isinstance(index, MilvusCatalogIndex) and len(index) == 200
-        assert index.sync_from_db(db) == 0  # nothing left for the replica to replay
         assert not any(tmp_path.glob("model-*"))  # no local snapshot
         query = make_query(small_catalog, 17, n_segments=6, query_spread=0.2, seed=1)
         assert index.search(query, 5, "best_trace")[0].track_id == 18
@@ -58,8 +61,8 @@ def test_ingest_recommend_delete_rebuild_on_milvus_lite(tmp_path, sqlite_url):
         deleted = delete_track(db, db.get(Track, 18))
         assert deleted.model_ids == [1]
     with session_scope(sqlite_url) as db:
-        writer.publish(db, db.get(Model, 1))
-        assert 18 not in index and len(index) == 199
+        publish_changes(settings, db, deleted.model_ids)
+        assert 18 not in replica and len(replica) == 199 and replica.watermark == index.watermark
         assert 18 not in {h.track_id for h in index.search(query, 5, "best_trace")}
         before = [h.track_id for h in index.search(query, 10, "nw_dtw", filters=filters)]
         assert index.rebuild_from_db(db, 1) == 199
