@@ -26,6 +26,7 @@ and run once at the end with ``--corpora painter``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from dataclasses import replace
@@ -47,6 +48,11 @@ WORLD_KEYS = {"cutter": "b", "painter": "c"}
 #: tens of clips), "triplet" the published recipe, "small" a smaller triplet network.
 RECIPES: dict[str, dict] = {
     "default": {},
+    "spans1": {"recipe": "cca", "cca_spans": 1},
+    "spans4": {"recipe": "cca", "cca_spans": 4},
+    "spans8": {"recipe": "cca", "cca_spans": 8},
+    "spans128": {"recipe": "cca", "cca_spans": 128},
+    "spans32": {"recipe": "cca", "cca_spans": 32},
     "triplet": {"recipe": "triplet"},
     "small": {
         "recipe": "triplet",
@@ -79,7 +85,7 @@ def synth_corpus(root: Path, n_train: int, n_test: int, seed: int) -> dict:
     for truth in sorted((corpus / "truth").glob("*.json")):
         shots = json.loads(truth.read_text())["truth"]["shot_boundaries_s"]
         cuts[truth.stem] = shots[1:-1]
-    return {"train": videos[:n_train], "test": videos[n_train : n_train + n_test], "cuts": cuts}
+    return {"pool": videos[: n_train + n_test], "test_clips": n_test, "cuts": cuts}
 
 
 def recorded_corpus(root: Path, world: str, n_train: int, n_test: int, seed: int) -> dict:
@@ -92,9 +98,21 @@ def recorded_corpus(root: Path, world: str, n_train: int, n_test: int, seed: int
     cuts = {}
     for truth in corpus.glob("*/*.json"):
         cuts[truth.stem] = [cut["time"] for cut in json.loads(truth.read_text())["cuts"]]
-    train = sorted((corpus / "train").glob("*.mp4"))[:n_train]
     test = sorted((corpus / "test").glob("*.mp4"))[:n_test]
-    return {"train": train, "test": test, "cuts": cuts}
+    rest = sorted((corpus / "train").glob("*.mp4")) + sorted((corpus / "val").glob("*.mp4"))
+    return {"pool": rest + test, "test_clips": len(test), "cuts": cuts}
+
+
+def fold_split(corpus: dict, fold: int) -> tuple[list[Path], list[Path]]:
+    """Fold ``fold``'s (training videos, test videos): the corpus's clips in their order,
+    the ``fold``-th block of ``test_clips`` counted from the end tested, the others
+    training in their order. Fold 0 is the corpus's own split; every fold keeps the
+    catalog at ``test_clips`` tracks, so that more folds only add queries."""
+    pool, size = corpus["pool"], corpus["test_clips"]
+    end = len(pool) - fold * size
+    if end - size < 0:
+        raise SystemExit(f"{len(pool)} clips give at most {len(pool) // size} folds of {size}")
+    return pool[: end - size] + pool[end:], pool[end - size : end]
 
 
 def fit_sync(model_dir: Path, dataset: Path, cuts: dict, work: Path) -> Path:
@@ -114,14 +132,21 @@ def fit_sync(model_dir: Path, dataset: Path, cuts: dict, work: Path) -> Path:
 
 
 def train_model(
-    work: Path, videos: list[Path], n_clips: int, cuts: dict, seed: int, args: argparse.Namespace
+    work: Path,
+    videos: list[Path],
+    n_clips: int,
+    cuts: dict,
+    seed: int,
+    args: argparse.Namespace,
+    fold: int = 0,
 ) -> Path:
     """``v2m train segvmnet``'s recipe on the first ``n_clips`` videos; the export."""
-    tag = f"{n_clips}" + (f"-s{seed}" if seed else "")
+    data_tag = f"{n_clips}" + (f"-f{fold}" if fold else "")
+    tag = data_tag + (f"-s{seed}" if seed else "")
     tag += "" if args.recipe == "triplet" else f"-{args.recipe}"
     model_dir = work / f"model-{tag}"
     if (model_dir / "model.json").is_file():
-        return fit_sync(model_dir, work / f"dataset-{n_clips}", cuts, work)
+        return fit_sync(model_dir, work / f"dataset-{data_tag}", cuts, work)
     pool = work / "train-videos"
     pool.mkdir(parents=True, exist_ok=True)
     for video in videos:
@@ -145,7 +170,7 @@ def train_model(
     manifest = load_dataset(full).manifest
     order = {v.stem: i for i, v in enumerate(videos)}
     keep = sorted(manifest.clips, key=lambda c: order.get(Path(c.source).stem, 1 << 30))[:n_clips]
-    subset = work / f"dataset-{n_clips}"
+    subset = work / f"dataset-{data_tag}"
     subset.mkdir(parents=True, exist_ok=True)
     for item in full.iterdir():
         if item.name != "manifest.json" and not (subset / item.name).exists():
@@ -182,6 +207,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--recipe", default="default", choices=sorted(RECIPES))
     parser.add_argument(
+        "--folds",
+        type=int,
+        default=1,
+        help="test folds: fold 0 is the corpus's split, each further fold tests the next "
+        "block of clips (catalog size unchanged) and trains on the others",
+    )
+    parser.add_argument(
         "--bank",
         default="model",
         choices=("model", "cuts"),
@@ -202,12 +234,13 @@ def main(argv: list[str] | None = None) -> None:
         )
         for n in sorted(args.train_clips):
             reports = []
-            for seed in args.seeds:
-                model = train_model(root, corpus["train"], n, corpus["cuts"], seed, args)
-                bank = dict(bank_videos=corpus["train"][:n]) if args.bank == "cuts" else {}
+            for fold, seed in itertools.product(range(args.folds), args.seeds):
+                train_videos, test_videos = fold_split(corpus, fold)
+                model = train_model(root, train_videos, n, corpus["cuts"], seed, args, fold)
+                bank = dict(bank_videos=train_videos[:n]) if args.bank == "cuts" else {}
                 report = evaluate_model_on_videos(
                     model,
-                    corpus["test"],
+                    test_videos,
                     COSTS,
                     cut_points=corpus["cuts"],
                     cache_dir=root / "served-cache",
@@ -219,6 +252,7 @@ def main(argv: list[str] | None = None) -> None:
                         "corpus": name,
                         "train_clips": n,
                         "seed": seed,
+                        "fold": fold,
                         "recipe": args.recipe,
                         **report.to_dict(),
                     }
@@ -226,7 +260,8 @@ def main(argv: list[str] | None = None) -> None:
             weights = ", ".join(f"{r.metadata['sync_weight']:g}" for r in reports)
             title = (
                 f"### {name}: {n} training clips ({args.recipe} recipe, bank: {args.bank}), "
-                f"C = {len(corpus['test'])}, {len(reports)} seed(s), fitted sync weight "
+                f"C = {corpus['test_clips']}, {args.folds} fold(s) x {len(args.seeds)} seed(s), "
+                f"{args.folds * corpus['test_clips']} queries, fitted sync weight "
                 f"{weights} (queries cut at their cut points; tracks by "
                 f"{reports[0].metadata['segmenter']})"
             )
@@ -239,6 +274,7 @@ def main(argv: list[str] | None = None) -> None:
         args.results.mkdir(parents=True, exist_ok=True)
         command = "python -m bench.bench_served " + " ".join(sys.argv[1:] if argv is None else argv)
         stem = f"served-{'-'.join(args.corpora)}-{args.recipe}-bank-{args.bank}"
+        stem += f"-folds{args.folds}" if args.folds > 1 else ""
         (args.results / f"{stem}.md").write_text(
             "# The served path on several worlds\n\nProduced by `"
             + command.strip()
@@ -273,7 +309,7 @@ def _mean_scores(reports: list) -> dict[tuple[str, str], dict[str, float]]:
 def mean_table(reports: list) -> str:
     """Every (cost, correction), averaged over the seeds' reports."""
     lines = [
-        "| cost | correction | % of C (sd over seeds) | R@1 | R@10 | skew N10 | top-1 share |",
+        "| cost | correction | % of C (sd over runs) | R@1 | R@10 | skew N10 | top-1 share |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for (method, correction), m in _mean_scores(reports).items():
