@@ -48,11 +48,6 @@ WORLD_KEYS = {"cutter": "b", "painter": "c"}
 #: tens of clips), "triplet" the published recipe, "small" a smaller triplet network.
 RECIPES: dict[str, dict] = {
     "default": {},
-    "spans1": {"recipe": "cca", "cca_spans": 1},
-    "spans4": {"recipe": "cca", "cca_spans": 4},
-    "spans8": {"recipe": "cca", "cca_spans": 8},
-    "spans128": {"recipe": "cca", "cca_spans": 128},
-    "spans32": {"recipe": "cca", "cca_spans": 32},
     "triplet": {"recipe": "triplet"},
     "small": {
         "recipe": "triplet",

@@ -38,7 +38,6 @@ __all__ = [
     "cross_validated_shrinkage",
     "fit_cca",
     "linear_branches",
-    "span_means",
 ]
 
 #: Shrinkages tried by cross-validation, smallest first.
@@ -113,57 +112,12 @@ def fit_cca(music: np.ndarray, video: np.ndarray, shrinkage: float) -> CCAProjec
     return CCAProjection(whiten_m @ u, whiten_v @ vt.T, s)
 
 
-def span_means(
-    music_frames: list[np.ndarray],
-    video_frames: list[np.ndarray],
-    spans_per_clip: int,
-    min_frames: int = 2,
-    seed: int = 0,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Paired mean features of random spans of each clip: more pairs from the same clips.
-
-    A served query is cut at its shots and a catalog track at its own structure, so the
-    spans the service compares are not the spans a model was trained on. Each clip
-    (``music_frames[i]`` ``(T_i, D_m)`` and ``video_frames[i]`` ``(T_i, D_v)``, frames
-    in step) gives its whole mean and ``spans_per_clip`` spans drawn uniformly: a
-    length in ``[min_frames, T_i]`` frames, then a start at which it fits.
-
-    Returns ``music`` ``(N, D_m)``, ``video`` ``(N, D_v)`` and ``clip_index`` ``(N,)``
-    (the clip's position in the lists).
-    """
-    if len(music_frames) != len(video_frames):
-        raise ValueError(f"{len(music_frames)} music clips but {len(video_frames)} video clips")
-    if spans_per_clip < 0 or min_frames < 1:
-        raise ValueError("spans_per_clip must be >= 0 and min_frames >= 1")
-    rng = np.random.default_rng(seed)
-    music, video, clips = [], [], []
-    for i, (m, v) in enumerate(zip(music_frames, video_frames, strict=True)):
-        if len(m) != len(v) or len(m) == 0:
-            raise ValueError(f"clip {i}: {len(m)} music frames but {len(v)} video frames")
-        spans = [(0, len(m))]
-        for _ in range(spans_per_clip if len(m) >= min_frames else 0):
-            length = int(rng.integers(min_frames, len(m) + 1))
-            start = int(rng.integers(0, len(m) - length + 1))
-            spans.append((start, start + length))
-        music.extend(m[a:b].mean(axis=0) for a, b in spans)
-        video.extend(v[a:b].mean(axis=0) for a, b in spans)
-        clips.extend([i] * len(spans))
-    return np.asarray(music), np.asarray(video), np.asarray(clips, dtype=np.int64)
-
-
 def _held_out_ranks(
-    music: np.ndarray,
-    video: np.ndarray,
-    held: np.ndarray,
-    shrinkage: float,
-    extra: tuple[np.ndarray, np.ndarray] | None = None,
+    music: np.ndarray, video: np.ndarray, held: np.ndarray, shrinkage: float
 ) -> np.ndarray:
     """Ranks of each held-out video row's own music row among the held-out music rows,
-    with the CCA of the other rows and of ``extra`` rows (standardised by the other
-    rows' statistics)."""
+    with the CCA of the other rows (standardised by their statistics)."""
     train_m, train_v = music[~held], video[~held]
-    if extra is not None:
-        train_m, train_v = np.concatenate([train_m, extra[0]]), np.concatenate([train_v, extra[1]])
     mean_m, sd_m = train_m.mean(axis=0), train_m.std(axis=0, ddof=1)
     mean_v, sd_v = train_v.mean(axis=0), train_v.std(axis=0, ddof=1)
     sd_m, sd_v = np.where(sd_m > 1e-6, sd_m, 1.0), np.where(sd_v > 1e-6, sd_v, 1.0)
@@ -180,18 +134,15 @@ def cross_validated_shrinkage(
     grid: tuple[float, ...] = SHRINKAGE_GRID,
     folds: int = CV_FOLDS,
     seed: int = 0,
-    extra: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> tuple[float, dict[float, float]]:
     """The shrinkage of ``grid`` whose held-out segments rank best, and every one's
     mean held-out rank.
 
     Clips (``clip_index`` ``(N,)``, one id per row) are dealt into ``folds`` folds in
     an order drawn from ``seed``; a segment is scored only against the segments of its
-    own fold, never seen by the CCA that projects it. ``extra`` rows (music, video, clip
-    index; e.g. :func:`span_means`) join the fit of the folds that do not hold their
-    clip and are never scored. Ties go to the larger shrinkage (the simpler model).
-    With fewer than two clips per fold on average there is nothing to cross-validate
-    and the middle of the grid is returned with no scores.
+    own fold, never seen by the CCA that projects it. Ties go to the larger shrinkage
+    (the simpler model). With fewer than two clips per fold on average there is nothing
+    to cross-validate and the middle of the grid is returned with no scores.
     """
     clips = np.unique(clip_index)
     folds = min(folds, len(clips) // 2)
@@ -200,14 +151,10 @@ def cross_validated_shrinkage(
     order = np.random.default_rng(seed).permutation(clips)
     scores: dict[float, float] = {}
     for shrinkage in grid:
-        ranks = []
-        for f in range(folds):
-            held = np.isin(clip_index, order[f::folds])
-            fit_extra = None
-            if extra is not None:
-                keep = ~np.isin(extra[2], order[f::folds])
-                fit_extra = (extra[0][keep], extra[1][keep])
-            ranks.append(_held_out_ranks(music, video, held, shrinkage, fit_extra))
+        ranks = [
+            _held_out_ranks(music, video, np.isin(clip_index, order[f::folds]), shrinkage)
+            for f in range(folds)
+        ]
         scores[float(shrinkage)] = float(np.concatenate(ranks).mean())
     best = min(scores, key=lambda s: (scores[s], -s))
     return best, scores

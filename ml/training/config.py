@@ -47,7 +47,6 @@ class TrainConfig:
     dropout: float = 0.5
     pooling: str | None = None  # vmnet only: None (clip mean), "mean", "attention", "auto"
     frames_per_clip: int = 100  # frames drawn per clip per epoch when pooling
-    cca_spans: int = 0  # cca, segvmnet: random spans per training clip added as pairs
     # loss and mining
     weight_video_to_music: float | None = None
     weight_music_to_video: float | None = None

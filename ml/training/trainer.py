@@ -40,7 +40,7 @@ from ml.miners.segments import SegmentTripletMiner
 from ml.miners.structure import mine_intra_modal_triplets
 from ml.models.pooling import sample_frame_indices
 from ml.models.vmnet import TwoBranchConfig, TwoBranchNet, segvmnet_config, vmnet_config
-from ml.training.cca import cross_validated_shrinkage, fit_cca, linear_branches, span_means
+from ml.training.cca import cross_validated_shrinkage, fit_cca, linear_branches
 from ml.training.checkpoint import DATA_FINGERPRINT, read_checkpoint, save_checkpoint, set_aside_run
 from ml.training.config import TrainConfig
 from ml.training.loop import (
@@ -333,22 +333,15 @@ def fit_cca_run(config: TrainConfig) -> Path:
         model_config_for(linear, manifest.audio_extractor.dim, manifest.video_extractor.dim)
     )
     model.fit_normalization(*train_in.normalisation_inputs())
-    spans = None
-    if config.cca_spans and config.kind == "segvmnet":
-        spans = span_means(*task.dataset.clip_frames("train"), config.cca_spans, seed=config.seed)
     shrinkage, cv_ranks = cross_validated_shrinkage(
         np.asarray(train_in.music),
         np.asarray(train_in.video),
         train_in.clip_index,
         seed=config.seed,
-        extra=spans,
     )
-    rows_m, rows_v = np.asarray(train_in.music), np.asarray(train_in.video)
-    if spans is not None:
-        rows_m, rows_v = np.concatenate([rows_m, spans[0]]), np.concatenate([rows_v, spans[1]])
     with torch.no_grad():
-        music = model.music.normalizer(torch.as_tensor(rows_m, dtype=torch.float32)).double()
-        video = model.video.normalizer(torch.as_tensor(rows_v, dtype=torch.float32)).double()
+        music = model.music.normalizer(torch.as_tensor(np.asarray(train_in.music))).double()
+        video = model.video.normalizer(torch.as_tensor(np.asarray(train_in.video))).double()
     linear_branches(model, fit_cca(music.numpy(), video.numpy(), shrinkage))
     metrics = {f"val_{k}": v for k, v in task.validate(model, torch.device("cpu")).items()}
     record = {
