@@ -243,7 +243,8 @@ class MilvusCatalogIndex(IndexBackend):
         self._model_id = model_id
         self.name = collection or f"v2m_model_{model_id if model_id is not None else 0}"
         self._client = MilvusClient(self.uri)
-        self._radii = HubRadii()  # this process's; cleared by this process's changes
+        self._radii = HubRadii()  # this process's; cleared whenever the collection changes
+        self._seen_watermark = -1  # the collection's watermark when the radii were kept
         self._sync_lock = threading.Lock()
         if not self._client.has_collection(self.name):
             self._client.create_alias(self._create_collection(0), self.name)
@@ -627,16 +628,19 @@ class MilvusCatalogIndex(IndexBackend):
                 "this index is bound to no model: build it with from_db() or pass model_id"
             )
         with self._sync_lock:
-            replay = plan_replay(
-                session, model_id, self.watermark, self._present, lookback=lookback
-            )
+            watermark = self.watermark
+            if watermark != self._seen_watermark:  # changed by another process (or rebuilt)
+                self._radii.clear()
+                self._seen_watermark = watermark
+            replay = plan_replay(session, model_id, watermark, self._present, lookback=lookback)
             if replay is None:
                 return 0
             self.remove_tracks(replay.removals)
             for batch in replay.batches:
                 self.add_tracks(batch.track_ids, batch.vectors, batch.offsets, batch.metadata)
-            if replay.watermark > self.watermark:
+            if replay.watermark > watermark:
                 self._set_watermark(self._physical(), replay.watermark)
+                self._seen_watermark = replay.watermark
             return replay.applied
 
     def close(self) -> None:

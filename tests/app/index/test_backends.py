@@ -21,9 +21,10 @@ from app.index.errors import (
 )
 from app.index.metadata import SearchFilters, TrackMetadata
 from app.index.milvus import MilvusCatalogIndex, decode_segments, encode_segments, milvus_filter
+from app.services.ingest import store_embeddings
 from bench.synthetic_catalog import make_query
 from ml.features.tags import VOCALS_THRESHOLD
-from ml.ranking import reference
+from ml.ranking import PackedSegments, reference
 from tests.app.index.test_database import DIM, _delete, _ingest
 
 BACKENDS = ("faiss", "milvus")
@@ -253,6 +254,42 @@ def test_a_milvus_collection_is_shared_and_survives_the_process(tmp_path, db, qu
     with pytest.raises(DimensionMismatchError):
         MilvusCatalogIndex(uri, 8, model_id=1)  # the collection holds dimension 16
     again.close()
+
+
+def test_a_milvus_replica_drops_its_hub_radii_when_another_process_changes_a_track(
+    tmp_path, db, small_catalog, queries
+):
+    uri = str(tmp_path / "shared.db")
+    rng = np.random.default_rng(5)
+    bank = PackedSegments.from_sequences(
+        [_unit(rng.standard_normal((3, DIM))).astype(np.float32) for _ in range(20)]
+    )
+    with session_scope(db) as s:
+        reader = MilvusCatalogIndex.from_db(uri, s, 1)  # an API replica
+        writer = MilvusCatalogIndex(uri, DIM, model_id=1)  # the worker publishing
+    top = reader.search(queries[0], 5, "nw_dtw", bank=bank, with_alignment=False)[0].track_id
+    segments = small_catalog.segments(int(np.flatnonzero(small_catalog.track_ids == top)[0]))
+    half = segments[: len(segments) // 2]
+    with session_scope(db) as s:  # re-ingested under the same id, its first half only
+        store_embeddings(s, top, 1, half)
+    with session_scope(db) as s:
+        assert writer.sync_from_db(s) == 1 and reader.sync_from_db(s) == 0
+    fresh = MilvusCatalogIndex(uri, DIM, model_id=1)  # radii computed on the new segments
+    asked = [half, *queries]  # the first still finds the changed track
+    assert top in {h.track_id for h in fresh.search(half, 3, "nw_dtw", with_alignment=False)}
+    assert _results_csls(reader, asked, bank) == _results_csls(fresh, asked, bank)
+    for index in (reader, writer, fresh):
+        index.close()
+
+
+def _results_csls(index, queries, bank):
+    return [
+        [
+            (h.track_id, round(h.score, 5))  # the score is corrected by the radius
+            for h in index.search(q, 10, "nw_dtw", bank=bank, with_alignment=False)
+        ]
+        for q in queries
+    ]
 
 
 def test_milvus_filter_expressions_and_segment_codec():
