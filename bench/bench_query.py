@@ -75,13 +75,16 @@ def _extractor_info(name: str, modality: str) -> dict:
     return asdict(ExtractorInfo(extractor.name, str(extractor.version), modality, extractor.dim))
 
 
-def build_model(out: Path, video_extractor: str, seed: int = 0) -> Path:
-    """Export a small Seg-VM-Net with random weights reading ``video_extractor``.
+def build_model(
+    out: Path, video_extractor: str, seed: int = 0, audio_extractor: str = AUDIO_EXTRACTOR
+) -> Path:
+    """Export a small Seg-VM-Net with random weights reading ``video_extractor`` and
+    ``audio_extractor``.
 
     Returns the model directory (its ``model.json``). Shot segmentation, as the
     default recipe's.
     """
-    audio = _extractor_info(AUDIO_EXTRACTOR, "audio")
+    audio = _extractor_info(audio_extractor, "audio")
     video = _extractor_info(video_extractor, "video")
     torch.manual_seed(seed)
     config = segvmnet_config(
