@@ -90,7 +90,8 @@ def median_filter_axis(x: np.ndarray, size: int, axis: int = -1) -> np.ndarray:
         raise ValueError(f"size must be a positive odd integer, got {size!r}")
     if axis not in (0, 1, -1, -2):
         raise ValueError(f"axis must be 0 or 1 (or -1, -2), got {axis!r}")
-    lines = x if axis in (1, -1) else x.T
+    # Lines contiguous in memory: the window reads along them.
+    lines = np.ascontiguousarray(x if axis in (1, -1) else x.T)
     out = np.empty(lines.shape, dtype=x.dtype)
     if lines.shape[1] > 0:
         _running_median(lines, int(size), out)
@@ -108,27 +109,33 @@ def _reflect(i: int, n: int) -> int:
 @njit(cache=True)
 def _running_median(lines, size, out):
     """``out[r, i]`` = median of ``lines[r, i - size // 2 : i + size // 2 + 1]`` (reflected
-    at both ends), for every row, by a sorted window updated one value at a time."""
+    at both ends), for every row, by a sorted window updated one value at a time (the
+    values between the leaving and the entering one move by one place)."""
     n_rows, n = lines.shape
     half = size // 2
     window = np.empty(size, dtype=lines.dtype)
+    extended = np.empty(n + 2 * half, dtype=lines.dtype)  # the row, reflected at both ends
     for r in range(n_rows):
-        for k in range(size):
-            window[k] = lines[r, _reflect(k - half, n)]
+        for k in range(n + 2 * half):
+            extended[k] = lines[r, _reflect(k - half, n)]
+        window[:] = extended[:size]
         window.sort()
         for i in range(n):
             out[r, i] = window[half]
             if i == n - 1:
                 break
-            leaving = lines[r, _reflect(i - half, n)]
-            entering = lines[r, _reflect(i + half + 1, n)]
-            # Remove `leaving` (any equal copy will do), then insert `entering`.
-            pos = np.searchsorted(window, leaving)
-            for k in range(pos, size - 1):
-                window[k] = window[k + 1]
-            k = size - 1
-            while k > 0 and window[k - 1] > entering:
-                window[k] = window[k - 1]
-                k -= 1
+            leaving = extended[i]
+            entering = extended[i + size]
+            # Replace one copy of `leaving` by `entering`, shifting only the values
+            # between the two places by one.
+            k = np.searchsorted(window, leaving)
+            if entering > leaving:
+                while k + 1 < size and window[k + 1] < entering:
+                    window[k] = window[k + 1]
+                    k += 1
+            else:
+                while k > 0 and window[k - 1] > entering:
+                    window[k] = window[k - 1]
+                    k -= 1
             window[k] = entering
     return out
