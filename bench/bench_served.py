@@ -12,8 +12,10 @@ docs/corpora.md), and each number of training clips:
    ``boundaries=``) and every test clip's soundtrack is a catalog track analysed by the
    ingestion code (:func:`ml.evaluation.served.evaluate_model_on_videos`);
 3. every cost ranks the catalog raw, with the CSLS hubness correction, and fused with
-   the evidence at the fitted weight (what the service serves); the evidence alone is
-   the ``beat_grid`` row. Tables average the seeds; the first table is the headline.
+   the training-free evidence (what the service serves): the cuts-on-beats score at the
+   fitted weight and the structure agreement at its fixed weight; each alone is the
+   ``beat_grid`` and ``structure`` row. Tables average the runs (``--folds`` x
+   ``--seeds``); the first table is the headline.
 
     python -m bench.bench_served --work var/served --corpora synth cutter \
         --train-clips 25 100 --seeds 0 1 2 --results bench/results
@@ -330,16 +332,18 @@ def headline_table(reports: dict[tuple[str, int], list]) -> str:
     head = " | ".join(f"{corpus} {n}" for corpus, n in cells)
     lines = [
         "Served path, mean rank as % of C / R@1 / R@10 / top-1 share (the cost with its "
-        "served corrections: CSLS, and the cuts-on-beats evidence at the model's fitted "
-        "weight):",
+        "served corrections: CSLS, the cuts-on-beats evidence at the model's fitted "
+        "weight and the structure agreement at its fixed weight; `beat_grid` and "
+        "`structure` are each evidence alone):",
         "",
         f"| cost | {head} |",
         "| --- |" + " --- |" * len(cells),
     ]
-    for method in ("beat_grid", *COSTS):
+    evidence = ("beat_grid", "structure")
+    for method in (*evidence, *COSTS):
         row = []
         for scores in cells.values():
-            m = scores[("beat_grid", "none")] if method == "beat_grid" else _served(scores, method)
+            m = scores[(method, "none")] if method in evidence else _served(scores, method)
             row.append(
                 f"{100 * m['share']:.1f}% / {100 * m['r1']:.0f}% / {100 * m['r10']:.0f}% "
                 f"/ {m['top1']:.1f}x"

@@ -394,6 +394,11 @@ class RecommendationList(BaseModel):
     sync_weight: float = Field(
         description="weight of the cuts-on-beats evidence in the ranking (0: not used)"
     )
+    structure_weight: float = Field(
+        0.0,
+        description="weight of the structure agreement (the picture repeating where the "
+        "music does) in the ranking (0: not used)",
+    )
     model: str
     catalog_size: int
     timings_s: dict[str, float] = Field(description="seconds per stage, and total")

@@ -101,9 +101,10 @@ def query_options(
     sync: Annotated[
         bool,
         Query(
-            description="fuse how well the video's cuts fall on each track's beats into the "
-            "ranking, at the weight the model fitted on its validation clips (false: the "
-            "learned cost alone)"
+            description="fuse training-free evidence into the ranking: how well the video's "
+            "cuts fall on each track's beats, at the weight the model fitted on its "
+            "validation clips, and how well its picture repeats where the track's music "
+            "does, at a fixed weight (false: the learned cost alone)"
         ),
     ] = True,
     vocals: Annotated[

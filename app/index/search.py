@@ -19,9 +19,12 @@ video stops coming first for all of them. The same bank distances give each hit 
 0-100 match: the share of the reference videos that fit the track worse than the query.
 
 With training-free :class:`Evidence` (how well the video's cuts sit on each track's
-beats, :mod:`ml.sync.beat_grid`) and a positive weight, the corrected distances are
-fused with it over the shortlist (:func:`ml.ranking.fusion.fuse_evidence`) before the
-``k`` best are kept; each hit's score is then the fused one.
+beats, :mod:`ml.sync.beat_grid`; how well its picture repeats where the music does,
+:mod:`ml.sync.structure`), each with a positive weight, the corrected distances are
+fused with them over the shortlist (:func:`ml.ranking.fusion.fuse_evidences`) before
+the ``k`` best are kept; each hit's score is then the fused one. Evidence is asked for
+the shortlist in its corrected order, best first, so that evidence too costly for a
+whole shortlist can score only its leaders.
 
 With preferred automatic tags (``prefer``, e.g. ``("mellow", "acoustic")``), the
 shortlist is steered last (:func:`steer_by_tags`): the ranking values are
@@ -34,6 +37,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -51,7 +55,7 @@ from ml.ranking import (
     batch_distances,
     distance_matrix,
 )
-from ml.ranking.fusion import fuse_evidence
+from ml.ranking.fusion import fuse_evidences
 from ml.ranking.hubness import DEFAULT_CSLS_K, bank_percentile, csls_distances, hub_radius
 
 __all__ = [
@@ -186,7 +190,7 @@ def two_stage_search(
     bank: PackedSegments | None = None,
     csls: bool = True,
     radii: HubRadii | None = None,
-    evidence: Evidence | None = None,
+    evidence: Sequence[Evidence] = (),
     prefer: tuple[str, ...] = (),
 ) -> list[Hit]:
     """Rank the catalog for one query sequence of segment embeddings ``(Kq, d)``.
@@ -240,7 +244,7 @@ def rerank_shortlist(
     bank: PackedSegments | None = None,
     csls: bool = True,
     radii: HubRadii | None = None,
-    evidence: Evidence | None = None,
+    evidence: Sequence[Evidence] = (),
     prefer: tuple[str, ...] = (),
 ) -> list[Hit]:
     """Stage 2 of :func:`two_stage_search`: rerank a shortlist, keep the ``k`` best.
@@ -261,8 +265,7 @@ def rerank_shortlist(
     if with_bank and csls:
         radii = radii or HubRadii()
         ranked = csls_distances(ranked, radii.of(bank, store, ids, method, indel))
-    if evidence is not None and evidence.weight > 0:
-        ranked = fuse_evidence(ranked, evidence.scores(ids), evidence.weight)
+    ranked = fuse_with_evidence(ranked, ids, evidence)
     if prefer:
         ranked = steer_by_tags(ranked, metadata.preference(slots, prefer))
     best = np.argsort(ranked, kind="stable")[:k]
@@ -293,6 +296,24 @@ def rerank_shortlist(
             )
         )
     return hits
+
+
+def fuse_with_evidence(
+    ranked: np.ndarray, ids: np.ndarray, evidence: Sequence[Evidence] | None
+) -> np.ndarray:
+    """``ranked`` ``(n,)`` (lower is better) fused with every evidence of positive
+    weight about the tracks ``ids`` ``(n,)``; unchanged without any. Each evidence is
+    asked for the tracks in the order of ``ranked``, best first."""
+    used = [e for e in evidence or () if e.weight > 0]
+    if not used:
+        return ranked
+    order = np.argsort(ranked, kind="stable")
+    pairs = []
+    for item in used:
+        scores = np.empty(len(ids))
+        scores[order] = item.scores(ids[order])
+        pairs.append((scores, item.weight))
+    return fuse_evidences(ranked, pairs)
 
 
 #: Neighbourhood of the hub radius: the bank queries nearest to a track.

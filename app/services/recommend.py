@@ -31,13 +31,14 @@ from app.services.catalog import track_summary
 from app.services.costs import DEFAULT_METHOD, alignment_method
 from app.services.model_kind import ServingKind, VideoToMusic
 from app.services.query_cache import QueryCache
-from app.services.sync_evidence import BeatGridEvidence
+from app.services.sync_evidence import BeatGridEvidence, StructureEvidence
 from app.settings import Settings
 from ml.edit import SyncedExcerpt, synced_excerpt
 from ml.edit.plan import EditPlan, TrackStructure, plan_edit
 from ml.pipeline.timing import Timings
 from ml.pipeline.video import VideoAnalysis, analyse_video
 from ml.ranking.alignment import Alignment
+from ml.sync.structure import STRUCTURE_WEIGHT
 
 
 class QueryError(ValueError):
@@ -53,7 +54,7 @@ class QueryOptions:
     boundaries_s: tuple[float, ...] | None = None  # the user's own cut points
     min_segment_s: float | None = None  # merge shots shorter than this
     hubness: str = "csls"  # "csls" (when the model has a query bank) or "none"
-    sync: bool = True  # fuse the cuts-on-beats evidence at the model's fitted weight
+    sync: bool = True  # fuse the training-free evidence (cuts on beats, structure)
     prefer: tuple[str, ...] = ()  # automatic tags that steer the shortlist
 
 
@@ -98,6 +99,29 @@ def _cache_key(content_sha256: str, model: VideoToMusic, options: QueryOptions):
     return QueryCache.key(content_sha256, model.row_id, options.boundaries_s, options.min_segment_s)
 
 
+def query_evidence(
+    db: Session, model: VideoToMusic, analysis: VideoAnalysis, sync: bool
+) -> tuple[BeatGridEvidence, StructureEvidence]:
+    """The training-free evidence fused into a video query's ranking (none with
+    ``sync`` off): its cuts on each track's beats at the model's fitted weight, and its
+    picture's repetitions against each track's music, laid where the cuts fit best."""
+    beats = BeatGridEvidence(
+        db,
+        model.music_segmenter,
+        analysis.boundaries_s[1:-1],
+        analysis.duration_s,
+        model.sync_weight if sync else 0.0,
+    )
+    structure = StructureEvidence(
+        db,
+        model.audio_extractor,
+        analysis.features,
+        beats,
+        STRUCTURE_WEIGHT if sync else 0.0,
+    )
+    return beats, structure
+
+
 def recommend_for_video(
     path: Path,
     db: Session,
@@ -134,13 +158,7 @@ def recommend_for_video(
             filters=options.filters,
             bank=model.bank,
             csls=options.hubness == "csls",
-            evidence=BeatGridEvidence(
-                db,
-                model.music_segmenter,
-                query.analysis.boundaries_s[1:-1],
-                query.analysis.duration_s,
-                model.sync_weight if options.sync else 0.0,
-            ),
+            evidence=query_evidence(db, model, query.analysis, options.sync),
             prefer=options.prefer,
         )
     explain = preview = None
@@ -179,6 +197,7 @@ def recommend_for_video(
         "shortlist": options.shortlist,
         "hubness": options.hubness if model.bank is not None else "none",
         "sync_weight": model.sync_weight if options.sync else 0.0,
+        "structure_weight": STRUCTURE_WEIGHT if options.sync else 0.0,
         "model": model.name,
         "catalog_size": int(len(index.track_ids())),
         "timings_s": timings.stages,

@@ -1,11 +1,18 @@
-"""The cuts-on-beats evidence of a video query, read from the catalog's analyses.
+"""The training-free evidence of a video query, read from the catalog's analyses.
 
-The index fuses a model's learned ranking with how well the query's cuts fall on each
-shortlisted track's beats (:mod:`ml.sync.beat_grid`, docs/method.md §9), with the
-weight the model fitted on its validation clips (``RegistryEntry.sync_weight``). This
-module gives the index that evidence (:class:`app.index.search.Evidence`): the beats,
-downbeats and music boundaries of the shortlist, from the ``track_analyses`` rows of
-the model's music segmenter, in one query.
+The index fuses a model's learned ranking with two kinds of evidence
+(:class:`app.index.search.Evidence`, docs/method.md §9):
+
+* :class:`BeatGridEvidence`: how well the query's cuts fall on each shortlisted
+  track's beats (:mod:`ml.sync.beat_grid`), at the weight the model fitted on its
+  validation clips (``RegistryEntry.sync_weight``); the beats, downbeats and music
+  boundaries of the shortlist come from the ``track_analyses`` rows of the model's
+  music segmenter, in one query;
+* :class:`StructureEvidence`: how well the query's picture repeats where each
+  track's music does (:mod:`ml.sync.structure`), laid at the cuts-on-beats best
+  offset, at :data:`ml.sync.structure.STRUCTURE_WEIGHT`; the tracks' 1 Hz features
+  come from the ``track_features`` rows saved at ingestion, in one query, for the
+  :data:`STRUCTURE_SHORTLIST` leaders of the shortlist.
 """
 
 from __future__ import annotations
@@ -17,11 +24,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.arrays import from_blob
-from app.db.models import Track, TrackAnalysis
+from app.db.models import Track, TrackAnalysis, TrackFeatures
+from ml.features.registry import get_extractor
 from ml.sync.beat_grid import beat_grid_scores
 from ml.sync.offset import TrackEvents
+from ml.sync.structure import STRUCTURE_WEIGHT, structure_scores
 
-__all__ = ["BeatGridEvidence"]
+__all__ = ["STRUCTURE_SHORTLIST", "BeatGridEvidence", "StructureEvidence"]
+
+#: Leaders of a shortlist (in its current order) whose structure agreement is measured:
+#: each costs a read of the track's features and two self-similarity matrices.
+STRUCTURE_SHORTLIST = 200
 
 
 class BeatGridEvidence:
@@ -54,11 +67,23 @@ class BeatGridEvidence:
         self._cuts = np.asarray(cuts_s, dtype=np.float64)
         self._duration = float(video_duration_s)
         self.weight = float(weight)
+        self._offsets: dict[int, float] = {}
 
     def scores(self, track_ids: np.ndarray) -> np.ndarray:
         """``(n,)`` the on-beat score of each track at its best offset, NaN for a track
         with no beats or no analysis."""
+        return self._grid([int(i) for i in np.asarray(track_ids)])
+
+    def offsets(self, track_ids: np.ndarray) -> np.ndarray:
+        """``(n,)`` where in each track the query fits best by its cuts on the beats,
+        seconds (0 for a track without beats, NaN without an analysis)."""
         ids = [int(i) for i in np.asarray(track_ids)]
+        missing = [i for i in ids if i not in self._offsets]
+        if missing:
+            self._grid(missing)
+        return np.array([self._offsets.get(i, np.nan) for i in ids])
+
+    def _grid(self, ids: list[int]) -> np.ndarray:
         rows = self._db.execute(
             select(
                 TrackAnalysis.track_id,
@@ -91,7 +116,64 @@ class BeatGridEvidence:
             known.append(position)
         out = np.full(len(ids), np.nan)
         if events:
-            out[known] = beat_grid_scores(self._cuts, self._duration, events).score
+            grid = beat_grid_scores(self._cuts, self._duration, events)
+            out[known] = grid.score
+            self._offsets.update(
+                (ids[p], float(o)) for p, o in zip(known, grid.offset_s, strict=True)
+            )
+        return out
+
+
+class StructureEvidence:
+    """How well a query's picture repeats where each catalog track's music does.
+
+    Parameters
+    ----------
+    db : Session
+        Where the tracks' features are.
+    audio_extractor : str
+        The model's audio extractor (whose 1 Hz features ingestion saved).
+    video_frames : np.ndarray
+        ``(T, D_v)`` the query's 1 Hz frame features.
+    offsets : BeatGridEvidence
+        Where the query is laid on each track (its cuts-on-beats best offset).
+    weight : float
+        :data:`~ml.sync.structure.STRUCTURE_WEIGHT`, or 0 (unused, nothing is read).
+    """
+
+    def __init__(
+        self,
+        db: Session,
+        audio_extractor: str,
+        video_frames: np.ndarray,
+        offsets: BeatGridEvidence,
+        weight: float = STRUCTURE_WEIGHT,
+    ) -> None:
+        self._db = db
+        self._spec = get_extractor(audio_extractor, "audio").spec
+        self._video = np.asarray(video_frames, dtype=np.float64)
+        self._offsets = offsets
+        self.weight = float(weight)
+
+    def scores(self, track_ids: np.ndarray) -> np.ndarray:
+        """``(n,)`` the agreement of each of the first :data:`STRUCTURE_SHORTLIST`
+        tracks (best first), NaN for the others and for a track without features."""
+        ids = [int(i) for i in np.asarray(track_ids)[:STRUCTURE_SHORTLIST]]
+        rows = self._db.execute(
+            select(TrackFeatures).where(
+                TrackFeatures.track_id.in_(ids),
+                TrackFeatures.extractor == self._spec.name,
+                TrackFeatures.version == self._spec.version,
+            )
+        ).scalars()
+        frames = {row.track_id: row.array() for row in rows}
+        out = np.full(len(track_ids), np.nan)
+        known = [p for p, i in enumerate(ids) if i in frames]
+        if known:
+            picked = [ids[p] for p in known]
+            out[known] = structure_scores(
+                self._video, [frames[i] for i in picked], self._offsets.offsets(np.array(picked))
+            )
         return out
 
 

@@ -31,10 +31,11 @@ import numpy as np
 from ml.evaluation.fusion import SyncWeightFit, fit_sync_weight
 from ml.evaluation.retrieval import EvaluationError, answer_ranks, evaluate_ranks
 from ml.ranking import PackedSegments, distance_matrix
-from ml.ranking.fusion import fuse_evidence
+from ml.ranking.fusion import fuse_evidences
 from ml.ranking.hubness import csls_distances, hub_radius, hubness_skewness, k_occurrence
 from ml.sync.beat_grid import beat_grid_scores
 from ml.sync.offset import TrackEvents
+from ml.sync.structure import STRUCTURE_WEIGHT, structure_scores
 
 __all__ = [
     "ANALYSIS_VERSION",
@@ -52,10 +53,11 @@ __all__ = [
     "model_pipeline",
     "record_sync_weight",
     "served_table",
+    "structure_matrix",
 ]
 
 #: Bump when the cached analysis of a clip changes for the same inputs.
-ANALYSIS_VERSION = "2"
+ANALYSIS_VERSION = "3"
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,9 @@ class ServedClip:
     """One clip through the served pipelines, before any model.
 
     ``query_vectors`` ``(Kq, Dv)``: the picture cut by shots or cut points;
-    ``track_vectors`` ``(Kc, Da)``: the soundtrack cut by the music segmenter.
+    ``track_vectors`` ``(Kc, Da)``: the soundtrack cut by the music segmenter;
+    ``query_frames`` ``(Tq, Dv)`` and ``track_frames`` ``(Tc, Da)``: their 1 Hz
+    frame features, as the service keeps them.
     """
 
     clip_id: str
@@ -73,6 +77,8 @@ class ServedClip:
     track_vectors: np.ndarray
     downbeats_s: np.ndarray
     beats_s: np.ndarray
+    query_frames: np.ndarray
+    track_frames: np.ndarray
 
     @property
     def cuts_s(self) -> np.ndarray:
@@ -125,8 +131,9 @@ def analyse_served_query(
     video_extractor: str,
     cut_points_s: Sequence[float] | None = None,
     cache_dir: Path | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """A video as the service analyses a query: ``(boundaries_s, segment vectors)``."""
+) -> dict[str, np.ndarray]:
+    """A video as the service analyses a query: its ``boundaries`` (seconds), segment
+    ``vectors`` and 1 Hz ``frames``."""
     from ml.pipeline.video import analyse_video
 
     parts = {
@@ -137,17 +144,20 @@ def analyse_served_query(
 
     def compute() -> dict[str, np.ndarray]:
         video = analyse_video(path, video_extractor, cut_points_s=cut_points_s)
-        return {"boundaries": video.boundaries_s, "vectors": video.segment_vectors}
+        return {
+            "boundaries": video.boundaries_s,
+            "vectors": video.segment_vectors,
+            "frames": video.features,
+        }
 
-    out = _cached(cache_dir, Path(path), parts, compute)
-    return out["boundaries"], out["vectors"]
+    return _cached(cache_dir, Path(path), parts, compute)
 
 
 def analyse_served_track(
     path: Path, music_segmenter: str, audio_extractor: str, cache_dir: Path | None = None
 ) -> dict[str, np.ndarray]:
     """A soundtrack as ingestion analyses a catalog track: its ``boundaries``,
-    segment ``vectors``, ``downbeats`` and ``beats`` (seconds)."""
+    segment ``vectors``, ``downbeats`` and ``beats`` (seconds) and 1 Hz ``frames``."""
     from ml.pipeline.track import analyse_track_file
 
     parts = {"version": ANALYSIS_VERSION, "audio": audio_extractor, "segmenter": music_segmenter}
@@ -159,6 +169,7 @@ def analyse_served_track(
             "vectors": track.segment_vectors,
             "downbeats": track.downbeats_s,
             "beats": np.asarray(track.analysis.beats.beats_s, dtype=np.float64),
+            "frames": track.features,
         }
 
     return _cached(cache_dir, Path(path), parts, compute)
@@ -175,16 +186,18 @@ def analyse_served_clip(
 ) -> ServedClip:
     """Analyse one clip as the service analyses a query (its picture) and a catalog
     track (its soundtrack); cached under ``cache_dir`` when given."""
-    boundaries, vectors = analyse_served_query(path, video_extractor, cut_points_s, cache_dir)
+    query = analyse_served_query(path, video_extractor, cut_points_s, cache_dir)
     track = analyse_served_track(path, music_segmenter, audio_extractor, cache_dir)
     return ServedClip(
         Path(path).stem,
-        boundaries,
-        vectors,
+        query["boundaries"],
+        query["vectors"],
         track["boundaries"],
         track["vectors"],
         track["downbeats"],
         track["beats"],
+        query["frames"],
+        track["frames"],
     )
 
 
@@ -201,6 +214,20 @@ def beat_grid_matrix(queries: Sequence[ServedClip], tracks: Sequence[TrackEvents
     """``(n_queries, n_tracks)`` how well each query's cuts fall on each track's beats
     (:func:`ml.sync.beat_grid.beat_grid_scores`), higher is better, NaN for none."""
     return np.stack([beat_grid_scores(q.cuts_s, q.video_duration_s, tracks).score for q in queries])
+
+
+def structure_matrix(queries: Sequence[ServedClip], tracks: Sequence[ServedClip]) -> np.ndarray:
+    """``(n_queries, n_tracks)`` how well each query's picture repeats where each
+    track's music does (:func:`ml.sync.structure.structure_scores`), with the query
+    laid on the track at its cuts-on-beats best offset, as the service does; higher
+    is better, NaN for none."""
+    events = [t.track_events for t in tracks]
+    frames = [t.track_frames for t in tracks]
+    rows = []
+    for q in queries:
+        offsets = beat_grid_scores(q.cuts_s, q.video_duration_s, events).offset_s
+        rows.append(structure_scores(q.query_frames, frames, offsets))
+    return np.stack(rows)
 
 
 def _packed(sequences: Sequence[np.ndarray]) -> PackedSegments:
@@ -278,6 +305,8 @@ def evaluate_served(
     csls_k: int = 10,
     evidence: np.ndarray | None = None,
     sync_weight: float = 0.0,
+    structure: np.ndarray | None = None,
+    structure_weight: float = STRUCTURE_WEIGHT,
 ) -> ServedReport:
     """Rank the ``C`` tracks for every query (query ``i``'s answer is track ``i``).
 
@@ -299,6 +328,10 @@ def evaluate_served(
         after its served correction.
     sync_weight : float
         The model's fitted weight of the evidence.
+    structure : np.ndarray, optional
+        ``(n_queries, C)`` structure agreements (:func:`structure_matrix`); scored
+        alone as ``structure``, and fused beside the cuts-on-beats evidence at
+        ``structure_weight``, as served.
     """
     if len(queries) == 0 or len(tracks) < len(queries):
         raise EvaluationError("need at least one query and one track per query")
@@ -309,8 +342,13 @@ def evaluate_served(
             "bank": len(bank) if bank else 0,
             "csls_k": csls_k,
             "sync_weight": sync_weight,
+            "structure_weight": structure_weight if structure is not None else 0.0,
         }
     )
+    evidences = [(evidence, sync_weight)] if evidence is not None else []
+    if structure is not None:
+        report.scores.append(_scores("structure", "none", -np.nan_to_num(structure, nan=0.0)))
+        evidences.append((structure, structure_weight))
     if evidence is not None:
         report.scores.append(_scores("beat_grid", "none", -np.nan_to_num(evidence, nan=0.0)))
     for method in methods:
@@ -321,8 +359,8 @@ def evaluate_served(
             radius = hub_radius(cost_matrix(bank, tracks, method), csls_k)
             served, correction = csls_distances(distances, radius), "csls"
             report.scores.append(_scores(method, correction, served))
-        if evidence is not None and sync_weight > 0:
-            fused = fuse_evidence(served, evidence, sync_weight)
+        if any(weight > 0 for _, weight in evidences):
+            fused = fuse_evidences(served, evidences)
             report.scores.append(_scores(method, f"{correction}+sync", fused))
     return report
 
@@ -480,7 +518,9 @@ def evaluate_model_on_videos(
     cut_points = cut_points or {}
     test = _served_clips(entry, videos, cut_points, cache_dir, progress)
     given = [
-        analyse_served_query(path, pipe["video"], cut_points.get(Path(path).stem), cache_dir)[1]
+        analyse_served_query(path, pipe["video"], cut_points.get(Path(path).stem), cache_dir)[
+            "vectors"
+        ]
         for path in bank_videos
     ] + list(bank_vectors)
     bank = [video.embed(vectors) for vectors in given] or entry.query_bank()
@@ -491,6 +531,7 @@ def evaluate_model_on_videos(
         bank=bank or None,
         evidence=beat_grid_matrix(test, [c.track_events for c in test]),
         sync_weight=entry.sync_weight,
+        structure=structure_matrix(test, test),
     )
     report.metadata.update(
         {

@@ -16,13 +16,19 @@ R@10 about ten points; docs/experiments.md). A candidate without evidence (NaN) 
 the query's mean evidence (``z = 0``): it is neither promoted nor demoted. The weight
 is a model's own, fit on its validation clips
 (:func:`ml.evaluation.fusion.fit_sync_weight`).
+
+Several kinds of evidence add up, each standardised on its own and with its own
+weight (:func:`fuse_evidences`): the cuts-on-beats score at the model's weight and the
+structure agreement of :mod:`ml.sync.structure` at its fixed weight.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
-__all__ = ["fuse_evidence", "standardise_rows"]
+__all__ = ["fuse_evidence", "fuse_evidences", "standardise_rows"]
 
 
 def standardise_rows(x: np.ndarray) -> np.ndarray:
@@ -58,16 +64,30 @@ def fuse_evidence(distances: np.ndarray, evidence: np.ndarray, weight: float) ->
     ValueError
         Shapes that differ, a distance that is not finite, or a negative weight.
     """
+    return fuse_evidences(distances, [(evidence, weight)])
+
+
+def fuse_evidences(
+    distances: np.ndarray, evidences: Sequence[tuple[np.ndarray, float]]
+) -> np.ndarray:
+    """:func:`fuse_evidence` with several kinds of evidence, ``(scores, weight)`` pairs:
+    ``z(d) - sum_k w_k max(z(s_k), 0)``. Pairs of weight 0 are skipped; with none left,
+    the distances are returned unchanged. 1-d inputs are one query."""
     d = np.asarray(distances, dtype=np.float64)
-    s = np.asarray(evidence, dtype=np.float64)
+    pairs = [(np.asarray(s, dtype=np.float64), w) for s, w in evidences]
     if d.ndim == 1:
-        return fuse_evidence(d[None], s[None], weight)[0]
-    if d.shape != s.shape:
-        raise ValueError(f"distances {d.shape} and evidence {s.shape} differ in shape")
+        return fuse_evidences(d[None], [(s[None], w) for s, w in pairs])[0]
+    for s, weight in pairs:
+        if d.shape != s.shape:
+            raise ValueError(f"distances {d.shape} and evidence {s.shape} differ in shape")
+        if not np.isfinite(weight) or weight < 0:
+            raise ValueError(f"weight must be finite and >= 0, got {weight}")
     if not np.all(np.isfinite(d)):
         raise ValueError("distances must be finite")
-    if not np.isfinite(weight) or weight < 0:
-        raise ValueError(f"weight must be finite and >= 0, got {weight}")
-    if weight == 0:
+    pairs = [(s, w) for s, w in pairs if w > 0]
+    if not pairs:
         return d
-    return standardise_rows(d) - weight * np.maximum(standardise_rows(s), 0.0)
+    fused = standardise_rows(d)
+    for s, weight in pairs:
+        fused = fused - weight * np.maximum(standardise_rows(s), 0.0)
+    return fused

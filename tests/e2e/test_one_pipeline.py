@@ -42,7 +42,7 @@ def test_a_clip_has_the_same_segment_vectors_in_training_evaluation_and_serving(
     model = _serving_model(tiny_demo / "model")
 
     # Evaluation (v2m evaluate's served path) and serving (POST /recommend/video).
-    _, evaluated = analyse_served_query(video, model.video_extractor, cuts)
+    evaluated = analyse_served_query(video, model.video_extractor, cuts)["vectors"]
     served = embed_video(
         video, model, QueryOptions(boundaries_s=cuts), Settings(data_dir=tmp_path), Timings()
     )

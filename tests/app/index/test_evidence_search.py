@@ -40,7 +40,7 @@ def test_evidence_with_weight_promotes_the_track_it_favours() -> None:
     assert plain[0].track_id == 1
     loser = plain[-1].track_id
     evidence = Favour(loser, weight=2.0)
-    fused = index.search(query, 5, "nw_dtw", evidence=evidence)
+    fused = index.search(query, 5, "nw_dtw", evidence=[evidence])
     assert fused[0].track_id == loser
     assert sorted(evidence.asked) == list(range(1, 21))  # the whole shortlist was asked
     # The raw distance of each hit is still its cost; the score is the fused value.
@@ -53,5 +53,5 @@ def test_weight_zero_is_the_plain_search() -> None:
     index, tracks = _index()
     query = tracks[3][None, :]
     plain = index.search(query, 8, "nw_dtw")
-    off = index.search(query, 8, "nw_dtw", evidence=Favour(7, weight=0.0))
+    off = index.search(query, 8, "nw_dtw", evidence=[Favour(7, weight=0.0)])
     assert [(h.track_id, h.score) for h in off] == [(h.track_id, h.score) for h in plain]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.db.models import Track, TrackAnalysis, TrackStatus
+from app.db.arrays import to_blob
+from app.db.models import Track, TrackAnalysis, TrackFeatures, TrackStatus
 from app.db.session import session_scope
 from app.migrate import upgrade
-from app.services.sync_evidence import BeatGridEvidence
+from app.services.sync_evidence import BeatGridEvidence, StructureEvidence
+from ml.features.registry import get_extractor
 
 
 def _track(db, title: str, bpm: float, duration_s: float = 60.0, segmenter: str = "olda") -> int:
@@ -58,3 +60,44 @@ def test_a_query_without_cuts_has_no_evidence(sqlite_url):
         track = _track(db, "a", 120.0)
         scores = BeatGridEvidence(db, "olda", [], 12.0, weight=1.0).scores(np.array([track]))
         assert np.isnan(scores).all()
+
+
+def _features(db, track_id: int, frames: np.ndarray) -> None:
+    spec = get_extractor("handcrafted", "audio").spec
+    db.add(
+        TrackFeatures(
+            track_id=track_id,
+            extractor=spec.name,
+            version=spec.version,
+            n_frames=frames.shape[0],
+            dim=frames.shape[1],
+            values=to_blob(frames.astype(np.float32)),
+        )
+    )
+    db.flush()
+
+
+def test_structure_evidence_favours_the_music_that_repeats_like_the_picture(sqlite_url):
+    rng = np.random.default_rng(0)
+    looks = rng.normal(size=(3, 20))
+
+    def sections(order: str, seconds: int, dim: int) -> np.ndarray:
+        rows = [looks[ord(c) - 65, :dim] for c in order for _ in range(seconds)]
+        return np.asarray(rows) + 0.3 * rng.normal(size=(len(rows), dim))
+
+    upgrade(sqlite_url)
+    with session_scope(sqlite_url) as db:
+        right, wrong, bare = _track(db, "a", 120.0), _track(db, "b", 120.0), _track(db, "c", 120.0)
+        _features(db, right, sections("ABABC", 4, 20))
+        _features(db, wrong, sections("AABBC", 4, 20))
+        video = sections("ABAB", 4, 12)  # other features, the right track's form
+        beats = BeatGridEvidence(db, "olda", np.arange(0.5, 16.0, 1.0), 16.0, weight=1.0)
+        evidence = StructureEvidence(db, "handcrafted", video, beats, weight=0.5)
+        ids = np.array([right, wrong, bare, 999])
+        scores = evidence.scores(ids)
+        assert evidence.weight == 0.5
+        assert scores[0] > 0.8 and scores[0] > scores[1] + 0.3
+        assert np.isnan(scores[2]) and np.isnan(scores[3])  # no features, no track
+        # Laid where the cuts fit on the beats: the offsets the beat grid found.
+        np.testing.assert_array_equal(beats.offsets(ids[:2]), [0.0, 0.0])
+        assert np.isnan(beats.offsets(ids[3:])[0])
