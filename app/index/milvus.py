@@ -95,14 +95,17 @@ class MilvusOptions:
     """How the collection is indexed and stored.
 
     ``index_type`` is ``HNSW`` (graph; ``M``, ``ef_construction``, and at search time
-    ``ef`` raised to the shortlist) or ``IVF_FLAT`` (``nlist`` cells, ``nprobe``
-    probed). ``dtype`` is the storage of the segments (float16 halves them).
+    ``ef``, raised to ``ef_per_result`` times the shortlist) or ``IVF_FLAT`` (``nlist``
+    cells, ``nprobe`` probed). ``dtype`` is the storage of the segments (float16 halves
+    them). A 1,000-track shortlist on 100k tracks had recall 0.93 at ``ef`` = 1,000,
+    0.97 at 2,000 and 0.99 at 4,000 against exact search (docs/milvus.md).
     """
 
     index_type: str = "HNSW"
     M: int = 16
     ef_construction: int = 200
     ef: int = 64
+    ef_per_result: int = 4
     nlist: int = 1024
     nprobe: int = 64
     dtype: str = "float32"
@@ -116,7 +119,7 @@ class MilvusOptions:
 
     def search_params(self, limit: int) -> dict[str, Any]:
         if self.index_type == "HNSW":
-            return {"ef": max(self.ef, limit)}
+            return {"ef": max(self.ef, self.ef_per_result * limit)}
         return {"nprobe": self.nprobe}
 
 
@@ -533,29 +536,22 @@ class MilvusCatalogIndex(IndexBackend):
         A graph (HNSW) searched under a selective filter walks mostly through excluded
         nodes and can miss passing tracks even with ``ef`` at the shortlist (measured in
         docs/milvus.md); scoring the few passing centroids directly is exact, as the
-        in-process backend's subset scan is. When no more tracks pass than the
-        shortlist holds, they all are the shortlist: fetched with their segments in one
-        call.
+        in-process backend's subset scan is. Two calls: the passing centroids (the filter
+        evaluated once, as a filtered search would), then the shortlist's segments by id.
         """
-        cap = min(EXACT_WITHIN * limit, MAX_TOPK)
-        rows = self._client.query(self.name, filter=expression, output_fields=["count(*)"])
-        if int(rows[0]["count(*)"]) > cap:
+        cap = min(EXACT_WITHIN * limit, MAX_TOPK - 1)
+        rows = self._client.query(
+            self.name, filter=expression, output_fields=["centroid"], limit=cap + 1
+        )
+        if len(rows) > cap:
             return None
-        whole = int(rows[0]["count(*)"]) <= limit
-        fields = ["centroid", *_OUTPUT_FIELDS] if whole else ["centroid"]
-        rows = self._client.query(self.name, filter=expression, output_fields=fields, limit=cap)
         if not rows:
             return []
         ids = np.array([int(row["track_id"]) for row in rows], np.int64)
         sims = np.array([row["centroid"] for row in rows], np.float32) @ centroid.astype(np.float32)
         order = np.lexsort((ids, -sims))[:limit]
-        if whole:
-            entities = {int(row["track_id"]): row for row in rows}
-        else:
-            chosen = self._client.get(
-                self.name, ids=ids[order].tolist(), output_fields=_OUTPUT_FIELDS
-            )
-            entities = {int(row["track_id"]): row for row in chosen}
+        chosen = self._client.get(self.name, ids=ids[order].tolist(), output_fields=_OUTPUT_FIELDS)
+        entities = {int(row["track_id"]): row for row in chosen}
         return [
             {"track_id": int(ids[i]), "distance": float(sims[i]), "entity": entities[int(ids[i])]}
             for i in order
