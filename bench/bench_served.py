@@ -100,6 +100,15 @@ def recorded_corpus(root: Path, world: str, n_train: int, n_test: int, seed: int
     return {"pool": rest + test, "test_clips": len(test), "cuts": cuts}
 
 
+def clip_count(text: str) -> int:
+    """A ``--train-clips`` value: a positive count, or ``all`` (0)."""
+    if text == "all":
+        return 0
+    if int(text) < 1:
+        raise argparse.ArgumentTypeError(f"need a positive count or 'all', got {text}")
+    return int(text)
+
+
 def fold_split(corpus: dict, fold: int) -> tuple[list[Path], list[Path]]:
     """Fold ``fold``'s (training videos, test videos): the corpus's clips in their order,
     the ``fold``-th block of ``test_clips`` counted from the end tested, the others
@@ -193,7 +202,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--corpora", nargs="+", default=["synth", "cutter"], choices=("synth", "cutter", "painter")
     )
-    parser.add_argument("--train-clips", type=int, nargs="+", default=[25, 60])
+    parser.add_argument(
+        "--train-clips",
+        type=clip_count,
+        nargs="+",
+        default=[25, 60],
+        help="training clips per model; 'all': every clip outside the fold's test block",
+    )
     parser.add_argument("--test-clips", type=int, default=30)
     parser.add_argument("--segmentation", default="olda")
     parser.add_argument("--audio", default="handcrafted")
@@ -207,8 +222,9 @@ def main(argv: list[str] | None = None) -> None:
         "--folds",
         type=int,
         default=1,
-        help="test folds: fold 0 is the corpus's split, each further fold tests the next "
-        "block of clips (catalog size unchanged) and trains on the others",
+        help="test folds, at most: fold 0 is the corpus's split, each further fold tests "
+        "the next block of clips (catalog size unchanged) and trains on the others; a "
+        "corpus runs as many as its clips allow",
     )
     parser.add_argument(
         "--bank",
@@ -223,16 +239,18 @@ def main(argv: list[str] | None = None) -> None:
     sections, rows, headline = [], [], {}
     for name in args.corpora:
         root = args.work / name
-        n_train = max(args.train_clips)
+        n_train = max(args.train_clips) or 100
         corpus = (
             synth_corpus(root, n_train, args.test_clips, args.corpus_seed)
             if name == "synth"
             else recorded_corpus(root, name, n_train, args.test_clips, args.corpus_seed)
         )
-        for n in sorted(args.train_clips):
+        folds = min(args.folds, len(corpus["pool"]) // corpus["test_clips"])
+        for wanted in sorted(args.train_clips, key=lambda n: n or 1 << 30):
             reports = []
-            for fold, seed in itertools.product(range(args.folds), args.seeds):
+            for fold, seed in itertools.product(range(folds), args.seeds):
                 train_videos, test_videos = fold_split(corpus, fold)
+                n = wanted or len(train_videos)
                 model = train_model(root, train_videos, n, corpus["cuts"], seed, args, fold)
                 bank = dict(bank_videos=train_videos[:n]) if args.bank == "cuts" else {}
                 report = evaluate_model_on_videos(
@@ -255,15 +273,16 @@ def main(argv: list[str] | None = None) -> None:
                     }
                 )
             weights = ", ".join(f"{r.metadata['sync_weight']:g}" for r in reports)
+            label = f"{n}" if wanted else f"all ({n})"
             title = (
-                f"### {name}: {n} training clips ({args.recipe} recipe, bank: {args.bank}), "
-                f"C = {corpus['test_clips']}, {args.folds} fold(s) x {len(args.seeds)} seed(s), "
-                f"{args.folds * corpus['test_clips']} queries, fitted sync weight "
+                f"### {name}: {label} training clips ({args.recipe} recipe, bank: {args.bank}), "
+                f"C = {corpus['test_clips']}, {folds} fold(s) x {len(args.seeds)} seed(s), "
+                f"{folds * corpus['test_clips']} queries, fitted sync weight "
                 f"{weights} (queries cut at their cut points; tracks by "
                 f"{reports[0].metadata['segmenter']})"
             )
             sections.append(f"{title}\n\n{mean_table(reports)}\n")
-            headline[(name, n)] = reports
+            headline[(name, label)] = reports
             print(sections[-1], flush=True)
     summary = headline_table(headline)
     print(summary, flush=True)
@@ -325,9 +344,9 @@ def _served(scores: dict, method: str) -> dict[str, float]:
     raise KeyError(method)
 
 
-def headline_table(reports: dict[tuple[str, int], list]) -> str:
+def headline_table(reports: dict[tuple[str, str], list]) -> str:
     """Costs x (corpus, training clips) as served (CSLS, then the fitted sync weight):
-    mean rank as a share of C / R@1 / R@10 / top-1 share, averaged over seeds."""
+    mean rank as a share of C / R@1 / R@10 / top-1 share, averaged over the runs."""
     cells = {key: _mean_scores(r) for key, r in reports.items()}
     head = " | ".join(f"{corpus} {n}" for corpus, n in cells)
     lines = [

@@ -34,7 +34,7 @@ __all__ = ["STRUCTURE_SHORTLIST", "BeatGridEvidence", "StructureEvidence"]
 
 #: Leaders of a shortlist (in its current order) whose structure agreement is measured:
 #: each costs a read of the track's features and two self-similarity matrices.
-STRUCTURE_SHORTLIST = 200
+STRUCTURE_SHORTLIST = 100
 
 
 class BeatGridEvidence:
