@@ -16,20 +16,36 @@ frames). On a generated edited video (:func:`bench.bench_shots.write_edited_vide
   the mean of the second (the feature as defined);
 * **windows needed**: how many of the grid's windows hold a given second's middle
   frame, i.e. the windows a one-frame-a-second feature needs, against the grid.
+
+With ``--backends`` it compares instead the shot detector's backends on the CPU
+(:mod:`ml.media.shot_backends`): PyTorch against ONNX Runtime at the graph
+optimisation levels ``all`` (the default backend) and ``extended``, with
+``--threads`` intra-op threads each (2 by default), in one run, alternating them so
+that a busy machine slows all alike. On generated edited videos of each length in
+``--durations`` (the videos of ``bench query``: same generator, seeds and shot
+lengths) it prints the median time of one window (over ``--windows`` windows), the
+full pass with features and the cascade, and against PyTorch's full pass: the
+largest probability and embedding differences, whether the boundaries are
+identical (full pass and cascade), F1 within 2 frames, and the boundaries at hard cuts.
+
+    python -m bench.bench_transnet_windows --backends [--durations 30 60] [--windows 6]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from bench.bench_shots import write_edited_video
+from bench.bench_shots import boundary_agreement, near, write_edited_video
 from ml.features.transnet import transnet_features
 from ml.media.decode import load_video_frames
+from ml.media.shot_backends import OnnxShotNetwork, export_onnx
 from ml.media.shot_network import KEPT_FRAMES, WINDOW_FRAMES
 from ml.media.shots import ShotDetector, network_windows
 
@@ -64,16 +80,107 @@ def off_grid_embeddings(
     return out
 
 
+def backend_detectors(threads: int) -> dict[str, tuple[ShotDetector, ShotDetector]]:
+    """(full pass, cascade) detectors on the CPU for each backend compared, by name."""
+    torch.set_num_threads(threads)
+    model = export_onnx()
+    out = {}
+    for name, backend in (
+        ("PyTorch", ShotDetector(device="cpu", backend="torch").backend),
+        ("ONNX Runtime, all", OnnxShotNetwork(model, threads=threads, optimization="all")),
+        (
+            "ONNX Runtime, extended",
+            OnnxShotNetwork(model, threads=threads, optimization="extended"),
+        ),
+    ):
+        pair = (ShotDetector(device="cpu", mode="full"), ShotDetector(device="cpu", mode="cascade"))
+        for detector in pair:
+            detector.backend = backend  # the same detector, another backend object
+        out[name] = pair
+    return out
+
+
+def _timed(fn, *args, **kwargs):
+    """Seconds ``fn(*args, **kwargs)`` took, and its result."""
+    began = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return time.perf_counter() - began, result
+
+
+def backends_main(args: argparse.Namespace) -> None:
+    """Time and compare the backends (see the module's docstring)."""
+    detectors = backend_detectors(args.threads)
+    names = list(detectors)
+    print(f"{args.threads} intra-op threads per backend; backends: {', '.join(names)}")
+    table = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for seconds in args.durations:
+            video = write_edited_video(
+                Path(tmp) / f"edited-{seconds:g}s.mp4", seconds, FPS, seed=int(seconds),
+                min_shot_s=2.0, max_shot_s=8.0,
+            )  # fmt: skip
+            frames = load_video_frames(video.path, None, 48, 27)
+            grid = -(-len(frames) // KEPT_FRAMES)
+            chosen = np.linspace(0, grid - 1, min(args.windows, grid)).astype(int)
+            window_s = {name: [] for name in names}
+            for k in chosen:  # one window at a time, backends alternating
+                for name in names:
+                    full_pass = detectors[name][0]
+                    window_s[name].append(_timed(full_pass.window_probabilities, frames, [k])[0])
+            full = {
+                n: _timed(d.detect, frames, return_features=True) for n, (d, _) in detectors.items()
+            }
+            cascade = {n: _timed(d.detect, frames) for n, (_, d) in detectors.items()}
+            table.append((seconds, video, grid, window_s, full, cascade))
+    _print_backends(names, table)
+
+
+def _print_backends(names: list[str], table: list[tuple]) -> None:
+    print(
+        "\n| video | backend | one window (median) | full pass + features | / duration | "
+        "cascade | / duration | max prob. diff | max emb. diff | boundaries identical "
+        "(full, cascade) | cascade F1 (2 frames) | hard cuts identical |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for seconds, video, grid, window_s, full, cascade in table:
+        reference = full[names[0]][1]
+        cuts = video.frames_of("cut")
+        for name in names:
+            (t_full, ours), (t_cascade, shots) = full[name], cascade[name]
+            prob = np.abs(ours.probabilities - reference.probabilities).max()
+            emb = np.abs(ours.embeddings - reference.embeddings).max()
+            same = (np.array_equal(ours.boundaries, reference.boundaries),
+                    np.array_equal(shots.boundaries, cascade[names[0]][1].boundaries))  # fmt: skip
+            _, f1 = boundary_agreement(shots.boundaries, reference.boundaries)
+            cut_same = np.array_equal(
+                near(shots.boundaries, cuts), near(reference.boundaries, cuts)
+            )
+            print(
+                f"| {seconds:g} s ({grid} windows) | {name} | {statistics.median(window_s[name]):.2f} s | "
+                f"{t_full:.1f} s | {t_full / seconds:.2f}x | {t_cascade:.1f} s | "
+                f"{t_cascade / seconds:.2f}x | {prob:.1e} | {emb:.1e} | "
+                f"{'yes' if same[0] else 'NO'}, {'yes' if same[1] else 'NO'} | {f1:.3f} | "
+                f"{'yes' if cut_same else 'NO'} ({len(cuts)}) |"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--step", type=int, default=13, help="frames between off-grid windows")
+    parser.add_argument("--backends", action="store_true", help="compare the CPU backends")
+    parser.add_argument("--durations", type=float, nargs="+", default=[30.0, 60.0])
+    parser.add_argument("--windows", type=int, default=6, help="windows timed one by one")
+    parser.add_argument("--threads", type=int, default=2, help="intra-op threads")
     args = parser.parse_args()
+    if args.backends:
+        backends_main(args)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         video = write_edited_video(Path(tmp) / "edited.mp4", args.seconds, FPS, seed=3)
         frames = load_video_frames(video.path, None, 48, 27)
     n = len(frames)
-    detector = ShotDetector(device="cpu", mode="full")
+    detector = ShotDetector(device="cpu", mode="full", backend="torch")
     full = detector.detect(frames, return_features=True)
     print(f"{n} frames at {FPS:g} fps, {len(video.kinds)} transitions; full pass with features")
 

@@ -42,6 +42,7 @@ __all__ = [
     "EMBEDDING_DIM",
     "SIMILARITY_DIM",
     "TransNetV2Inference",
+    "TransNetV2Graph",
     "packaged_weights_path",
 ]
 
@@ -276,3 +277,78 @@ class TransNetV2Inference(torch.nn.Module):
         embedding = F.relu(self.fc1(features))
         logits = self.classifier(embedding)[..., 0]
         return logits, embedding, projected[:, kept]
+
+
+class TransNetV2Graph(torch.nn.Module):
+    """The same function as :class:`TransNetV2Inference` on 100-frame windows, written
+    for export to ONNX (used by :mod:`ml.media.shot_backends`).
+
+    Activations are laid out ``(B, C, T, H, W)`` throughout: a spatial convolution is a
+    3-D convolution with a ``(1, 3, 3)`` kernel and a temporal one a 2-D convolution
+    over the same memory seen as ``(B, C, T, H * W)``, so that the graph holds no
+    transposes (the channels-last trick of the eager module is invisible to an ONNX
+    runtime and would become copies). The banded similarity look-up is a gather with
+    a fixed index. Takes ``windows`` ``(B, 100, 27, 48, 3)`` uint8 and ``histograms``
+    ``(B, 100, 512)`` float32; returns the 50 kept frames' logits, embeddings and
+    projections, as :meth:`TransNetV2Inference.forward` with ``rows=None``. The
+    weights are the given network's (shared, not copied).
+    """
+
+    def __init__(self, network: TransNetV2Inference) -> None:
+        super().__init__()
+        self.network = network
+        kept = torch.arange(CONTEXT_FRAMES, WINDOW_FRAMES - CONTEXT_FRAMES)
+        # Row r of the kept frames reads columns [r, r + 101) of the padded similarities.
+        self.register_buffer("band", kept[:, None] + torch.arange(_LOOKUP_WINDOW)[None, :])
+        self.eval()
+
+    @staticmethod
+    def _block(block: _DDCNNBlock, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, T, H, W) -> (B, 4F, T, H, W), as :meth:`_DDCNNBlock.forward`."""
+        y = F.conv3d(x, block.spatial.contiguous()[:, :, None], padding=(0, 1, 1))
+        batch, _, time, h, w = y.shape
+        outs = []
+        for i, d in enumerate(_DILATIONS):
+            branch = y[:, i * block.branch_in : (i + 1) * block.branch_in]
+            out = F.conv2d(
+                branch.reshape(batch, block.branch_in, time, h * w),
+                getattr(block, f"temporal{i}"),
+                getattr(block, f"temporal_bias{i}"),
+                padding=(d, 0),
+                dilation=(d, 1),
+            )
+            outs.append(out.reshape(batch, -1, time, h, w))
+        z = torch.cat(outs, dim=1)
+        return F.relu(z) if block.relu else z
+
+    def _banded(self, similarities: torch.Tensor) -> torch.Tensor:
+        """(B, 100, 100) -> (B, 50, 101): each kept row's +-50 frames, zero outside."""
+        half = (_LOOKUP_WINDOW - 1) // 2
+        rows = F.pad(similarities, [half, half])[:, CONTEXT_FRAMES : WINDOW_FRAMES - CONTEXT_FRAMES]
+        return torch.gather(rows, 2, self.band.unsqueeze(0).expand(rows.shape[0], -1, -1))
+
+    def forward(
+        self, windows: torch.Tensor, histograms: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Logits ``(B, 50)``, embeddings ``(B, 50, 1024)``, projections ``(B, 50, 128)``."""
+        net = self.network
+        batch = windows.shape[0]
+        kept = slice(CONTEXT_FRAMES, WINDOW_FRAMES - CONTEXT_FRAMES)
+        x = windows.permute(0, 4, 1, 2, 3).float() / 255.0  # (B, 3, T, H, W)
+        pooled_means = []
+        for stack in range(3):
+            first = self._block(net.blocks[2 * stack], x)
+            x = F.relu(self._block(net.blocks[2 * stack + 1], first)) + first
+            x = F.avg_pool3d(x, (1, 2, 2))
+            pooled_means.append(x.mean(dim=(3, 4)).transpose(1, 2))
+        projected = net.similarity_projection(torch.cat(pooled_means, dim=2))
+        projected = F.normalize(projected, p=2, dim=2)
+        similarities = torch.bmm(projected, projected.transpose(1, 2))
+        frame_similarity = F.relu(net.similarity_fc(self._banded(similarities)))
+        hist_similarities = torch.bmm(histograms, histograms.transpose(1, 2))
+        color_similarity = F.relu(net.histogram_fc(self._banded(hist_similarities)))
+        # TransNetV2 flattens each frame's features as (H, W, C).
+        conv = x[:, :, kept].permute(0, 2, 3, 4, 1).reshape(batch, KEPT_FRAMES, -1)
+        features = torch.cat([color_similarity, frame_similarity, conv], dim=2)
+        embedding = F.relu(net.fc1(features))
+        return net.classifier(embedding)[..., 0], embedding, projected[:, kept]

@@ -135,7 +135,14 @@ def test_bad_frames_raise(cpu_detector, frames, error):
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"threshold": 0.0}, {"threshold": 1.5}, {"device": "tpu"}, {"windows_per_batch": 0}]
+    "kwargs",
+    [
+        {"threshold": 0.0},
+        {"threshold": 1.5},
+        {"device": "tpu"},
+        {"windows_per_batch": 0},
+        {"backend": "tensorflow"},
+    ],
 )
 def test_bad_settings_raise(kwargs):
     with pytest.raises(ValueError):
