@@ -81,13 +81,23 @@ def structure_agreement(
     more frames apart. NaN when the window is shorter than :data:`MIN_FRAMES` frames or
     either SSM is constant there (nothing repeats or everything does).
     """
+    return _agreement(video_frames, music_frames, min_lag, {})
+
+
+def _agreement(
+    video_frames: np.ndarray, music_frames: np.ndarray, min_lag: int, video_ssms: dict
+) -> float:
+    """:func:`structure_agreement`, the video's SSM entries kept in ``video_ssms`` by
+    window length (a query is compared with many tracks)."""
     if min_lag < 1:
         raise ValueError(f"min_lag must be >= 1, got {min_lag}")
     length = min(len(video_frames), len(music_frames))
     if length < max(MIN_FRAMES, min_lag + 2):
         return float("nan")
     rows, cols = np.triu_indices(length, min_lag)
-    a = self_similarity(np.asarray(video_frames)[:length])[rows, cols]
+    if length not in video_ssms:
+        video_ssms[length] = self_similarity(np.asarray(video_frames)[:length])[rows, cols]
+    a = video_ssms[length]
     b = self_similarity(np.asarray(music_frames)[:length])[rows, cols]
     a, b = a - a.mean(), b - b.mean()
     scale = np.sqrt((a @ a) * (b @ b))
@@ -111,11 +121,12 @@ def structure_scores(
     if not frame_rate_hz > 0:
         raise ValueError(f"frame_rate_hz must be positive, got {frame_rate_hz}")
     video = np.asarray(video_frames)
+    video_ssms: dict[int, np.ndarray] = {}
     out = np.full(len(tracks_frames), np.nan)
     for i, (music, offset) in enumerate(zip(tracks_frames, offsets, strict=True)):
         if not np.isfinite(offset) or music is None:
             continue
         start = max(int(round(offset * frame_rate_hz)), 0)
         window = np.asarray(music)[start : start + len(video)]
-        out[i] = structure_agreement(video, window)
+        out[i] = _agreement(video, window, MIN_LAG, video_ssms)
     return out
