@@ -55,11 +55,29 @@ def test_the_rendered_preview_plays_the_plans_spans_with_joins_on_downbeats(
     media, tmp_path
 ) -> None:
     video, track, samples, downbeats, cuts = media
-    duration = probe(video).duration_s
     structure = TrackStructure(10.0, downbeats, np.zeros(0), np.array([4.0, 8.0]))
+    check_rendered(video, track, samples, downbeats, cuts, structure, tmp_path)
+
+
+def test_a_three_minute_video_gets_its_preview(tmp_path) -> None:
+    """The length a supervisor sends: a 3-minute video over a 70 s track (sections at
+    16, 32 and 48 s), which the plan repeats."""
+    video = tmp_path / "long.mp4"
+    cut_frames = write_shot_video(video, 180.0, fps=4.0, seed=11, width=64, height=36)
+    samples, downbeats = noisy_click_track(70.0, seed=12)
+    track = write_audio(tmp_path / "long.flac", samples, SR)
+    structure = TrackStructure(70.0, downbeats, np.zeros(0), np.array([16.0, 32.0, 48.0]))
+    check_rendered(video, track, samples, downbeats, cut_frames / 4.0, structure, tmp_path)
+
+
+def check_rendered(video, track, samples, downbeats, cuts, structure, folder: Path) -> None:
+    """Render the plan of ``video`` over ``track`` and check the file: the video's
+    duration, each span's audio found where the plan took it from, joins and the cuts
+    the plan claims on downbeats (within 30 ms)."""
+    duration = probe(video).duration_s
     plan = plan_edit(duration, cuts, structure)
     assert len(plan.spans) >= 2  # the track is shorter than the video
-    out = render_edit(video, track, plan, tmp_path / "preview.mp4", sr=SR)
+    out = render_edit(video, track, plan, folder / "preview.mp4", sr=SR)
 
     info = probe(out)
     assert info.video_codec == "h264" and info.has_audio
