@@ -156,7 +156,8 @@ def main() -> None:
     full = ShotDetector(device="cpu", mode="full")
     cascade = ShotDetector(device="cpu", mode="cascade")
     print(
-        f"{torch.get_num_threads()} torch threads, catalog of {len(tracks)} songs, "
+        f"{torch.get_num_threads()} threads, shot network on {full.backend.name}, "
+        f"catalog of {len(tracks)} songs, "
         f"default cost {DEFAULT_METHOD}, asked again with {OTHER_METHOD}"
     )
     rows, again = [], []

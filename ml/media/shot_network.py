@@ -23,6 +23,10 @@ Windowing is *not* changed: a window's zero padding at its edges reaches every f
 through the dilated convolutions and the 101-frame similarity look-up, so sharing
 work between overlapping windows would change the probabilities. The outputs agree
 with the original module to float32 rounding (about 1e-6).
+
+:class:`TransNetV2Graph` is the same function again, laid out for export to ONNX
+(no layout tricks, no strided views); :mod:`ml.media.shot_backends` runs it under
+ONNX Runtime, the CPU backend of the shot detector.
 """
 
 from __future__ import annotations
