@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from app.services.costs import DEFAULT_METHOD
+from ml.sync.structure import STRUCTURE_WEIGHT
 
 N_TRACKS = 12
 
@@ -45,14 +46,14 @@ def scenario(client, driver) -> None:
     assert "score" in top["sync"] and isinstance(top["sync"]["events"], list)
     # The model's fitted weight of the cuts-on-beats evidence is served by default; without
     # the evidence and the correction, the raw cost orders the results.
-    assert body["sync_weight"] >= 0.0
+    assert body["sync_weight"] >= 0.0 and body["structure_weight"] == STRUCTURE_WEIGHT
     raw = driver.recommend(
         client, query, k=5, hubness="none", sync="false", boundaries=driver.music_cuts(query)
     )
     # The same video with the same cut points was analysed once: only the ranking is redone.
     assert not body["query"]["reused"] and raw["query"]["reused"]
     assert shots["query"]["reused"] is False
-    assert (raw["hubness"], raw["sync_weight"]) == ("none", 0.0)
+    assert (raw["hubness"], raw["sync_weight"], raw["structure_weight"]) == ("none", 0.0, 0.0)
     assert sorted(r["distance"] for r in raw["results"]) == [r["distance"] for r in raw["results"]]
 
     similar = client.post("/similar/track", params={"track_id": tracks[query], "k": 4}).json()
