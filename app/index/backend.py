@@ -120,7 +120,7 @@ class IndexBackend(ABC):
         alignment_method: str | None = None,
         bank: PackedSegments | None = None,
         csls: bool = True,
-        evidence: Evidence | None = None,
+        evidence: Sequence[Evidence] = (),
         prefer: tuple[str, ...] = (),
     ) -> list[Hit]:
         """Rank the catalog for a query's ``(Kq, d)`` segment embeddings; the arguments

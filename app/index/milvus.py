@@ -475,7 +475,7 @@ class MilvusCatalogIndex(IndexBackend):
         alignment_method: str | None = None,
         bank: PackedSegments | None = None,
         csls: bool = True,
-        evidence: Evidence | None = None,
+        evidence: Sequence[Evidence] = (),
         prefer: tuple[str, ...] = (),
     ) -> list[Hit]:
         query = validate_search(query, self._dim, k, method, shortlist)
