@@ -17,7 +17,7 @@ from starlette.background import BackgroundTask
 from app.api.deps import get_db, get_runtime
 from app.api.errors import ApiError
 from app.api.params import MAX_ID, JobIdPath
-from app.api.routes.recommend import ResultQuery, analysing, result_error
+from app.api.routes.recommend import RESULT_NOT_FOUND, ResultQuery, analysing, result_error
 from app.api.schemas import (
     ANALYSIS,
     DOCUMENTED_AUTH,
@@ -160,11 +160,7 @@ def _mp4(planned: preview.PlannedEdit, video: Path, runtime: Runtime, db: Sessio
             "rendered by a job, whose result's preview_url is the MP4 (GET /jobs/{id})",
         },
         **error_responses(*PROTECTED, 404, 409, 422, *ANALYSIS),
-        404: {
-            "model": ErrorOut,
-            "description": "Unknown track, or the query is no longer cached "
-            "(query_not_cached: send the video again).",
-        },
+        404: RESULT_NOT_FOUND,
         409: {
             "model": ErrorOut,
             "description": "The track is not embedded by the active model "

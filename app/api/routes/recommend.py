@@ -92,6 +92,14 @@ def recommend_video(
     return JSONResponse(body)
 
 
+#: The 404 of a route on a result of a cached query (``ResultQuery``).
+RESULT_NOT_FOUND = {
+    "model": ErrorOut,
+    "description": "Unknown track, or the query is no longer cached "
+    "(query_not_cached: send the video again).",
+}
+
+
 class ResultQuery:
     """The query parameters naming one result of a cached query: the query's content
     SHA-256, the track, and the ranking cost and cut options it was asked with (a
@@ -143,11 +151,7 @@ def result_error(exc: ResultError) -> ApiError:
             "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
         },
         **error_responses(*PROTECTED, 404, 422, *ANALYSIS),
-        404: {
-            "model": ErrorOut,
-            "description": "Unknown track, or the query is no longer cached "
-            "(query_not_cached: send the video again).",
-        },
+        404: RESULT_NOT_FOUND,
     },
 )
 def explain_png(
