@@ -41,6 +41,7 @@ from ml.data.clips import BuildConfig, build_dataset
 from ml.data.dataset import load_dataset, write_manifest
 from ml.evaluation.served import evaluate_model_on_videos, record_sync_weight
 from ml.export import export_checkpoint, load_registry_entry
+from ml.sync.structure import STRUCTURE_WEIGHT
 from ml.training.config import TrainConfig
 from ml.training.trainer import train
 
@@ -122,10 +123,11 @@ def fold_split(corpus: dict, fold: int) -> tuple[list[Path], list[Path]]:
 
 
 def fit_sync(model_dir: Path, dataset: Path, cuts: dict, work: Path) -> Path:
-    """The model's weight of the cuts-on-beats evidence, fit on its validation clips as
-    ``v2m train --export`` does (queries cut at their cut points, like the test's)."""
+    """The model's bank of music videos and its weight of the cuts-on-beats evidence, fit
+    on its validation clips as ``v2m train --export`` does (queries cut at their cut
+    points, like the test's)."""
     fitted = load_registry_entry(model_dir).data.get("sync_fusion") or {}
-    if fitted.get("method") != DEFAULT_METHOD:
+    if (fitted.get("method"), fitted.get("structure_weight")) != (DEFAULT_METHOD, STRUCTURE_WEIGHT):
         record_sync_weight(
             model_dir,
             dataset,

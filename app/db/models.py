@@ -200,6 +200,10 @@ class TrackEmbedding(Base):
     dim: Mapped[int] = mapped_column(Integer)
     vectors: Mapped[bytes] = mapped_column(LargeBinary)
     centroid: Mapped[bytes] = mapped_column(LargeBinary)
+    #: The track's mean evidence over the model's bank of music videos (cuts on beats,
+    #: structure agreement; ml.sync.prior), subtracted from a query's; None: no prior.
+    beat_prior: Mapped[float | None] = mapped_column(Float)
+    structure_prior: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     track: Mapped[Track] = relationship(back_populates="embeddings")

@@ -34,6 +34,8 @@ from ml.features.registry import get_extractor
 from ml.features.tags import TrackTags
 from ml.pipeline.analysis import TrackAnalysis as Analysis
 from ml.pipeline.track import analyse_track_file
+from ml.sync.offset import TrackEvents
+from ml.sync.prior import SyncPriors
 
 Report = Callable[[str, float], None]
 
@@ -86,9 +88,16 @@ def ready_tracks_without_embedding(db: Session, model_id: int) -> list[int]:
     )
 
 
-def store_embeddings(db: Session, track_id: int, model_id: int, embeddings: np.ndarray) -> None:
-    """Replace a track's ``(K, d)`` embeddings under one model and log the change for
-    that model's index (caller commits)."""
+def store_embeddings(
+    db: Session,
+    track_id: int,
+    model_id: int,
+    embeddings: np.ndarray,
+    priors: SyncPriors | None = None,
+) -> None:
+    """Replace a track's ``(K, d)`` embeddings under one model (and its evidence
+    ``priors`` under that model, if it has any) and log the change for that model's
+    index (caller commits)."""
     embeddings = np.asarray(embeddings, dtype=np.float32)
     db.execute(
         delete(TrackEmbedding).where(
@@ -103,9 +112,17 @@ def store_embeddings(db: Session, track_id: int, model_id: int, embeddings: np.n
             dim=embeddings.shape[1],
             vectors=to_blob(embeddings),
             centroid=to_blob(embeddings.mean(axis=0)),
+            beat_prior=_finite(priors.beat) if priors is not None else None,
+            structure_prior=_finite(priors.structure) if priors is not None else None,
         )
     )
     db.add(IndexChange(model_id=model_id, track_id=track_id, op="add"))
+
+
+def _finite(values: np.ndarray) -> float | None:
+    """The one value of a ``(1,)`` array, None when it is NaN."""
+    value = float(np.asarray(values).reshape(-1)[0])
+    return value if np.isfinite(value) else None
 
 
 def store_auto_tags(db: Session, track_id: int, tags: TrackTags) -> None:
@@ -190,7 +207,19 @@ def save_embedded_track(
     )
     if analysis.tags is not None:
         store_auto_tags(db, track.id, analysis.tags)
-    store_embeddings(db, track.id, model.row_id, result.embeddings)
+    priors = None
+    if analysis.duration_s > 0:  # from the stored (float32) values a query will read
+        times = [
+            np.asarray(t, np.float32).astype(np.float64)
+            for t in (
+                beats.downbeats_s,
+                analysis.boundaries_s[model.music_segmenter],
+                beats.beats_s,
+            )
+        ]
+        events = TrackEvents(times[0], times[1], analysis.duration_s, times[2])
+        priors = model.evidence_priors(events, np.asarray(result.features, np.float32))
+    store_embeddings(db, track.id, model.row_id, result.embeddings, priors)
     for other in result.others:
         store_embeddings(db, track.id, other.model_id, other.vectors)
     track.status, track.error = TrackStatus.ready, None

@@ -31,6 +31,8 @@ from app.index.catalog import IndexOptions
 from app.media_store import MediaStore
 from ml.pipeline.track import AnalysedTrack
 from ml.ranking import PackedSegments
+from ml.sync.offset import TrackEvents
+from ml.sync.prior import SyncPriors
 
 if TYPE_CHECKING:  # ml.export imports torch: loaded with the first model, not at import
     from ml.export import RegistryEntry
@@ -136,6 +138,12 @@ class VideoToMusic(ServingKind):
         """Weight of the cuts-on-beats evidence in its ranking, fit on its validation
         clips (docs/method.md §9); 0 when it has none."""
         return 0.0
+
+    def evidence_priors(self, events: TrackEvents, features: np.ndarray) -> SyncPriors | None:
+        """A catalog track's mean evidence over the model's bank of music videos
+        (:mod:`ml.sync.prior`), from its beats, downbeats and boundaries and its 1 Hz
+        ``features``; None for a model without a bank."""
+        return None
 
     @property
     @abstractmethod

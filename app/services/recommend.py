@@ -107,6 +107,7 @@ def query_evidence(
     picture's repetitions against each track's music, laid where the cuts fit best."""
     beats = BeatGridEvidence(
         db,
+        model.row_id,
         model.music_segmenter,
         analysis.boundaries_s[1:-1],
         analysis.duration_s,
@@ -114,6 +115,7 @@ def query_evidence(
     )
     structure = StructureEvidence(
         db,
+        model.row_id,
         model.audio_extractor,
         analysis.features,
         beats,

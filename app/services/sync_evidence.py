@@ -13,6 +13,11 @@ The index fuses a model's learned ranking with two kinds of evidence
   offset, at :data:`ml.sync.structure.STRUCTURE_WEIGHT`; the tracks' 1 Hz features
   come from the ``track_features`` rows saved at ingestion, in one query, for the
   :data:`STRUCTURE_SHORTLIST` leaders of the shortlist.
+
+Each kind is centred on the track's prior under the model (its mean over the model's
+bank of music videos, :mod:`ml.sync.prior`), computed when the track was embedded
+and stored beside its embedding: what is fused is how much better the query fits the
+track than videos in general do.
 """
 
 from __future__ import annotations
@@ -24,13 +29,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.arrays import from_blob
-from app.db.models import Track, TrackAnalysis, TrackFeatures
+from app.db.models import Track, TrackAnalysis, TrackEmbedding, TrackFeatures
 from ml.features.registry import get_extractor
 from ml.sync.beat_grid import beat_grid_scores
 from ml.sync.offset import TrackEvents
+from ml.sync.prior import centre_on_prior
 from ml.sync.structure import STRUCTURE_WEIGHT, structure_scores
 
-__all__ = ["STRUCTURE_SHORTLIST", "BeatGridEvidence", "StructureEvidence"]
+__all__ = ["STRUCTURE_SHORTLIST", "BeatGridEvidence", "StructureEvidence", "stored_events"]
 
 #: Leaders of a shortlist (in its current order) whose structure agreement is measured:
 #: each costs a read of the track's features and two self-similarity matrices.
@@ -57,12 +63,14 @@ class BeatGridEvidence:
     def __init__(
         self,
         db: Session,
+        model_id: int,
         segmenter: str,
         cuts_s: Sequence[float],
         video_duration_s: float,
         weight: float,
     ) -> None:
         self._db = db
+        self._model_id = model_id
         self._segmenter = segmenter
         self._cuts = np.asarray(cuts_s, dtype=np.float64)
         self._duration = float(video_duration_s)
@@ -70,9 +78,11 @@ class BeatGridEvidence:
         self._offsets: dict[int, float] = {}
 
     def scores(self, track_ids: np.ndarray) -> np.ndarray:
-        """``(n,)`` the on-beat score of each track at its best offset, NaN for a track
-        with no beats or no analysis."""
-        return self._grid([int(i) for i in np.asarray(track_ids)])
+        """``(n,)`` the on-beat score of each track at its best offset less the track's
+        prior under the model (:mod:`ml.sync.prior`), NaN for a track with no beats or
+        no analysis."""
+        ids = [int(i) for i in np.asarray(track_ids)]
+        return centre_on_prior(self._grid(ids), _priors(self._db, self._model_id, ids, "beat"))
 
     def offsets(self, track_ids: np.ndarray) -> np.ndarray:
         """``(n,)`` where in each track the query fits best by its cuts on the beats,
@@ -85,35 +95,18 @@ class BeatGridEvidence:
 
     def _grid(self, ids: list[int]) -> np.ndarray:
         rows = self._db.execute(
-            select(
-                TrackAnalysis.track_id,
-                TrackAnalysis.beats,
-                TrackAnalysis.downbeats,
-                TrackAnalysis.boundaries,
-                Track.duration_s,
-            )
+            select(TrackAnalysis, Track.duration_s)
             .join(Track, Track.id == TrackAnalysis.track_id)
             .where(TrackAnalysis.track_id.in_(ids), TrackAnalysis.segmenter == self._segmenter)
         ).all()
-        found = {row[0]: row for row in rows}
+        found = {
+            analysis.track_id: stored_events(analysis, duration) for analysis, duration in rows
+        }
         events, known = [], []
         for position, track_id in enumerate(ids):
-            row = found.get(track_id)
-            if row is None:
-                continue
-            bounds = _times(row.boundaries)
-            duration = float(row.duration_s or (bounds[-1] if bounds.size else 0.0))
-            if duration <= 0:
-                continue
-            events.append(
-                TrackEvents(
-                    _times(row.downbeats),
-                    bounds,
-                    duration,
-                    _times(row.beats),
-                )
-            )
-            known.append(position)
+            if (track := found.get(track_id)) is not None:
+                events.append(track)
+                known.append(position)
         out = np.full(len(ids), np.nan)
         if events:
             grid = beat_grid_scores(self._cuts, self._duration, events)
@@ -144,12 +137,14 @@ class StructureEvidence:
     def __init__(
         self,
         db: Session,
+        model_id: int,
         audio_extractor: str,
         video_frames: np.ndarray,
         offsets: BeatGridEvidence,
         weight: float = STRUCTURE_WEIGHT,
     ) -> None:
         self._db = db
+        self._model_id = model_id
         self._spec = get_extractor(audio_extractor, "audio").spec
         self._video = np.asarray(video_frames, dtype=np.float64)
         self._offsets = offsets
@@ -157,7 +152,8 @@ class StructureEvidence:
 
     def scores(self, track_ids: np.ndarray) -> np.ndarray:
         """``(n,)`` the agreement of each of the first :data:`STRUCTURE_SHORTLIST`
-        tracks (best first), NaN for the others and for a track without features."""
+        tracks (best first) less the track's prior under the model, NaN for the others
+        and for a track without features."""
         ids = [int(i) for i in np.asarray(track_ids)[:STRUCTURE_SHORTLIST]]
         rows = self._db.execute(
             select(TrackFeatures).where(
@@ -171,10 +167,35 @@ class StructureEvidence:
         known = [p for p, i in enumerate(ids) if i in frames]
         if known:
             picked = [ids[p] for p in known]
-            out[known] = structure_scores(
+            agreement = structure_scores(
                 self._video, [frames[i] for i in picked], self._offsets.offsets(np.array(picked))
             )
+            prior = _priors(self._db, self._model_id, picked, "structure")
+            out[known] = centre_on_prior(agreement, prior)
         return out
+
+
+def stored_events(analysis: TrackAnalysis, duration_s: float | None) -> TrackEvents | None:
+    """A track's beats, downbeats and boundaries from its analysis row (its length from
+    ``duration_s``, else its last boundary); None for a track of no length."""
+    bounds = _times(analysis.boundaries)
+    duration = float(duration_s or (bounds[-1] if bounds.size else 0.0))
+    if duration <= 0:
+        return None
+    return TrackEvents(_times(analysis.downbeats), bounds, duration, _times(analysis.beats))
+
+
+def _priors(db: Session, model_id: int, ids: list[int], kind: str) -> np.ndarray:
+    """``(n,)`` the tracks' stored ``kind`` ("beat", "structure") priors under the model,
+    NaN where there is none."""
+    column = {"beat": TrackEmbedding.beat_prior, "structure": TrackEmbedding.structure_prior}[kind]
+    rows = db.execute(
+        select(TrackEmbedding.track_id, column).where(
+            TrackEmbedding.model_id == model_id, TrackEmbedding.track_id.in_(ids)
+        )
+    ).all()
+    found = {track_id: value for track_id, value in rows if value is not None}
+    return np.array([found.get(i, np.nan) for i in ids], dtype=np.float64)
 
 
 def _times(blob: bytes) -> np.ndarray:

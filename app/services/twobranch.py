@@ -21,11 +21,14 @@ from app.services.ingest import (
     stored_features,
 )
 from app.services.model_kind import EmbedOne, ModelRegistryError, VideoToMusic
+from app.services.sync_evidence import stored_events
 from ml.features.registry import get_extractor
 from ml.media.errors import MediaError
 from ml.pipeline.track import AnalysedTrack, analyse_track_file
 from ml.ranking import PackedSegments
 from ml.segments import segment_vectors
+from ml.sync.offset import TrackEvents
+from ml.sync.prior import SyncBank, SyncPriors
 
 if TYPE_CHECKING:  # ml.export imports torch: loaded with the first model, not at import
     from ml.export import OnnxEncoder, RegistryEntry
@@ -57,6 +60,8 @@ class ServingModel(VideoToMusic):
     #: Reference queries (its training videos, embedded) for the hubness correction and
     #: the match score; None for a model exported without them.
     bank: PackedSegments | None = None
+    #: Music videos whose evidence is each catalog track's prior; None: no prior.
+    sync_bank: SyncBank | None = None
 
     @classmethod
     def check_inputs(cls, entry: RegistryEntry) -> None:
@@ -106,6 +111,7 @@ class ServingModel(VideoToMusic):
             entry.encoder("music", device),
             video,
             PackedSegments.from_sequences(bank) if bank else None,
+            entry.sync_bank(),
         )
 
     @property
@@ -119,6 +125,11 @@ class ServingModel(VideoToMusic):
     @property
     def sync_weight(self) -> float:
         return self.entry.sync_weight
+
+    def evidence_priors(self, events: TrackEvents, features: np.ndarray) -> SyncPriors | None:
+        if self.sync_bank is None:
+            return None
+        return self.sync_bank.priors([events], [features])
 
     @property
     def audio_extractor(self) -> str:
@@ -144,8 +155,11 @@ class ServingModel(VideoToMusic):
         track = analyse_track_file(path, self.music_segmenter, self.audio_extractor)
         return self.embed_analysed_track(track)
 
-    def cached_embedding(self, db: Session, track_id: int) -> np.ndarray | None:
-        """Embeddings from stored features and boundaries, or None if either is missing."""
+    def cached_embedding(
+        self, db: Session, track_id: int
+    ) -> tuple[np.ndarray, SyncPriors | None] | None:
+        """Embeddings and evidence priors from stored features and analysis, or None if
+        either is missing."""
         features = stored_features(db, track_id, self.audio_extractor)
         analysis = db.scalar(
             select(TrackAnalysis).where(
@@ -155,8 +169,12 @@ class ServingModel(VideoToMusic):
         )
         if features is None or analysis is None:
             return None
+        track = db.get(Track, track_id)
+        events = stored_events(analysis, track.duration_s if track is not None else None)
         bounds = from_blob(analysis.boundaries, -1).astype(np.float64)
-        return self.embed_music(segment_vectors(features, bounds))
+        embeddings = self.embed_music(segment_vectors(features, bounds))
+        priors = self.evidence_priors(events, features) if events is not None else None
+        return embeddings, priors
 
     def catalog_embedder(self, sessions: sessionmaker[Session], store: MediaStore) -> EmbedOne:
         """Segment embeddings from the cached features and segmentation when its
@@ -167,9 +185,9 @@ class ServingModel(VideoToMusic):
                 track = db.get(Track, track_id)
                 if track is None:
                     return None
-                embeddings = self.cached_embedding(db, track_id)
-                if embeddings is not None:
-                    store_embeddings(db, track_id, self.row_id, embeddings)
+                cached = self.cached_embedding(db, track_id)
+                if cached is not None:
+                    store_embeddings(db, track_id, self.row_id, *cached)
                     return "from_cache"
                 media_key = track.media_key
             try:

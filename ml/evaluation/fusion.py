@@ -21,12 +21,13 @@ training soundtracks are only distractors; the query's own is held out).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ml.evaluation.retrieval import EvaluationError, answer_ranks
-from ml.ranking.fusion import fuse_evidence
+from ml.ranking.fusion import fuse_evidences
 
 __all__ = [
     "MIN_CLIPS",
@@ -86,6 +87,7 @@ def fit_sync_weight(
     distances: np.ndarray,
     evidence: np.ndarray,
     grid: tuple[float, ...] = WEIGHT_GRID,
+    fixed: Sequence[tuple[np.ndarray, float]] = (),
 ) -> SyncWeightFit:
     """The weight of ``grid`` with the lowest mean rank; among equals, the widest mean
     margin (:func:`fused_margins`), then the smallest weight.
@@ -100,6 +102,10 @@ def fit_sync_weight(
         ``(n, C)`` synchronisation scores, higher is better, NaN where none.
     grid : tuple of float
         Weights to try, each >= 0.
+    fixed : sequence of (np.ndarray, float)
+        Other evidence the service fuses at a fixed weight, ``(n, C)`` scores and
+        weight each (the structure agreement): fused at every weight tried, so the
+        weight is the one that serves best beside it.
 
     Raises
     ------
@@ -108,14 +114,18 @@ def fit_sync_weight(
     """
     d = np.asarray(distances, dtype=np.float64)
     s = np.asarray(evidence, dtype=np.float64)
-    if d.ndim != 2 or d.shape[0] > d.shape[1] or s.shape != d.shape:
+    if (
+        d.ndim != 2
+        or d.shape[0] > d.shape[1]
+        or any(np.shape(x) != d.shape for x in (s, *(f for f, _ in fixed)))
+    ):
         raise EvaluationError(f"need two (n, C >= n) matrices, got {d.shape} and {s.shape}")
     if not grid or min(grid) < 0:
         raise EvaluationError("the weight grid must be non-empty and non-negative")
     n = d.shape[0]
     if n < MIN_CLIPS:
         return SyncWeightFit(PRIOR_WEIGHT, n, {})
-    fused = {float(w): fuse_evidence(d, s, w) for w in sorted(grid)}
+    fused = {float(w): fuse_evidences(d, [(s, w), *fixed]) for w in sorted(grid)}
     ranks = {w: float(answer_ranks(f).mean()) for w, f in fused.items()}
     # Rounded: equal margins computed through other arithmetic stay equal.
     margins = {w: round(float(fused_margins(f).mean()), 9) for w, f in fused.items()}

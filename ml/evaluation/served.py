@@ -35,6 +35,7 @@ from ml.ranking.fusion import fuse_evidences
 from ml.ranking.hubness import csls_distances, hub_radius, hubness_skewness, k_occurrence
 from ml.sync.beat_grid import beat_grid_scores
 from ml.sync.offset import TrackEvents
+from ml.sync.prior import MAX_SYNC_BANK, SyncBank, centre_on_prior
 from ml.sync.structure import STRUCTURE_WEIGHT, structure_scores
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "analyse_served_query",
     "analyse_served_track",
     "beat_grid_matrix",
+    "build_sync_bank",
     "cost_matrix",
     "evaluate_model_on_videos",
     "evaluate_served",
@@ -201,6 +203,33 @@ def analyse_served_clip(
     )
 
 
+def build_sync_bank(
+    videos: Sequence[Path],
+    video_extractor: str,
+    cut_points: Mapping[str, Sequence[float]] | None = None,
+    cache_dir: Path | None = None,
+) -> SyncBank:
+    """The first :data:`~ml.sync.prior.MAX_SYNC_BANK` of ``videos`` analysed as queries
+    (cut at their ``cut_points[stem]``, else by their shots), as a bank for the
+    evidence's priors; a video that cannot be decoded is left out."""
+    from ml.media.errors import MediaError
+
+    ids, cuts, durations, frames = [], [], [], []
+    for path in videos[:MAX_SYNC_BANK]:
+        stem = Path(path).stem
+        try:
+            query = analyse_served_query(
+                path, video_extractor, (cut_points or {}).get(stem), cache_dir
+            )
+        except MediaError:
+            continue
+        ids.append(stem)
+        cuts.append(query["boundaries"][1:-1])
+        durations.append(float(query["boundaries"][-1]))
+        frames.append(query["frames"])
+    return SyncBank(tuple(ids), tuple(cuts), np.asarray(durations), tuple(frames))
+
+
 def cost_matrix(
     queries: Sequence[np.ndarray], tracks: Sequence[np.ndarray], method: str
 ) -> np.ndarray:
@@ -216,13 +245,14 @@ def beat_grid_matrix(queries: Sequence[ServedClip], tracks: Sequence[TrackEvents
     return np.stack([beat_grid_scores(q.cuts_s, q.video_duration_s, tracks).score for q in queries])
 
 
-def structure_matrix(queries: Sequence[ServedClip], tracks: Sequence[ServedClip]) -> np.ndarray:
+def structure_matrix(
+    queries: Sequence[ServedClip], frames: Sequence[np.ndarray], events: Sequence[TrackEvents]
+) -> np.ndarray:
     """``(n_queries, n_tracks)`` how well each query's picture repeats where each
-    track's music does (:func:`ml.sync.structure.structure_scores`), with the query
-    laid on the track at its cuts-on-beats best offset, as the service does; higher
-    is better, NaN for none."""
-    events = [t.track_events for t in tracks]
-    frames = [t.track_frames for t in tracks]
+    track's music does (:func:`ml.sync.structure.structure_scores`; the tracks' 1 Hz
+    ``frames``), with the query laid on the track at its cuts-on-beats best offset
+    (from the tracks' ``events``), as the service does; higher is better, NaN for
+    none."""
     rows = []
     for q in queries:
         offsets = beat_grid_scores(q.cuts_s, q.video_duration_s, events).offset_s
@@ -454,7 +484,14 @@ def fit_served_sync_weight(
     distances = cost_matrix([video.embed(c.query_vectors) for c in queries], tracks, method)
     if bank := entry.query_bank():
         distances = csls_distances(distances, hub_radius(cost_matrix(bank, tracks, method)))
-    return fit_sync_weight(distances, beat_grid_matrix(queries, events))
+    frames = [c.track_frames for c in queries] + [t["frames"] for t in others]
+    beats, structure = beat_grid_matrix(queries, events), structure_matrix(queries, frames, events)
+    if (sync_bank := entry.sync_bank()) is not None:
+        own = [c.clip_id for c in queries] + [Path(p).stem for p in distractors]
+        priors = sync_bank.priors(events, frames, own)
+        beats = centre_on_prior(beats, priors.beat)
+        structure = centre_on_prior(structure, priors.structure)
+    return fit_sync_weight(distances, beats, fixed=[(structure, STRUCTURE_WEIGHT)])
 
 
 def record_sync_weight(
@@ -467,17 +504,28 @@ def record_sync_weight(
     cache_dir: Path | None = None,
     max_distractors: int = 48,
 ) -> SyncWeightFit:
-    """Fit an export's weight of the cuts-on-beats evidence on the validation clips of
-    the dataset it was trained on (the first ``max_distractors`` training clips'
-    soundtracks as distractors; ``videos_dir`` is the folder the dataset was built
-    from) and record it in its ``model.json`` as ``sync_fusion``."""
+    """Give an export the evidence's priors and fit its weight of the cuts-on-beats
+    evidence, both from the dataset it was trained on (``videos_dir`` is the folder the
+    dataset was built from):
+
+    1. its training clips analysed as queries become its bank of music videos
+       (:func:`build_sync_bank`, ``sync_bank`` in its ``model.json``), which gives
+       each catalog track its prior (:mod:`ml.sync.prior`);
+    2. the weight is fit on the validation clips, the first ``max_distractors``
+       training clips' soundtracks as distractors, every track's evidence centred on
+       its prior as served, and recorded as ``sync_fusion``.
+    """
     from ml.data.dataset import load_dataset
-    from ml.export import update_registry_entry
+    from ml.export import load_registry_entry, update_registry_entry, write_sync_bank
 
     clips = load_dataset(dataset_dir).manifest.clips
     split = {
         s: [Path(videos_dir) / c.source for c in clips if c.split == s] for s in ("train", "val")
     }
+    video_extractor = model_pipeline(load_registry_entry(model_dir))["video"]
+    bank = build_sync_bank(split["train"], video_extractor, cut_points, cache_dir)
+    if len(bank):
+        write_sync_bank(model_dir, bank, "the training clips, cut as queries are")
     fit = fit_served_sync_weight(
         model_dir,
         split["val"],
@@ -486,7 +534,8 @@ def record_sync_weight(
         cut_points=cut_points,
         cache_dir=cache_dir,
     )
-    update_registry_entry(model_dir, sync_fusion={**fit.to_dict(), "method": method})
+    fitted = {**fit.to_dict(), "method": method, "structure_weight": STRUCTURE_WEIGHT}
+    update_registry_entry(model_dir, sync_fusion=fitted)
     return fit
 
 
@@ -524,14 +573,21 @@ def evaluate_model_on_videos(
         for path in bank_videos
     ] + list(bank_vectors)
     bank = [video.embed(vectors) for vectors in given] or entry.query_bank()
+    events = [c.track_events for c in test]
+    frames = [c.track_frames for c in test]
+    beats, structure = beat_grid_matrix(test, events), structure_matrix(test, frames, events)
+    if (sync_bank := entry.sync_bank()) is not None:
+        priors = sync_bank.priors(events, frames, [c.clip_id for c in test])
+        beats = centre_on_prior(beats, priors.beat)
+        structure = centre_on_prior(structure, priors.structure)
     report = evaluate_served(
         [video.embed(c.query_vectors) for c in test],
         [music.embed(c.track_vectors) for c in test],
         methods,
         bank=bank or None,
-        evidence=beat_grid_matrix(test, [c.track_events for c in test]),
+        evidence=beats,
         sync_weight=entry.sync_weight,
-        structure=structure_matrix(test, test),
+        structure=structure,
     )
     report.metadata.update(
         {
@@ -539,6 +595,7 @@ def evaluate_model_on_videos(
             "kind": entry.kind,
             **pipe,
             "bank_source": "given" if given else "model" if bank else "none",
+            "sync_bank": len(sync_bank) if sync_bank is not None else 0,
             "query_segmentation": "cut points"
             if all(c.clip_id in cut_points for c in test)
             else "shots"

@@ -33,6 +33,7 @@ from ml.export.common import (
     update_registry_entry,
     write_onnx,
     write_registry_entry,
+    write_sync_bank,
 )
 from ml.export.kinds import EXPORT_KINDS, export_kind, load_registry_entry
 from ml.export.twobranch import export_branch, export_model
@@ -59,4 +60,5 @@ __all__ = [
     "update_registry_entry",
     "write_onnx",
     "write_registry_entry",
+    "write_sync_bank",
 ]

@@ -32,6 +32,9 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
+from ml.data.cache import file_sha256
+from ml.sync.prior import SyncBank
+
 __all__ = [
     "ONNX_OPSET",
     "OUTPUT_NAME",
@@ -51,12 +54,15 @@ __all__ = [
     "update_registry_entry",
     "write_onnx",
     "write_registry_entry",
+    "write_sync_bank",
 ]
 
 ONNX_OPSET = 17
 PARITY_TOLERANCE = 1e-4
 REGISTRY_FORMAT = 1
 REGISTRY_FILE = "model.json"
+#: The music videos whose evidence gives each catalog track its prior (ml.sync.prior).
+SYNC_BANK_FILE = "sync_bank.npz"
 #: Music structures a catalog track can be cut by, and the one used under a model
 #: trained on shots (docs/method.md §2).
 MUSIC_SEGMENTERS = ("foote", "sf", "olda")
@@ -231,6 +237,22 @@ def update_registry_entry(out_dir: Path, **fields: Any) -> Path:
     return write_registry_entry(Path(out_dir), entry)
 
 
+def write_sync_bank(out_dir: Path, bank: SyncBank, source: str) -> Path:
+    """Write ``bank`` beside an exported ``model.json`` and name it there as
+    ``sync_bank`` (its file, checksum, size and where its videos came from)."""
+    path = Path(out_dir) / SYNC_BANK_FILE
+    tmp = path.with_name(f".{os.getpid()}.{SYNC_BANK_FILE}")
+    bank.save(tmp)
+    os.replace(tmp, path)
+    described = {
+        "file": SYNC_BANK_FILE,
+        "sha256": file_sha256(path),
+        "videos": len(bank),
+        "source": source,
+    }
+    return update_registry_entry(Path(out_dir), sync_bank=described)
+
+
 class ExportKind(ABC):
     """One kind of model as export knows it: how a training checkpoint of the kind is
     exported, and which ONNX files its registry entry names.
@@ -287,6 +309,12 @@ class RegistryEntry:
         """Weight of the cuts-on-beats evidence in the ranking (``ml.ranking.fusion``),
         fit on the model's validation clips; 0 (off) when none was fit."""
         return float((self.data.get("sync_fusion") or {}).get("weight", 0.0))
+
+    def sync_bank(self) -> SyncBank | None:
+        """The music videos whose evidence is each catalog track's prior
+        (:mod:`ml.sync.prior`), or None for a model that has none (no prior)."""
+        described = self.data.get("sync_bank")
+        return SyncBank.load(self.path.parent / described["file"]) if described else None
 
     def extractor_identity(self, modality: str) -> dict | None:
         """The frame-feature extractor the model was trained with, ``{"name", "version",

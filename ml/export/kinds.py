@@ -60,8 +60,9 @@ def load_registry_entry(path: Path | str, *, verify: bool = True) -> RegistryEnt
                 raise ExportError(f"{role} ONNX file {file} is missing")
             if file_sha256(file) != described["sha256"]:
                 raise ExportError(f"{file} does not match the checksum in {path}")
-        if bank := data.get("bank"):
-            file = path.parent / bank["file"]
-            if not file.is_file() or file_sha256(file) != bank["sha256"]:
-                raise ExportError(f"the query bank {file} is missing or does not match {path}")
+        for key, what in (("bank", "query bank"), ("sync_bank", "bank of music videos")):
+            if described := data.get(key):
+                file = path.parent / described["file"]
+                if not file.is_file() or file_sha256(file) != described["sha256"]:
+                    raise ExportError(f"the {what} {file} is missing or does not match {path}")
     return entry

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from ml.evaluation.fusion import MIN_CLIPS, PRIOR_WEIGHT, fit_sync_weight, fused_margins
-from ml.evaluation.retrieval import EvaluationError
+from ml.evaluation.retrieval import EvaluationError, answer_ranks
+from ml.ranking.fusion import fuse_evidences
 
 
 def noisy_distances(n: int, rng: np.random.Generator, signal: float) -> np.ndarray:
@@ -70,3 +71,18 @@ def test_a_perfect_tie_in_rank_goes_to_the_widest_margin():
     assert len(set(fit.mean_ranks.values())) == 1
     assert fit.weight == max(fit.margins, key=fit.margins.get) > 0
     assert set(fit.to_dict()["margin_by_weight"]) == set(fit.to_dict()["mean_rank_by_weight"])
+
+
+def test_the_weight_is_fit_beside_the_evidence_served_at_a_fixed_weight():
+    rng = np.random.default_rng(3)
+    d = noisy_distances(12, rng, 0.3)
+    s, fixed = rng.normal(size=(12, 12)), rng.normal(size=(12, 12))
+    fixed[np.arange(12), np.arange(12)] += 2.0
+    fit = fit_sync_weight(d, s, fixed=[(fixed, 0.5)])
+    for weight, rank in fit.mean_ranks.items():
+        served = fuse_evidences(d, [(s, weight), (fixed, 0.5)])
+        assert rank == pytest.approx(answer_ranks(served).mean())
+    # Without it, weight 0 is the learned ranking alone: a worse start.
+    assert fit.mean_ranks[0.0] < fit_sync_weight(d, s).mean_ranks[0.0]
+    with pytest.raises(EvaluationError):
+        fit_sync_weight(d, s, fixed=[(fixed[:5], 0.5)])

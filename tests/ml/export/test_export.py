@@ -18,8 +18,10 @@ from ml.export import (
     export_model,
     load_registry_entry,
     select_providers,
+    write_sync_bank,
 )
 from ml.models.vmnet import TwoBranchNet, vmnet_config
+from ml.sync.prior import SyncBank
 from ml.training.checkpoint import load_model
 
 
@@ -137,4 +139,27 @@ def test_the_export_carries_the_training_videos_as_a_query_bank(
     with open(tmp_path / "model" / "bank.npz", "ab") as f:
         f.write(b"\0")
     with pytest.raises(ExportError, match="query bank"):
+        load_registry_entry(manifest)
+
+
+def test_a_bank_of_music_videos_is_named_in_the_entry_and_verified(trained_segvmnet, tmp_path):
+    manifest = export_checkpoint(trained_segvmnet, tmp_path / "model")
+    assert load_registry_entry(manifest).sync_bank() is None
+    bank = SyncBank(
+        ("a", "b"),
+        (np.array([1.0, 2.5]), np.array([4.0])),
+        np.array([10.0, 12.0]),
+        (np.ones((10, 3)), np.zeros((12, 3))),
+    )
+    write_sync_bank(tmp_path / "model", bank, "two clips")
+    entry = load_registry_entry(manifest)
+    assert entry.data["sync_bank"]["videos"] == 2
+    assert entry.data["sync_bank"]["source"] == "two clips"
+    back = entry.sync_bank()
+    assert back.clip_ids == ("a", "b")
+    np.testing.assert_array_equal(back.cuts_s[0], [1.0, 2.5])
+    np.testing.assert_array_equal(back.frames[1], np.zeros((12, 3)))
+    with open(tmp_path / "model" / "sync_bank.npz", "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(ExportError, match="bank of music videos"):
         load_registry_entry(manifest)
