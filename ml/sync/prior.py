@@ -34,8 +34,9 @@ from ml.sync.structure import structure_scores
 
 __all__ = ["MAX_SYNC_BANK", "SyncBank", "SyncPriors", "centre_on_prior"]
 
-#: Bank videos a model keeps for the priors, at most (the first of its training clips).
-MAX_SYNC_BANK = 48
+#: Bank videos a model keeps for the priors, at most (the first of its training clips);
+#: 12, 24 and 48 were level on two worlds (docs/experiments.md).
+MAX_SYNC_BANK = 24
 
 
 @dataclass(frozen=True)
