@@ -6,8 +6,8 @@ them: English sentences rendered by ``espeak-ng`` (a Debian package) in a male o
 female voice, sung-like (a high, varied pitch, slow) or spoken, looped over the whole
 track and mixed at a voice-to-music RMS ratio (``--levels``, dB). Every track is
 tagged exactly as ingestion tags a catalog track
-(:func:`ml.pipeline.track.soundtrack_tags`: MusiCNN MSD's taggram averaged over the
-track), and scored by :func:`ml.features.tags.vocal_score`.
+(:func:`ml.pipeline.track.soundtrack_tags`: MusiCNN's MSD and MTT taggrams averaged
+over the track), and scored by :func:`ml.features.tags.vocal_score`.
 
 Printed per voice level: ROC AUC of the score (vocal against instrumental), and the
 accuracy, precision and recall of ``vocals=true`` at the served threshold

@@ -1,5 +1,5 @@
-"""Automatic tags of catalog tracks ingested before they were stored (the re-embed
-job's step): decode the stored media, tag it as ingestion would
+"""Automatic tags of catalog tracks ingested before they were stored, or tagged by an
+earlier tagger (the re-embed job's step): decode the stored media, tag it as ingestion would
 (:func:`ml.pipeline.track.soundtrack_tags`), store the tags, and log an ``add`` for
 every model that holds the track so each index reloads its metadata."""
 
@@ -12,16 +12,18 @@ from app.db.models import IndexChange, Track, TrackAutoTags, TrackEmbedding, Tra
 from app.media_store import MediaStore
 from app.services.ingest import store_auto_tags
 from ml.media.errors import MediaError
-from ml.pipeline.track import decode_soundtrack, soundtrack_tags
+from ml.pipeline.track import decode_soundtrack, soundtrack_tags, tagger_source
 
 
 def untagged_ready_tracks(db: Session) -> list[int]:
-    """Ids of the ready tracks without automatic tags, ascending."""
+    """Ids of the ready tracks without automatic tags from the current tagger (none, or
+    another tagger's, such as the MSD vocabulary alone), ascending."""
+    current = select(TrackAutoTags.track_id).where(TrackAutoTags.source == tagger_source())
     return list(
         db.scalars(
             select(Track.id)
             .where(Track.status == TrackStatus.ready)
-            .where(~Track.id.in_(select(TrackAutoTags.track_id)))
+            .where(~Track.id.in_(current))
             .order_by(Track.id)
         )
     )

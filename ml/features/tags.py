@@ -29,6 +29,7 @@ __all__ = [
     "VOCAL_TAGS",
     "TagsError",
     "TrackTags",
+    "merge_tags",
     "normalize_tag",
     "tags_for_words",
     "track_tags",
@@ -45,20 +46,20 @@ VOCAL_TAGS = frozenset({
 NO_VOCAL_TAGS = frozenset({"instrumental", "no vocals", "no vocal", "no voice"})
 #: A track whose :func:`vocal_score` is at least this counts as vocal. Fitted by
 #: ``python -m bench.bench_vocals --fit`` at the equal-error point of 20 generated
-#: instrumental songs against 20 others under an espeak-ng voice at 0 and -10 dB (0.357);
+#: instrumental songs against 20 others under an espeak-ng voice at 0 and -10 dB, tagged
+#: with both MusiCNN vocabularies (0.409);
 #: measured on a second set of other songs and voices in docs/benchmarks.md (the vocals
 #: tag). Synthetic voices over synthetic songs: a catalog of real songs needs its own.
-VOCALS_THRESHOLD = 0.357
+VOCALS_THRESHOLD = 0.409
 
-#: Words people use to say what a track should sound like, for the tags of MusiCNN's MSD
-#: vocabulary (the tagger's; :data:`ml.features.musicnn.extractor.MSD_TAGS`) nearest to
-#: them; a word stands for the mean confidence of its tags. Instruments other than the
-#: guitar (strings, piano, violin...) have no MSD tag: only the MTT model names them.
+#: Words people use to say what a track should sound like, for the automatic tags
+#: (:data:`ml.features.musicnn.extractor.TAG_NAMES`: MusiCNN's MSD and MTT vocabularies)
+#: nearest to them; a word stands for the mean confidence of its tags. A tag's own name
+#: (piano, violin, strings...) needs no entry.
 TAG_SYNONYMS: dict[str, tuple[str, ...]] = {
     "calm": ("mellow", "chill", "easy listening"),
     "relaxed": ("mellow", "chill", "chillout"),
     "peaceful": ("mellow", "ambient"),
-    "soft": ("mellow", "easy listening"),
     "gentle": ("mellow", "acoustic"),
     "energetic": ("party", "dance", "hard rock"),
     "upbeat": ("happy", "party", "catchy"),
@@ -73,11 +74,15 @@ TAG_SYNONYMS: dict[str, tuple[str, ...]] = {
     "atmospheric": ("ambient", "chillout"),
     "retro": ("oldies", "60s", "70s"),
     "vintage": ("oldies", "60s", "70s"),
-    "vocal": ("female vocalists", "male vocalists", "female vocalist"),
     "hip hop": ("hip-hop",),
     "rap": ("hip-hop",),
     "r&b": ("rnb",),
     "edm": ("electronic", "electro", "house", "dance"),
+    "orchestral": ("classical", "strings", "violin", "cello"),
+    "string": ("strings", "violin", "cello"),
+    "percussion": ("drums", "beats"),
+    "synthesizer": ("synth", "electronic"),
+    "acoustic guitar": ("guitar", "acoustic"),
 }
 
 
@@ -145,6 +150,19 @@ def track_tags(taggram: np.ndarray, names: Sequence[str], source: str) -> TrackT
     if taggram.ndim != 2 or taggram.shape[0] == 0 or taggram.shape[1] != len(names):
         raise TagsError(f"expected a (T >= 1, {len(names)}) taggram, got shape {taggram.shape}")
     return TrackTags(tuple(names), taggram.mean(axis=0).astype(np.float32), source)
+
+
+def merge_tags(first: TrackTags, second: TrackTags) -> TrackTags:
+    """One track's tags from two taggers: ``first``'s, then the tags of ``second`` that
+    ``first`` does not name (a tag both name keeps ``first``'s confidence); the source
+    is ``first``'s."""
+    known = {normalize_tag(n) for n in first.names}
+    extra = [i for i, n in enumerate(second.names) if normalize_tag(n) not in known]
+    return TrackTags(
+        first.names + tuple(second.names[i] for i in extra),
+        np.concatenate([first.confidences, second.confidences[extra]]),
+        first.source,
+    )
 
 
 def vocal_score(names: Sequence[str], confidences: np.ndarray) -> np.ndarray:

@@ -36,6 +36,7 @@ __all__ = [
     "soundtrack_boundaries",
     "soundtrack_frame_features",
     "soundtrack_tags",
+    "tagger_source",
     "tagger_tag_names",
 ]
 
@@ -65,12 +66,21 @@ def soundtrack_frame_features(y: np.ndarray, extractor: AudioExtractor) -> np.nd
 
 
 def tagger_tag_names(tagger: str = TAGGER) -> tuple[str, ...]:
-    """The vocabulary of the tags :func:`soundtrack_tags` gives (the model's tag names)."""
+    """The vocabulary of the tags :func:`soundtrack_tags` gives."""
+    return tuple(_tagger(tagger).tag_names)
+
+
+def tagger_source(tagger: str = TAGGER) -> str:
+    """What the tags :func:`soundtrack_tags` gives come from (``TrackTags.source``): a
+    track whose stored tags came from elsewhere is tagged again."""
+    return _tagger(tagger).tags_source
+
+
+def _tagger(tagger: str):
     extractor = get_extractor(tagger, "audio")
-    names = getattr(getattr(extractor, "network", None), "tags", None)
-    if names is None:
+    if not hasattr(extractor, "tag_names"):
         raise TagsError(f"the audio extractor {tagger!r} gives no tags")
-    return tuple(names)
+    return extractor
 
 
 def soundtrack_tags(y: np.ndarray, tagger: str = TAGGER) -> TrackTags:

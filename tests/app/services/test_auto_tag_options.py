@@ -23,8 +23,8 @@ def test_tags_are_normalised_and_round_trip_through_job_params():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        # "calm" is a word for the tagger's tags; "strings" none of its tags covers.
-        ({"prefer": "calm,strings"}, "prefer: 'strings' not among the automatic tags"),
+        # "calm" and "strings" are words for the tagger's tags; "bagpipes" is not.
+        ({"prefer": "calm,strings,bagpipes"}, "prefer: 'bagpipes' not among the automatic tags"),
         ({"auto_tags": ["no such tag"]}, "auto_tag: 'no such tag'"),
         ({"auto_tag_min": 1.2}, "auto_tag_min"),
     ],

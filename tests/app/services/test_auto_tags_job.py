@@ -28,16 +28,16 @@ from app.jobs.runner import run_job
 from app.main import create_app
 from app.media_store import MediaStore
 from app.migrate import upgrade
+from app.services.auto_tags import untagged_ready_tracks
 from app.services.ingest import store_auto_tags, store_embeddings
 from app.services.models import activate_model, register_model
 from app.settings import Settings
 from bench.bench_vocals import SENTENCES, VOICES, instrumental, render_voice, with_voice
 from ml.export import load_registry_entry
 from ml.export.musimnet import OnnxMuSimNet
-from ml.features.registry import get_extractor
 from ml.features.tags import VOCALS_THRESHOLD, TrackTags
 from ml.pipeline.analysis import DECODE_SAMPLE_RATE
-from ml.pipeline.track import TAGGER, decode_soundtrack, soundtrack_tags, tagger_tag_names
+from ml.pipeline.track import decode_soundtrack, soundtrack_tags, tagger_source, tagger_tag_names
 from ml.synth import write_audio
 
 DURATION_S = 8.0
@@ -93,7 +93,7 @@ def test_reembed_tags_untagged_tracks_once_and_the_index_sees_them(
     preset_values = np.full(len(vocabulary), 0.01, np.float32)
     preset_values[vocabulary.index("female vocalists")] = 0.9
     preset_values[vocabulary.index("Mellow")] = 0.7
-    preset = TrackTags(vocabulary, preset_values, get_extractor(TAGGER, "audio").spec.key)
+    preset = TrackTags(vocabulary, preset_values, tagger_source())
     musimnet = OnnxMuSimNet.from_entry(load_registry_entry(tiny_musimnet), "cpu")
     with session_scope(url) as db:
         activate_model(db, rows.video_model(db, "seg"))
@@ -174,3 +174,18 @@ def test_reembed_tags_untagged_tracks_once_and_the_index_sees_them(
     with session_scope(url) as db:
         assert stored(db, pretagged).created_at == preset_created
         assert db.scalar(select(func.count()).select_from(TrackAutoTags)) == 3
+
+
+def test_tracks_tagged_by_an_earlier_tagger_are_tagged_again(tmp_path, rows) -> None:
+    settings = Settings(data_dir=tmp_path / "var")
+    upgrade(settings.sqlalchemy_url)
+    files = [
+        write_audio(tmp_path / f"{i}.flac", instrumental(i, 2.0), DECODE_SAMPLE_RATE)
+        for i in range(3)
+    ]
+    names = ("rock", "instrumental")
+    with session_scope(settings.sqlalchemy_url) as db:
+        ids = [rows.ready_track(db, settings, file, file.stem) for file in files]
+        store_auto_tags(db, ids[1], TrackTags(names, np.full(2, 0.5), "audio/musicnn@msd-1"))
+        store_auto_tags(db, ids[2], TrackTags(names, np.full(2, 0.5), tagger_source()))
+        assert untagged_ready_tracks(db) == ids[:2]

@@ -5,9 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ml.features.musicnn.extractor import MSD_TAGS, MTT_TAGS
+from ml.features.musicnn.extractor import MSD_TAGS, MTT_TAGS, TAG_NAMES
 from ml.features.registry import get_extractor
-from ml.features.tags import TagsError, TrackTags, track_tags, vocal_score
+from ml.features.tags import (
+    TagsError,
+    TrackTags,
+    merge_tags,
+    tags_for_words,
+    track_tags,
+    vocal_score,
+)
 
 
 def _confidences(names, **values) -> np.ndarray:
@@ -69,10 +76,10 @@ def test_only_a_tagging_extractor_tags():
     assert tags is None and features.shape == (2, handcrafted.dim)
 
 
-def test_every_word_stands_for_tags_of_the_msd_vocabulary():
+def test_every_word_stands_for_tags_of_the_served_vocabulary():
     from ml.features.tags import TAG_SYNONYMS, normalize_tag
 
-    vocabulary = {normalize_tag(t) for t in MSD_TAGS}
+    vocabulary = {normalize_tag(t) for t in TAG_NAMES}
     for word, tags in TAG_SYNONYMS.items():
         assert word == normalize_tag(word) and word not in vocabulary, word
         assert tags and set(tags) <= vocabulary, (word, set(tags) - vocabulary)
@@ -96,3 +103,19 @@ def test_words_become_their_tags_and_unknown_words_are_refused():
     # A word whose tags the vocabulary lacks is no synonym there.
     with pytest.raises(TagsError):
         tags_for_words(["calm"], ("rock", "pop"))
+
+
+def test_two_vocabularies_merge_into_one_list_the_first_keeping_shared_tags():
+    first = TrackTags(("rock", "Mellow", "instrumental"), np.array([0.5, 0.2, 0.9]), "a")
+    second = TrackTags(("strings", "rock", "piano"), np.array([0.7, 0.1, 0.3]), "b")
+    merged = merge_tags(first, second)
+    assert merged.names == ("rock", "Mellow", "instrumental", "strings", "piano")
+    np.testing.assert_allclose(merged.confidences, [0.5, 0.2, 0.9, 0.7, 0.3])
+    assert merged.source == "a"
+
+
+def test_instruments_are_words_for_the_served_vocabulary():
+    assert tags_for_words(["strings", "Piano"], TAG_NAMES) == ("strings", "piano")
+    assert tags_for_words(["orchestral"], TAG_NAMES) == ("classical", "strings", "violin", "cello")
+    with pytest.raises(TagsError, match="'bagpipes' not among"):
+        tags_for_words(["calm", "bagpipes"], TAG_NAMES)

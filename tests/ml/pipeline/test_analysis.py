@@ -85,6 +85,6 @@ def test_tags_come_with_a_tagging_extractor_only(click_track) -> None:
     untagged = analyse_track(signal, "foote", ["handcrafted"], parallel=False)
     assert untagged.tags is None
     assert tagged.tags is not None and "instrumental" in tagged.tags.names
-    assert tagged.tags.source == "audio/musicnn@msd-1"
+    assert tagged.tags.source == "audio/musicnn@msd+mtt-1"
     again = soundtrack_tags(signal[0])
     np.testing.assert_allclose(again.confidences, tagged.tags.confidences, rtol=1e-5)

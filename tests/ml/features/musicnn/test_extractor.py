@@ -13,8 +13,11 @@ from ml.features import FeatureInputError, get_extractor
 from ml.features.from_file import extract_file
 from ml.features.musicnn import extractor as musicnn_extractor
 from ml.features.musicnn.extractor import (
+    MSD_TAGS,
+    MTT_TAGS,
     PATCH_FRAMES,
     SAMPLE_RATE,
+    TAG_NAMES,
     MusicnnModel,
     MusicnnWeightsNotFoundError,
     log_mel_spectrogram,
@@ -181,15 +184,23 @@ def test_onnx_export_is_cached_by_checkpoint_digest(msd_model, onnx_cache_dir):
     assert not list(Path(onnx_cache_dir).glob(".*partial"))
 
 
-def test_extract_tagged_gives_the_mean_taggram_with_the_model_tag_names(registered, drums):
-    """The track's tags are the mean over its seconds of the taggram of the same pass,
-    named by the model's vocabulary; the features are :meth:`extract`'s."""
+def test_extract_tagged_gives_the_mean_taggrams_of_both_vocabularies(registered, drums):
+    """The track's tags are the mean over its seconds of the MSD taggram of the same
+    pass, then the MTT tags the MSD lacks, from every third patch (non-overlapping 3 s
+    steps); the features are :meth:`extract`'s."""
     features, tags = registered.extract_tagged(drums, SR)
     same_features, taggram = registered.extract_with_tags(drums, SR)
     np.testing.assert_array_equal(features, same_features)
-    assert tags.names == registered.network.tags and len(tags.names) == 50
-    np.testing.assert_allclose(tags.confidences, taggram.mean(axis=0), rtol=1e-6)
-    assert tags.source == registered.spec.key
+    assert tags.names == TAG_NAMES == registered.tag_names
+    assert tags.names[:50] == MSD_TAGS and {"strings", "piano", "violin"} <= set(tags.names)
+    assert len(tags.names) == 50 + len(set(MTT_TAGS) - set(MSD_TAGS))
+    np.testing.assert_allclose(tags.confidences[:50], taggram.mean(axis=0), rtol=1e-6)
+    patches = patches_per_second(log_mel_spectrogram(drums), features.shape[0])[::3]
+    mtt, _ = registered.instruments.predict(patches)
+    column = {name: i for i, name in enumerate(MTT_TAGS)}
+    expected = [mtt[:, column[name]].mean() for name in tags.names[50:]]
+    np.testing.assert_allclose(tags.confidences[50:], expected, rtol=1e-5)
+    assert tags.source == registered.tags_source == "audio/musicnn@msd+mtt-1"
 
 
 def test_a_concatenation_passes_on_its_tagging_part_tags(registered, drums):
