@@ -28,14 +28,14 @@ from tests.conftest import CatalogRows
 from tests.edit_catalog import SR, find_in_track
 
 SHORT_CUTS = "4,8,12.5,20,26"
-LONG_CUTS = "6,14,30,44,58,70"
+LONG_CUTS = "6,14,30,44,58,70,96,121,150,171"
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """Two 24 s tracks of known bars (120 bpm) over seeded noise (so that
     cross-correlation finds each span of the track in one place), embedded by a
-    Seg-VM-Net with random weights; a 30 s and a 90 s video of shots."""
+    Seg-VM-Net with random weights; a 30 s and a 3-minute video of shots."""
     folder = tmp_path_factory.mktemp("result-preview")
     settings = Settings(data_dir=folder / "var")
     upgrade(settings.sqlalchemy_url)
@@ -53,7 +53,7 @@ def served(tmp_path_factory):
         name = register_model(db, exported, settings.model_dir).name
     activate(settings, name)  # analyses and embeds the tracks (the re-embed job)
     videos = {}
-    for seconds in (30, 90):
+    for seconds in (30, 180):
         videos[seconds] = folder / f"shots{seconds}.mp4"
         write_shot_video(videos[seconds], float(seconds), fps=12.0, seed=2, width=96, height=54)
     with TestClient(create_app(settings)) as client:
@@ -127,7 +127,7 @@ def test_a_results_preview_renders_the_answers_plan_under_the_kept_video(served,
 def test_a_long_videos_preview_is_a_job_whose_result_is_the_mp4(served, tmp_path):
     client, settings, videos, samples = served
     assert settings.preview_async_seconds == 60.0
-    body = recommend(client, videos[90], LONG_CUTS)
+    body = recommend(client, videos[180], LONG_CUTS)
     result = body["results"][0]
     answer = client.get(result["preview_url"])
     assert answer.status_code == 202, answer.text
@@ -145,7 +145,7 @@ def test_a_long_videos_preview_is_a_job_whose_result_is_the_mp4(served, tmp_path
     ]
     mp4 = client.get(job["result"]["preview_url"])
     assert mp4.status_code == 200 and mp4.headers["content-type"] == "video/mp4"
-    assert plan["spans"][-1]["video_end_s"] == pytest.approx(90.0, abs=0.1)
+    assert plan["spans"][-1]["video_end_s"] == pytest.approx(180.0, abs=0.1)
     track = result["track_id"]
     downbeats = stored_downbeats(client, track)
     check_rendered(mp4.content, plan["spans"], samples[track], downbeats, tmp_path)
@@ -194,12 +194,16 @@ def test_prefer_takes_the_words_people_use_for_the_taggers_tags(served):
     words = scores(prefer="Calm,energetic")
     assert words == scores(prefer="mellow,chill,easy listening,party,dance,hard rock")
     assert words != scores()  # the two tracks' tags differ: the order values move
+    # Instruments are the MTT vocabulary's tags; a word for several is their mean.
+    assert scores(prefer="calm,orchestral") == scores(
+        prefer="mellow,chill,easy listening,classical,strings,violin,cello"
+    )
     refused = client.post(
         "/recommend/video",
-        params={"prefer": "calm,strings"},
+        params={"prefer": "calm,strings,bagpipes"},
         files={"file": ("v.mp4", videos[30].read_bytes())},
     )
     assert refused.status_code == 422 and refused.json()["error"] == "invalid_request"
     detail = refused.json()["detail"]
-    assert detail.startswith("prefer: 'strings' not among the automatic tags")
-    assert all(tag in detail for tag in ("mellow", "easy listening", "energetic", "calm"))
+    assert detail.startswith("prefer: 'bagpipes' not among the automatic tags")
+    assert all(t in detail for t in ("mellow", "piano", "strings", "energetic", "orchestral"))
