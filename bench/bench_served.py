@@ -241,8 +241,9 @@ def main(argv: list[str] | None = None) -> None:
         "--bank",
         default="model",
         choices=("model", "cuts"),
-        help="CSLS bank: the model's own (its training set's segments, as served), or "
-        "the training videos cut at their cut points",
+        help="CSLS bank: the model's own, as served (its bank of music videos cut as "
+        "queries are, else its training set's segments), or every training video cut at "
+        "its cut points",
     )
     parser.add_argument("--results", type=Path)
     args = parser.parse_args(argv)

@@ -481,17 +481,36 @@ def fit_served_sync_weight(
         TrackEvents(t["downbeats"], t["boundaries"], float(t["boundaries"][-1]), t["beats"])
         for t in others
     ]
+    # A distractor is a training clip's soundtrack, and the banks hold training clips'
+    # videos: each track's own video is left out of its hub radius and its priors.
+    own = [c.clip_id for c in queries] + [Path(p).stem for p in distractors]
+    sync_bank = entry.sync_bank()
     distances = cost_matrix([video.embed(c.query_vectors) for c in queries], tracks, method)
     if bank := entry.query_bank():
-        distances = csls_distances(distances, hub_radius(cost_matrix(bank, tracks, method)))
+        bank_distances = cost_matrix(bank, tracks, method)
+        if sync_bank is not None and len(sync_bank):  # the bank is its videos
+            bank_distances = _without_own(bank_distances, sync_bank.clip_ids, own)
+        distances = csls_distances(distances, hub_radius(bank_distances))
     frames = [c.track_frames for c in queries] + [t["frames"] for t in others]
     beats, structure = beat_grid_matrix(queries, events), structure_matrix(queries, frames, events)
-    if (sync_bank := entry.sync_bank()) is not None:
-        own = [c.clip_id for c in queries] + [Path(p).stem for p in distractors]
+    if sync_bank is not None:
         priors = sync_bank.priors(events, frames, own)
         beats = centre_on_prior(beats, priors.beat)
         structure = centre_on_prior(structure, priors.structure)
     return fit_sync_weight(distances, beats, fixed=[(structure, STRUCTURE_WEIGHT)])
+
+
+def _without_own(
+    bank_distances: np.ndarray, bank_ids: Sequence[str], track_ids: Sequence[str]
+) -> np.ndarray:
+    """``(n_bank, n_tracks)`` distances with each track's own bank video (same clip id)
+    moved to the track's farthest, out of its nearest neighbours."""
+    d = np.array(bank_distances, dtype=np.float64)
+    rows = {clip: b for b, clip in enumerate(bank_ids)}
+    for j, clip in enumerate(track_ids):
+        if clip in rows:
+            d[rows[clip], j] = d[:, j].max()
+    return d
 
 
 def record_sync_weight(

@@ -352,8 +352,20 @@ class RegistryEntry:
         return OnnxEncoder(self.branch_path(modality), device=device)
 
     def query_bank(self) -> list[np.ndarray] | None:
-        """The reference queries the model was exported with (``(K_i, d)`` embeddings of
-        its training videos, for the hubness correction and the match score), or None."""
+        """The reference queries of the hubness correction and the match score, ``(K_i,
+        d)`` embeddings by the video branch: the bank of music videos cut as queries are
+        (:meth:`sync_bank`) when the model has one, else its training videos cut as its
+        training set was (written at export); None without either.
+
+        A reference query should be cut as the queries it stands for are (CSLS compares
+        a query's neighbourhood with theirs): on the recorded world the videos cut at
+        their cuts ranked better and with fewer hubs than the training set's music-cut
+        segments at every training size (docs/experiments.md).
+        """
+        sync = self.sync_bank()
+        if sync is not None and len(sync) and "video" in self.export_kind.branches:
+            video = self.encoder("video", "cpu")
+            return [video.embed(np.asarray(x, np.float32)) for x in sync.segment_vectors()]
         described = self.data.get("bank")
         if not described:
             return None

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ml.segments import segment_vectors
 from ml.sync.beat_grid import beat_grid_scores
 from ml.sync.offset import TrackEvents
 from ml.sync.structure import structure_scores
@@ -71,6 +72,16 @@ class SyncBank:
 
     def __len__(self) -> int:
         return len(self.clip_ids)
+
+    def segment_vectors(self) -> list[np.ndarray]:
+        """Each video's ``(K_b, D_v)`` segment vectors, its frames averaged between its
+        cuts, as a query's are (:func:`ml.segments.segment_vectors`)."""
+        return [
+            segment_vectors(frames, np.r_[0.0, cuts, duration])
+            for cuts, duration, frames in zip(
+                self.cuts_s, self.durations_s, self.frames, strict=True
+            )
+        ]
 
     def priors(
         self,

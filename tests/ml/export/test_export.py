@@ -142,23 +142,32 @@ def test_the_export_carries_the_training_videos_as_a_query_bank(
         load_registry_entry(manifest)
 
 
-def test_a_bank_of_music_videos_is_named_in_the_entry_and_verified(trained_segvmnet, tmp_path):
+def test_a_bank_of_music_videos_is_named_verified_and_gives_the_reference_queries(
+    trained_segvmnet, tmp_path
+):
     manifest = export_checkpoint(trained_segvmnet, tmp_path / "model")
     assert load_registry_entry(manifest).sync_bank() is None
     bank = SyncBank(
         ("a", "b"),
         (np.array([1.0, 2.5]), np.array([4.0])),
         np.array([10.0, 12.0]),
-        (np.ones((10, 3)), np.zeros((12, 3))),
+        tuple(np.random.default_rng(n).normal(size=(n, 16)) for n in (10, 12)),  # video's input
     )
+    exported = load_registry_entry(manifest).query_bank()
     write_sync_bank(tmp_path / "model", bank, "two clips")
     entry = load_registry_entry(manifest)
+    # The reference queries are now its videos, cut as queries are, by the video branch.
+    video = entry.encoder("video", device="cpu")
+    queries = entry.query_bank()
+    assert len(queries) == 2 and len(exported) > 2
+    for query, vectors in zip(queries, bank.segment_vectors(), strict=True):
+        np.testing.assert_allclose(query, video.embed(vectors.astype(np.float32)), atol=1e-6)
     assert entry.data["sync_bank"]["videos"] == 2
     assert entry.data["sync_bank"]["source"] == "two clips"
     back = entry.sync_bank()
     assert back.clip_ids == ("a", "b")
     np.testing.assert_array_equal(back.cuts_s[0], [1.0, 2.5])
-    np.testing.assert_array_equal(back.frames[1], np.zeros((12, 3)))
+    np.testing.assert_array_equal(back.frames[1], bank.frames[1])
     with open(tmp_path / "model" / "sync_bank.npz", "ab") as f:
         f.write(b"\0")
     with pytest.raises(ExportError, match="bank of music videos"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ml.segments import segment_vectors
 from ml.sync.beat_grid import beat_grid_scores
 from ml.sync.offset import TrackEvents
 from ml.sync.prior import SyncBank, centre_on_prior
@@ -87,3 +88,11 @@ def test_bad_banks_and_inputs_are_refused():
         SyncBank(("a",), (np.zeros(0),), np.zeros(1), (np.zeros((3, 2)),))
     with pytest.raises(ValueError, match="frame arrays"):
         _bank([0.5]).priors([_track(0.5)], [])
+
+
+def test_a_banks_videos_are_cut_into_segments_as_queries_are():
+    bank = _bank([0.5, 0.7], seed=4)
+    vectors = bank.segment_vectors()
+    for v, cuts, frames in zip(vectors, bank.cuts_s, bank.frames, strict=True):
+        np.testing.assert_allclose(v, segment_vectors(frames, np.r_[0.0, cuts, 20.0]))
+        assert v.shape == (len(cuts) + 1, frames.shape[1])
