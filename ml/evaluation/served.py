@@ -492,12 +492,25 @@ def fit_served_sync_weight(
             bank_distances = _without_own(bank_distances, sync_bank.clip_ids, own)
         distances = csls_distances(distances, hub_radius(bank_distances))
     frames = [c.track_frames for c in queries] + [t["frames"] for t in others]
-    beats, structure = beat_grid_matrix(queries, events), structure_matrix(queries, frames, events)
-    if sync_bank is not None:
-        priors = sync_bank.priors(events, frames, own)
-        beats = centre_on_prior(beats, priors.beat)
-        structure = centre_on_prior(structure, priors.structure)
+    beats, structure = _evidence(queries, events, frames, sync_bank, own)
     return fit_sync_weight(distances, beats, fixed=[(structure, STRUCTURE_WEIGHT)])
+
+
+def _evidence(
+    queries: Sequence[ServedClip],
+    events: Sequence[TrackEvents],
+    frames: Sequence[np.ndarray],
+    sync_bank: SyncBank | None,
+    own: Sequence[str],
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(n_queries, n_tracks)`` cuts-on-beats scores and structure agreements, each
+    centred on the tracks' priors over ``sync_bank`` (``own``: each track's clip id,
+    left out of its priors) when there is one, as served."""
+    beats, structure = beat_grid_matrix(queries, events), structure_matrix(queries, frames, events)
+    if sync_bank is None:
+        return beats, structure
+    priors = sync_bank.priors(events, frames, own)
+    return centre_on_prior(beats, priors.beat), centre_on_prior(structure, priors.structure)
 
 
 def _without_own(
@@ -592,13 +605,14 @@ def evaluate_model_on_videos(
         for path in bank_videos
     ] + list(bank_vectors)
     bank = [video.embed(vectors) for vectors in given] or entry.query_bank()
-    events = [c.track_events for c in test]
-    frames = [c.track_frames for c in test]
-    beats, structure = beat_grid_matrix(test, events), structure_matrix(test, frames, events)
-    if (sync_bank := entry.sync_bank()) is not None:
-        priors = sync_bank.priors(events, frames, [c.clip_id for c in test])
-        beats = centre_on_prior(beats, priors.beat)
-        structure = centre_on_prior(structure, priors.structure)
+    sync_bank = entry.sync_bank()
+    beats, structure = _evidence(
+        test,
+        [c.track_events for c in test],
+        [c.track_frames for c in test],
+        sync_bank,
+        [c.clip_id for c in test],
+    )
     report = evaluate_served(
         [video.embed(c.query_vectors) for c in test],
         [music.embed(c.track_vectors) for c in test],
