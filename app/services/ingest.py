@@ -30,11 +30,11 @@ from app.db.models import (
     TrackStatus,
 )
 from app.services.model_kind import ServingKind, VideoToMusic
+from app.services.sync_evidence import stored_events
 from ml.features.registry import get_extractor
 from ml.features.tags import TrackTags
 from ml.pipeline.analysis import TrackAnalysis as Analysis
 from ml.pipeline.track import analyse_track_file
-from ml.sync.offset import TrackEvents
 from ml.sync.prior import SyncPriors
 
 Report = Callable[[str, float], None]
@@ -183,18 +183,17 @@ def save_embedded_track(
         )
     )
     beats = analysis.beats
-    db.add(
-        TrackAnalysis(
-            track_id=track.id,
-            segmenter=model.music_segmenter,
-            boundaries=to_blob(analysis.boundaries_s[model.music_segmenter]),
-            beats=to_blob(beats.beats_s),
-            downbeats=to_blob(beats.downbeats_s),
-            tempo_bpm=beats.tempo_bpm,
-            beats_per_bar=beats.beats_per_bar,
-            versions={"extractors": [spec.key for spec in analysis.extractors]},
-        )
+    stored = TrackAnalysis(
+        track_id=track.id,
+        segmenter=model.music_segmenter,
+        boundaries=to_blob(analysis.boundaries_s[model.music_segmenter]),
+        beats=to_blob(beats.beats_s),
+        downbeats=to_blob(beats.downbeats_s),
+        tempo_bpm=beats.tempo_bpm,
+        beats_per_bar=beats.beats_per_bar,
+        versions={"extractors": [spec.key for spec in analysis.extractors]},
     )
+    db.add(stored)
     db.add(
         TrackFeatures(
             track_id=track.id,
@@ -207,17 +206,10 @@ def save_embedded_track(
     )
     if analysis.tags is not None:
         store_auto_tags(db, track.id, analysis.tags)
+    # The priors from the stored (float32) values a query's evidence will read.
+    events = stored_events(stored, analysis.duration_s)
     priors = None
-    if analysis.duration_s > 0:  # from the stored (float32) values a query will read
-        times = [
-            np.asarray(t, np.float32).astype(np.float64)
-            for t in (
-                beats.downbeats_s,
-                analysis.boundaries_s[model.music_segmenter],
-                beats.beats_s,
-            )
-        ]
-        events = TrackEvents(times[0], times[1], analysis.duration_s, times[2])
+    if events is not None:
         priors = model.evidence_priors(events, np.asarray(result.features, np.float32))
     store_embeddings(db, track.id, model.row_id, result.embeddings, priors)
     for other in result.others:
