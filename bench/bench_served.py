@@ -41,6 +41,7 @@ from ml.data.clips import BuildConfig, build_dataset
 from ml.data.dataset import load_dataset, write_manifest
 from ml.evaluation.served import evaluate_model_on_videos, record_sync_weight
 from ml.export import export_checkpoint, load_registry_entry
+from ml.features import DEFAULT_AUDIO_EXTRACTOR, DEFAULT_VIDEO_EXTRACTOR
 from ml.sync.structure import STRUCTURE_WEIGHT
 from ml.training.config import TrainConfig
 from ml.training.trainer import train
@@ -124,6 +125,11 @@ def fold_split(corpus: dict, fold: int) -> tuple[list[Path], list[Path]]:
     return pool[: end - size] + pool[end:], pool[end - size : end]
 
 
+def features_name(args: argparse.Namespace) -> str:
+    """The folder of a run's datasets and models: its audio and video extractors."""
+    return f"{args.audio}_{args.video}"
+
+
 def fit_sync(model_dir: Path, dataset: Path, cuts: dict, work: Path) -> Path:
     """The model's bank of music videos and its weight of the cuts-on-beats evidence, fit
     on its validation clips as ``v2m train --export`` does (queries cut at their cut
@@ -150,13 +156,17 @@ def train_model(
     args: argparse.Namespace,
     fold: int = 0,
 ) -> Path:
-    """``v2m train segvmnet``'s recipe on the first ``n_clips`` videos; the export."""
+    """``v2m train segvmnet``'s recipe on the first ``n_clips`` videos; the export.
+
+    Datasets and models live in a folder of their features (:func:`features_name`);
+    the corpus, its training videos and the analyses cache are the world's."""
     data_tag = f"{n_clips}" + (f"-f{fold}" if fold else "")
     tag = data_tag + (f"-s{seed}" if seed else "")
     tag += "" if args.recipe == "triplet" else f"-{args.recipe}"
-    model_dir = work / f"model-{tag}"
+    models = work / features_name(args)
+    model_dir = models / f"model-{tag}"
     if (model_dir / "model.json").is_file():
-        return fit_sync(model_dir, work / f"dataset-{data_tag}", cuts, work)
+        return fit_sync(model_dir, models / f"dataset-{data_tag}", cuts, work)
     pool = work / "train-videos"
     pool.mkdir(parents=True, exist_ok=True)
     for video in videos:
@@ -164,7 +174,7 @@ def train_model(
         if not link.exists():
             link.symlink_to(video.resolve())
     # One dataset of every training clip (cached analyses), then the first N for this row.
-    full = work / "dataset"
+    full = models / "dataset"
     build_dataset(
         BuildConfig(
             pool,
@@ -180,7 +190,7 @@ def train_model(
     manifest = load_dataset(full).manifest
     order = {v.stem: i for i, v in enumerate(videos)}
     keep = sorted(manifest.clips, key=lambda c: order.get(Path(c.source).stem, 1 << 30))[:n_clips]
-    subset = work / f"dataset-{data_tag}"
+    subset = models / f"dataset-{data_tag}"
     subset.mkdir(parents=True, exist_ok=True)
     for item in full.iterdir():
         if item.name != "manifest.json" and not (subset / item.name).exists():
@@ -189,7 +199,7 @@ def train_model(
     config = TrainConfig(
         "segvmnet",
         subset,
-        work / f"run-{tag}",
+        models / f"run-{tag}",
         seed=seed,
         device="cpu",
         progress=False,
@@ -222,8 +232,8 @@ def main(argv: list[str] | None = None) -> None:
         "test the same clips",
     )
     parser.add_argument("--segmentation", default="olda")
-    parser.add_argument("--audio", default="handcrafted")
-    parser.add_argument("--video", default="handcrafted")
+    parser.add_argument("--audio", default=DEFAULT_AUDIO_EXTRACTOR, help="v2m train's by default")
+    parser.add_argument("--video", default=DEFAULT_VIDEO_EXTRACTOR, help="v2m train's by default")
     parser.add_argument("--corpus-seed", type=int, default=0)
     parser.add_argument(
         "--seeds", type=int, nargs="+", default=[0], help="training seeds; tables average them"
@@ -287,7 +297,8 @@ def main(argv: list[str] | None = None) -> None:
             weights = ", ".join(f"{r.metadata['sync_weight']:g}" for r in reports)
             label = f"{n}" if wanted else f"all ({n})"
             title = (
-                f"### {name}: {label} training clips ({args.recipe} recipe, bank: {args.bank}), "
+                f"### {name}: {label} training clips ({args.recipe} recipe, bank: {args.bank}, "
+                f"audio {args.audio}, video {args.video}), "
                 f"C = {corpus['test_clips']}, {folds} fold(s) x {len(args.seeds)} seed(s), "
                 f"{folds * corpus['test_clips']} queries, fitted sync weight "
                 f"{weights} (queries cut at their cut points; tracks by "
@@ -302,6 +313,7 @@ def main(argv: list[str] | None = None) -> None:
         args.results.mkdir(parents=True, exist_ok=True)
         command = "python -m bench.bench_served " + " ".join(sys.argv[1:] if argv is None else argv)
         stem = f"served-{'-'.join(args.corpora)}-{args.recipe}-bank-{args.bank}"
+        stem += f"-{features_name(args)}"
         stem += f"-folds{args.folds}" if args.folds > 1 else ""
         (args.results / f"{stem}.md").write_text(
             "# The served path on several worlds\n\nProduced by `"
