@@ -26,7 +26,9 @@ that a busy machine slows all alike. On generated edited videos of each length i
 lengths) it prints the median time of one window (over ``--windows`` windows), the
 full pass with features and the cascade, and against PyTorch's full pass: the
 largest probability and embedding differences, whether the boundaries are
-identical (full pass and cascade), F1 within 2 frames, and the boundaries at hard cuts.
+identical (full pass and cascade), F1 within 2 frames, and the boundaries at hard cuts;
+and a window's floating-point operations (counted on the PyTorch network) over its
+median time, the rate each backend reaches.
 
     python -m bench.bench_transnet_windows --backends [--durations 30 60] [--windows 6]
 """
@@ -100,6 +102,20 @@ def backend_detectors(threads: int) -> dict[str, tuple[ShotDetector, ShotDetecto
     return out
 
 
+def window_gflop() -> float:
+    """Floating-point operations of one 100-frame window, in GFLOP (multiply-adds count
+    two), counted by ``torch.utils.flop_counter`` on the PyTorch network."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from ml.media.shot_network import FRAME_HEIGHT, FRAME_WIDTH, TransNetV2Inference
+
+    network = TransNetV2Inference.from_package().eval()
+    window = torch.zeros((1, WINDOW_FRAMES, FRAME_HEIGHT, FRAME_WIDTH, 3), dtype=torch.uint8)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        network(window)
+    return counter.get_total_flops() / 1e9
+
+
 def _timed(fn, *args, **kwargs):
     """Seconds ``fn(*args, **kwargs)`` took, and its result."""
     began = time.perf_counter()
@@ -132,16 +148,17 @@ def backends_main(args: argparse.Namespace) -> None:
             }
             cascade = {n: _timed(d.detect, frames) for n, (_, d) in detectors.items()}
             table.append((seconds, video, grid, window_s, full, cascade))
-    _print_backends(names, table)
+    _print_backends(names, table, window_gflop())
 
 
-def _print_backends(names: list[str], table: list[tuple]) -> None:
+def _print_backends(names: list[str], table: list[tuple], gflop: float) -> None:
+    print(f"\nOne window: {gflop:.1f} GFLOP; the rate is that over the median window's time.")
     print(
-        "\n| video | backend | one window (median) | full pass + features | / duration | "
+        "\n| video | backend | one window (median) | GFLOP/s | full pass + features | / duration | "
         "cascade | / duration | max prob. diff | max emb. diff | boundaries identical "
         "(full, cascade) | cascade F1 (2 frames) | hard cuts identical |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for seconds, video, grid, window_s, full, cascade in table:
         reference = full[names[0]][1]
         cuts = video.frames_of("cut")
@@ -157,6 +174,7 @@ def _print_backends(names: list[str], table: list[tuple]) -> None:
             )
             print(
                 f"| {seconds:g} s ({grid} windows) | {name} | {statistics.median(window_s[name]):.2f} s | "
+                f"{gflop / statistics.median(window_s[name]):.0f} | "
                 f"{t_full:.1f} s | {t_full / seconds:.2f}x | {t_cascade:.1f} s | "
                 f"{t_cascade / seconds:.2f}x | {prob:.1e} | {emb:.1e} | "
                 f"{'yes' if same[0] else 'NO'}, {'yes' if same[1] else 'NO'} | {f1:.3f} | "
