@@ -20,8 +20,10 @@ docs/corpora.md), and each number of training clips:
     python -m bench.bench_served --work var/served --corpora synth cutter \
         --train-clips 25 100 --seeds 0 1 2 --results bench/results
 
-Everything is cached in ``--work``: corpora, analyses, models; a rerun prints the
-tables again in seconds. The held-out world (``painter``) is kept out of every choice
+The features are ``v2m train``'s unless ``--audio``/``--video`` say otherwise; each
+pair keeps its datasets and models in a folder of its own beside the world's corpus
+and analyses. Everything is cached in ``--work``: corpora, analyses, models; a rerun
+prints the tables again in seconds. The held-out world (``painter``) is kept out of every choice
 and run once at the end with ``--corpora painter``.
 """
 
