@@ -13,12 +13,12 @@ is measured, in one run and on the same frames:
 * **cascade**: the default shot detector (a cheap first pass, then the network on
   candidate windows only), its time and its boundaries against the baseline's: recall
   and F1 within 2 frames, and whether the boundaries at hard cuts are identical;
-* **default path**: ``POST /recommend/video`` through the real API (uvicorn on
-  loopback, the embedded default: SQLite, in-process jobs), with a Seg-VM-Net on the
-  default video features (``transnet``, 1,024-d, from the same network pass);
-* **cascade path**: the same request to a second service whose model reads
-  ``handcrafted`` video features, so that its shots come from the cascade alone;
-* **asked again**: the first video sent again to the default service with another
+* **transnet path**: ``POST /recommend/video`` through the real API (uvicorn on
+  loopback, the embedded default: SQLite, in-process jobs), with a Seg-VM-Net on
+  TransNetV2's video features (``transnet``, 1,024-d, from the full network pass);
+* **cascade path**: the same request to a second service whose model reads the
+  default ``handcrafted`` video features, so that its shots come from the cascade alone;
+* **asked again**: the first video sent again to the ``transnet`` service with another
   cost (``method``): its analysis is reused (``query.reused``); the server-side time
   (``timings_s.total``, the service's own clock) and the client's round trip, which
   adds the upload on loopback and the route's hashing and probing.
@@ -210,8 +210,9 @@ def main() -> None:
 def _print_tables(rows: list[tuple], again: list[tuple]) -> None:
     print(
         "\n| video | transitions (cut/dissolve/fade/wipe) | baseline: full pass + features | "
-        "default path (transnet features), end to end | / duration | / baseline | "
-        "cascade path (handcrafted features), end to end | / duration | / baseline |"
+        "transnet path, end to end | / duration | / baseline | "
+        "cascade path (handcrafted features, the default), end to end | / duration | "
+        "/ baseline |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for seconds, video, t_full, _, _, _, _, _, t_default, _, t_cascaded in rows:
@@ -232,7 +233,7 @@ def _print_tables(rows: list[tuple], again: list[tuple]) -> None:
             f"{100 * ours.evaluated_share:.0f}% | {recall:.3f} | {f1:.3f} | "
             f"{'yes' if identical else 'NO'} ({len(video.frames_of('cut'))} cuts) |"
         )
-    print("\nDefault path, stages of the first ask (server clock, s):")
+    print("\nTransnet path, stages of the first ask (server clock, s):")
     for seconds, *_, answer, _ in rows:
         stages = ", ".join(f"{k} {v:.3f}" for k, v in answer["timings_s"].items())
         print(f"  {seconds:g} s: {stages}")

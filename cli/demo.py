@@ -30,7 +30,7 @@ import httpx
 
 from app.settings import Settings
 from cli.report import results_table
-from ml.features import DEFAULT_AUDIO_EXTRACTOR
+from ml.features import DEFAULT_AUDIO_EXTRACTOR, DEFAULT_VIDEO_EXTRACTOR
 
 WESNOTH_MUSIC = Path("/usr/share/games/wesnoth")
 
@@ -47,9 +47,7 @@ class DemoConfig:
     monitor: str = "val_mean_rank"  # what early stopping watches (TrainConfig.monitor)
     k: int = 10
     audio_extractor: str = DEFAULT_AUDIO_EXTRACTOR
-    # Not the default `transnet`: on a laptop's CPU, TransNetV2 over the 60 clips would
-    # add about 25 minutes to a demo that takes about 13.
-    video_extractor: str = "handcrafted"
+    video_extractor: str = DEFAULT_VIDEO_EXTRACTOR
 
 
 # DemoConfig fields that do not change the trained model.

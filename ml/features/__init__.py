@@ -1,15 +1,14 @@
 """Frame features at 1 Hz behind a registry (see :mod:`ml.features.registry`)."""
 
-# The extractors a new model is trained with unless told otherwise, chosen by
-# measurement (``python -m bench.bench_extractors``, bench/results/extractors.md): with
-# the same clips, segments, split and recipe, MusiCNN's penultimate layer beside the
-# handcrafted audio features, and TransNetV2's 1,024-unit layer for the picture, ranked
-# the right track best (NW-DTW 3.8 against 4.6 with handcrafted video, three seeds).
-# The video features cost a TransNetV2 pass per training video (a GPU's work; about
-# 100 s of CPU per minute of video), and nothing on a query, whose shot detection
-# computes them.
+# The extractors a new model is trained with unless told otherwise, chosen on the served
+# path (``python -m bench.bench_served``, docs/experiments.md "The features"): on both
+# development worlds, with 25 and 100 training clips, the 45 handcrafted video features
+# ranked the right track better than TransNetV2's 1,024-unit layer (``transnet``, the
+# earlier default, chosen on the protocol path with 168 synthetic clips), and they leave
+# a query's shots to the cascade instead of the full network pass. The audio keeps
+# MusiCNN beside the handcrafted features: its pass also gives the catalog its tags.
 DEFAULT_AUDIO_EXTRACTOR = "handcrafted+musicnn"
-DEFAULT_VIDEO_EXTRACTOR = "transnet"
+DEFAULT_VIDEO_EXTRACTOR = "handcrafted"
 
 from ml.features.registry import (  # noqa: E402  (the defaults above are read by registry users)
     AudioExtractor,
