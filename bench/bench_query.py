@@ -162,10 +162,10 @@ def main() -> None:
     )
     rows, again = [], []
     with ExitStack() as stack:
-        default = start_service(stack, models["transnet"], run / "data-transnet", tracks)
+        transnet = start_service(stack, models["transnet"], run / "data-transnet", tracks)
         cascaded = start_service(stack, models["handcrafted"], run / "data-handcrafted", tracks)
         warm = write_edited_video(run / "warm.mp4", 4.0, seed=1)
-        for client in (default, cascaded):  # first loads the networks, compiles
+        for client in (transnet, cascaded):  # first loads the networks, compiles
             recommend(client, warm.path, DEFAULT_METHOD)
         for seconds in args.durations:
             video = write_edited_video(
@@ -178,9 +178,9 @@ def main() -> None:
             frames = load_video_frames(video.path, None, 48, 27)
             t_full, reference = timed(lambda f=frames: full.detect(f, return_features=True))
             t_cascade, ours = timed(lambda f=frames: cascade.detect(f))
-            t_default, answer = recommend(default, video.path, DEFAULT_METHOD)
+            t_transnet, answer = recommend(transnet, video.path, DEFAULT_METHOD)
             t_cascaded, _ = recommend(cascaded, video.path, DEFAULT_METHOD)
-            t_again, again_answer = recommend(default, video.path, OTHER_METHOD)
+            t_again, again_answer = recommend(transnet, video.path, OTHER_METHOD)
             if answer["query"]["reused"] or not again_answer["query"]["reused"]:
                 raise RuntimeError("the second ask was not answered from the kept analysis")
             recall, f1 = boundary_agreement(ours.boundaries, reference.boundaries)
@@ -198,7 +198,7 @@ def main() -> None:
                     recall,
                     f1,
                     identical,
-                    t_default,
+                    t_transnet,
                     answer,
                     t_cascaded,
                 )
@@ -215,11 +215,11 @@ def _print_tables(rows: list[tuple], again: list[tuple]) -> None:
         "/ baseline |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for seconds, video, t_full, _, _, _, _, _, t_default, _, t_cascaded in rows:
+    for seconds, video, t_full, _, _, _, _, _, t_transnet, _, t_cascaded in rows:
         counts = "/".join(str(video.kinds.count(k)) for k in TRANSITIONS)
         print(
             f"| {seconds:g} s | {counts} | {t_full:.1f} s ({t_full / seconds:.2f}x) | "
-            f"{t_default:.1f} s | {t_default / seconds:.2f}x | {t_default / t_full:.2f} | "
+            f"{t_transnet:.1f} s | {t_transnet / seconds:.2f}x | {t_transnet / t_full:.2f} | "
             f"{t_cascaded:.1f} s | {t_cascaded / seconds:.2f}x | {t_cascaded / t_full:.2f} |"
         )
     print(
