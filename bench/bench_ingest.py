@@ -9,8 +9,8 @@
 2. **End to end**: the tracks uploaded to the real service (the API under uvicorn on
    loopback, the embedded default: SQLite, ``--workers`` in-process job threads, the
    analysis's downbeat process) whose active model is a Seg-VM-Net reading the default
-   audio features (``handcrafted+musicnn``; random weights: the cost of ingestion does
-   not depend on what they learned). Tracks per minute from the first upload to the
+   audio features (random weights: the cost of ingestion does not depend on what they
+   learned); MusiCNN tags every track, in the features' pass when they include it. Tracks per minute from the first upload to the
    last finished job.
 3. **Per stage**: each track analysed again stage by stage in this process, with the
    functions ingestion calls (CPU seconds of this process, its ONNX Runtime threads
@@ -67,7 +67,7 @@ from ml.pipeline.analysis import (
 from ml.pipeline.analysis import (
     TrackAnalysis as Analysis,
 )
-from ml.pipeline.track import AnalysedTrack, decode_soundtrack
+from ml.pipeline.track import TAGGER, AnalysedTrack, decode_soundtrack
 from ml.synth.clip import ClipSpec, generate_clip
 from ml.synth.io import write_audio
 
@@ -178,14 +178,19 @@ def analyse_by_stage(path: Path, model, new: Clock, old: Clock) -> dict:
     old_beats = decode_downbeats(old_activations)
     extractor = get_extractor(DEFAULT_AUDIO_EXTRACTOR, "audio")
     parts = []
-    for part in extractor.parts:
+    for part in getattr(extractor, "parts", [extractor]):
         parts.append(
             new.run(
                 f"features: {part.name}", lambda p=part: analysis_rate_features_and_tags(y22, p)
             )
         )
     features = np.concatenate([f[: min(len(x) for x, _ in parts)] for f, _ in parts], axis=1)
-    tags = next(t for _, t in parts if t is not None)
+    tags = next((t for _, t in parts if t is not None), None)
+    if tags is None:  # the tagger in a pass of its own, as ingestion runs it
+        tagger = get_extractor(TAGGER, "audio")
+        _, tags = new.run(
+            f"tags: {tagger.name}", lambda: analysis_rate_features_and_tags(y22, tagger)
+        )
     analysis = Analysis(
         duration_s=len(y) / 44100,
         boundaries_s={SEGMENTER: boundaries},

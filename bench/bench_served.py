@@ -8,9 +8,11 @@ docs/corpora.md), and each number of training clips:
    (``--recipe``; once per training seed), exported to ONNX with its CSLS bank, and its weight of
    the cuts-on-beats evidence is fit on its validation clips, as ``v2m train
    --export`` does;
-2. every test clip's video is a query cut at its cut points (the service's
-   ``boundaries=``) and every test clip's soundtrack is a catalog track analysed by the
-   ingestion code (:func:`ml.evaluation.served.evaluate_model_on_videos`);
+2. every test clip's video is a query cut by the service's shot detection (what a query
+   without ``boundaries=`` gets), or at its cut points with ``--queries cuts`` (the
+   service's ``boundaries=``), and every test clip's soundtrack is a catalog track
+   analysed by the ingestion code (:func:`ml.evaluation.served.evaluate_model_on_videos`);
+   the model's bank and its evidence weight are fit on videos cut the same way;
 3. every cost ranks the catalog raw, with the CSLS hubness correction, and fused with
    the training-free evidence (what the service serves): the cuts-on-beats score at the
    fitted weight and the structure agreement at its fixed weight; each alone is the
@@ -50,6 +52,8 @@ from ml.training.trainer import train
 
 #: The recorded worlds by name (docs/corpora.md): B cuts, C paints.
 WORLD_KEYS = {"cutter": "b", "painter": "c"}
+#: How ``--queries`` cuts a query video, as the tables say it.
+QUERIES = {"shots": "by the service's shot detection", "cuts": "at their cut points"}
 #: Training recipes compared (TrainConfig fields): "default" is v2m train's (CCA for
 #: tens of clips, the better of CCA and triplet on validation from 20 validation clips),
 #: "cca" and "triplet" each alone, "small" a smaller triplet network.
@@ -134,8 +138,8 @@ def features_name(args: argparse.Namespace) -> str:
 
 def fit_sync(model_dir: Path, dataset: Path, cuts: dict, work: Path) -> Path:
     """The model's bank of music videos and its weight of the cuts-on-beats evidence, fit
-    on its validation clips as ``v2m train --export`` does (queries cut at their cut
-    points, like the test's)."""
+    on its validation clips as ``v2m train --export`` does (videos cut at their ``cuts``
+    where given, else by their shots, like the test's queries)."""
     fitted = load_registry_entry(model_dir).data.get("sync_fusion") or {}
     if (fitted.get("method"), fitted.get("structure_weight")) != (DEFAULT_METHOD, STRUCTURE_WEIGHT):
         record_sync_weight(
@@ -158,7 +162,8 @@ def train_model(
     args: argparse.Namespace,
     fold: int = 0,
 ) -> Path:
-    """``v2m train segvmnet``'s recipe on the first ``n_clips`` videos; the export.
+    """``v2m train segvmnet``'s recipe on the first ``n_clips`` videos; the export, its
+    bank and evidence weight fit on videos cut at ``cuts`` (by their shots where none).
 
     Datasets and models live in a folder of their features (:func:`features_name`);
     the corpus, its training videos and the analyses cache are the world's."""
@@ -166,7 +171,7 @@ def train_model(
     tag = data_tag + (f"-s{seed}" if seed else "")
     tag += "" if args.recipe == "triplet" else f"-{args.recipe}"
     models = work / features_name(args)
-    model_dir = models / f"model-{tag}"
+    model_dir = models / f"model-{tag}{'' if cuts else '-shots'}"
     if (model_dir / "model.json").is_file():
         return fit_sync(model_dir, models / f"dataset-{data_tag}", cuts, work)
     pool = work / "train-videos"
@@ -257,6 +262,13 @@ def main(argv: list[str] | None = None) -> None:
         "queries are, else its training set's segments), or every training video cut at "
         "its cut points",
     )
+    parser.add_argument(
+        "--queries",
+        default="shots",
+        choices=("shots", "cuts"),
+        help="how test, validation and bank videos are cut: by the service's shot "
+        "detection, as a query without boundaries= is, or at their known cut points",
+    )
     parser.add_argument("--results", type=Path)
     args = parser.parse_args(argv)
 
@@ -270,18 +282,19 @@ def main(argv: list[str] | None = None) -> None:
             else recorded_corpus(root, name, n_train, args.test_clips, args.corpus_seed)
         )
         folds = min(args.folds, len(corpus["pool"]) // corpus["test_clips"])
+        cuts = corpus["cuts"] if args.queries == "cuts" else {}
         for wanted in sorted(args.train_clips, key=lambda n: n or 1 << 30):
             reports = []
             for fold, seed in itertools.product(range(folds), args.seeds):
                 train_videos, test_videos = fold_split(corpus, fold)
                 n = wanted or len(train_videos)
-                model = train_model(root, train_videos, n, corpus["cuts"], seed, args, fold)
+                model = train_model(root, train_videos, n, cuts, seed, args, fold)
                 bank = dict(bank_videos=train_videos[:n]) if args.bank == "cuts" else {}
                 report = evaluate_model_on_videos(
                     model,
                     test_videos,
                     COSTS,
-                    cut_points=corpus["cuts"],
+                    cut_points=cuts,
                     cache_dir=root / "served-cache",
                     **bank,
                 )
@@ -303,7 +316,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"audio {args.audio}, video {args.video}), "
                 f"C = {corpus['test_clips']}, {folds} fold(s) x {len(args.seeds)} seed(s), "
                 f"{folds * corpus['test_clips']} queries, fitted sync weight "
-                f"{weights} (queries cut at their cut points; tracks by "
+                f"{weights} (queries cut {QUERIES[args.queries]}; tracks by "
                 f"{reports[0].metadata['segmenter']})"
             )
             sections.append(f"{title}\n\n{mean_table(reports)}\n")
@@ -317,6 +330,7 @@ def main(argv: list[str] | None = None) -> None:
         stem = f"served-{'-'.join(args.corpora)}-{args.recipe}-bank-{args.bank}"
         stem += f"-{features_name(args)}"
         stem += f"-folds{args.folds}" if args.folds > 1 else ""
+        stem += "-shots" if args.queries == "shots" else ""
         (args.results / f"{stem}.md").write_text(
             "# The served path on several worlds\n\nProduced by `"
             + command.strip()

@@ -34,7 +34,7 @@ from app.services.sync_evidence import stored_events
 from ml.features.registry import get_extractor
 from ml.features.tags import TrackTags
 from ml.pipeline.analysis import TrackAnalysis as Analysis
-from ml.pipeline.track import analyse_track_file
+from ml.pipeline.track import TAGGER, analyse_track_file
 from ml.sync.prior import SyncPriors
 
 Report = Callable[[str, float], None]
@@ -62,7 +62,7 @@ def embed_track_file(
     """Analyse one track through the one track pipeline and embed it; each of the
     ``others`` (the active models of other roles) embeds the same analysis too."""
     report("analysing", 0.1)
-    track = analyse_track_file(path, model.music_segmenter, model.audio_extractor)
+    track = analyse_track_file(path, model.music_segmenter, model.audio_extractor, tagger=TAGGER)
     report("embedding", 0.8)
     return EmbeddedTrack(
         track.analysis,

@@ -86,11 +86,11 @@ class TrackAnalysis:
     timings_s : dict
         Seconds spent per stage (``decode``, ``resample``, ``structure_features``,
         ``segmentation`` (all MSAF algorithms), ``downbeats``, one per extractor,
-        ``total``). Stages
+        ``tags`` when the tagger ran apart, ``total``). Stages
         run in parallel, so they may add up to more than ``total``.
     tags : TrackTags or None
         The automatic tags of the first tagging extractor (MusiCNN), from the same
-        pass as its features; None when no extractor tags.
+        pass as its features, else the ``tagger``'s; None when nothing tags.
     """
 
     duration_s: float
@@ -109,6 +109,7 @@ def analyse_track(
     *,
     min_segment_s: float = DEFAULT_MIN_SEGMENT_S,
     beats_per_bar: Sequence[int] = (3, 4),
+    tagger: str | None = None,
     max_duration_s: float | None = None,
     timeout_s: float | None = None,
     parallel: bool | None = None,
@@ -128,6 +129,9 @@ def analyse_track(
         Shortest segment kept (see :func:`ml.media.structure.merge_short_segments`).
     beats_per_bar : sequence of int
         Meters the downbeat tracker chooses from.
+    tagger : str or None
+        A tagging audio extractor (``"musicnn"``) that gives the track its tags when
+        none of ``audio_extractors`` does (its features are not kept; timed as ``tags``).
     max_duration_s, timeout_s : float or None
         Passed to :func:`ml.media.decode.load_audio` for a file.
     parallel : bool or None
@@ -150,6 +154,7 @@ def analyse_track(
     if min_segment_s < 0:
         raise ValueError(f"min_segment_s must be >= 0, got {min_segment_s}")
     extractors = tuple(get_extractor(name, "audio") for name in audio_extractors)
+    tagging = get_extractor(tagger, "audio") if tagger is not None else None
 
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -174,6 +179,9 @@ def analyse_track(
         with _timer(timings, key):
             features[key], found = analysis_rate_features_and_tags(y, extractor)
         tags = tags or found
+    if tags is None and tagging is not None:
+        with _timer(timings, "tags"):
+            _, tags = analysis_rate_features_and_tags(y, tagging)
 
     if pending is None:
         beats, timings["downbeats"] = _timed_beats(y_model, sr_model, tuple(beats_per_bar))

@@ -30,6 +30,7 @@ from ml.segments import segment_vectors
 TAGGER = "musicnn"
 
 __all__ = [
+    "TAGGER",
     "AnalysedTrack",
     "analyse_track_file",
     "decode_soundtrack",
@@ -85,7 +86,7 @@ def _tagger(tagger: str):
 
 def soundtrack_tags(y: np.ndarray, tagger: str = TAGGER) -> TrackTags:
     """The automatic tags of a signal from :func:`decode_soundtrack`, computed exactly as
-    ingestion computes a catalog track's when its extractor includes ``tagger``.
+    ingestion computes every catalog track's (:func:`analyse_track_file` with ``tagger``).
 
     Raises
     ------
@@ -140,11 +141,14 @@ def analyse_track_file(
     music_segmenter: str,
     audio_extractor: str,
     *,
+    tagger: str | None = None,
     max_duration_s: float | None = None,
     timeout_s: float | None = None,
 ) -> AnalysedTrack:
     """Decode, segment, find downbeats and extract features of one recording (an audio
-    file, or a video whose soundtrack is the track).
+    file, or a video whose soundtrack is the track); with a ``tagger`` (ingestion passes
+    :data:`TAGGER`), its automatic tags too, from the audio extractor's own pass when it
+    includes the tagger.
 
     Raises
     ------
@@ -153,7 +157,10 @@ def analyse_track_file(
     """
     y = decode_soundtrack(path, max_duration_s=max_duration_s, timeout_s=timeout_s)
     analysis = analyse_track(
-        (y, DECODE_SAMPLE_RATE), segmenter=music_segmenter, audio_extractors=[audio_extractor]
+        (y, DECODE_SAMPLE_RATE),
+        segmenter=music_segmenter,
+        audio_extractors=[audio_extractor],
+        tagger=tagger,
     )
     key = get_extractor(audio_extractor, "audio").spec.key
     return AnalysedTrack(

@@ -22,10 +22,9 @@ from cli.demo import DemoConfig, LocalServer, build_demo_model, upload_track, wa
 
 ROOT = Path(__file__).resolve().parents[2]
 # A tiny corpus: its validation split is too small to stop on, so train to the end.
-# Handcrafted features for the tiny model: trained on 11 clips of 10-16 s it must still
-# put a clip's own soundtrack in the top 3, and the 324-d default audio features
-# overfit that little data (the default is measured on 240 clips, bench_extractors;
-# the CLI and dataset tests exercise it). Its epoch is chosen on the validation loss:
+# Handcrafted audio and video features (the defaults, named so that the tiny model stays
+# small if they change): trained on 11 clips of 10-16 s it must still put a clip's own
+# soundtrack in the top 3. Its epoch is chosen on the validation loss:
 # the validation rank of 16 clips' two validation clips is too coarse to choose by.
 TINY = DemoConfig(
     n_clips=16,

@@ -1,5 +1,6 @@
-"""Automatic tags through the real HTTP API, on a tiny catalog ingested by a model whose
-audio extractor tags (the default ``handcrafted+musicnn``): ``tags_auto`` on a track,
+"""Automatic tags through the real HTTP API, on a tiny catalog ingested by the tiny model,
+whose audio features (handcrafted) include no tagger: ingestion tags every track
+whatever the model reads (MusiCNN in a pass of its own). ``tags_auto`` on a track,
 the ``vocals`` and ``auto_tag`` filters and ``prefer`` on ``/similar/track`` and
 ``/recommend/video``, and unknown tag names refused.
 
@@ -15,14 +16,11 @@ to the shortlist's best; docs/api.md).
 
 from __future__ import annotations
 
-import json
-import shutil
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
-from filelock import FileLock
 from sqlalchemy import select
 
 from app.db.models import TrackAutoTags
@@ -30,8 +28,7 @@ from app.db.session import session_scope
 from app.index.search import PREFER_WEIGHT
 from app.services.options import auto_tag_vocabulary
 from bench.bench_vocals import SENTENCES, VOICES, instrumental, render_voice, with_voice
-from cli.demo import DemoConfig, build_demo_model, upload_track, wait_for_jobs
-from ml.features import DEFAULT_AUDIO_EXTRACTOR
+from cli.demo import upload_track, wait_for_jobs
 from ml.features.tags import VOCALS_THRESHOLD, TrackTags
 from ml.pipeline.analysis import DECODE_SAMPLE_RATE
 from ml.pipeline.track import decode_soundtrack, soundtrack_tags, tagger_tag_names
@@ -39,37 +36,6 @@ from ml.synth import write_audio
 
 N_CLIPS = 4
 SUNG_S = 10.0
-
-
-@pytest.fixture(scope="session")
-def tagging_demo(tiny_demo: Path) -> Path:
-    """The tiny demo's corpus (copied: not generated again) and the tiny model trained
-    on it again with the default audio features (MusiCNN's among them), so that
-    ingestion tags; its quality does not matter here, so it trains for a few epochs."""
-    root = tiny_demo.parent
-    work = root / "tiny-tagging-demo"
-    tiny = json.loads((tiny_demo / "model-recipe.json").read_text())["demo"]
-    config = DemoConfig(
-        **{**tiny, "audio_extractor": DEFAULT_AUDIO_EXTRACTOR, "epochs": 5, "patience": 5}
-    )
-    with FileLock(root / "tiny-tagging-demo.lock"):
-        if not (work / "corpus").is_dir():
-            shutil.copytree(tiny_demo / "corpus", work / "corpus")
-        build_demo_model(work, config, progress=False)
-    return work
-
-
-@pytest.fixture
-def tagging_service(make_service, tagging_demo, tmp_path):
-    """Services as ``make_service`` starts them, with the tagging model."""
-    services = type(make_service)(tagging_demo / "model", tmp_path / "tagging-var")
-    yield services
-    services.stop_all()
-
-
-@pytest.fixture
-def tagging_driver(driver, tagging_demo):
-    return type(driver)(tagging_demo)
 
 
 def sung_song(path: Path) -> Path:
@@ -135,10 +101,8 @@ def similar_ids(client, track_id: int, **params) -> list[int]:
 
 
 @pytest.mark.slow
-def test_automatic_tags_filters_and_prefer_over_http(
-    tagging_service, tagging_driver, tmp_path
-) -> None:
-    client, driver = tagging_service(), tagging_driver
+def test_automatic_tags_filters_and_prefer_over_http(make_service, driver, tmp_path) -> None:
+    client = make_service()
     clips = driver.clip_ids()[:N_CLIPS]
     tracks = driver.ingest(client, clips)  # clip -> track id
     song = sung_song(tmp_path / "sung.flac")
@@ -149,7 +113,7 @@ def test_automatic_tags_filters_and_prefer_over_http(
     files[sung] = song
     ids = sorted(files)
     vocabulary = tagger_tag_names()
-    tags = stored_tags(tagging_service, ids)
+    tags = stored_tags(make_service, ids)
     assert sorted(tags) == ids  # ingestion tagged every track
 
     # tags_auto: the ten most confident of the model's tags, confidences in [0, 1], best

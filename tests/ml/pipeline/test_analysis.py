@@ -71,9 +71,11 @@ def test_bad_requests(tmp_path) -> None:
         analyse_track(signal, "sf", ("no-such-extractor",))
 
 
-def test_tags_come_with_a_tagging_extractor_only(click_track) -> None:
-    """The analysis keeps the tagging extractor's track tags (named by its model), and
-    :func:`soundtrack_tags` computes the same tags from the decoded signal alone."""
+def test_tags_come_from_a_tagging_extractor_or_the_tagger(click_track) -> None:
+    """The analysis keeps the tagging extractor's track tags (named by its model);
+    without one, a ``tagger`` gives the same tags in a pass of its own (timed apart) and
+    none otherwise; :func:`soundtrack_tags` computes the same tags from the decoded
+    signal alone."""
     import librosa
 
     from ml.pipeline.analysis import DECODE_SAMPLE_RATE
@@ -88,3 +90,13 @@ def test_tags_come_with_a_tagging_extractor_only(click_track) -> None:
     assert tagged.tags.source == "audio/musicnn@msd+mtt-1"
     again = soundtrack_tags(signal[0])
     np.testing.assert_allclose(again.confidences, tagged.tags.confidences, rtol=1e-5)
+
+    apart = analyse_track(signal, "foote", ["handcrafted"], tagger="musicnn", parallel=False)
+    assert "tags" in apart.timings_s and list(apart.features) == list(untagged.features)
+    assert apart.tags.names == tagged.tags.names and apart.tags.source == tagged.tags.source
+    np.testing.assert_allclose(apart.tags.confidences, tagged.tags.confidences, rtol=1e-5)
+    same_pass = analyse_track(
+        signal, "foote", ["handcrafted+musicnn"], tagger="musicnn", parallel=False
+    )
+    assert "tags" not in same_pass.timings_s
+    np.testing.assert_array_equal(same_pass.tags.confidences, tagged.tags.confidences)
