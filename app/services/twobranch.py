@@ -103,7 +103,8 @@ class ServingModel(VideoToMusic):
     @classmethod
     def load(cls, row: Model, entry: RegistryEntry, device: str) -> ServingModel:
         video = entry.encoder("video", device) if "video" in entry.data["branches"] else None
-        bank = entry.query_bank()
+        sync_bank = entry.sync_bank()
+        bank = entry.query_bank(sync_bank, video)
         return cls(
             row.id,
             row.name,
@@ -111,7 +112,7 @@ class ServingModel(VideoToMusic):
             entry.encoder("music", device),
             video,
             PackedSegments.from_sequences(bank) if bank else None,
-            entry.sync_bank(),
+            sync_bank,
         )
 
     @property

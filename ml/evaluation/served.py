@@ -486,7 +486,7 @@ def fit_served_sync_weight(
     own = [c.clip_id for c in queries] + [Path(p).stem for p in distractors]
     sync_bank = entry.sync_bank()
     distances = cost_matrix([video.embed(c.query_vectors) for c in queries], tracks, method)
-    if bank := entry.query_bank():
+    if bank := entry.query_bank(sync_bank, video):
         bank_distances = cost_matrix(bank, tracks, method)
         if sync_bank is not None and len(sync_bank):  # the bank is its videos
             bank_distances = _without_own(bank_distances, sync_bank.clip_ids, own)
@@ -604,8 +604,8 @@ def evaluate_model_on_videos(
         ]
         for path in bank_videos
     ] + list(bank_vectors)
-    bank = [video.embed(vectors) for vectors in given] or entry.query_bank()
     sync_bank = entry.sync_bank()
+    bank = [video.embed(vectors) for vectors in given] or entry.query_bank(sync_bank, video)
     beats, structure = _evidence(
         test,
         [c.track_events for c in test],

@@ -351,20 +351,23 @@ class RegistryEntry:
     def encoder(self, modality: str, device: str = "auto") -> OnnxEncoder:
         return OnnxEncoder(self.branch_path(modality), device=device)
 
-    def query_bank(self) -> list[np.ndarray] | None:
+    def query_bank(
+        self, sync_bank: SyncBank | None = None, video: OnnxEncoder | None = None
+    ) -> list[np.ndarray] | None:
         """The reference queries of the hubness correction and the match score, ``(K_i,
         d)`` embeddings by the video branch: the bank of music videos cut as queries are
         (:meth:`sync_bank`) when the model has one, else its training videos cut as its
-        training set was (written at export); None without either.
+        training set was (written at export); None without either. A caller that holds
+        the loaded ``sync_bank`` and ``video`` encoder passes them (read once).
 
         A reference query should be cut as the queries it stands for are (CSLS compares
         a query's neighbourhood with theirs): on the recorded world the videos cut at
         their cuts ranked better and with fewer hubs than the training set's music-cut
         segments at every training size (docs/experiments.md).
         """
-        sync = self.sync_bank()
+        sync = sync_bank if sync_bank is not None else self.sync_bank()
         if sync is not None and len(sync) and "video" in self.export_kind.branches:
-            video = self.encoder("video", "cpu")
+            video = video or self.encoder("video", "cpu")
             return [video.embed(np.asarray(x, np.float32)) for x in sync.segment_vectors()]
         described = self.data.get("bank")
         if not described:
