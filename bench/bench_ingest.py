@@ -10,8 +10,8 @@
    loopback, the embedded default: SQLite, ``--workers`` in-process job threads, the
    analysis's downbeat process) whose active model is a Seg-VM-Net reading the default
    audio features (random weights: the cost of ingestion does not depend on what they
-   learned); MusiCNN tags every track, in the features' pass when they include it. Tracks per minute from the first upload to the
-   last finished job.
+   learned); MusiCNN tags every track, in the features' pass when they include it.
+   Tracks per minute from the first upload to the last finished job.
 3. **Per stage**: each track analysed again stage by stage in this process, with the
    functions ingestion calls (CPU seconds of this process, its ONNX Runtime threads
    included, and wall seconds), one after the other. The stages the analysis does in
